@@ -1,0 +1,308 @@
+//! The lattice engine: state, per-cell parameters, inputs and a stepper, advanced
+//! to any time while landing exactly on every instant where an input changes.
+
+use crate::grid::Grid;
+use crate::noise::PinkNoise;
+use crate::rhs::{Coeffs, SimdLevel, rhs};
+use crate::scene::{FieldScene, IntegratorSpec, Noise};
+use crate::stepper::{Method, Stepper};
+use crate::stimulus::{Inputs, PulseTrain, TIME_EPS};
+
+/// Step used while relaxing to the rest state.
+const REST_DT: f64 = 0.02;
+/// The rest state is reached when every |dE/dt|, |dI/dt| is below this.
+const REST_TOLERANCE: f64 = 1e-11;
+/// Give up relaxing after this much model time.
+const REST_MAX_TIME: f64 = 5000.0;
+/// How often (in model time) relaxation checks for convergence.
+const REST_CHECK_INTERVAL: f64 = 1.0;
+
+/// The state became non-finite.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("numerical blow-up: {variable} of cell (row {row}, col {col}) is {value} at t = {time}")]
+pub struct BlowUp {
+    /// Model time at which it was detected.
+    pub time: f64,
+    /// Row of the first non-finite cell.
+    pub row: usize,
+    /// Column of the first non-finite cell.
+    pub col: usize,
+    /// `"E"` or `"I"`.
+    pub variable: &'static str,
+    /// The offending value.
+    pub value: f64,
+}
+
+/// The engine could not be built.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// `Initial: Rest` did not converge.
+    #[error(
+        "invalid value for `initial`: Rest: the field has no stable rest state it settles to \
+         (max |dE/dt|, |dI/dt| = {residual:e} after t = {time}); choose another initial state"
+    )]
+    NoRest {
+        /// Remaining largest derivative.
+        residual: f64,
+        /// Time spent relaxing.
+        time: f64,
+    },
+}
+
+/// Knobs that are not part of the scene.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineOptions {
+    /// Worker threads for the stepper (1 = run on the calling thread).
+    pub threads: usize,
+    /// SIMD level of the kernel (`None`: the best available).
+    pub simd: Option<SimdLevel>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            simd: None,
+        }
+    }
+}
+
+/// The whole simulation state, independent of any ECS.
+pub struct Engine {
+    /// Lattice geometry.
+    pub grid: Grid,
+    /// Right-hand-side constants.
+    pub coeffs: Coeffs,
+    /// Constant excitatory drive per cell.
+    pub h_ex: Vec<f64>,
+    /// Constant inhibitory drive per cell.
+    pub h_in: Vec<f64>,
+    /// Time-varying inputs.
+    pub inputs: Inputs,
+    /// Largest step.
+    pub dt: f64,
+    /// Model time.
+    pub t: f64,
+    /// E per cell.
+    pub e: Vec<f64>,
+    /// I per cell.
+    pub i: Vec<f64>,
+    /// Steps taken so far.
+    pub steps: u64,
+    drive: Vec<f64>,
+    stepper: Stepper,
+}
+
+fn method_of(spec: &IntegratorSpec) -> Method {
+    match spec {
+        IntegratorSpec::Rk4 { .. } => Method::Rk4,
+        IntegratorSpec::Heun { .. } => Method::Heun,
+        IntegratorSpec::Euler { .. } => Method::Euler,
+    }
+}
+
+impl Engine {
+    /// Builds the engine for a validated scene, at t = 0.
+    pub fn from_scene(scene: &FieldScene, options: EngineOptions) -> Result<Self, EngineError> {
+        let grid = scene.grid;
+        let n = grid.len();
+        let (h_ex, h_in) = scene.cell_drives();
+        let simd = options.simd.unwrap_or_else(SimdLevel::detect);
+        let method = method_of(&scene.integrator);
+        let mut engine = Self {
+            grid,
+            coeffs: Coeffs::from_scene(scene),
+            h_ex,
+            h_in,
+            inputs: Inputs::default(),
+            dt: scene.integrator.dt(),
+            t: 0.0,
+            e: vec![0.0; n],
+            i: vec![0.0; n],
+            steps: 0,
+            drive: vec![0.0; n],
+            stepper: Stepper::with_simd(method, n, options.threads, simd),
+        };
+        match scene.initial_arrays() {
+            Some((e, i)) => {
+                engine.e = e;
+                engine.i = i;
+            }
+            None => engine.relax_to_rest()?,
+        }
+        engine.inputs.pulses = scene
+            .effective_stimuli()
+            .iter()
+            .map(|s| PulseTrain::from_stimulus(s, grid.cols))
+            .collect();
+        if let Noise::Pink {
+            sigma,
+            seed,
+            sample_rate,
+        } = scene.noise
+        {
+            let expected = (scene.run.duration * sample_rate).ceil() as u64 + 1;
+            engine.inputs.noise = Some(PinkNoise::new(sigma, seed, sample_rate, n, expected));
+        }
+        Ok(engine)
+    }
+
+    /// Replaces the integration method and step (e.g. from a live control).
+    pub fn set_integrator(&mut self, spec: &IntegratorSpec) {
+        let method = method_of(spec);
+        if method != self.stepper.method() {
+            self.stepper = Stepper::with_simd(
+                method,
+                self.grid.len(),
+                self.stepper.threads(),
+                self.stepper.simd(),
+            );
+        }
+        self.dt = spec.dt();
+    }
+
+    /// The integration method.
+    pub fn method(&self) -> Method {
+        self.stepper.method()
+    }
+
+    /// Worker threads used by the stepper.
+    pub fn threads(&self) -> usize {
+        self.stepper.threads()
+    }
+
+    /// SIMD level of the kernel.
+    pub fn simd(&self) -> SimdLevel {
+        self.stepper.simd()
+    }
+
+    /// Bytes of engine memory per cell: state, per-cell parameters, the drive
+    /// buffer and the stepper's scratch.
+    pub fn bytes_per_cell(&self) -> usize {
+        let own = [&self.e, &self.i, &self.h_ex, &self.h_in, &self.drive]
+            .iter()
+            .map(|v| v.capacity())
+            .sum::<usize>()
+            * std::mem::size_of::<f64>()
+            / self.grid.len().max(1);
+        own + self.stepper.scratch_bytes_per_cell()
+    }
+
+    /// Integrates from the current time to `t_end`, splitting steps so that each
+    /// one lies between two consecutive input changes, with no step longer than
+    /// `dt`. Returns an error (and stops) if the state becomes non-finite.
+    pub fn advance_to(&mut self, t_end: f64) -> Result<(), BlowUp> {
+        while self.t < t_end - TIME_EPS {
+            let seg_end = self.inputs.next_change_after(self.t).min(t_end);
+            let span = seg_end - self.t;
+            let n = (span / self.dt - TIME_EPS).ceil().max(1.0) as u64;
+            let h = span / n as f64;
+            let mid = self.t + 0.5 * span;
+            self.inputs.fill_drive(mid, &self.h_ex, &mut self.drive);
+            for _ in 0..n {
+                self.stepper.step(
+                    &self.grid,
+                    &self.coeffs,
+                    &self.drive,
+                    &self.h_in,
+                    &mut self.e,
+                    &mut self.i,
+                    h,
+                );
+            }
+            self.steps += n;
+            self.t = seg_end;
+            self.inputs.drop_finished(self.t);
+        }
+        if self.t < t_end {
+            self.t = t_end;
+        }
+        self.check_finite()
+    }
+
+    /// The first non-finite value, if any.
+    pub fn check_finite(&self) -> Result<(), BlowUp> {
+        for (variable, values) in [("E", &self.e), ("I", &self.i)] {
+            if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+                let (row, col) = self.grid.position(k);
+                return Err(BlowUp {
+                    time: self.t,
+                    row,
+                    col,
+                    variable,
+                    value: values[k],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// dE/dt and dI/dt of the current state with the inputs at the current time.
+    pub fn derivatives(&mut self) -> (Vec<f64>, Vec<f64>) {
+        let n = self.grid.len();
+        let (mut de, mut di) = (vec![0.0; n], vec![0.0; n]);
+        self.inputs.fill_drive(self.t, &self.h_ex, &mut self.drive);
+        rhs(
+            &self.grid,
+            &self.coeffs,
+            self.stepper.simd().kernel(),
+            &self.e,
+            &self.i,
+            &self.drive,
+            &self.h_in,
+            &mut de,
+            &mut di,
+        );
+        (de, di)
+    }
+
+    /// Replaces the state with the lattice's steady state with all inputs off,
+    /// found by integrating from E = I = 0 until every derivative vanishes.
+    pub fn relax_to_rest(&mut self) -> Result<(), EngineError> {
+        let n = self.grid.len();
+        let mut e = vec![0.0; n];
+        let mut i = vec![0.0; n];
+        let mut stepper =
+            Stepper::with_simd(Method::Rk4, n, self.stepper.threads(), self.stepper.simd());
+        let (mut de, mut di) = (vec![0.0; n], vec![0.0; n]);
+        let kernel = self.stepper.simd().kernel();
+        let steps_per_check = (REST_CHECK_INTERVAL / REST_DT).round() as u64;
+        let mut time = 0.0;
+        let mut residual;
+        loop {
+            rhs(
+                &self.grid,
+                &self.coeffs,
+                kernel,
+                &e,
+                &i,
+                &self.h_ex,
+                &self.h_in,
+                &mut de,
+                &mut di,
+            );
+            residual = de.iter().chain(&di).fold(0.0f64, |m, v| m.max(v.abs()));
+            if residual < REST_TOLERANCE {
+                break;
+            }
+            if !residual.is_finite() || time >= REST_MAX_TIME {
+                return Err(EngineError::NoRest { residual, time });
+            }
+            for _ in 0..steps_per_check {
+                stepper.step(
+                    &self.grid,
+                    &self.coeffs,
+                    &self.h_ex,
+                    &self.h_in,
+                    &mut e,
+                    &mut i,
+                    REST_DT,
+                );
+            }
+            time += REST_CHECK_INTERVAL;
+        }
+        self.e = e;
+        self.i = i;
+        Ok(())
+    }
+}

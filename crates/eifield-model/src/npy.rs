@@ -1,0 +1,153 @@
+//! Incremental `.npy` writing: rows are appended as they are computed, and the
+//! header's shape is rewritten on every flush, so the file is a valid,
+//! loadable array holding every flushed row even if the process stops early.
+//!
+//! NPY libraries write the shape once, before the data; a recording whose
+//! length is not known in advance needs the header patched in place, which is
+//! what this small writer does (format version 1.0, little-endian float64).
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Magic string of the NPY format, version 1.0.
+const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
+/// Fixed header length (magic, length field and padded dictionary), leaving
+/// room for any shape this writer can produce.
+const HEADER_LEN: usize = 128;
+
+/// An error while writing an array.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct NpyError {
+    /// The file.
+    pub path: PathBuf,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A float64 array of shape `[rows]` (when `cols` is `None`) or `[rows, cols]`,
+/// written a row at a time.
+pub struct NpyWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    cols: Option<usize>,
+    rows: u64,
+}
+
+impl NpyWriter {
+    /// Creates (or truncates) `path` and writes an empty array's header.
+    pub fn create(path: &Path, cols: Option<usize>) -> Result<Self, NpyError> {
+        let err = |source| NpyError {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::create(path).map_err(err)?;
+        let mut writer = Self {
+            path: path.to_owned(),
+            out: BufWriter::with_capacity(1 << 20, file),
+            cols,
+            rows: 0,
+        };
+        let header = writer.header();
+        writer.out.write_all(&header).map_err(err)?;
+        writer.out.flush().map_err(err)?;
+        Ok(writer)
+    }
+
+    fn header(&self) -> Vec<u8> {
+        let shape = match self.cols {
+            Some(c) => format!("({}, {})", self.rows, c),
+            None => format!("({},)", self.rows),
+        };
+        let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+        let dict_len = HEADER_LEN - MAGIC.len() - 2;
+        let mut text = dict.into_bytes();
+        assert!(text.len() < dict_len, "NPY header too long");
+        text.resize(dict_len - 1, b' ');
+        text.push(b'\n');
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&(dict_len as u16).to_le_bytes());
+        header.extend_from_slice(&text);
+        header
+    }
+
+    /// Appends one row (its length must be `cols`, or 1 for a 1-D array).
+    pub fn append(&mut self, row: &[f64]) -> Result<(), NpyError> {
+        debug_assert_eq!(row.len(), self.cols.unwrap_or(1));
+        for v in row {
+            self.out
+                .write_all(&v.to_le_bytes())
+                .map_err(|source| NpyError {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Writes buffered rows and updates the header's shape to match them.
+    pub fn flush(&mut self) -> Result<(), NpyError> {
+        let header = self.header();
+        let result = (|| {
+            self.out.flush()?;
+            let file = self.out.get_mut();
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(&header)?;
+            file.seek(SeekFrom::End(0))?;
+            file.sync_data()
+        })();
+        result.map_err(|source| NpyError {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &Path) -> (Vec<u64>, Vec<f64>) {
+        let bytes = std::fs::read(path).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        let shape = npy.shape().to_vec();
+        (shape, npy.into_vec::<f64>().unwrap())
+    }
+
+    #[test]
+    fn flushed_rows_form_a_valid_array_at_every_stage() {
+        let dir = std::env::temp_dir().join(format!("eifield-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.npy");
+        let mut w = NpyWriter::create(&path, Some(3)).unwrap();
+        assert_eq!(read(&path), (vec![0, 3], vec![]));
+        w.append(&[1.0, 2.0, 3.0]).unwrap();
+        w.flush().unwrap();
+        assert_eq!(read(&path), (vec![1, 3], vec![1.0, 2.0, 3.0]));
+        w.append(&[4.0, 5.0, 6.5]).unwrap();
+        w.flush().unwrap();
+        assert_eq!(
+            read(&path),
+            (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5])
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), HEADER_LEN + 6 * 8);
+        assert_eq!(HEADER_LEN % 64, 0);
+
+        let tpath = dir.join("t.npy");
+        let mut t = NpyWriter::create(&tpath, None).unwrap();
+        t.append(&[0.5]).unwrap();
+        t.flush().unwrap();
+        assert_eq!(read(&tpath), (vec![1], vec![0.5]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

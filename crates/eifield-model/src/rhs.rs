@@ -1,0 +1,416 @@
+//! The right-hand side of the lattice ODE, computed a row chunk at a time into
+//! caller-owned buffers, with a SIMD kernel chosen at run time.
+
+use crate::fastmath::tanh;
+use crate::grid::{Boundary, Grid};
+use crate::scene::FieldScene;
+
+/// The constants of the right-hand side.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Coeffs {
+    /// Rate factor of dE/dt.
+    pub tau_ex: f64,
+    /// Rate factor of dI/dt.
+    pub tau_in: f64,
+    /// Weight of tanh(I) in dE/dt.
+    pub c2: f64,
+    /// Weight of tanh(I) in dI/dt.
+    pub c4: f64,
+    /// Weight of tanh(u) in dE/dt.
+    pub c_ee: f64,
+    /// Weight of tanh(v) in dI/dt.
+    pub c_ei: f64,
+    /// Neighbour weight in u.
+    pub frac_ee: f64,
+    /// Neighbour weight in v.
+    pub frac_ei: f64,
+    /// Own weight in u and v.
+    pub self_weight: f64,
+}
+
+impl Coeffs {
+    /// The constants of a scene.
+    pub fn from_scene(scene: &FieldScene) -> Self {
+        let m = &scene.model;
+        let c = &scene.coupling;
+        Self {
+            tau_ex: m.tau_ex,
+            tau_in: m.tau_in,
+            c2: m.c2,
+            c4: m.c4,
+            c_ee: m.c_ee,
+            c_ei: m.c_ei,
+            frac_ee: c.frac_ee,
+            frac_ei: c.frac_ei,
+            self_weight: c.self_weight,
+        }
+    }
+}
+
+/// Columns processed at once; the per-chunk buffers live on the stack.
+pub const CHUNK: usize = 256;
+
+/// Computes dE/dt and dI/dt for `len ≤ CHUNK` cells from their own values, their
+/// neighbour sums and drives.
+pub type ChunkKernel = fn(&Coeffs, &ChunkIn<'_>, &mut [f64], &mut [f64]);
+
+/// The inputs of one chunk of cells; all slices have the chunk's length.
+pub struct ChunkIn<'a> {
+    /// Neighbour sums of E.
+    pub nsum: &'a [f64],
+    /// E of the cells.
+    pub e: &'a [f64],
+    /// I of the cells.
+    pub i: &'a [f64],
+    /// Total excitatory drive.
+    pub drive: &'a [f64],
+    /// Inhibitory drive.
+    pub h_in: &'a [f64],
+}
+
+#[inline(always)]
+fn kernel_body(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
+    let n = de.len();
+    let (nsum, e, i, drive, h_in) = (
+        &x.nsum[..n],
+        &x.e[..n],
+        &x.i[..n],
+        &x.drive[..n],
+        &x.h_in[..n],
+    );
+    let di = &mut di[..n];
+    for k in 0..n {
+        let own = c.self_weight * e[k];
+        let u = own + c.frac_ee * nsum[k];
+        let v = own + c.frac_ei * nsum[k];
+        let ti = tanh(i[k]);
+        de[k] = (drive[k] - e[k] - c.c2 * ti + c.c_ee * tanh(u)) * c.tau_ex;
+        di[k] = (h_in[k] - i[k] - c.c4 * ti + c.c_ei * tanh(v)) * c.tau_in;
+    }
+}
+
+/// Portable kernel (SSE2 on x86-64).
+pub fn kernel_generic(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
+    kernel_body(c, x, de, di)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn kernel_avx2(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
+    kernel_body(c, x, de, di)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+fn kernel_avx512(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
+    kernel_body(c, x, de, di)
+}
+
+/// The instruction sets a kernel can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimdLevel {
+    /// Whatever the baseline target offers.
+    Generic,
+    /// AVX2 (4 lanes of f64).
+    Avx2,
+    /// AVX-512 (8 lanes of f64).
+    Avx512,
+}
+
+impl SimdLevel {
+    /// The best level this CPU supports.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                return Self::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Self::Avx2;
+            }
+        }
+        Self::Generic
+    }
+
+    /// All levels this CPU supports, lowest first.
+    pub fn available() -> Vec<Self> {
+        let best = Self::detect();
+        [Self::Generic, Self::Avx2, Self::Avx512]
+            .into_iter()
+            .filter(|l| *l <= best)
+            .collect()
+    }
+
+    /// The kernel for this level. Only levels from [`SimdLevel::available`] may be used.
+    pub fn kernel(self) -> ChunkKernel {
+        assert!(
+            self <= Self::detect(),
+            "{self:?} is not supported by this CPU"
+        );
+        match self {
+            Self::Generic => kernel_generic,
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the assertion above checked that the CPU has AVX2.
+            Self::Avx2 => |c, x, de, di| unsafe { kernel_avx2(c, x, de, di) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the assertion above checked that the CPU has AVX-512 F/DQ/VL.
+            Self::Avx512 => |c, x, de, di| unsafe { kernel_avx512(c, x, de, di) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => kernel_generic,
+        }
+    }
+
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Avx2 => "avx2",
+            Self::Avx512 => "avx512",
+        }
+    }
+}
+
+impl PartialOrd for SimdLevel {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SimdLevel {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (*self as u8).cmp(&(*other as u8))
+    }
+}
+
+/// Neighbour sums of E for columns `c0 .. c0 + out.len()` of one row.
+///
+/// `up` and `down` are the rows above and below (or `None` at an open edge);
+/// `row` is the row itself.
+pub fn neighbour_sums(
+    boundary: Boundary,
+    up: Option<&[f64]>,
+    down: Option<&[f64]>,
+    row: &[f64],
+    c0: usize,
+    out: &mut [f64],
+) {
+    let cols = row.len();
+    let len = out.len();
+    let c1 = c0 + len;
+    match (up, down) {
+        (Some(u), Some(d)) => {
+            for ((o, a), b) in out.iter_mut().zip(&u[c0..c1]).zip(&d[c0..c1]) {
+                *o = a + b;
+            }
+        }
+        (Some(x), None) | (None, Some(x)) => out.copy_from_slice(&x[c0..c1]),
+        (None, None) => out.fill(0.0),
+    }
+    // Interior columns of the row: both horizontal neighbours exist.
+    let lo = c0.max(1);
+    let hi = c1.min(cols.saturating_sub(1));
+    if lo < hi {
+        let left = &row[lo - 1..hi - 1];
+        let right = &row[lo + 1..hi + 1];
+        for ((o, l), r) in out[lo - c0..hi - c0].iter_mut().zip(left).zip(right) {
+            *o += l + r;
+        }
+    }
+    // The first and last column of the row, if in this chunk.
+    let periodic = boundary == Boundary::Periodic;
+    let edges: &[usize] = if cols == 1 { &[0] } else { &[0, cols - 1] };
+    for &c in edges {
+        if c < c0 || c >= c1 {
+            continue;
+        }
+        let left = if c > 0 {
+            row[c - 1]
+        } else if periodic {
+            row[cols - 1]
+        } else {
+            0.0
+        };
+        let right = if c + 1 < cols {
+            row[c + 1]
+        } else if periodic {
+            row[0]
+        } else {
+            0.0
+        };
+        out[c - c0] += left + right;
+    }
+}
+
+/// The full right-hand side over the lattice, into `de` and `di` (all slices `grid.len()` long).
+#[allow(clippy::too_many_arguments)]
+pub fn rhs(
+    grid: &Grid,
+    coeffs: &Coeffs,
+    kernel: ChunkKernel,
+    e: &[f64],
+    i: &[f64],
+    drive: &[f64],
+    h_in: &[f64],
+    de: &mut [f64],
+    di: &mut [f64],
+) {
+    let cols = grid.cols;
+    let mut nsum = [0.0; CHUNK];
+    for r in 0..grid.rows {
+        let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
+        let up = grid.row_above(r).map(row_of);
+        let down = grid.row_below(r).map(row_of);
+        let row = row_of(r);
+        let mut c0 = 0;
+        while c0 < cols {
+            let len = CHUNK.min(cols - c0);
+            let ns = &mut nsum[..len];
+            neighbour_sums(grid.boundary, up, down, row, c0, ns);
+            let k0 = r * cols + c0;
+            let span = k0..k0 + len;
+            kernel(
+                coeffs,
+                &ChunkIn {
+                    nsum: ns,
+                    e: &e[span.clone()],
+                    i: &i[span.clone()],
+                    drive: &drive[span.clone()],
+                    h_in: &h_in[span.clone()],
+                },
+                &mut de[span.clone()],
+                &mut di[span],
+            );
+            c0 += len;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coeffs() -> Coeffs {
+        Coeffs::from_scene(&FieldScene::default())
+    }
+
+    /// The right-hand side written out directly from DESIGN §1 with explicit
+    /// neighbour lists and `f64::tanh`.
+    fn rhs_by_definition(
+        grid: &Grid,
+        c: &Coeffs,
+        e: &[f64],
+        i: &[f64],
+        drive: &[f64],
+        h_in: &[f64],
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut de = vec![0.0; grid.len()];
+        let mut di = vec![0.0; grid.len()];
+        for k in 0..grid.len() {
+            let (r, col) = grid.position(k);
+            let ns: f64 = grid.neighbours(r, col).iter().map(|&j| e[j]).sum();
+            let u = c.self_weight * e[k] + c.frac_ee * ns;
+            let v = c.self_weight * e[k] + c.frac_ei * ns;
+            de[k] = (drive[k] - e[k] - c.c2 * i[k].tanh() + c.c_ee * u.tanh()) * c.tau_ex;
+            di[k] = (h_in[k] - i[k] - c.c4 * i[k].tanh() + c.c_ei * v.tanh()) * c.tau_in;
+        }
+        (de, di)
+    }
+
+    fn pseudo_random(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_definition_on_many_shapes() {
+        let mut c = coeffs();
+        c.frac_ei = 0.13;
+        c.c4 = 0.7;
+        for boundary in [Boundary::Open, Boundary::Periodic] {
+            for (rows, cols) in [
+                (1, 1),
+                (1, 2),
+                (2, 1),
+                (2, 2),
+                (3, 7),
+                (7, 3),
+                (5, 300),
+                (4, 513),
+            ] {
+                let grid = Grid::new(rows, cols, boundary);
+                let n = grid.len();
+                let e = pseudo_random(n, 1);
+                let i = pseudo_random(n, 2);
+                let drive = pseudo_random(n, 3);
+                let h_in = pseudo_random(n, 4);
+                let (want_e, want_i) = rhs_by_definition(&grid, &c, &e, &i, &drive, &h_in);
+                for level in SimdLevel::available() {
+                    let mut de = vec![0.0; n];
+                    let mut di = vec![0.0; n];
+                    rhs(
+                        &grid,
+                        &c,
+                        level.kernel(),
+                        &e,
+                        &i,
+                        &drive,
+                        &h_in,
+                        &mut de,
+                        &mut di,
+                    );
+                    for k in 0..n {
+                        assert!(
+                            (de[k] - want_e[k]).abs() < 1e-12,
+                            "{boundary:?} {rows}x{cols} {level:?} dE[{k}]"
+                        );
+                        assert!(
+                            (di[k] - want_i[k]).abs() < 1e-12,
+                            "{boundary:?} {rows}x{cols} {level:?} dI[{k}]"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_simd_level_gives_identical_bits() {
+        let grid = Grid::new(9, 700, Boundary::Periodic);
+        let n = grid.len();
+        let e = pseudo_random(n, 5);
+        let i = pseudo_random(n, 6);
+        let drive = pseudo_random(n, 7);
+        let h_in = pseudo_random(n, 8);
+        let c = coeffs();
+        let run = |level: SimdLevel| {
+            let mut de = vec![0.0; n];
+            let mut di = vec![0.0; n];
+            rhs(
+                &grid,
+                &c,
+                level.kernel(),
+                &e,
+                &i,
+                &drive,
+                &h_in,
+                &mut de,
+                &mut di,
+            );
+            (de, di)
+        };
+        let base = run(SimdLevel::Generic);
+        for level in SimdLevel::available() {
+            assert_eq!(run(level), base, "{level:?}");
+        }
+    }
+}

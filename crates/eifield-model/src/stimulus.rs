@@ -1,0 +1,302 @@
+//! Piecewise-constant inputs: pulse trains, click perturbations and pink noise,
+//! with the instants at which they change so that the integrator can land on them.
+
+use crate::noise::PinkNoise;
+use crate::scene::Stimulus;
+
+/// Two instants closer than this are the same instant (in model time units).
+pub const TIME_EPS: f64 = 1e-9;
+
+/// A pulse train aimed at one cell (see DESIGN §1 for the timing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PulseTrain {
+    /// Row-major index of the target cell.
+    pub cell: usize,
+    /// Pulses per unit of model time.
+    pub freq: f64,
+    /// Duration of each pulse.
+    pub width: f64,
+    /// Height of each pulse.
+    pub amp: f64,
+    /// Nothing happens before this time.
+    pub onset: f64,
+    /// Number of pulses, unlimited when `None`.
+    pub count: Option<u64>,
+}
+
+impl PulseTrain {
+    /// The pulse train of a scene stimulus on a grid with `cols` columns.
+    pub fn from_stimulus(stimulus: &Stimulus, cols: usize) -> Self {
+        let Stimulus::PulseTrain {
+            row,
+            col,
+            freq,
+            width,
+            amp,
+            onset,
+            count,
+        } = *stimulus;
+        Self {
+            cell: row * cols + col,
+            freq,
+            width,
+            amp,
+            onset,
+            count,
+        }
+    }
+
+    fn period(&self) -> f64 {
+        1.0 / self.freq
+    }
+
+    /// The value at time `t`: `amp` while `t ≥ onset` and `(t − onset) mod T`
+    /// lies in `[T/2, T/2 + width]`, else 0.
+    pub fn value(&self, t: f64) -> f64 {
+        if t < self.onset {
+            return 0.0;
+        }
+        let period = self.period();
+        let k = ((t - self.onset) / period).floor();
+        if self.count.is_some_and(|c| k >= c as f64) {
+            return 0.0;
+        }
+        let phase = (t - self.onset) - k * period;
+        if phase >= 0.5 * period && phase <= 0.5 * period + self.width {
+            self.amp
+        } else {
+            0.0
+        }
+    }
+
+    /// Rising and falling edge of pulse `k`.
+    fn edges(&self, k: f64) -> (f64, f64) {
+        let period = self.period();
+        let start = self.onset + k * period;
+        let rise = start + 0.5 * period;
+        let fall = start + (0.5 * period + self.width).min(period);
+        (rise, fall)
+    }
+
+    /// The first instant after `t` (by more than [`TIME_EPS`]) at which the value can change.
+    pub fn next_change_after(&self, t: f64) -> f64 {
+        let period = self.period();
+        let k0 = ((t - self.onset) / period).floor().max(0.0) - 1.0;
+        let k0 = k0.max(0.0);
+        for k in [k0, k0 + 1.0, k0 + 2.0] {
+            if self.count.is_some_and(|c| k >= c as f64) {
+                break;
+            }
+            let (rise, fall) = self.edges(k);
+            if self.width > 0.0 {
+                for edge in [rise, fall] {
+                    if edge > t + TIME_EPS {
+                        return edge;
+                    }
+                }
+            }
+        }
+        f64::INFINITY
+    }
+}
+
+/// A temporary kick: `amount` is added to the cell's `h_ex` on `[start, end)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Perturbation {
+    /// Row-major index of the target cell.
+    pub cell: usize,
+    /// Added drive.
+    pub amount: f64,
+    /// When it starts.
+    pub start: f64,
+    /// When it ends.
+    pub end: f64,
+}
+
+impl Perturbation {
+    fn value(&self, t: f64) -> f64 {
+        if t >= self.start && t < self.end {
+            self.amount
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Everything that adds to the excitatory drive besides the constant `h_ex`.
+#[derive(Default)]
+pub struct Inputs {
+    /// Pulse trains.
+    pub pulses: Vec<PulseTrain>,
+    /// Active and pending perturbations.
+    pub perturbations: Vec<Perturbation>,
+    /// Pink noise, if any.
+    pub noise: Option<PinkNoise>,
+}
+
+impl Inputs {
+    /// The first instant after `t` at which any input changes (∞ if none).
+    pub fn next_change_after(&self, t: f64) -> f64 {
+        let mut next = f64::INFINITY;
+        for p in &self.pulses {
+            next = next.min(p.next_change_after(t));
+        }
+        for p in &self.perturbations {
+            for edge in [p.start, p.end] {
+                if edge > t + TIME_EPS {
+                    next = next.min(edge);
+                }
+            }
+        }
+        if let Some(noise) = &self.noise {
+            let mut j = noise.sample_index(t) + 1;
+            while noise.sample_time(j) <= t + TIME_EPS {
+                j += 1;
+            }
+            next = next.min(noise.sample_time(j));
+        }
+        next
+    }
+
+    /// The summed pulse-train and perturbation input of `cell` at time `t`
+    /// (without noise).
+    pub fn stimulus_at(&self, cell: usize, t: f64) -> f64 {
+        let pulses: f64 = self
+            .pulses
+            .iter()
+            .filter(|p| p.cell == cell)
+            .map(|p| p.value(t))
+            .sum();
+        let kicks: f64 = self
+            .perturbations
+            .iter()
+            .filter(|p| p.cell == cell)
+            .map(|p| p.value(t))
+            .sum();
+        pulses + kicks
+    }
+
+    /// Writes the total excitatory drive at time `t` into `out`:
+    /// `h_ex + s(t) + σ·p(t)`. Inputs are constant between change instants, so
+    /// callers evaluate it at the middle of an interval.
+    pub fn fill_drive(&mut self, t: f64, h_ex: &[f64], out: &mut [f64]) {
+        match &mut self.noise {
+            Some(noise) => {
+                let sigma = noise.sigma();
+                let j = noise.sample_index(t);
+                let p = noise.sample(j);
+                for ((o, &h), &n) in out.iter_mut().zip(h_ex).zip(p) {
+                    *o = h + sigma * n;
+                }
+            }
+            None => out.copy_from_slice(h_ex),
+        }
+        for p in &self.pulses {
+            out[p.cell] += p.value(t);
+        }
+        for p in &self.perturbations {
+            out[p.cell] += p.value(t);
+        }
+    }
+
+    /// Forgets perturbations that ended before `t`.
+    pub fn drop_finished(&mut self, t: f64) {
+        self.perturbations.retain(|p| p.end > t + TIME_EPS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn train(count: Option<u64>) -> PulseTrain {
+        PulseTrain {
+            cell: 0,
+            freq: 0.3,
+            width: 1.3,
+            amp: 6.0,
+            onset: 2.0,
+            count,
+        }
+    }
+
+    #[test]
+    fn pulse_timing_follows_the_definition() {
+        let p = train(None);
+        let period = 1.0 / 0.3;
+        assert_eq!(p.value(1.9), 0.0);
+        assert_eq!(p.value(2.0 + 0.5 * period - 0.01), 0.0);
+        assert_eq!(p.value(2.0 + 0.5 * period + 0.01), 6.0);
+        assert_eq!(p.value(2.0 + 0.5 * period + 1.29), 6.0);
+        assert_eq!(p.value(2.0 + 0.5 * period + 1.31), 0.0);
+        assert_eq!(p.value(2.0 + 1.5 * period + 0.5), 6.0);
+    }
+
+    #[test]
+    fn nothing_before_onset_even_in_the_pulse_phase() {
+        let p = PulseTrain {
+            onset: 10.0,
+            ..train(None)
+        };
+        // (t - 0) mod T would be inside a pulse here, but t < onset.
+        assert_eq!(p.value(1.0 / 0.3 * 0.5 + 0.1), 0.0);
+    }
+
+    #[test]
+    fn edges_are_found_in_order() {
+        let p = train(None);
+        let period = 1.0 / 0.3;
+        let rise = 2.0 + 0.5 * period;
+        assert!((p.next_change_after(0.0) - rise).abs() < 1e-12);
+        assert!((p.next_change_after(rise) - (rise + 1.3)).abs() < 1e-12);
+        assert!((p.next_change_after(rise + 1.3) - (rise + period)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn count_limits_the_pulses() {
+        let p = train(Some(2));
+        let period = 1.0 / 0.3;
+        assert_eq!(p.value(2.0 + 1.5 * period + 0.5), 6.0);
+        assert_eq!(p.value(2.0 + 2.5 * period + 0.5), 0.0);
+        let last_fall = 2.0 + 1.5 * period + 1.3;
+        assert!(p.next_change_after(last_fall).is_infinite());
+    }
+
+    #[test]
+    fn wide_pulses_end_with_the_period() {
+        let p = PulseTrain {
+            width: 100.0,
+            onset: 0.0,
+            ..train(None)
+        };
+        let period = 1.0 / 0.3;
+        assert_eq!(p.value(0.25 * period), 0.0);
+        assert_eq!(p.value(0.75 * period), 6.0);
+        assert!((p.next_change_after(0.6 * period) - period).abs() < 1e-12);
+    }
+
+    #[test]
+    fn drive_adds_pulses_and_perturbations_to_their_cells_only() {
+        let mut inputs = Inputs {
+            pulses: vec![PulseTrain {
+                cell: 1,
+                onset: 0.0,
+                ..train(None)
+            }],
+            perturbations: vec![Perturbation {
+                cell: 2,
+                amount: 3.0,
+                start: 0.0,
+                end: 1.0,
+            }],
+            noise: None,
+        };
+        let h = [-6.0; 4];
+        let mut out = [0.0; 4];
+        inputs.fill_drive(0.5 / 0.3 + 0.1, &h, &mut out);
+        assert_eq!(out, [-6.0, 0.0, -6.0, -6.0]);
+        inputs.fill_drive(0.5, &h, &mut out);
+        assert_eq!(out, [-6.0, -6.0, -3.0, -6.0]);
+        assert_eq!(inputs.next_change_after(0.0), 1.0);
+    }
+}
