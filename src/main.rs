@@ -1,1 +1,5 @@
-fn main() {}
+//! The `eifield` command.
+
+fn main() -> std::process::ExitCode {
+    eifield::cli::main()
+}

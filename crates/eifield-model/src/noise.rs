@@ -35,6 +35,7 @@ fn pink_series(
     let n = buffer.len();
     let bins = n / 2 + 1;
     buffer.fill(Complex64::new(0.0, 0.0));
+    let nyquist = n.is_multiple_of(2).then_some(n / 2);
     for k in 0..bins {
         // rfftfreq with unit spacing: k / n; f[0] takes f[1]'s value.
         let f = k.max(1) as f64 / n as f64;
@@ -42,11 +43,11 @@ fn pink_series(
         let phase: f64 = rng.random::<f64>() * std::f64::consts::TAU;
         let mut c = Complex64::from_polar(amplitude, phase);
         // As numpy's irfft: the imaginary parts of the DC and Nyquist bins are ignored.
-        if k == 0 || (n % 2 == 0 && k == n / 2) {
+        if k == 0 || Some(k) == nyquist {
             c.im = 0.0;
         }
         buffer[k] = c;
-        if k != 0 && !(n % 2 == 0 && k == n / 2) {
+        if k != 0 && Some(k) != nyquist {
             buffer[n - k] = c.conj();
         }
     }

@@ -231,15 +231,21 @@ pub struct Stepper {
 }
 
 impl Stepper {
-    /// A stepper for `cells` cells on `threads` threads (1 = no pool), using
-    /// the best SIMD kernel this CPU supports.
+    /// A stepper for `cells` cells on `threads` threads (1 = no pool; lattices
+    /// under `2 · MIN_CELLS_PER_TASK` cells always run on the calling thread),
+    /// using the best SIMD kernel this CPU supports.
     pub fn new(method: Method, cells: usize, threads: usize) -> Self {
         Self::with_simd(method, cells, threads, SimdLevel::detect())
     }
 
     /// As [`Stepper::new`], with an explicit SIMD level.
     pub fn with_simd(method: Method, cells: usize, threads: usize, simd: SimdLevel) -> Self {
-        let threads = threads.max(1);
+        // Small lattices gain nothing from a pool: one task would hold every row.
+        let threads = if cells >= 2 * MIN_CELLS_PER_TASK {
+            threads.max(1)
+        } else {
+            1
+        };
         let pool = (threads > 1).then(|| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -273,7 +279,7 @@ impl Stepper {
         self.method
     }
 
-    /// Worker threads used.
+    /// Worker threads used (1 for small lattices, whatever was asked).
     pub fn threads(&self) -> usize {
         self.threads
     }

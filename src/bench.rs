@@ -1,0 +1,200 @@
+//! `eifield bench`: lattice integration throughput in cell-steps per second,
+//! on the same problem as the NumPy peer baseline (`bench/numpy_peer.py`),
+//! plus the full seed-notebook run and the engine's memory per cell.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use eifield_model::rhs::SimdLevel;
+use eifield_model::scene::{Heterogeneity, Initial, IntegratorSpec};
+use eifield_model::{Engine, EngineOptions, FieldScene, Grid};
+use serde::Serialize;
+
+use crate::sim::{Excitatory, GridPosition, Inhibitory};
+
+/// The lattice sides measured.
+pub const SIDES: [usize; 4] = [7, 64, 256, 1024];
+/// The step of the benchmark problem (as the NumPy peer's default).
+const BENCH_DT: f64 = 0.005;
+/// The held stimulus added to the centre cell's drive (as the NumPy peer).
+const HELD_STIMULUS: f64 = 6.0;
+
+/// One throughput measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    /// Rows (= columns).
+    pub side: usize,
+    /// Engine threads.
+    pub threads: usize,
+    /// Steps taken.
+    pub steps: u64,
+    /// Seconds spent.
+    pub seconds: f64,
+    /// `side² · steps / seconds`.
+    pub cell_steps_per_s: f64,
+    /// E of the centre cell at the end (to compare with the peer's `centre_E`).
+    pub centre_e: f64,
+}
+
+/// The NumPy peer's problem: uniform drives, a held stimulus at the centre,
+/// E = −1 and I = 0.1 everywhere, open boundary, RK4.
+pub fn peer_problem(side: usize) -> FieldScene {
+    let mut scene = FieldScene {
+        grid: Grid::new(side, side, eifield_model::Boundary::Open),
+        ..FieldScene::default()
+    };
+    let n = side * side;
+    let centre = (side / 2) * side + side / 2;
+    let mut h_ex = vec![scene.drive.h_ex; n];
+    h_ex[centre] += HELD_STIMULUS;
+    scene.drive.heterogeneity = Heterogeneity::Explicit {
+        h_ex,
+        h_in: vec![scene.drive.h_in; n],
+    };
+    scene.initial = Initial::Explicit {
+        ex: vec![-1.0; n],
+        inh: vec![0.1; n],
+    };
+    scene.stimuli = Some(vec![]);
+    scene.integrator = IntegratorSpec::Rk4 { dt: BENCH_DT };
+    scene
+}
+
+/// Times `steps` RK4 steps of the peer problem.
+pub fn measure(side: usize, threads: usize, steps: u64, simd: Option<SimdLevel>) -> Measurement {
+    let scene = peer_problem(side);
+    let mut engine = Engine::from_scene(&scene, EngineOptions { threads, simd })
+        .expect("the benchmark scene is valid");
+    let start = Instant::now();
+    engine
+        .advance_to(steps as f64 * BENCH_DT)
+        .expect("the benchmark stays finite");
+    let seconds = start.elapsed().as_secs_f64();
+    let centre = (side / 2) * side + side / 2;
+    Measurement {
+        side,
+        threads: engine.threads(),
+        steps: engine.steps,
+        seconds,
+        cell_steps_per_s: (side * side) as f64 * engine.steps as f64 / seconds,
+        centre_e: engine.e[centre],
+    }
+}
+
+/// Measures for about `target` seconds after a short calibration run.
+pub fn measure_for(
+    side: usize,
+    threads: usize,
+    target: Duration,
+    simd: Option<SimdLevel>,
+) -> Measurement {
+    let probe_steps = (200_000 / (side * side)).max(2) as u64;
+    let probe = measure(side, threads, probe_steps, simd);
+    let steps = ((probe.cell_steps_per_s * target.as_secs_f64()) / (side * side) as f64)
+        .ceil()
+        .max(2.0) as u64;
+    measure(side, threads, steps, simd)
+}
+
+/// Model-time integration of a whole scene through the engine alone (no ECS,
+/// no recording): returns the seconds spent in `advance_to`.
+pub fn scene_integration_seconds(scene: &FieldScene) -> f64 {
+    let mut engine = Engine::from_scene(scene, EngineOptions::default()).expect("scene builds");
+    let samples = scene.run.samples();
+    let start = Instant::now();
+    for n in 1..samples {
+        engine
+            .advance_to(n as f64 / scene.run.sample_rate)
+            .expect("finite");
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// Resident memory of this process in bytes (Linux), if known.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Bytes of resident memory per oscillator entity (E, I, position), measured
+/// by spawning `cells` of them into a fresh world.
+pub fn entity_bytes_per_cell(cells: usize) -> Option<f64> {
+    let before = resident_bytes()?;
+    let mut world = World::new();
+    world.spawn_batch((0..cells).map(|index| {
+        (
+            GridPosition {
+                row: 0,
+                col: index,
+                index,
+            },
+            Excitatory(0.0),
+            Inhibitory(0.0),
+        )
+    }));
+    let after = resident_bytes()?;
+    drop(world);
+    Some((after.saturating_sub(before)) as f64 / cells as f64)
+}
+
+/// Runs the whole benchmark and prints a table (and JSON lines if `json`).
+pub fn run(seconds_per_case: f64, sides: &[usize], json: bool, seed_scene: Option<&Path>) {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let simd = SimdLevel::detect();
+    println!(
+        "eifield bench: {} threads available, SIMD kernel {}",
+        all,
+        simd.name()
+    );
+    println!(
+        "{:>6} {:>8} {:>10} {:>9} {:>16}",
+        "side", "threads", "steps", "seconds", "cell-steps/s"
+    );
+    let target = Duration::from_secs_f64(seconds_per_case);
+    let mut thread_counts = vec![1];
+    if all > 1 {
+        thread_counts.push(all);
+    }
+    for &side in sides {
+        for &threads in &thread_counts {
+            let m = measure_for(side, threads, target, None);
+            println!(
+                "{:>6} {:>8} {:>10} {:>9.3} {:>16.4e}",
+                m.side, m.threads, m.steps, m.seconds, m.cell_steps_per_s
+            );
+            if json {
+                println!("json {}", serde_json::to_string(&m).expect("serialisable"));
+            }
+        }
+    }
+    if let Some(path) = seed_scene {
+        match FieldScene::load(path) {
+            Ok(scene) => {
+                let best = (0..5)
+                    .map(|_| scene_integration_seconds(&scene))
+                    .fold(f64::INFINITY, f64::min);
+                println!(
+                    "{}: {} × {}, t = {}: integrated in {:.2} ms (engine, best of 5)",
+                    path.display(),
+                    scene.grid.rows,
+                    scene.grid.cols,
+                    scene.run.duration,
+                    best * 1e3
+                );
+            }
+            Err(e) => println!("{e}"),
+        }
+    }
+    let probe = peer_problem(64);
+    if let Ok(engine) = Engine::from_scene(&probe, EngineOptions::default()) {
+        println!(
+            "engine memory: {} bytes per cell (state, drives, RK4 scratch)",
+            engine.bytes_per_cell()
+        );
+    }
+    if let Some(per_entity) = entity_bytes_per_cell(1 << 20) {
+        println!("entity overhead: {per_entity:.1} bytes per cell (1024² oscillator entities)");
+    }
+}

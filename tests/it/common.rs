@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use eifield::headless::headless_app;
+use eifield::sim::{Excitatory, GridPosition, Inhibitory, SimSettings, load_scene};
+use eifield_model::{EngineOptions, FieldScene};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn reference_dir() -> PathBuf {
+    std::env::var_os("EIFIELD_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/reference/seed_default"))
+}
+
+pub fn scene_path(name: &str) -> PathBuf {
+    repo_root().join("scenes").join(name)
+}
+
+pub fn load(name: &str) -> FieldScene {
+    FieldScene::load(&scene_path(name)).unwrap()
+}
+
+pub fn read_npy(path: &Path) -> (Vec<u64>, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f64>().unwrap())
+}
+
+/// A headless app with `scene` loaded, one tick per sample.
+pub fn app_with(scene: FieldScene) -> App {
+    let mut app = headless_app();
+    let ticks_per_unit = scene.run.sample_rate;
+    load_scene(
+        app.world_mut(),
+        scene,
+        SimSettings {
+            ticks_per_unit,
+            engine: EngineOptions::default(),
+        },
+    )
+    .unwrap();
+    app.insert_resource(TimeUpdateStrategy::FixedTimesteps(1));
+    app.update(); // startup; no tick yet
+    app
+}
+
+/// The entities' state, row-major.
+pub fn state(app: &mut App) -> (Vec<f64>, Vec<f64>) {
+    let world = app.world_mut();
+    let mut q = world.query::<(&GridPosition, &Excitatory, &Inhibitory)>();
+    let n = q.iter(world).count();
+    let (mut e, mut i) = (vec![0.0; n], vec![0.0; n]);
+    for (pos, ex, inh) in q.iter(world) {
+        e[pos.index] = ex.0;
+        i[pos.index] = inh.0;
+    }
+    (e, i)
+}
+
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// A fresh folder under the system temp dir (not created).
+pub fn temp_out(tag: &str) -> PathBuf {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("eifield-{tag}-"))
+        .tempdir()
+        .unwrap()
+        .keep();
+    std::fs::remove_dir(&dir).unwrap();
+    dir
+}

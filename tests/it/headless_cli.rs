@@ -1,0 +1,370 @@
+//! The `eifield run` command end to end: output files, determinism, round trip,
+//! stops, and every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use eifield::headless::{self, RunRequest, StopReason};
+
+use crate::common::*;
+
+fn eifield(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eifield"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
+    let request = RunRequest {
+        scene: scene.to_owned(),
+        out: out.to_owned(),
+        force: false,
+        quiet: true,
+        threads: Some(1),
+    };
+    let manifest = headless::run(&request, Arc::new(AtomicBool::new(false)))
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    assert_eq!(manifest.stop, StopReason::Completed);
+    manifest
+}
+
+fn write_scene(dir: &Path, name: &str, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn run_writes_loadable_arrays_scene_and_manifest() {
+    let out = temp_out("seed");
+    let out_str = out.to_str().unwrap();
+    let scene = scene_path("seed_notebook.ron");
+    let result = eifield(&["run", scene.to_str().unwrap(), "--out", out_str, "--quiet"]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let (shape, e) = read_npy(&out.join("E.npy"));
+    assert_eq!(shape, vec![2001, 49]);
+    let (ishape, _) = read_npy(&out.join("I.npy"));
+    assert_eq!(ishape, vec![2001, 49]);
+    let (tshape, t) = read_npy(&out.join("t.npy"));
+    assert_eq!(tshape, vec![2001]);
+    for (n, &tn) in t.iter().enumerate() {
+        assert_eq!(tn, n as f64 / 100.0);
+    }
+    // Same numbers as the reference (the ECS test checks the tolerance; here the files).
+    let (_, ref_e) = read_npy(&reference_dir().join("E.npy"));
+    assert!(max_abs_diff(&e, &ref_e) <= 1e-4);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["stop"]["reason"], "completed");
+    assert_eq!(manifest["samples"], 2001);
+    assert!(manifest["steps"].as_u64().unwrap() >= 4000);
+    assert!(manifest["version"].is_string());
+    assert!(manifest["wall_time_s"].as_f64().unwrap() > 0.0);
+    eifield_model::FieldScene::load(&out.join("scene.ron")).unwrap();
+
+    // A second run into the same folder is refused, and nothing is touched.
+    let before = std::fs::read(out.join("E.npy")).unwrap();
+    let again = eifield(&["run", scene.to_str().unwrap(), "--out", out_str]);
+    assert_eq!(again.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        msg.contains("already exists") && msg.contains("--force"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read(out.join("E.npy")).unwrap(), before);
+    // With --force it goes ahead.
+    let forced = eifield(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--out",
+        out_str,
+        "--force",
+        "--quiet",
+    ]);
+    assert!(forced.status.success());
+    assert_eq!(std::fs::read(out.join("E.npy")).unwrap(), before);
+}
+
+/// A scene with every random part switched on, on a non-square periodic grid.
+const RANDOM_SCENE: &str = r#"(
+    name: "random parts",
+    grid: (rows: 5, cols: 8, boundary: Periodic),
+    drive: (heterogeneity: Random(eps: 0.05, seed: 3)),
+    initial: Random(sigma: 0.5, seed: 4),
+    stimuli: [
+        PulseTrain(row: 1, col: 6, freq: 0.5, width: 0.4, amp: 5.0, onset: 0.7, count: 3),
+        PulseTrain(row: 4, col: 0, freq: 0.25, width: 1.0, amp: 6.0),
+    ],
+    noise: Pink(sigma: 0.3, seed: 5, sample_rate: 50.0),
+    integrator: Heun(dt: 0.004),
+    run: (duration: 6.0, sample_rate: 40.0),
+)"#;
+
+#[test]
+fn same_scene_twice_gives_identical_bits() {
+    let dir = temp_out("twice");
+    let scene = write_scene(&dir, "random.ron", RANDOM_SCENE);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    run_scene(&scene, &a);
+    run_scene(&scene, &b);
+    for file in ["E.npy", "I.npy", "t.npy", "scene.ron"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+}
+
+#[test]
+fn resolved_scene_round_trips_to_identical_results() {
+    let dir = temp_out("roundtrip");
+    let scene = write_scene(&dir, "random.ron", RANDOM_SCENE);
+    let first = dir.join("first");
+    run_scene(&scene, &first);
+    let resolved_text = std::fs::read_to_string(first.join("scene.ron")).unwrap();
+    // The random draws are written out.
+    assert!(resolved_text.contains("Explicit"), "{resolved_text}");
+    let second = dir.join("second");
+    run_scene(&first.join("scene.ron"), &second);
+    for file in ["E.npy", "I.npy", "t.npy", "scene.ron"] {
+        assert_eq!(
+            std::fs::read(first.join(file)).unwrap(),
+            std::fs::read(second.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+    // And the parsed scenes are equal.
+    let a = eifield_model::FieldScene::load(&first.join("scene.ron")).unwrap();
+    let b = eifield_model::FieldScene::load(&second.join("scene.ron")).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn blow_up_keeps_the_samples_before_it() {
+    let dir = temp_out("blowup");
+    let scene = write_scene(
+        &dir,
+        "blowup.ron",
+        // Forward Euler with dt·tau_in = 10: every step multiplies I's error by about -9.
+        "(grid: (rows: 3, cols: 4), model: (tau_in: 10.0), integrator: Euler(dt: 1.0), initial: Random(sigma: 3.0, seed: 1), run: (duration: 400.0, sample_rate: 1.0))",
+    );
+    let out = dir.join("out");
+    let result = eifield(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(result.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        msg.contains("blow-up") && msg.contains("row") && msg.contains("t = "),
+        "{msg}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["stop"]["reason"], "blow_up");
+    let (shape, e) = read_npy(&out.join("E.npy"));
+    assert!(shape[0] >= 1 && shape[0] < 401, "{shape:?}");
+    assert!(e.iter().all(|v| v.is_finite()));
+    assert_eq!(read_npy(&out.join("t.npy")).0[0], shape[0]);
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_loadable_files() {
+    let dir = temp_out("sigterm");
+    let scene = write_scene(
+        &dir,
+        "long.ron",
+        "(grid: (rows: 128, cols: 128), initial: Zeros, run: (duration: 100000.0, sample_rate: 10.0))",
+    );
+    let out = dir.join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eifield"))
+        .args([
+            "run",
+            scene.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .spawn()
+        .unwrap();
+    // Wait until some samples are on disk.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if out.join("t.npy").exists() && read_npy(&out.join("t.npy")).0[0] >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run wrote no samples"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["stop"]["reason"], "interrupted");
+    let (shape, _) = read_npy(&out.join("E.npy"));
+    let (tshape, _) = read_npy(&out.join("t.npy"));
+    assert_eq!(shape, vec![tshape[0], 128 * 128]);
+    assert_eq!(manifest["samples"].as_u64().unwrap(), tshape[0]);
+}
+
+/// Runs a bad scene and returns stderr, checking exit code 2 and no panic.
+fn rejected(tag: &str, text: &str) -> String {
+    let dir = temp_out(tag);
+    let scene = write_scene(&dir, "bad.ron", text);
+    let out = dir.join("out");
+    let result = eifield(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let msg = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert_eq!(result.status.code(), Some(2), "{tag}: {msg}");
+    assert!(!msg.contains("panicked"), "{tag}: {msg}");
+    assert!(!out.exists(), "{tag}: the output folder was left behind");
+    msg
+}
+
+#[test]
+fn malformed_scenes_report_file_line_and_column() {
+    let msg = rejected("syntax", "(\n    grid: (rows: 7 cols: 7),\n)");
+    assert!(msg.contains("bad.ron:2:"), "{msg}");
+    let msg = rejected("unknown", "(\n    grid: (rows: 7, colz: 7),\n)");
+    assert!(msg.contains("bad.ron:2:") && msg.contains("colz"), "{msg}");
+    let msg = rejected("type", "(\n  run: (duration: \"long\"),\n)");
+    assert!(msg.contains("bad.ron:2:"), "{msg}");
+}
+
+#[test]
+fn invalid_values_name_their_field() {
+    let cases = [
+        ("zero-rows", "(grid: (rows: 0, cols: 7))", "grid.rows"),
+        ("zero-cols", "(grid: (rows: 3, cols: 0))", "grid.cols"),
+        ("dt-zero", "(integrator: Rk4(dt: 0.0))", "integrator.dt"),
+        (
+            "dt-negative",
+            "(integrator: Heun(dt: -0.01))",
+            "integrator.dt",
+        ),
+        ("dt-inf", "(integrator: Euler(dt: inf))", "integrator.dt"),
+        (
+            "stim-row",
+            "(stimuli: [PulseTrain(row: 7, col: 0)])",
+            "stimuli[0].row",
+        ),
+        (
+            "stim-col",
+            "(grid: (rows: 9, cols: 4), stimuli: [PulseTrain(row: 1, col: 2), PulseTrain(row: 1, col: 4)])",
+            "stimuli[1].col",
+        ),
+        (
+            "het-len",
+            "(drive: (heterogeneity: Explicit(h_ex: [1.0, 2.0], h_in: [1.0, 2.0])))",
+            "drive.heterogeneity.h_ex",
+        ),
+        (
+            "init-len",
+            "(grid: (rows: 1, cols: 2), initial: Explicit(ex: [0.0, 0.0], inh: [0.0]))",
+            "initial.inh",
+        ),
+        (
+            "width",
+            "(stimuli: [PulseTrain(row: 1, col: 1, width: -1.0)])",
+            "stimuli[0].width",
+        ),
+        (
+            "freq",
+            "(stimuli: [PulseTrain(row: 1, col: 1, freq: -0.3)])",
+            "stimuli[0].freq",
+        ),
+        ("nan-model", "(model: (c2: NaN))", "model.c2"),
+        (
+            "nan-array",
+            "(grid: (rows: 1, cols: 2), initial: Explicit(ex: [0.0, NaN], inh: [0.0, 0.0]))",
+            "initial.ex[1]",
+        ),
+        (
+            "nan-noise",
+            "(noise: Pink(sigma: NaN, seed: 1, sample_rate: 10.0))",
+            "noise.sigma",
+        ),
+        (
+            "sample-rate",
+            "(run: (sample_rate: 0.0))",
+            "run.sample_rate",
+        ),
+        (
+            "sample-rate-neg",
+            "(run: (sample_rate: -5.0))",
+            "run.sample_rate",
+        ),
+        (
+            "noise-rate",
+            "(noise: Pink(sigma: 1.0, seed: 1, sample_rate: 0.0))",
+            "noise.sample_rate",
+        ),
+    ];
+    for (tag, text, field) in cases {
+        let msg = rejected(tag, text);
+        assert!(
+            msg.contains(&format!("`{field}`")),
+            "{tag}: expected `{field}` in: {msg}"
+        );
+    }
+}
+
+#[test]
+fn rest_without_a_rest_state_is_a_clear_input_error() {
+    let msg = rejected("rest", "(initial: Rest, run: (duration: 1.0))");
+    assert!(msg.contains("`initial`") && msg.contains("Rest"), "{msg}");
+}
+
+#[test]
+fn missing_scene_and_unwritable_output_are_reported_before_work() {
+    let dir = temp_out("io");
+    std::fs::create_dir_all(&dir).unwrap();
+    let result = eifield(&[
+        "run",
+        dir.join("nope.ron").to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("nope.ron"));
+
+    // An output path below a regular file cannot be created.
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let scene = scene_path("seed_notebook.ron");
+    let out = blocker.join("out");
+    let result = eifield(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let msg = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("cannot create output folder"), "{msg}");
+}

@@ -1,0 +1,5 @@
+//! Integration tests of the eifield app, in one binary to keep link times down.
+
+mod common;
+mod engine_ecs;
+mod headless_cli;
