@@ -1,4 +1,4 @@
-//! The command line: `eifield run <scene.ron> --out <dir>` and `eifield bench`.
+//! The command line: `eifield [view] [scene.ron]`, `eifield run <scene.ron> --out <dir>` and `eifield bench`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,14 +16,26 @@ const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Parser, Debug)]
 #[command(name = "eifield", version, about)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (default: open the viewer on scenes/waves.ron).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
+
+/// The scene the viewer opens when no command is given.
+pub const DEFAULT_VIEW_SCENE: &str = "scenes/waves.ron";
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open the interactive 3D viewer on a scene.
+    View {
+        /// The scene file (RON).
+        #[arg(default_value = DEFAULT_VIEW_SCENE)]
+        scene: PathBuf,
+        /// Drive the viewer from a script file (for automated checks).
+        #[arg(long)]
+        script: Option<PathBuf>,
+    },
     /// Integrate a scene headless and write E.npy, I.npy, t.npy, scene.ron and manifest.json.
     Run {
         /// The scene file (RON).
@@ -61,7 +73,12 @@ pub enum Command {
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::View {
+        scene: PathBuf::from(DEFAULT_VIEW_SCENE),
+        script: None,
+    });
+    match command {
+        Command::View { scene, script } => crate::viewer::run_viewer(&scene, script.as_deref()),
         Command::Run {
             scene,
             out,

@@ -2,15 +2,32 @@
 //!
 //! | plugin | concern |
 //! |---|---|
-//! | [`sim::SimPlugin`] | oscillator entities, neighbour stencil, clock, fixed-step integration |
+//! | [`sim::SimPlugin`] | oscillator entities, neighbour stencil, clock, fixed-step integration, live parameter edits |
 //! | [`stimulus::StimulusPlugin`] | pulse trains, noise and [`stimulus::Perturb`] into the per-cell drive |
-//! | [`record::RecordPlugin`] | `.npy` recording of a run |
+//! | [`record::RecordPlugin`] | `.npy` recording of a headless run |
+//! | [`probes::ProbesPlugin`] | probe time series and the raster |
+//! | [`view::ViewPlugin`] | the lattice as one height/colour mesh |
+//! | [`camera::CameraPlugin`] | orbit camera and framing |
+//! | [`picking::LatticePickingPlugin`] | pointer rays to cells; click tools |
+//! | [`control::ControlPlugin`] | play/pause, step, reset, load and save |
+//! | [`ui::UiPlugin`] | the egui panel, plots and tooltip |
+//! | [`script::ScriptPlugin`] | scripted viewer runs for automated checks |
 //!
-//! [`headless`] drives them without a window; [`cli`] is the command line.
+//! [`headless`] drives the simulation without a window, [`viewer`] with one,
+//! and [`cli`] is the command line.
 
 pub mod bench;
+pub mod camera;
 pub mod cli;
+pub mod colormap;
+pub mod control;
 pub mod headless;
+pub mod picking;
+pub mod probes;
 pub mod record;
+pub mod script;
 pub mod sim;
 pub mod stimulus;
+pub mod ui;
+pub mod view;
+pub mod viewer;

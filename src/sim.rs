@@ -101,7 +101,7 @@ pub enum SimStatus {
 }
 
 /// How a scene is turned into a running simulation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Resource, Debug, Clone, Copy)]
 pub struct SimSettings {
     /// Fixed ticks per unit of model time.
     pub ticks_per_unit: f64,
@@ -129,11 +129,71 @@ impl Plugin for SimPlugin {
             .add_systems(
                 FixedUpdate,
                 (
+                    apply_scene_edits
+                        .run_if(resource_exists_and_changed::<ActiveScene>)
+                        .before(SimSystems::Stimulus),
                     integrate.in_set(SimSystems::Integrate),
                     write_back.in_set(SimSystems::Writeback),
                 ),
             );
     }
+}
+
+/// Applies the live-editable parts of the active scene to the engine: model
+/// and coupling constants, drives, stimuli, noise and the integrator. A change
+/// of grid or initial state needs [`load_scene`] instead.
+fn apply_scene_edits(
+    scene: Res<ActiveScene>,
+    lattice: Option<ResMut<Lattice>>,
+    clock: Option<Res<SimClock>>,
+) {
+    let (Some(mut lattice), Some(clock)) = (lattice, clock) else {
+        return;
+    };
+    let scene = &scene.0;
+    let engine = &mut lattice.0;
+    if scene.grid != engine.grid || scene.validate().is_err() {
+        return;
+    }
+    engine.coeffs = eifield_model::rhs::Coeffs::from_scene(scene);
+    let (h_ex, h_in) = scene.cell_drives();
+    engine.h_ex = h_ex;
+    engine.h_in = h_in;
+    engine.inputs.pulses = scene
+        .effective_stimuli()
+        .iter()
+        .map(|s| eifield_model::stimulus::PulseTrain::from_stimulus(s, engine.grid.cols))
+        .collect();
+    let noise_changed = match (&scene.noise, &engine.inputs.noise) {
+        (eifield_model::scene::Noise::None, None) => false,
+        (
+            eifield_model::scene::Noise::Pink {
+                sigma,
+                sample_rate,
+                seed,
+            },
+            Some(n),
+        ) => n.sigma() != *sigma || n.sample_rate() != *sample_rate || n.seed() != *seed,
+        _ => true,
+    };
+    if noise_changed {
+        engine.inputs.noise = match scene.noise {
+            eifield_model::scene::Noise::None => None,
+            eifield_model::scene::Noise::Pink {
+                sigma,
+                seed,
+                sample_rate,
+            } => Some(eifield_model::noise::PinkNoise::new_at(
+                sigma,
+                seed,
+                sample_rate,
+                engine.grid.len(),
+                (scene.run.duration * sample_rate).ceil() as u64 + 1,
+                clock.time(),
+            )),
+        };
+    }
+    engine.set_integrator(&scene.integrator);
 }
 
 /// Builds the engine for `scene`, spawns one entity per oscillator (replacing
@@ -145,6 +205,7 @@ pub fn load_scene(
 ) -> Result<(), EngineError> {
     let engine = Engine::from_scene(&scene, settings.engine)?;
     install_engine(world, scene, engine, settings.ticks_per_unit);
+    world.insert_resource(settings);
     Ok(())
 }
 

@@ -3,3 +3,5 @@
 mod common;
 mod engine_ecs;
 mod headless_cli;
+mod viewer_state;
+mod viewer_window;

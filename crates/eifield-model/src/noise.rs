@@ -75,6 +75,7 @@ pub fn pink_series_once(n: usize, seed: u64) -> Vec<f64> {
 /// on `[j/rate, (j+1)/rate)`.
 pub struct PinkNoise {
     sigma: f64,
+    seed: u64,
     sample_rate: f64,
     cells: usize,
     block_len: usize,
@@ -99,11 +100,25 @@ impl PinkNoise {
         cells: usize,
         expected_samples: u64,
     ) -> Self {
+        Self::new_at(sigma, seed, sample_rate, cells, expected_samples, 0.0)
+    }
+
+    /// As [`PinkNoise::new`], but the first generated block is the one in
+    /// effect at time `t` (for noise switched on while a simulation runs).
+    pub fn new_at(
+        sigma: f64,
+        seed: u64,
+        sample_rate: f64,
+        cells: usize,
+        expected_samples: u64,
+        t: f64,
+    ) -> Self {
         let block_len = Self::block_len_for(cells, expected_samples);
         let fft = FftPlanner::new().plan_fft_inverse(block_len);
         let scratch_len = fft.get_inplace_scratch_len();
         let mut noise = Self {
             sigma,
+            seed,
             sample_rate,
             cells,
             block_len,
@@ -115,6 +130,7 @@ impl PinkNoise {
             block: 0,
             values: vec![0.0; block_len * cells],
         };
+        noise.block = noise.sample_index(t) / block_len as u64;
         noise.generate_block();
         noise
     }
@@ -148,6 +164,16 @@ impl PinkNoise {
     /// Samples per cell in one block.
     pub fn block_len(&self) -> usize {
         self.block_len
+    }
+
+    /// Seed of the generator.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Noise samples per unit of model time.
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
     }
 
     /// Scale applied to the unit-variance series.

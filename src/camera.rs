@@ -1,0 +1,305 @@
+//! The camera plugin: an orbit camera (right drag orbits, middle or
+//! shift + right drag pans, the wheel zooms, R resets) that frames any grid on
+//! load, and a top-down framing for the heat-map mode.
+
+use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
+use bevy::prelude::*;
+use bevy_egui::input::egui_wants_any_pointer_input;
+use eifield_model::Grid;
+
+use crate::sim::Neighbours;
+use crate::view::{DEFAULT_E_RANGE, ViewMode, ViewSettings};
+
+/// Vertical field of view of the camera.
+pub const FOV_Y: f32 = std::f32::consts::FRAC_PI_4;
+/// Elevation of the default 3D view.
+const DEFAULT_PITCH: f32 = 0.9;
+/// Elevation of the top-down view (just short of vertical, to keep `look_at` well defined).
+const TOP_DOWN_PITCH: f32 = std::f32::consts::FRAC_PI_2 - 1e-3;
+/// Margin around the framed lattice.
+const FRAME_MARGIN: f32 = 1.08;
+/// Radians of orbit per pixel of drag.
+const ORBIT_SPEED: f32 = 0.006;
+/// Zoom factor per wheel line.
+const ZOOM_STEP: f32 = 0.1;
+
+/// Logical pixels of the window covered by UI panels; the 3D view uses the rest.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
+pub struct ViewportInsets {
+    /// Width of the left panel.
+    pub left: f32,
+    /// Height of the bottom panel.
+    pub bottom: f32,
+}
+
+/// An orbit camera around a focus point.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct OrbitCamera {
+    /// The point looked at.
+    pub focus: Vec3,
+    /// Rotation about the vertical axis.
+    pub yaw: f32,
+    /// Elevation above the ground plane.
+    pub pitch: f32,
+    /// Distance from the focus.
+    pub distance: f32,
+}
+
+impl OrbitCamera {
+    /// The camera's transform.
+    pub fn transform(&self) -> Transform {
+        let offset = Vec3::new(
+            self.pitch.cos() * self.yaw.sin(),
+            self.pitch.sin(),
+            self.pitch.cos() * self.yaw.cos(),
+        ) * self.distance;
+        Transform::from_translation(self.focus + offset).looking_at(self.focus, Vec3::Y)
+    }
+}
+
+/// The orbit that shows the whole lattice (including the height range of the
+/// surface) for a viewport of the given aspect ratio.
+pub fn frame_grid(grid: &Grid, aspect: f32, mode: ViewMode, height_scale: f32) -> OrbitCamera {
+    let (w, d) = (grid.cols as f32, grid.rows as f32);
+    let half_fov_y = FOV_Y * 0.5;
+    let half_fov_x = (half_fov_y.tan() * aspect).atan();
+    match mode {
+        ViewMode::Heatmap => {
+            let distance =
+                ((d * 0.5) / half_fov_y.tan()).max((w * 0.5) / half_fov_x.tan()) * FRAME_MARGIN;
+            OrbitCamera {
+                focus: Vec3::ZERO,
+                yaw: 0.0,
+                pitch: TOP_DOWN_PITCH,
+                distance,
+            }
+        }
+        ViewMode::Surface => {
+            let (lo, hi) = (
+                DEFAULT_E_RANGE.0 * height_scale,
+                DEFAULT_E_RANGE.1 * height_scale,
+            );
+            let centre_y = 0.5 * (lo + hi);
+            let radius = ((w * 0.5).powi(2) + (d * 0.5).powi(2) + (0.5 * (hi - lo)).powi(2)).sqrt();
+            let distance = radius / half_fov_y.min(half_fov_x).sin() * FRAME_MARGIN;
+            OrbitCamera {
+                focus: Vec3::new(0.0, centre_y, 0.0),
+                yaw: 0.0,
+                pitch: DEFAULT_PITCH,
+                distance,
+            }
+        }
+    }
+}
+
+/// Adds the camera and its controls.
+pub struct CameraPlugin;
+
+impl Plugin for CameraPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ViewportInsets>()
+            .add_systems(Startup, spawn_camera)
+            .add_systems(
+                Update,
+                (
+                    fit_viewport,
+                    frame_on_change,
+                    orbit_controls.run_if(not(egui_wants_any_pointer_input)),
+                    apply_orbit,
+                )
+                    .chain()
+                    .after(crate::view::ViewSystems::Rebuild),
+            );
+    }
+}
+
+fn spawn_camera(mut commands: Commands) {
+    let orbit = frame_grid(&Grid::default(), 16.0 / 9.0, ViewMode::Surface, 1.0);
+    commands.spawn((
+        Camera3d::default(),
+        Projection::Perspective(PerspectiveProjection {
+            fov: FOV_Y,
+            ..default()
+        }),
+        orbit,
+        orbit.transform(),
+    ));
+    commands.spawn((
+        DirectionalLight {
+            illuminance: 9000.0,
+            shadow_maps_enabled: false,
+            ..default()
+        },
+        Transform::from_xyz(-4.0, 10.0, 6.0).looking_at(Vec3::ZERO, Vec3::Y),
+    ));
+    commands.insert_resource(GlobalAmbientLight {
+        brightness: 400.0,
+        ..default()
+    });
+}
+
+/// Restricts the camera to the part of the window the panels leave free.
+fn fit_viewport(
+    insets: Res<ViewportInsets>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
+    mut cameras: Query<&mut Camera, With<OrbitCamera>>,
+) {
+    let Ok(window) = windows.single() else {
+        return;
+    };
+    let scale = window.scale_factor();
+    let (w, h) = (window.physical_width(), window.physical_height());
+    let left = ((insets.left * scale) as u32).min(w.saturating_sub(1));
+    let bottom = ((insets.bottom * scale) as u32).min(h.saturating_sub(1));
+    let viewport = bevy::camera::Viewport {
+        physical_position: UVec2::new(left, 0),
+        physical_size: UVec2::new((w - left).max(1), (h - bottom).max(1)),
+        ..default()
+    };
+    for mut camera in &mut cameras {
+        if camera.viewport.as_ref().is_none_or(|v| {
+            v.physical_position != viewport.physical_position
+                || v.physical_size != viewport.physical_size
+        }) {
+            camera.viewport = Some(viewport.clone());
+        }
+    }
+}
+
+fn viewport_aspect(camera: &Camera) -> f32 {
+    camera
+        .logical_viewport_size()
+        .filter(|s| s.y > 0.0)
+        .map_or(16.0 / 9.0, |s| s.x / s.y)
+}
+
+/// Frames the lattice when it is loaded or the view mode changes.
+fn frame_on_change(
+    neighbours: Option<Res<Neighbours>>,
+    settings: Res<ViewSettings>,
+    mut cameras: Query<(&Camera, &mut OrbitCamera)>,
+    mut last: Local<Option<(Grid, ViewMode, i32)>>,
+) {
+    let Some(neighbours) = neighbours else {
+        return;
+    };
+    for (camera, mut orbit) in &mut cameras {
+        let aspect = viewport_aspect(camera);
+        // Re-frame when the lattice, the mode or the viewport's shape changes.
+        let key = (
+            neighbours.grid,
+            settings.mode,
+            (aspect * 20.0).round() as i32,
+        );
+        if *last == Some(key) {
+            return;
+        }
+        *orbit = frame_grid(
+            &neighbours.grid,
+            aspect,
+            settings.mode,
+            settings.height_scale,
+        );
+        *last = Some(key);
+    }
+}
+
+fn orbit_controls(
+    mouse: Res<ButtonInput<MouseButton>>,
+    keys: Res<ButtonInput<KeyCode>>,
+    motion: Res<AccumulatedMouseMotion>,
+    scroll: Res<AccumulatedMouseScroll>,
+    settings: Res<ViewSettings>,
+    neighbours: Option<Res<Neighbours>>,
+    mut cameras: Query<(&Camera, &mut OrbitCamera)>,
+) {
+    for (camera, mut orbit) in &mut cameras {
+        let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
+        let delta = motion.delta;
+        let pan =
+            mouse.pressed(MouseButton::Middle) || (shift && mouse.pressed(MouseButton::Right));
+        if pan {
+            let right = Vec3::new(orbit.yaw.cos(), 0.0, -orbit.yaw.sin());
+            let forward = Vec3::new(-orbit.yaw.sin(), 0.0, -orbit.yaw.cos());
+            let scale = orbit.distance * 0.0015;
+            orbit.focus += (-right * delta.x + forward * delta.y) * scale;
+        } else if mouse.pressed(MouseButton::Right) && settings.mode == ViewMode::Surface {
+            orbit.yaw -= delta.x * ORBIT_SPEED;
+            orbit.pitch = (orbit.pitch + delta.y * ORBIT_SPEED).clamp(0.05, TOP_DOWN_PITCH);
+        }
+        if scroll.delta.y != 0.0 {
+            orbit.distance = (orbit.distance * (-scroll.delta.y * ZOOM_STEP).exp()).clamp(0.5, 1e5);
+        }
+        if keys.just_pressed(KeyCode::KeyR)
+            && let Some(neighbours) = &neighbours
+        {
+            *orbit = frame_grid(
+                &neighbours.grid,
+                viewport_aspect(camera),
+                settings.mode,
+                settings.height_scale,
+            );
+        }
+    }
+}
+
+fn apply_orbit(mut cameras: Query<(&OrbitCamera, &mut Transform), Changed<OrbitCamera>>) {
+    for (orbit, mut transform) in &mut cameras {
+        *transform = orbit.transform();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eifield_model::Boundary;
+
+    /// Normalised device coordinates of `p` seen by `orbit`.
+    fn ndc(orbit: &OrbitCamera, aspect: f32, p: Vec3) -> Vec2 {
+        let view = orbit.transform().to_matrix().inverse();
+        let proj = Mat4::perspective_rh(FOV_Y, aspect, 0.1, 1e6);
+        let clip = proj * view * p.extend(1.0);
+        Vec2::new(clip.x / clip.w, clip.y / clip.w)
+    }
+
+    #[test]
+    fn every_grid_shape_is_framed() {
+        for (rows, cols) in [
+            (7, 7),
+            (64, 64),
+            (1, 1),
+            (1, 200),
+            (300, 2),
+            (256, 1024),
+            (1024, 1024),
+        ] {
+            let grid = Grid::new(rows, cols, Boundary::Open);
+            for aspect in [16.0 / 9.0, 1.0, 0.6] {
+                for mode in [ViewMode::Surface, ViewMode::Heatmap] {
+                    let orbit = frame_grid(&grid, aspect, mode, 1.0);
+                    let (hw, hd) = (cols as f32 * 0.5, rows as f32 * 0.5);
+                    let heights: &[f32] = match mode {
+                        ViewMode::Surface => &[DEFAULT_E_RANGE.0, DEFAULT_E_RANGE.1],
+                        ViewMode::Heatmap => &[0.0],
+                    };
+                    let mut extent = 0.0f32;
+                    for &y in heights {
+                        for (x, z) in [(-hw, -hd), (hw, -hd), (-hw, hd), (hw, hd)] {
+                            let p = ndc(&orbit, aspect, Vec3::new(x, y, z));
+                            assert!(
+                                p.x.abs() <= 1.0 && p.y.abs() <= 1.0,
+                                "{rows}x{cols} {mode:?} aspect {aspect}: corner ({x}, {y}, {z}) at {p}"
+                            );
+                            extent = extent.max(p.x.abs()).max(p.y.abs());
+                        }
+                    }
+                    // Framed, not lost in the distance.
+                    assert!(
+                        extent > 0.45,
+                        "{rows}x{cols} {mode:?} aspect {aspect}: extent {extent}"
+                    );
+                }
+            }
+        }
+    }
+}

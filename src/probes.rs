@@ -1,0 +1,195 @@
+//! The probes plugin: time series of chosen cells (E, I and the stimulus they
+//! receive) and a raster (kymograph) of E over the last few units of time.
+
+use std::collections::VecDeque;
+
+use bevy::prelude::*;
+
+use eifield_model::scene::Stimulus;
+
+use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimSystems};
+use crate::stimulus::Drive;
+
+/// Model time kept in the probe histories and the raster.
+pub const HISTORY_SPAN: f64 = 20.0;
+/// Most time columns kept in the raster.
+pub const RASTER_COLUMNS: usize = 600;
+/// Lattices up to this many cells show every cell in the raster; larger ones
+/// show one row.
+pub const RASTER_ALL_CELLS_LIMIT: usize = 256;
+
+/// One sample of a probe.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbeSample {
+    /// Model time.
+    pub t: f64,
+    /// E of the cell.
+    pub e: f64,
+    /// I of the cell.
+    pub i: f64,
+    /// Pulse-train, perturbation and noise input (drive minus the constant `h_ex`).
+    pub stimulus: f64,
+}
+
+/// A probed cell and its recent history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    /// Row.
+    pub row: usize,
+    /// Column.
+    pub col: usize,
+    /// Samples, oldest first.
+    pub history: VecDeque<ProbeSample>,
+}
+
+/// The probed cells.
+#[derive(Resource, Clone, Debug, Default, PartialEq)]
+pub struct Probes(pub Vec<Probe>);
+
+impl Probes {
+    /// Adds a probe at a cell, or removes the one there.
+    pub fn toggle(&mut self, row: usize, col: usize) {
+        if let Some(k) = self.0.iter().position(|p| p.row == row && p.col == col) {
+            self.0.remove(k);
+        } else {
+            self.0.push(Probe {
+                row,
+                col,
+                history: VecDeque::new(),
+            });
+        }
+    }
+}
+
+/// Recent E of the raster's cells: `columns[k][j]` is cell j at time `times[k]`.
+#[derive(Resource, Clone, Debug, Default, PartialEq)]
+pub struct Raster {
+    /// Which row is shown (`None`: every cell).
+    pub row: Option<usize>,
+    /// Sample times, oldest first.
+    pub times: VecDeque<f64>,
+    /// Values per time.
+    pub columns: VecDeque<Vec<f32>>,
+}
+
+/// Adds probes and the raster.
+pub struct ProbesPlugin;
+
+impl Plugin for ProbesPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Probes>()
+            .init_resource::<Raster>()
+            .add_systems(
+                Update,
+                reset_on_load.run_if(resource_exists_and_changed::<Neighbours>),
+            )
+            .add_systems(
+                FixedUpdate,
+                (record_probes, record_raster).in_set(SimSystems::Record),
+            );
+    }
+}
+
+/// After a (re)load: histories restart, probes outside the new grid go, and a
+/// lattice without probes gets one on its first stimulated cell (the
+/// notebook's figure of the stimulated cell and its stimulus).
+fn reset_on_load(
+    neighbours: Res<Neighbours>,
+    scene: Option<Res<ActiveScene>>,
+    mut probes: ResMut<Probes>,
+    mut raster: ResMut<Raster>,
+) {
+    let grid = neighbours.grid;
+    probes.0.retain(|p| p.row < grid.rows && p.col < grid.cols);
+    for p in &mut probes.0 {
+        p.history.clear();
+    }
+    if probes.0.is_empty()
+        && let Some(Stimulus::PulseTrain { row, col, .. }) =
+            scene.and_then(|s| s.0.effective_stimuli().into_iter().next())
+    {
+        probes.toggle(row, col);
+    }
+    *raster = Raster::default();
+}
+
+fn record_probes(
+    mut probes: ResMut<Probes>,
+    clock: Option<Res<SimClock>>,
+    lattice: Option<Res<Lattice>>,
+    drive: Res<Drive>,
+) {
+    let (Some(clock), Some(lattice)) = (clock, lattice) else {
+        return;
+    };
+    let engine = &lattice.0;
+    let t = clock.time();
+    for probe in &mut probes.0 {
+        if probe.row >= engine.grid.rows || probe.col >= engine.grid.cols {
+            continue;
+        }
+        let k = engine.grid.index(probe.row, probe.col);
+        probe.history.push_back(ProbeSample {
+            t,
+            e: engine.e[k],
+            i: engine.i[k],
+            stimulus: drive.0.get(k).map_or(0.0, |d| d - engine.h_ex[k]),
+        });
+        while probe
+            .history
+            .front()
+            .is_some_and(|s| s.t < t - HISTORY_SPAN)
+        {
+            probe.history.pop_front();
+        }
+    }
+}
+
+fn record_raster(
+    mut raster: ResMut<Raster>,
+    clock: Option<Res<SimClock>>,
+    probes: Res<Probes>,
+    lattice: Option<Res<Lattice>>,
+) {
+    let (Some(clock), Some(lattice)) = (clock, lattice) else {
+        return;
+    };
+    let grid = lattice.0.grid;
+    let t = clock.time();
+    // Keep at most RASTER_COLUMNS over the span.
+    let min_gap = HISTORY_SPAN / RASTER_COLUMNS as f64;
+    if raster
+        .times
+        .back()
+        .is_some_and(|&last| t - last < min_gap && t >= last)
+    {
+        return;
+    }
+    let row = (grid.len() > RASTER_ALL_CELLS_LIMIT).then(|| {
+        probes
+            .0
+            .first()
+            .map_or(grid.rows / 2, |p| p.row.min(grid.rows - 1))
+    });
+    if raster.row != row || raster.times.back().is_some_and(|&last| t < last) {
+        raster.times.clear();
+        raster.columns.clear();
+        raster.row = row;
+    }
+    let width = if row.is_some() { grid.cols } else { grid.len() };
+    let e = &lattice.0.e;
+    let column: Vec<f32> = match row {
+        None => e.iter().map(|&v| v as f32).collect(),
+        Some(r) => e[r * grid.cols..(r + 1) * grid.cols]
+            .iter()
+            .map(|&v| v as f32)
+            .collect(),
+    };
+    debug_assert_eq!(column.len(), width);
+    raster.times.push_back(t);
+    raster.columns.push_back(column);
+    while raster.times.front().is_some_and(|&s| s < t - HISTORY_SPAN) {
+        raster.times.pop_front();
+        raster.columns.pop_front();
+    }
+}

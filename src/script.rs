@@ -1,0 +1,309 @@
+//! The script plugin: drives the viewer from a text file for automated checks.
+//!
+//! One command per line (`#` starts a comment):
+//!
+//! | command | effect |
+//! |---|---|
+//! | `wait N` | let N frames pass |
+//! | `click ROW COL` | move the mouse pointer over the cell and left-click it |
+//! | `screenshot PATH` | save a PNG of the window and wait until it is written |
+//! | `report PATH` | write a JSON report of the clicks (E at the click and the largest E since) |
+//! | `exit` | quit |
+
+use std::path::{Path, PathBuf};
+
+use bevy::camera::NormalizedRenderTarget;
+use bevy::picking::pointer::{Location, PointerAction, PointerButton, PointerId, PointerInput};
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, save_to_disk};
+use bevy::window::{PrimaryWindow, WindowRef};
+use serde::Serialize;
+
+use crate::sim::{Lattice, Neighbours};
+use crate::view::{DrawnField, cell_centre};
+
+/// Frames between the pointer move, press and release of a scripted click.
+const CLICK_PHASE_FRAMES: u32 = 3;
+/// Longest wait for a screenshot file, in frames.
+const SCREENSHOT_TIMEOUT_FRAMES: u32 = 600;
+
+/// One script command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptCommand {
+    /// Let frames pass.
+    Wait(u32),
+    /// Click a cell.
+    Click(usize, usize),
+    /// Save a screenshot.
+    Screenshot(PathBuf),
+    /// Write the click report.
+    Report(PathBuf),
+    /// Quit.
+    Exit,
+}
+
+/// Parses a script; errors name the line.
+pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, String> {
+    let mut out = Vec::new();
+    for (k, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let err = |what: &str| format!("{origin}:{}: {what}: `{line}`", k + 1);
+        let number = |s: &str| {
+            s.parse::<usize>()
+                .map_err(|_| err("expected a whole number"))
+        };
+        let command = match words.as_slice() {
+            ["wait", n] => ScriptCommand::Wait(number(n)? as u32),
+            ["click", r, c] => ScriptCommand::Click(number(r)?, number(c)?),
+            ["screenshot", p] => ScriptCommand::Screenshot(PathBuf::from(p)),
+            ["report", p] => ScriptCommand::Report(PathBuf::from(p)),
+            ["exit"] => ScriptCommand::Exit,
+            _ => {
+                return Err(err(
+                    "unknown command (wait N | click ROW COL | screenshot PATH | report PATH | exit)",
+                ));
+            }
+        };
+        out.push(command);
+    }
+    Ok(out)
+}
+
+/// A click made by the script, followed up to the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClickRecord {
+    /// Row clicked.
+    pub row: usize,
+    /// Column clicked.
+    pub col: usize,
+    /// Screen position used.
+    pub screen: [f32; 2],
+    /// E of the cell when the click was sent.
+    pub e_at_click: f64,
+    /// The largest E of the cell since.
+    pub e_max_since: f64,
+}
+
+/// The running script.
+#[derive(Resource, Debug)]
+pub struct Script {
+    commands: Vec<ScriptCommand>,
+    next: usize,
+    /// Frames left in the current command.
+    countdown: u32,
+    /// Progress of a click: frames since its start.
+    click_phase: Option<u32>,
+    /// A screenshot being written.
+    pending_screenshot: Option<PathBuf>,
+    clicks: Vec<ClickRecord>,
+}
+
+impl Script {
+    /// A script ready to run.
+    pub fn new(commands: Vec<ScriptCommand>) -> Self {
+        Self {
+            commands,
+            next: 0,
+            countdown: 0,
+            click_phase: None,
+            pending_screenshot: None,
+            clicks: Vec::new(),
+        }
+    }
+}
+
+/// Runs a [`Script`] resource, one step per frame.
+pub struct ScriptPlugin;
+
+impl Plugin for ScriptPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Update, (follow_clicks, run_script).chain());
+    }
+}
+
+fn follow_clicks(script: Option<ResMut<Script>>, lattice: Option<Res<Lattice>>) {
+    let (Some(mut script), Some(lattice)) = (script, lattice) else {
+        return;
+    };
+    let engine = &lattice.0;
+    for click in &mut script.clicks {
+        if click.row < engine.grid.rows && click.col < engine.grid.cols {
+            let e = engine.e[engine.grid.index(click.row, click.col)];
+            click.e_max_since = click.e_max_since.max(e);
+        }
+    }
+}
+
+/// The screen position of a cell's centre on the drawn surface.
+fn cell_screen_position(
+    camera: &Camera,
+    transform: &GlobalTransform,
+    neighbours: &Neighbours,
+    drawn: &DrawnField,
+    row: usize,
+    col: usize,
+) -> Option<Vec2> {
+    let grid = neighbours.grid;
+    let p = cell_centre(&grid, row, col);
+    let h = drawn
+        .heights
+        .get(grid.index(row, col))
+        .copied()
+        .unwrap_or(0.0);
+    let in_viewport = camera
+        .world_to_viewport(transform, Vec3::new(p.x, h, p.y))
+        .ok()?;
+    let offset = camera.logical_viewport_rect().map_or(Vec2::ZERO, |r| r.min);
+    Some(in_viewport + offset)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_script(
+    mut commands: Commands,
+    script: Option<ResMut<Script>>,
+    cameras: Query<(&Camera, &GlobalTransform)>,
+    windows: Query<Entity, With<PrimaryWindow>>,
+    neighbours: Option<Res<Neighbours>>,
+    drawn: Res<DrawnField>,
+    lattice: Option<Res<Lattice>>,
+    mut pointer: MessageWriter<PointerInput>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let Some(mut script) = script else {
+        return;
+    };
+    if let Some(path) = script.pending_screenshot.clone() {
+        if path.exists() && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            script.pending_screenshot = None;
+        } else {
+            script.countdown = script.countdown.saturating_sub(1);
+            if script.countdown == 0 {
+                error!("script: the screenshot {} was not written", path.display());
+                exit.write(AppExit::from_code(3));
+            }
+            return;
+        }
+    }
+    if script.countdown > 0 {
+        script.countdown -= 1;
+        return;
+    }
+    let Some(command) = script.commands.get(script.next).cloned() else {
+        return;
+    };
+    match command {
+        ScriptCommand::Wait(n) => {
+            script.countdown = n;
+            script.next += 1;
+        }
+        ScriptCommand::Click(row, col) => {
+            let (Ok((camera, transform)), Ok(window), Some(neighbours), Some(lattice)) = (
+                cameras.single(),
+                windows.single(),
+                neighbours.as_deref(),
+                lattice.as_deref(),
+            ) else {
+                return;
+            };
+            let Some(position) =
+                cell_screen_position(camera, transform, neighbours, &drawn, row, col)
+            else {
+                error!("script: cell ({row}, {col}) is not on screen");
+                exit.write(AppExit::from_code(3));
+                return;
+            };
+            let location = Location {
+                target: NormalizedRenderTarget::Window(
+                    WindowRef::Entity(window)
+                        .normalize(Some(window))
+                        .expect("primary window"),
+                ),
+                position,
+            };
+            let phase = script.click_phase.unwrap_or(0);
+            let action = match phase / CLICK_PHASE_FRAMES {
+                0 => Some(PointerAction::Move { delta: Vec2::ZERO }),
+                1 => Some(PointerAction::Press(PointerButton::Primary)),
+                2 => Some(PointerAction::Release(PointerButton::Primary)),
+                _ => None,
+            };
+            if phase % CLICK_PHASE_FRAMES == 0
+                && let Some(action) = action
+            {
+                if matches!(action, PointerAction::Press(_)) {
+                    let e = lattice.0.e[lattice.0.grid.index(row, col)];
+                    script.clicks.push(ClickRecord {
+                        row,
+                        col,
+                        screen: position.to_array(),
+                        e_at_click: e,
+                        e_max_since: e,
+                    });
+                }
+                pointer.write(PointerInput::new(PointerId::Mouse, location, action));
+            }
+            if action.is_none() {
+                script.click_phase = None;
+                script.next += 1;
+            } else {
+                script.click_phase = Some(phase + 1);
+            }
+        }
+        ScriptCommand::Screenshot(path) => {
+            let _ = std::fs::remove_file(&path);
+            commands
+                .spawn(Screenshot::primary_window())
+                .observe(save_to_disk(path.clone()));
+            script.pending_screenshot = Some(path);
+            script.countdown = SCREENSHOT_TIMEOUT_FRAMES;
+            script.next += 1;
+        }
+        ScriptCommand::Report(path) => {
+            if let Err(e) = write_report(&path, &script.clicks) {
+                error!("script: cannot write {}: {e}", path.display());
+            }
+            script.next += 1;
+        }
+        ScriptCommand::Exit => {
+            exit.write(AppExit::Success);
+            script.next += 1;
+        }
+    }
+}
+
+fn write_report(path: &Path, clicks: &[ClickRecord]) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "clicks": clicks }))
+        .map_err(std::io::Error::other)?;
+    std::fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_parse_and_errors_name_the_line() {
+        let script = parse_script(
+            "# smoke\nwait 5\nclick 1 2 # a cell\nscreenshot a.png\nreport r.json\nexit\n",
+            "s",
+        )
+        .unwrap();
+        assert_eq!(
+            script,
+            vec![
+                ScriptCommand::Wait(5),
+                ScriptCommand::Click(1, 2),
+                ScriptCommand::Screenshot("a.png".into()),
+                ScriptCommand::Report("r.json".into()),
+                ScriptCommand::Exit
+            ]
+        );
+        let err = parse_script("wait 1\nclick x 2\n", "s.txt").unwrap_err();
+        assert!(err.starts_with("s.txt:2:"), "{err}");
+        assert!(parse_script("jump\n", "s").is_err());
+    }
+}

@@ -1,0 +1,544 @@
+//! The UI plugin: the egui control panel (run controls, every live parameter,
+//! stimuli, view settings, scene load/save, status line), the hover tooltip,
+//! and the probe and raster plots.
+
+use std::path::PathBuf;
+
+use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
+use bevy::ecs::system::SystemParam;
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints};
+use eifield_model::scene::{IntegratorSpec, Noise, Stimulus};
+
+use crate::camera::ViewportInsets;
+use crate::colormap::{ColorMapKind, lut_index};
+use crate::control::{ControlStatus, SimCommand};
+use crate::picking::{ClickSettings, HoveredCell, Tool};
+use crate::probes::{HISTORY_SPAN, Probes, Raster};
+use crate::sim::{ActiveScene, Lattice, SimClock, SimStatus};
+use crate::view::{DrawnField, Field, ViewMode, ViewSettings};
+
+/// Speeds offered by the speed slider, in model time per second.
+const SPEED_RANGE: std::ops::RangeInclusive<f64> = 0.05..=200.0;
+/// Default pink-noise settings when noise is switched on in the panel.
+const DEFAULT_NOISE: Noise = Noise::Pink {
+    sigma: 0.5,
+    seed: 1,
+    sample_rate: 100.0,
+};
+
+/// Text fields of the panel that are not part of any other state.
+#[derive(Resource, Debug, Clone)]
+pub struct PanelState {
+    /// Path typed for loading and saving.
+    pub scene_path: String,
+    /// Replace an existing file on save.
+    pub overwrite: bool,
+}
+
+impl Default for PanelState {
+    fn default() -> Self {
+        Self {
+            scene_path: "scenes/my_scene.ron".into(),
+            overwrite: false,
+        }
+    }
+}
+
+/// Simulation throughput, measured between frames.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct Throughput {
+    /// Smoothed cell-steps per second of wall time.
+    pub cell_steps_per_s: f64,
+    last: Option<(u64, f64)>,
+}
+
+/// Adds the panel, plots and tooltip.
+pub struct UiPlugin;
+
+impl Plugin for UiPlugin {
+    fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<FrameTimeDiagnosticsPlugin>() {
+            app.add_plugins(FrameTimeDiagnosticsPlugin::default());
+        }
+        app.init_resource::<PanelState>()
+            .init_resource::<Throughput>()
+            .add_systems(Update, measure_throughput)
+            .add_systems(EguiPrimaryContextPass, ui_system);
+    }
+}
+
+fn measure_throughput(
+    lattice: Option<Res<Lattice>>,
+    time: Res<Time<Real>>,
+    mut throughput: ResMut<Throughput>,
+) {
+    let Some(lattice) = lattice else {
+        return;
+    };
+    let now = time.elapsed_secs_f64();
+    let steps = lattice.0.steps;
+    if let Some((last_steps, last_time)) = throughput.last {
+        let dt = now - last_time;
+        if dt > 0.0 && steps >= last_steps {
+            let rate = (steps - last_steps) as f64 * lattice.0.grid.len() as f64 / dt;
+            throughput.cell_steps_per_s = 0.9 * throughput.cell_steps_per_s + 0.1 * rate;
+        }
+    }
+    throughput.last = Some((steps, now));
+}
+
+/// Edits a value with a drag control; returns true when it changed.
+fn drag(ui: &mut egui::Ui, label: &str, value: &mut f64, speed: f64) -> bool {
+    ui.horizontal(|ui| {
+        ui.label(label);
+        ui.add(egui::DragValue::new(value).speed(speed).max_decimals(4))
+            .changed()
+    })
+    .inner
+}
+
+/// Everything the control panel reads and edits.
+#[derive(SystemParam)]
+struct PanelParams<'w> {
+    scene: Option<ResMut<'w, ActiveScene>>,
+    view: ResMut<'w, ViewSettings>,
+    click: ResMut<'w, ClickSettings>,
+    panel: ResMut<'w, PanelState>,
+    virtual_time: ResMut<'w, Time<Virtual>>,
+    commands: MessageWriter<'w, SimCommand>,
+    status: Res<'w, ControlStatus>,
+    sim_status: Res<'w, SimStatus>,
+    clock: Option<Res<'w, SimClock>>,
+    throughput: Res<'w, Throughput>,
+    diagnostics: Res<'w, DiagnosticsStore>,
+    lattice: Option<Res<'w, Lattice>>,
+    insets: ResMut<'w, ViewportInsets>,
+}
+
+/// Everything the plots and the tooltip read.
+#[derive(SystemParam)]
+struct PlotParams<'w> {
+    probes: Res<'w, Probes>,
+    raster: Res<'w, Raster>,
+    hovered: Res<'w, HoveredCell>,
+    drawn: Res<'w, DrawnField>,
+}
+
+/// Lays out the bottom plots panel, then the left control panel, in one root Ui.
+fn ui_system(
+    mut contexts: EguiContexts,
+    mut params: PanelParams,
+    plots: PlotParams,
+    mut raster_texture: Local<Option<egui::TextureHandle>>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "root".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(ctx.viewport_rect()),
+    );
+    let bottom = plots_panel(&ctx, &mut root, &plots, &mut raster_texture);
+    let left = control_panel(&mut root, &mut params);
+    let insets = ViewportInsets { left, bottom };
+    if *params.insets != insets {
+        *params.insets = insets;
+    }
+    hover_tooltip(&ctx, &plots, params.scene.as_deref());
+    Ok(())
+}
+
+/// The control panel; returns its width.
+fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) -> f32 {
+    let PanelParams {
+        scene,
+        view,
+        click,
+        panel,
+        virtual_time,
+        commands,
+        status,
+        sim_status,
+        clock,
+        throughput,
+        diagnostics,
+        lattice,
+        ..
+    } = p;
+    egui::Panel::left("controls").default_size(300.0).show(root, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.heading("eifield");
+            // Status line.
+            let fps = diagnostics
+                .get(&FrameTimeDiagnosticsPlugin::FPS)
+                .and_then(|d| d.smoothed())
+                .unwrap_or(0.0);
+            let t = clock.as_ref().map_or(0.0, |c| c.time());
+            ui.label(format!(
+                "t = {t:.2}   {fps:.0} fps   {:.3e} cell-steps/s",
+                throughput.cell_steps_per_s
+            ));
+            if let SimStatus::BlownUp(b) = &**sim_status {
+                ui.colored_label(egui::Color32::RED, b.to_string());
+            }
+            if let Some(lattice) = &lattice {
+                let g = lattice.0.grid;
+                ui.label(format!("{} × {} cells, {:?}", g.rows, g.cols, g.boundary));
+            }
+
+            ui.separator();
+            ui.horizontal(|ui| {
+                let label = if virtual_time.is_paused() { "▶ Play" } else { "⏸ Pause" };
+                if ui.button(label).clicked() {
+                    commands.write(SimCommand::TogglePause);
+                }
+                if ui.add_enabled(virtual_time.is_paused(), egui::Button::new("Step")).clicked() {
+                    commands.write(SimCommand::Step);
+                }
+                if ui.button("Reset").clicked() {
+                    commands.write(SimCommand::Reset);
+                }
+            });
+            let mut speed = virtual_time.relative_speed_f64();
+            if ui
+                .add(egui::Slider::new(&mut speed, SPEED_RANGE).logarithmic(true).text("time / s"))
+                .changed()
+            {
+                virtual_time.set_relative_speed_f64(speed);
+            }
+
+            ui.separator();
+            ui.label("View");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut view.field, Field::Excitatory, "E");
+                ui.radio_value(&mut view.field, Field::Inhibitory, "I");
+                ui.separator();
+                ui.radio_value(&mut view.mode, ViewMode::Surface, "3D surface");
+                ui.radio_value(&mut view.mode, ViewMode::Heatmap, "heat map");
+            });
+            egui::ComboBox::from_label("colour map")
+                .selected_text(view.colormap.name())
+                .show_ui(ui, |ui| {
+                    for kind in ColorMapKind::ALL {
+                        ui.selectable_value(&mut view.colormap, kind, kind.name());
+                    }
+                });
+            ui.add(egui::Slider::new(&mut view.height_scale, 0.0..=10.0).text("height scale"));
+            ui.horizontal(|ui| {
+                ui.label("colour range");
+                ui.add(egui::DragValue::new(&mut view.range.0).speed(0.05));
+                ui.add(egui::DragValue::new(&mut view.range.1).speed(0.05));
+            });
+
+            ui.separator();
+            ui.label("Left click");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut click.tool, Tool::Perturb, "perturb");
+                ui.radio_value(&mut click.tool, Tool::Stimulator, "stimulator");
+                ui.radio_value(&mut click.tool, Tool::Probe, "probe");
+            });
+            ui.small("Ctrl + click: stimulator, Alt + click: probe. Right drag: orbit, middle drag: pan, wheel: zoom, R: reset view.");
+            drag(ui, "kick amount", &mut click.amount, 0.1);
+            drag(ui, "kick duration", &mut click.duration, 0.05);
+            click.duration = click.duration.max(1e-3);
+
+            if let Some(scene) = scene.as_deref_mut() {
+                let mut edited = scene.0.clone();
+                parameter_editors(ui, &mut edited);
+                if edited != scene.0 && edited.validate().is_ok() {
+                    scene.0 = edited;
+                }
+            }
+
+            ui.separator();
+            ui.label("Scene file");
+            ui.text_edit_singleline(&mut panel.scene_path);
+            ui.horizontal(|ui| {
+                if ui.button("Load").clicked() {
+                    commands.write(SimCommand::Load(PathBuf::from(&panel.scene_path)));
+                }
+                if ui.button("Save").clicked() {
+                    commands.write(SimCommand::Save {
+                        path: PathBuf::from(&panel.scene_path),
+                        overwrite: panel.overwrite,
+                    });
+                }
+                ui.checkbox(&mut panel.overwrite, "overwrite");
+            });
+            if let Some(error) = &status.error {
+                ui.colored_label(egui::Color32::from_rgb(230, 80, 60), error);
+            }
+            if let Some(info) = &status.info {
+                ui.label(info);
+            }
+        });
+    })
+    .response
+    .rect
+    .width()
+}
+
+/// Widgets for every live parameter of a scene.
+fn parameter_editors(ui: &mut egui::Ui, scene: &mut eifield_model::FieldScene) {
+    ui.separator();
+    egui::CollapsingHeader::new("Model")
+        .default_open(true)
+        .show(ui, |ui| {
+            let m = &mut scene.model;
+            drag(ui, "tau_ex", &mut m.tau_ex, 0.01);
+            drag(ui, "tau_in", &mut m.tau_in, 0.01);
+            drag(ui, "c2", &mut m.c2, 0.05);
+            drag(ui, "c4", &mut m.c4, 0.05);
+            drag(ui, "c_ee", &mut m.c_ee, 0.05);
+            drag(ui, "c_ei", &mut m.c_ei, 0.05);
+        });
+    egui::CollapsingHeader::new("Coupling")
+        .default_open(true)
+        .show(ui, |ui| {
+            let c = &mut scene.coupling;
+            drag(ui, "frac_ee", &mut c.frac_ee, 0.005);
+            drag(ui, "frac_ei", &mut c.frac_ei, 0.005);
+            drag(ui, "self_weight", &mut c.self_weight, 0.01);
+        });
+    egui::CollapsingHeader::new("Drive and noise")
+        .default_open(true)
+        .show(ui, |ui| {
+            let before = (scene.drive.h_ex, scene.drive.h_in);
+            drag(ui, "h_ex", &mut scene.drive.h_ex, 0.01);
+            drag(ui, "h_in", &mut scene.drive.h_in, 0.01);
+            // Explicit drives are absolute: move them with the nominal values.
+            if let eifield_model::scene::Heterogeneity::Explicit { h_ex, h_in } =
+                &mut scene.drive.heterogeneity
+            {
+                let (dx, di) = (scene.drive.h_ex - before.0, scene.drive.h_in - before.1);
+                h_ex.iter_mut().for_each(|v| *v += dx);
+                h_in.iter_mut().for_each(|v| *v += di);
+            }
+            let mut noisy = matches!(scene.noise, Noise::Pink { .. });
+            if ui.checkbox(&mut noisy, "pink noise").changed() {
+                scene.noise = if noisy { DEFAULT_NOISE } else { Noise::None };
+            }
+            if let Noise::Pink {
+                sigma,
+                seed,
+                sample_rate,
+            } = &mut scene.noise
+            {
+                drag(ui, "sigma", sigma, 0.01);
+                drag(ui, "noise rate", sample_rate, 1.0);
+                ui.horizontal(|ui| {
+                    ui.label("seed");
+                    ui.add(egui::DragValue::new(seed));
+                });
+            }
+        });
+    egui::CollapsingHeader::new("Integrator").show(ui, |ui| {
+        let mut dt = scene.integrator.dt();
+        let mut method = match scene.integrator {
+            IntegratorSpec::Rk4 { .. } => 0,
+            IntegratorSpec::Heun { .. } => 1,
+            IntegratorSpec::Euler { .. } => 2,
+        };
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut method, 0, "RK4");
+            ui.radio_value(&mut method, 1, "Heun");
+            ui.radio_value(&mut method, 2, "Euler");
+        });
+        drag(ui, "dt", &mut dt, 0.0005);
+        scene.integrator = match method {
+            0 => IntegratorSpec::Rk4 { dt },
+            1 => IntegratorSpec::Heun { dt },
+            _ => IntegratorSpec::Euler { dt },
+        };
+    });
+    egui::CollapsingHeader::new("Stimuli")
+        .default_open(true)
+        .show(ui, |ui| {
+            let grid = scene.grid;
+            let mut list = scene.effective_stimuli();
+            let mut remove = None;
+            for (k, stimulus) in list.iter_mut().enumerate() {
+                let Stimulus::PulseTrain {
+                    row,
+                    col,
+                    freq,
+                    width,
+                    amp,
+                    onset,
+                    ..
+                } = stimulus;
+                ui.horizontal(|ui| {
+                    ui.label(format!("#{k}"));
+                    ui.add(
+                        egui::DragValue::new(row)
+                            .range(0..=grid.rows - 1)
+                            .prefix("row "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(col)
+                            .range(0..=grid.cols - 1)
+                            .prefix("col "),
+                    );
+                    if ui.small_button("✖").clicked() {
+                        remove = Some(k);
+                    }
+                });
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::DragValue::new(freq)
+                            .speed(0.01)
+                            .range(0.001..=100.0)
+                            .prefix("f "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(width)
+                            .speed(0.01)
+                            .range(0.0..=100.0)
+                            .prefix("w "),
+                    );
+                    ui.add(egui::DragValue::new(amp).speed(0.05).prefix("a "));
+                    ui.add(
+                        egui::DragValue::new(onset)
+                            .speed(0.05)
+                            .range(0.0..=1e6)
+                            .prefix("t0 "),
+                    );
+                });
+            }
+            if let Some(k) = remove {
+                list.remove(k);
+            }
+            if ui.button("Add at centre").clicked() {
+                list.push(Stimulus::default_for(&grid));
+            }
+            scene.stimuli = Some(list);
+        });
+}
+
+/// The plots panel; returns its height.
+fn plots_panel(
+    ctx: &egui::Context,
+    root: &mut egui::Ui,
+    params: &PlotParams,
+    raster_texture: &mut Option<egui::TextureHandle>,
+) -> f32 {
+    let (probes, raster) = (&params.probes, &params.raster);
+    egui::Panel::bottom("plots")
+        .resizable(true)
+        .default_size(260.0)
+        .show(root, |ui| {
+            ui.columns(2, |cols| {
+                let ui = &mut cols[0];
+                ui.label("Probes (Alt + click a cell)");
+                let stimulated: Vec<_> = probes
+                    .0
+                    .iter()
+                    .filter(|p| p.history.iter().any(|s| s.stimulus != 0.0))
+                    .collect();
+                let height = if stimulated.is_empty() { 200.0 } else { 130.0 };
+                Plot::new("probe_traces")
+                    .height(height)
+                    .legend(Legend::default())
+                    .x_axis_label("time")
+                    .y_axis_label("E")
+                    .show(ui, |plot| {
+                        for p in &probes.0 {
+                            let points: PlotPoints = p.history.iter().map(|s| [s.t, s.e]).collect();
+                            plot.line(Line::new(format!("({}, {})", p.row, p.col), points));
+                        }
+                    });
+                if !stimulated.is_empty() {
+                    Plot::new("probe_stimuli")
+                        .height(60.0)
+                        .x_axis_label("time")
+                        .y_axis_label("stimulus")
+                        .show(ui, |plot| {
+                            for p in &stimulated {
+                                let points: PlotPoints =
+                                    p.history.iter().map(|s| [s.t, s.stimulus]).collect();
+                                plot.line(Line::new(format!("({}, {})", p.row, p.col), points));
+                            }
+                        });
+                }
+
+                let ui = &mut cols[1];
+                match raster.row {
+                    None => ui.label("Raster: E of every cell"),
+                    Some(r) => ui.label(format!("Raster: E along row {r} (the first probe's row)")),
+                };
+                if let (Some(first), Some(last)) = (raster.times.front(), raster.times.back()) {
+                    let height = raster.columns.front().map_or(0, |c| c.len());
+                    let width = raster.columns.len();
+                    if width > 0 && height > 0 {
+                        let lut = ColorMapKind::BlueWhiteRed.lut_srgb8();
+                        let mut pixels = Vec::with_capacity(width * height);
+                        for y in 0..height {
+                            for column in &raster.columns {
+                                let [r, g, b] = lut[lut_index(column[height - 1 - y], -2.0, 2.0)];
+                                pixels.push(egui::Color32::from_rgb(r, g, b));
+                            }
+                        }
+                        let image = egui::ColorImage::new([width, height], pixels);
+                        let texture = match raster_texture.as_mut() {
+                            Some(t) => {
+                                t.set(image, egui::TextureOptions::NEAREST);
+                                t
+                            }
+                            None => raster_texture.insert(ctx.load_texture(
+                                "raster",
+                                image,
+                                egui::TextureOptions::NEAREST,
+                            )),
+                        };
+                        let span = (last - first).max(1e-9);
+                        let id = texture.id();
+                        Plot::new("raster")
+                            .height(200.0)
+                            .x_axis_label("time")
+                            .y_axis_label(if raster.row.is_some() {
+                                "column"
+                            } else {
+                                "cell"
+                            })
+                            .include_x(last - HISTORY_SPAN)
+                            .show(ui, |plot| {
+                                plot.image(PlotImage::new(
+                                    "E",
+                                    id,
+                                    PlotPoint::new(first + span * 0.5, height as f64 * 0.5 - 0.5),
+                                    [span as f32, height as f32],
+                                ));
+                            });
+                    }
+                }
+            });
+        })
+        .response
+        .rect
+        .height()
+}
+
+fn hover_tooltip(ctx: &egui::Context, params: &PlotParams, scene: Option<&ActiveScene>) {
+    let (Some((row, col)), Some(scene)) = (params.hovered.0, scene) else {
+        return;
+    };
+    let Some(pos) = ctx.input(|i| i.pointer.hover_pos()) else {
+        return;
+    };
+    let k = scene.0.grid.index(row, col);
+    let (Some(e), Some(i)) = (params.drawn.e.get(k), params.drawn.i.get(k)) else {
+        return;
+    };
+    egui::Area::new(egui::Id::new("cell_tooltip"))
+        .fixed_pos(pos + egui::vec2(16.0, 16.0))
+        .interactable(false)
+        .order(egui::Order::Tooltip)
+        .show(ctx, |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.label(format!("row {row}, col {col}\nE = {e:.4}\nI = {i:.4}"));
+            });
+        });
+}

@@ -1,0 +1,99 @@
+//! The viewer in a real window (Xvfb + Mesa's software Vulkan): a scripted run
+//! loads a scene, clicks a cell, waits, takes a screenshot and exits.
+
+use std::process::Command;
+
+use crate::common::*;
+
+#[test]
+fn scripted_viewer_run_shows_the_surface_and_a_click_raises_e() {
+    let dir = temp_out("window");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = dir.join("shot.png");
+    let report = dir.join("report.json");
+    let script = dir.join("smoke.script");
+    std::fs::write(
+        &script,
+        format!(
+            "wait 10\nclick 1 5\nwait 30\nscreenshot {}\nreport {}\nexit\n",
+            shot.display(),
+            report.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new("xvfb-run")
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1280x720x24",
+            env!("CARGO_BIN_EXE_eifield"),
+            "view",
+        ])
+        .arg(scene_path("seed_notebook.ron"))
+        .arg("--script")
+        .arg(&script)
+        .output()
+        .expect("xvfb-run is installed (package xvfb); .ci/run installs it");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "viewer failed: {log}");
+
+    let image = image::open(&shot).expect("a screenshot").to_rgb8();
+    assert_eq!((image.width(), image.height()), (1280, 720));
+    // The 3D view (right of the panel, above the plots) is not uniform: the surface is drawn.
+    let (x0, x1, y0, y1) = (400, 1240, 40, 440);
+    let mut distinct = std::collections::HashSet::new();
+    let clear = [20u8, 20, 26];
+    let mut surface_pixels = 0;
+    for y in (y0..y1).step_by(4) {
+        for x in (x0..x1).step_by(4) {
+            let p = image.get_pixel(x, y).0;
+            distinct.insert(p);
+            if p.iter().zip(clear).any(|(a, b)| a.abs_diff(b) > 30) {
+                surface_pixels += 1;
+            }
+        }
+    }
+    assert!(
+        distinct.len() > 50,
+        "view looks uniform: {} colours",
+        distinct.len()
+    );
+    assert!(
+        surface_pixels > 500,
+        "no surface in the view: {surface_pixels} non-background samples"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let click = &report["clicks"][0];
+    assert_eq!(
+        (click["row"].as_u64(), click["col"].as_u64()),
+        (Some(1), Some(5))
+    );
+    let (before, peak) = (
+        click["e_at_click"].as_f64().unwrap(),
+        click["e_max_since"].as_f64().unwrap(),
+    );
+    assert!(
+        peak > before + 1.0,
+        "E of the clicked cell did not rise: {before} -> {peak}"
+    );
+}
+
+#[test]
+fn viewer_without_a_display_points_to_the_headless_commands() {
+    let output = Command::new(env!("CARGO_BIN_EXE_eifield"))
+        .args(["view"])
+        .arg(scene_path("seed_notebook.ron"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        msg.contains("no display") && msg.contains("eifield run"),
+        "{msg}"
+    );
+    assert!(!msg.contains("panicked"));
+}
