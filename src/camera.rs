@@ -23,15 +23,6 @@ const ORBIT_SPEED: f32 = 0.006;
 /// Zoom factor per wheel line.
 const ZOOM_STEP: f32 = 0.1;
 
-/// Logical pixels of the window covered by UI panels; the 3D view uses the rest.
-#[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
-pub struct ViewportInsets {
-    /// Width of the left panel.
-    pub left: f32,
-    /// Height of the bottom panel.
-    pub bottom: f32,
-}
-
 /// An orbit camera around a focus point.
 #[derive(Component, Debug, Clone, Copy, PartialEq)]
 pub struct OrbitCamera {
@@ -97,19 +88,16 @@ pub struct CameraPlugin;
 
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<ViewportInsets>()
-            .add_systems(Startup, spawn_camera)
-            .add_systems(
-                Update,
-                (
-                    fit_viewport,
-                    frame_on_change,
-                    orbit_controls.run_if(not(egui_wants_any_pointer_input)),
-                    apply_orbit,
-                )
-                    .chain()
-                    .after(crate::view::ViewSystems::Rebuild),
-            );
+        app.add_systems(Startup, spawn_camera).add_systems(
+            Update,
+            (
+                frame_on_change,
+                orbit_controls.run_if(not(egui_wants_any_pointer_input)),
+                apply_orbit,
+            )
+                .chain()
+                .after(crate::view::ViewSystems::Rebuild),
+        );
     }
 }
 
@@ -136,34 +124,6 @@ fn spawn_camera(mut commands: Commands) {
         brightness: 400.0,
         ..default()
     });
-}
-
-/// Restricts the camera to the part of the window the panels leave free.
-fn fit_viewport(
-    insets: Res<ViewportInsets>,
-    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
-    mut cameras: Query<&mut Camera, With<OrbitCamera>>,
-) {
-    let Ok(window) = windows.single() else {
-        return;
-    };
-    let scale = window.scale_factor();
-    let (w, h) = (window.physical_width(), window.physical_height());
-    let left = ((insets.left * scale) as u32).min(w.saturating_sub(1));
-    let bottom = ((insets.bottom * scale) as u32).min(h.saturating_sub(1));
-    let viewport = bevy::camera::Viewport {
-        physical_position: UVec2::new(left, 0),
-        physical_size: UVec2::new((w - left).max(1), (h - bottom).max(1)),
-        ..default()
-    };
-    for mut camera in &mut cameras {
-        if camera.viewport.as_ref().is_none_or(|v| {
-            v.physical_position != viewport.physical_position
-                || v.physical_size != viewport.physical_size
-        }) {
-            camera.viewport = Some(viewport.clone());
-        }
-    }
 }
 
 fn viewport_aspect(camera: &Camera) -> f32 {

@@ -11,6 +11,7 @@ use bevy_egui::input::egui_wants_any_pointer_input;
 use eifield_model::Grid;
 use eifield_model::scene::Stimulus;
 
+use crate::camera::OrbitCamera;
 use crate::probes::Probes;
 use crate::sim::{ActiveScene, Neighbours};
 use crate::stimulus::Perturb;
@@ -18,6 +19,8 @@ use crate::view::{DrawnField, LatticeSurface, cell_at};
 
 /// Step of the ray march, in cell widths.
 const PICK_STEP: f32 = 0.1;
+/// Most march steps per ray (a 4096-cell diagonal at a tenth of a cell).
+const MAX_PICK_STEPS: usize = 60_000;
 /// Vertical margin around the height range, in world units.
 const PICK_MARGIN: f32 = 1e-2;
 /// Bisections that refine a crossing found by the march.
@@ -110,20 +113,21 @@ pub fn ray_to_cell(
         let p = at(t);
         cell_at(grid, p.x, p.z).is_some_and(|(r, c)| p.y <= height_of(grid.index(r, c)))
     };
-    let horizontal = Vec2::new(direction.x, direction.z).length();
-    let step = if horizontal > 1e-9 {
-        (PICK_STEP / horizontal).min(t1 - t0)
-    } else {
-        t1 - t0
-    };
-    let mut previous = t0;
     if below(t0) {
         let p = at(t0);
         return cell_at(grid, p.x, p.z).map(|cell| (cell, p));
     }
-    let mut t = t0;
-    while t < t1 {
-        t = (t + step.max(1e-6)).min(t1);
+    // March in whole steps (counted, so that float rounding cannot stall it).
+    let horizontal = Vec2::new(direction.x, direction.z).length();
+    let span = t1 - t0;
+    let steps = if horizontal > 1e-9 {
+        ((span * horizontal / PICK_STEP).ceil() as usize).clamp(1, MAX_PICK_STEPS)
+    } else {
+        1
+    };
+    let mut previous = t0;
+    for k in 1..=steps {
+        let t = t0 + span * k as f32 / steps as f32;
         if below(t) {
             let (mut a, mut b) = (previous, t);
             for _ in 0..PICK_BISECTIONS {
@@ -170,7 +174,7 @@ fn clear_hover_over_egui(mut hovered: ResMut<HoveredCell>) {
 /// Reports a hit on the surface entity for every pointer ray that meets the lattice.
 fn lattice_backend(
     rays: Res<RayMap>,
-    cameras: Query<&Camera>,
+    cameras: Query<&Camera, With<OrbitCamera>>,
     surfaces: Query<(Entity, &LatticeSurface)>,
     drawn: Res<DrawnField>,
     mut hovered: ResMut<HoveredCell>,
@@ -407,6 +411,15 @@ mod tests {
                 "{target}"
             );
         }
+        // A ray grazing the slab of heights at a shallow angle terminates (it
+        // once stalled a float-stepped march).
+        let graze = ray_to_cell(
+            Vec3::new(0.3, PICK_MARGIN * 0.999, -50.0),
+            Vec3::new(0.0, -1e-7, 1.0).normalize(),
+            &grid,
+            flat,
+        );
+        assert!(graze.is_none_or(|(c, _)| c.0 < 4 && c.1 < 6));
         // A ray pointing away from the plane hits nothing.
         assert_eq!(
             ray_to_cell(Vec3::new(0.0, 5.0, 0.0), Vec3::Y, &grid, flat),

@@ -11,7 +11,6 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints};
 use eifield_model::scene::{IntegratorSpec, Noise, Stimulus};
 
-use crate::camera::ViewportInsets;
 use crate::colormap::{ColorMapKind, lut_index};
 use crate::control::{ControlStatus, SimCommand};
 use crate::picking::{ClickSettings, HoveredCell, Tool};
@@ -114,7 +113,6 @@ struct PanelParams<'w> {
     throughput: Res<'w, Throughput>,
     diagnostics: Res<'w, DiagnosticsStore>,
     lattice: Option<Res<'w, Lattice>>,
-    insets: ResMut<'w, ViewportInsets>,
 }
 
 /// Everything the plots and the tooltip read.
@@ -141,18 +139,14 @@ fn ui_system(
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    let bottom = plots_panel(&ctx, &mut root, &plots, &mut raster_texture);
-    let left = control_panel(&mut root, &mut params);
-    let insets = ViewportInsets { left, bottom };
-    if *params.insets != insets {
-        *params.insets = insets;
-    }
+    plots_panel(&ctx, &mut root, &plots, &mut raster_texture);
+    control_panel(&mut root, &mut params);
     hover_tooltip(&ctx, &plots, params.scene.as_deref());
     Ok(())
 }
 
-/// The control panel; returns its width.
-fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) -> f32 {
+/// The control panel on the left.
+fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
     let PanelParams {
         scene,
         view,
@@ -275,10 +269,7 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) -> f32 {
                 ui.label(info);
             }
         });
-    })
-    .response
-    .rect
-    .width()
+    });
 }
 
 /// Widgets for every live parameter of a scene.

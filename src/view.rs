@@ -196,7 +196,7 @@ pub fn height_normals(vr: usize, vc: usize, heights: &[f32], out: &mut [[f32; 3]
 
 /// A height scale that makes the surface's relief readable at any lattice size.
 pub fn default_height_scale(grid: &Grid) -> f32 {
-    (grid.rows.max(grid.cols) as f32 / 12.0).clamp(0.5, 20.0)
+    (grid.rows.max(grid.cols) as f32 / 32.0).clamp(0.5, 16.0)
 }
 
 /// Spawns the surface for the current lattice (replacing an old one) when the grid changes.
