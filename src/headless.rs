@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use eifield_model::scene::{Heterogeneity, Initial, Noise};
@@ -193,6 +194,11 @@ fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), String> {
 pub fn headless_app() -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, SimPlugin, StimulusPlugin, RecordPlugin));
+    // The fixed-step systems run strictly one after another; a single-threaded
+    // executor avoids the task-pool overhead on every tick.
+    app.edit_schedule(FixedUpdate, |s| {
+        s.set_executor(SingleThreadedExecutor::new());
+    });
     // Model time comes from whole fixed ticks, never from the wall clock.
     app.world_mut()
         .resource_mut::<Time<Virtual>>()

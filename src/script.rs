@@ -7,7 +7,7 @@
 //! | `wait N` | let N frames pass |
 //! | `click ROW COL` | move the mouse pointer over the cell and left-click it |
 //! | `screenshot PATH` | save a PNG of the window and wait until it is written |
-//! | `report PATH` | write a JSON report of the clicks (E at the click and the largest E since) |
+//! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since) and the frame rate so far |
 //! | `exit` | quit |
 
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ use crate::view::{DrawnField, cell_centre};
 
 /// Frames between the pointer move, press and release of a scripted click.
 const CLICK_PHASE_FRAMES: u32 = 3;
+/// Frames `exit` waits before quitting.
+const EXIT_DELAY_FRAMES: u32 = 5;
 /// Longest wait for a screenshot file, in frames.
 const SCREENSHOT_TIMEOUT_FRAMES: u32 = 600;
 
@@ -100,6 +102,11 @@ pub struct Script {
     /// A screenshot being written.
     pending_screenshot: Option<PathBuf>,
     clicks: Vec<ClickRecord>,
+    /// Frames run and the real time at the first one (for the report's frame rate).
+    frames: u64,
+    started: Option<f64>,
+    /// Frames waited before quitting.
+    exit_delay: u32,
 }
 
 impl Script {
@@ -112,6 +119,9 @@ impl Script {
             click_phase: None,
             pending_screenshot: None,
             clicks: Vec::new(),
+            frames: 0,
+            started: None,
+            exit_delay: 0,
         }
     }
 }
@@ -172,13 +182,18 @@ fn run_script(
     lattice: Option<Res<Lattice>>,
     mut pointer: MessageWriter<PointerInput>,
     mut exit: MessageWriter<AppExit>,
+    time: Res<Time<Real>>,
 ) {
     let Some(mut script) = script else {
         return;
     };
+    script.frames += 1;
+    let now = time.elapsed_secs_f64();
+    let started = *script.started.get_or_insert(now);
     if let Some(path) = script.pending_screenshot.clone() {
         if path.exists() && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
             script.pending_screenshot = None;
+            script.countdown = 0;
         } else {
             script.countdown = script.countdown.saturating_sub(1);
             if script.countdown == 0 {
@@ -263,21 +278,29 @@ fn run_script(
             script.next += 1;
         }
         ScriptCommand::Report(path) => {
-            if let Err(e) = write_report(&path, &script.clicks) {
+            let fps = (script.frames.saturating_sub(1)) as f64 / (now - started).max(1e-9);
+            if let Err(e) = write_report(&path, &script.clicks, fps) {
                 error!("script: cannot write {}: {e}", path.display());
             }
             script.next += 1;
         }
         ScriptCommand::Exit => {
+            if script.exit_delay < EXIT_DELAY_FRAMES {
+                // Let any finished screenshot readback settle before quitting.
+                script.exit_delay += 1;
+                return;
+            }
             exit.write(AppExit::Success);
             script.next += 1;
         }
     }
 }
 
-fn write_report(path: &Path, clicks: &[ClickRecord]) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(&serde_json::json!({ "clicks": clicks }))
-        .map_err(std::io::Error::other)?;
+fn write_report(path: &Path, clicks: &[ClickRecord], fps: f64) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(
+        &serde_json::json!({ "clicks": clicks, "frames_per_second": fps }),
+    )
+    .map_err(std::io::Error::other)?;
     std::fs::write(path, text)
 }
 

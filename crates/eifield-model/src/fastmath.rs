@@ -51,7 +51,8 @@ pub fn tanh(x: f64) -> f64 {
     let z = x.abs();
     let z = if z > SATURATION { SATURATION } else { z };
     let y = 2.0 * z;
-    let n = (y * LOG2_E).round();
+    // Any nearby integer works for the reduction; ties-to-even is one instruction.
+    let n = (y * LOG2_E).round_ties_even();
     let r = (y - n * LN2_HI) - n * LN2_LO;
     let r2 = r * r;
     let p = r * ((EXP_P[0] * r2 + EXP_P[1]) * r2 + EXP_P[2]);

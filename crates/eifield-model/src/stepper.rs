@@ -82,32 +82,44 @@ impl Stage<'_> {
         }
         let (mut nsum, mut ke, mut ki) = ([0.0; CHUNK], [0.0; CHUNK], [0.0; CHUNK]);
         let base = rows.start * cols;
-        for r in rows {
-            let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
-            let up = self.grid.row_above(r).map(row_of);
-            let down = self.grid.row_below(r).map(row_of);
-            let row = row_of(r);
-            let mut c0 = 0;
-            while c0 < cols {
-                let len = CHUNK.min(cols - c0);
-                neighbour_sums(self.grid.boundary, up, down, row, c0, &mut nsum[..len]);
-                let g = r * cols + c0;
-                let span = g..g + len;
-                (self.kernel)(
-                    self.coeffs,
-                    &ChunkIn {
-                        nsum: &nsum[..len],
-                        e: &e[span.clone()],
-                        i: &i[span.clone()],
-                        drive: &self.drive[span.clone()],
-                        h_in: &self.h_in[span],
-                    },
-                    &mut ke[..len],
-                    &mut ki[..len],
+        let end = rows.end * cols;
+        let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
+        // Chunks run over the flattened cell index, so that small lattices fill
+        // whole SIMD vectors; neighbour sums are taken one row segment at a time.
+        let mut g0 = base;
+        while g0 < end {
+            let len = CHUNK.min(end - g0);
+            let mut g = g0;
+            while g < g0 + len {
+                let (r, c0) = (g / cols, g % cols);
+                let seg = (cols - c0).min(g0 + len - g);
+                let up = self.grid.row_above(r).map(row_of);
+                let down = self.grid.row_below(r).map(row_of);
+                neighbour_sums(
+                    self.grid.boundary,
+                    up,
+                    down,
+                    row_of(r),
+                    c0,
+                    &mut nsum[g - g0..g - g0 + seg],
                 );
-                op(g, g - base, &ke[..len], &ki[..len], &mut outs);
-                c0 += len;
+                g += seg;
             }
+            let span = g0..g0 + len;
+            (self.kernel)(
+                self.coeffs,
+                &ChunkIn {
+                    nsum: &nsum[..len],
+                    e: &e[span.clone()],
+                    i: &i[span.clone()],
+                    drive: &self.drive[span.clone()],
+                    h_in: &self.h_in[span],
+                },
+                &mut ke[..len],
+                &mut ki[..len],
+            );
+            op(g0, g0 - base, &ke[..len], &ki[..len], &mut outs);
+            g0 += len;
         }
     }
 
