@@ -90,6 +90,16 @@ impl SimClock {
     }
 }
 
+/// Wall time the last integration ticks took (smoothed), for frame budgeting.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
+pub struct TickCost {
+    /// Seconds of wall time per tick.
+    pub seconds: f64,
+}
+
+/// Weight of the newest tick in [`TickCost`].
+const TICK_COST_SMOOTHING: f64 = 0.2;
+
 /// Whether the simulation can go on.
 #[derive(Resource, Debug, Clone, Default, PartialEq)]
 pub enum SimStatus {
@@ -116,6 +126,7 @@ pub struct SimPlugin;
 impl Plugin for SimPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<SimStatus>()
+            .init_resource::<TickCost>()
             .configure_sets(
                 FixedUpdate,
                 (
@@ -250,6 +261,7 @@ fn integrate(
     lattice: Option<ResMut<Lattice>>,
     clock: Option<ResMut<SimClock>>,
     mut status: ResMut<SimStatus>,
+    mut cost: ResMut<TickCost>,
     cells: Query<(&GridPosition, &Excitatory, &Inhibitory)>,
 ) {
     let (Some(mut lattice), Some(mut clock)) = (lattice, clock) else {
@@ -258,6 +270,7 @@ fn integrate(
     if *status != SimStatus::Running {
         return;
     }
+    let started = std::time::Instant::now();
     let engine = &mut lattice.0;
     for (pos, e, i) in &cells {
         engine.e[pos.index] = e.0;
@@ -268,6 +281,12 @@ fn integrate(
         Ok(()) => clock.ticks += 1,
         Err(blow_up) => *status = SimStatus::BlownUp(blow_up),
     }
+    let seconds = started.elapsed().as_secs_f64();
+    cost.seconds = if cost.seconds == 0.0 {
+        seconds
+    } else {
+        (1.0 - TICK_COST_SMOOTHING) * cost.seconds + TICK_COST_SMOOTHING * seconds
+    };
 }
 
 /// Writes the engine's state back into the entities (only finite states).

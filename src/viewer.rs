@@ -14,7 +14,7 @@ use crate::control::ControlPlugin;
 use crate::picking::LatticePickingPlugin;
 use crate::probes::ProbesPlugin;
 use crate::script::{Script, ScriptPlugin, parse_script};
-use crate::sim::{SimPlugin, SimSettings, load_scene};
+use crate::sim::{SimClock, SimPlugin, SimSettings, TickCost, load_scene};
 use crate::stimulus::StimulusPlugin;
 use crate::ui::UiPlugin;
 use crate::view::ViewPlugin;
@@ -39,6 +39,42 @@ pub fn ticks_per_unit_for(cells: usize) -> f64 {
     }
 }
 
+/// Wall time per frame the simulation may use in the viewer; when the lattice
+/// cannot keep up with the chosen speed, model time runs slower instead of
+/// the frame rate collapsing.
+pub const SIM_FRAME_BUDGET: f64 = 0.030;
+
+/// The largest virtual-time step per frame that keeps the simulation's ticks
+/// within [`SIM_FRAME_BUDGET`], in real seconds at the current speed.
+pub fn budgeted_max_delta(tick_cost: f64, ticks_per_unit: f64, speed: f64) -> std::time::Duration {
+    let ticks = if tick_cost > 0.0 {
+        (SIM_FRAME_BUDGET / tick_cost).max(1.0)
+    } else {
+        f64::INFINITY
+    };
+    let virtual_seconds = ticks / ticks_per_unit;
+    let real = (virtual_seconds / speed.max(1e-9)).clamp(1e-3, DEFAULT_MAX_DELTA);
+    std::time::Duration::from_secs_f64(real)
+}
+
+/// Bevy's default cap on one frame's virtual-time step, in seconds.
+const DEFAULT_MAX_DELTA: f64 = 0.25;
+
+fn budget_frames(
+    cost: Res<TickCost>,
+    clock: Option<Res<SimClock>>,
+    mut time: ResMut<Time<Virtual>>,
+) {
+    let Some(clock) = clock else {
+        return;
+    };
+    let speed = time.relative_speed_f64();
+    let max_delta = budgeted_max_delta(cost.seconds, clock.ticks_per_unit, speed);
+    if time.max_delta() != max_delta {
+        time.set_max_delta(max_delta);
+    }
+}
+
 /// True when a window can be opened (an X11 or Wayland display is set).
 pub fn display_available() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"]
@@ -57,7 +93,8 @@ pub fn add_viewer_plugins(app: &mut App) {
         LatticePickingPlugin,
         ControlPlugin,
         UiPlugin,
-    ));
+    ))
+    .add_systems(First, budget_frames.before(bevy::time::TimeSystems));
 }
 
 /// Opens the viewer on a scene; `script` drives it for automated checks.
@@ -122,5 +159,31 @@ pub fn run_viewer(scene_path: &Path, script: Option<&Path>) -> ExitCode {
     match app.run() {
         AppExit::Success => ExitCode::SUCCESS,
         AppExit::Error(code) => ExitCode::from(code.get()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_budget_caps_the_ticks_per_frame() {
+        // 10 ms per tick, 100 ticks per unit, speed 4: 3 ticks fit the budget,
+        // that is 0.03 units of model time, 7.5 ms of real time at speed 4.
+        let d = budgeted_max_delta(0.010, 100.0, 4.0).as_secs_f64();
+        assert!((d - 0.0075).abs() < 1e-9, "{d}");
+        // Cheap ticks: Bevy's default cap.
+        assert_eq!(
+            budgeted_max_delta(1e-7, 100.0, 1.0).as_secs_f64(),
+            DEFAULT_MAX_DELTA
+        );
+        // Unknown cost (no tick yet): the default cap.
+        assert_eq!(
+            budgeted_max_delta(0.0, 100.0, 1.0).as_secs_f64(),
+            DEFAULT_MAX_DELTA
+        );
+        // Very slow ticks still allow one tick per frame.
+        let d = budgeted_max_delta(1.0, 10.0, 1.0).as_secs_f64();
+        assert!((d - 0.1).abs() < 1e-9, "{d}");
     }
 }
