@@ -170,40 +170,8 @@ fn apply_scene_edits(
     let (h_ex, h_in) = scene.cell_drives();
     engine.h_ex = h_ex;
     engine.h_in = h_in;
-    engine.inputs.pulses = scene
-        .effective_stimuli()
-        .iter()
-        .map(|s| eifield_model::stimulus::PulseTrain::from_stimulus(s, engine.grid.cols))
-        .collect();
-    let noise_changed = match (&scene.noise, &engine.inputs.noise) {
-        (eifield_model::scene::Noise::None, None) => false,
-        (
-            eifield_model::scene::Noise::Pink {
-                sigma,
-                sample_rate,
-                seed,
-            },
-            Some(n),
-        ) => n.sigma() != *sigma || n.sample_rate() != *sample_rate || n.seed() != *seed,
-        _ => true,
-    };
-    if noise_changed {
-        engine.inputs.noise = match scene.noise {
-            eifield_model::scene::Noise::None => None,
-            eifield_model::scene::Noise::Pink {
-                sigma,
-                seed,
-                sample_rate,
-            } => Some(eifield_model::noise::PinkNoise::new_at(
-                sigma,
-                seed,
-                sample_rate,
-                engine.grid.len(),
-                (scene.run.duration * sample_rate).ceil() as u64 + 1,
-                clock.time(),
-            )),
-        };
-    }
+    engine.set_stimuli(scene);
+    engine.set_noise(scene, clock.time());
     engine.set_integrator(&scene.integrator);
 }
 

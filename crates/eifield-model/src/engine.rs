@@ -130,21 +130,56 @@ impl Engine {
             }
             None => engine.relax_to_rest()?,
         }
-        engine.inputs.pulses = scene
+        engine.set_stimuli(scene);
+        engine.set_noise(scene, 0.0);
+        Ok(engine)
+    }
+
+    /// Replaces the pulse trains with the scene's stimuli.
+    pub fn set_stimuli(&mut self, scene: &FieldScene) {
+        self.inputs.pulses = scene
             .effective_stimuli()
             .iter()
-            .map(|s| PulseTrain::from_stimulus(s, grid.cols))
+            .map(|s| PulseTrain::from_stimulus(s, self.grid.cols))
             .collect();
-        if let Noise::Pink {
-            sigma,
-            seed,
-            sample_rate,
-        } = scene.noise
-        {
-            let expected = (scene.run.duration * sample_rate).ceil() as u64 + 1;
-            engine.inputs.noise = Some(PinkNoise::new(sigma, seed, sample_rate, n, expected));
+    }
+
+    /// Replaces the noise with the scene's, its first block starting at time
+    /// `t`; noise with the same settings is kept as it is.
+    pub fn set_noise(&mut self, scene: &FieldScene, t: f64) {
+        let unchanged = match (&scene.noise, &self.inputs.noise) {
+            (Noise::None, None) => true,
+            (
+                Noise::Pink {
+                    sigma,
+                    seed,
+                    sample_rate,
+                },
+                Some(n),
+            ) => n.sigma() == *sigma && n.seed() == *seed && n.sample_rate() == *sample_rate,
+            _ => false,
+        };
+        if unchanged {
+            return;
         }
-        Ok(engine)
+        self.inputs.noise = match scene.noise {
+            Noise::None => None,
+            Noise::Pink {
+                sigma,
+                seed,
+                sample_rate,
+            } => {
+                let expected = (scene.run.duration * sample_rate).ceil() as u64 + 1;
+                Some(PinkNoise::new_at(
+                    sigma,
+                    seed,
+                    sample_rate,
+                    self.grid.len(),
+                    expected,
+                    t,
+                ))
+            }
+        };
     }
 
     /// Replaces the integration method and step (e.g. from a live control).
