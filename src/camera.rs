@@ -1,19 +1,20 @@
-//! The camera plugin: an orbit camera (right drag orbits, middle or
-//! shift + right drag pans, the wheel zooms, R resets) that frames any grid on
-//! load, and a top-down framing for the heat-map mode.
+//! The camera plugins: an orbit camera that frames any grid on load (with the
+//! scene's camera pose applied), a top-down framing for the heat-map mode, and
+//! mouse controls (right drag orbits, middle or shift + right drag pans, the
+//! wheel zooms, R resets).
 
+use bevy::camera::RenderTarget;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
 use bevy::prelude::*;
 use bevy_egui::input::egui_wants_any_pointer_input;
 use eifield_model::Grid;
+use eifield_model::scene::CameraSpec;
 
 use crate::sim::Neighbours;
 use crate::view::{DEFAULT_E_RANGE, ViewMode, ViewSettings};
 
 /// Vertical field of view of the camera.
 pub const FOV_Y: f32 = std::f32::consts::FRAC_PI_4;
-/// Elevation of the default 3D view.
-const DEFAULT_PITCH: f32 = 0.9;
 /// Elevation of the top-down view (just short of vertical, to keep `look_at` well defined).
 const TOP_DOWN_PITCH: f32 = std::f32::consts::FRAC_PI_2 - 1e-3;
 /// Margin around the framed lattice.
@@ -66,6 +67,7 @@ pub fn frame_grid(grid: &Grid, aspect: f32, mode: ViewMode, height_scale: f32) -
             }
         }
         ViewMode::Surface => {
+            let pitch = (CameraSpec::default().pitch_deg as f32).to_radians();
             let (lo, hi) = (
                 DEFAULT_E_RANGE.0 * height_scale,
                 DEFAULT_E_RANGE.1 * height_scale,
@@ -76,34 +78,90 @@ pub fn frame_grid(grid: &Grid, aspect: f32, mode: ViewMode, height_scale: f32) -
             OrbitCamera {
                 focus: Vec3::new(0.0, centre_y, 0.0),
                 yaw: 0.0,
-                pitch: DEFAULT_PITCH,
+                pitch,
                 distance,
             }
         }
     }
 }
 
-/// Adds the camera and its controls.
+/// The framed view with a camera pose applied: yaw, pitch (surface mode
+/// only; the heat map is always seen from above) and zoom.
+pub fn posed_frame(
+    grid: &Grid,
+    aspect: f32,
+    mode: ViewMode,
+    height_scale: f32,
+    pose: &CameraSpec,
+) -> OrbitCamera {
+    let mut orbit = frame_grid(grid, aspect, mode, height_scale);
+    if mode == ViewMode::Surface {
+        orbit.yaw = (pose.yaw_deg as f32).to_radians();
+        orbit.pitch = (pose.pitch_deg as f32).to_radians().min(TOP_DOWN_PITCH);
+    }
+    orbit.distance *= pose.zoom as f32;
+    orbit
+}
+
+/// The pose of `orbit` relative to the framed view `framed`: the inverse of
+/// [`posed_frame`] (a pan of the focus is not part of a pose).
+pub fn pose_relative_to(orbit: &OrbitCamera, framed: &OrbitCamera) -> CameraSpec {
+    let yaw = (orbit.yaw as f64).to_degrees().rem_euclid(360.0);
+    CameraSpec {
+        yaw_deg: if yaw > 180.0 { yaw - 360.0 } else { yaw },
+        pitch_deg: (orbit.pitch as f64).to_degrees().clamp(1.0, 90.0),
+        zoom: (orbit.distance / framed.distance) as f64,
+    }
+}
+
+/// The camera pose applied whenever the lattice is framed (from the scene's
+/// `view.camera`, or the default).
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Default)]
+pub struct CameraPose(pub CameraSpec);
+
+/// Renders the camera into this image instead of the window (offscreen rendering).
+#[derive(Resource, Debug, Clone)]
+pub struct OffscreenTarget(pub Handle<Image>);
+
+/// Adds the camera, its light and the framing.
 pub struct CameraPlugin;
 
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, spawn_camera).add_systems(
+        app.init_resource::<CameraPose>()
+            .add_systems(Startup, spawn_camera)
+            .add_systems(
+                Update,
+                (frame_on_change, apply_orbit)
+                    .chain()
+                    .in_set(CameraSystems)
+                    .after(crate::view::ViewSystems::Rebuild),
+            );
+    }
+}
+
+/// The camera's framing and transform systems in `Update`.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CameraSystems;
+
+/// Adds the mouse and keyboard controls of the orbit camera (with a window and egui).
+pub struct OrbitControlsPlugin;
+
+impl Plugin for OrbitControlsPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(
             Update,
-            (
-                frame_on_change,
-                orbit_controls.run_if(not(egui_wants_any_pointer_input)),
-                apply_orbit,
-            )
-                .chain()
-                .after(crate::view::ViewSystems::Rebuild),
+            orbit_controls
+                .run_if(not(egui_wants_any_pointer_input))
+                .after(frame_on_change)
+                .before(apply_orbit),
         );
     }
 }
 
-fn spawn_camera(mut commands: Commands) {
+fn spawn_camera(mut commands: Commands, offscreen: Option<Res<OffscreenTarget>>) {
     let orbit = frame_grid(&Grid::default(), 16.0 / 9.0, ViewMode::Surface, 1.0);
-    commands.spawn((
+    let mut camera = commands.spawn((
         Camera3d::default(),
         Projection::Perspective(PerspectiveProjection {
             fov: FOV_Y,
@@ -112,6 +170,9 @@ fn spawn_camera(mut commands: Commands) {
         orbit,
         orbit.transform(),
     ));
+    if let Some(target) = offscreen {
+        camera.insert(RenderTarget::Image(target.0.clone().into()));
+    }
     commands.spawn((
         DirectionalLight {
             illuminance: 9000.0,
@@ -133,10 +194,11 @@ fn viewport_aspect(camera: &Camera) -> f32 {
         .map_or(16.0 / 9.0, |s| s.x / s.y)
 }
 
-/// Frames the lattice when it is loaded or the view mode changes.
+/// Frames the lattice when it is loaded, the view mode changes or a new pose is set.
 fn frame_on_change(
     neighbours: Option<Res<Neighbours>>,
     settings: Res<ViewSettings>,
+    pose: Res<CameraPose>,
     mut cameras: Query<(&Camera, &mut OrbitCamera)>,
     mut last: Local<Option<(Grid, ViewMode, i32)>>,
 ) {
@@ -151,25 +213,28 @@ fn frame_on_change(
             settings.mode,
             (aspect * 20.0).round() as i32,
         );
-        if *last == Some(key) {
+        if *last == Some(key) && !pose.is_changed() {
             return;
         }
-        *orbit = frame_grid(
+        *orbit = posed_frame(
             &neighbours.grid,
             aspect,
             settings.mode,
             settings.height_scale,
+            &pose.0,
         );
         *last = Some(key);
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn orbit_controls(
     mouse: Res<ButtonInput<MouseButton>>,
     keys: Res<ButtonInput<KeyCode>>,
     motion: Res<AccumulatedMouseMotion>,
     scroll: Res<AccumulatedMouseScroll>,
     settings: Res<ViewSettings>,
+    pose: Res<CameraPose>,
     neighbours: Option<Res<Neighbours>>,
     mut cameras: Query<(&Camera, &mut OrbitCamera)>,
 ) {
@@ -193,11 +258,12 @@ fn orbit_controls(
         if keys.just_pressed(KeyCode::KeyR)
             && let Some(neighbours) = &neighbours
         {
-            *orbit = frame_grid(
+            *orbit = posed_frame(
                 &neighbours.grid,
                 viewport_aspect(camera),
                 settings.mode,
                 settings.height_scale,
+                &pose.0,
             );
         }
     }

@@ -8,6 +8,7 @@ use eifield_model::FieldScene;
 use eifield_model::scene::Initial;
 
 use crate::sim::{ActiveScene, Lattice, SimSettings, load_scene};
+use crate::view::{apply_scene_view, current_view_spec};
 
 /// A request to the simulation from the UI (or a script).
 #[derive(Message, Debug, Clone, PartialEq)]
@@ -51,15 +52,19 @@ impl Plugin for ControlPlugin {
 
 /// The active scene with the current state written in as its initial state
 /// and every random draw resolved: loading it gives the same parameters,
-/// stimuli and state.
-pub fn snapshot_scene(world: &World) -> Option<FieldScene> {
-    let scene = &world.get_resource::<ActiveScene>()?.0;
+/// stimuli and state. Where the world shows the lattice, the current view
+/// (settings and camera pose) becomes the scene's `view` section.
+pub fn snapshot_scene(world: &mut World) -> Option<FieldScene> {
+    let scene = world.get_resource::<ActiveScene>()?.0.clone();
     let engine = &world.get_resource::<Lattice>()?.0;
     let mut snapshot = scene.resolved();
     snapshot.initial = Initial::Explicit {
         ex: engine.e.clone(),
         inh: engine.i.clone(),
     };
+    if let Some(view) = current_view_spec(world, &scene) {
+        snapshot.view = Some(view);
+    }
     Some(snapshot)
 }
 
@@ -105,8 +110,10 @@ fn handle_commands(world: &mut World) {
                 let result = FieldScene::load(&path)
                     .map_err(|e| e.to_string())
                     .and_then(|scene| {
-                        load_scene(world, scene, settings)
-                            .map_err(|e| format!("{}: {e}", path.display()))
+                        load_scene(world, scene.clone(), settings)
+                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                        apply_scene_view(world, &scene);
+                        Ok(())
                     })
                     .map(|_| format!("loaded {}", path.display()));
                 set_status(world, result);

@@ -12,22 +12,30 @@
 //! | [`control::ControlPlugin`] | play/pause, step, reset, load and save |
 //! | [`ui::UiPlugin`] | the egui panel, plots and tooltip |
 //! | [`script::ScriptPlugin`] | scripted viewer runs for automated checks |
+//! | [`capture::CapturePlugin`] | numbered frames read back from the GPU, for videos |
+//! | [`screen_capture::ScreenCapturePlugin`] | recording and screenshots in the viewer |
 //!
-//! [`headless`] drives the simulation without a window, [`viewer`] with one,
-//! and [`cli`] is the command line.
+//! [`headless`] drives the simulation without a window, [`render`] draws it
+//! offscreen into videos, [`viewer`] opens a window, [`figures`] plots a
+//! recorded run, [`video`] writes MP4s, and [`cli`] is the command line.
 
 pub mod bench;
 pub mod camera;
+pub mod capture;
 pub mod cli;
 pub mod colormap;
 pub mod control;
+pub mod figures;
 pub mod headless;
 pub mod picking;
 pub mod probes;
 pub mod record;
+pub mod render;
+pub mod screen_capture;
 pub mod script;
 pub mod sim;
 pub mod stimulus;
 pub mod ui;
+pub mod video;
 pub mod view;
 pub mod viewer;

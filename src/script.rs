@@ -8,6 +8,7 @@
 //! | `click ROW COL` | move the mouse pointer over the cell and left-click it |
 //! | `screenshot PATH` | save a PNG of the window and wait until it is written |
 //! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since) and the frame rate so far |
+//! | `record` | start recording, or stop the recording and wait until its video is written |
 //! | `exit` | quit |
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use bevy::window::{PrimaryWindow, WindowRef};
 use serde::Serialize;
 
+use crate::screen_capture::{CaptureCommand, ScreenCapture};
 use crate::sim::{Lattice, Neighbours};
 use crate::view::{DrawnField, cell_centre};
 
@@ -40,6 +42,8 @@ pub enum ScriptCommand {
     Screenshot(PathBuf),
     /// Write the click report.
     Report(PathBuf),
+    /// Start or stop recording.
+    Record,
     /// Quit.
     Exit,
 }
@@ -63,10 +67,11 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
             ["click", r, c] => ScriptCommand::Click(number(r)?, number(c)?),
             ["screenshot", p] => ScriptCommand::Screenshot(PathBuf::from(p)),
             ["report", p] => ScriptCommand::Report(PathBuf::from(p)),
+            ["record"] => ScriptCommand::Record,
             ["exit"] => ScriptCommand::Exit,
             _ => {
                 return Err(err(
-                    "unknown command (wait N | click ROW COL | screenshot PATH | report PATH | exit)",
+                    "unknown command (wait N | click ROW COL | screenshot PATH | report PATH | record | exit)",
                 ));
             }
         };
@@ -107,6 +112,8 @@ pub struct Script {
     started: Option<f64>,
     /// Frames waited before quitting.
     exit_delay: u32,
+    /// A `record` command sent: whether it started (true) or stopped (false) a recording.
+    record_sent: Option<bool>,
 }
 
 impl Script {
@@ -122,6 +129,7 @@ impl Script {
             frames: 0,
             started: None,
             exit_delay: 0,
+            record_sent: None,
         }
     }
 }
@@ -183,6 +191,7 @@ fn run_script(
     mut pointer: MessageWriter<PointerInput>,
     mut exit: MessageWriter<AppExit>,
     time: Res<Time<Real>>,
+    (capture, mut capture_commands): (Option<Res<ScreenCapture>>, MessageWriter<CaptureCommand>),
 ) {
     let Some(mut script) = script else {
         return;
@@ -283,6 +292,27 @@ fn run_script(
                 error!("script: cannot write {}: {e}", path.display());
             }
             script.next += 1;
+        }
+        ScriptCommand::Record => {
+            let recording = capture.as_ref().is_some_and(|c| c.is_recording());
+            match script.record_sent {
+                None => {
+                    capture_commands.write(CaptureCommand::ToggleRecording);
+                    script.record_sent = Some(!recording);
+                    script.countdown = 0;
+                }
+                // Wait until the recording has started, or has been written out.
+                Some(started) if started == recording => {
+                    script.record_sent = None;
+                    script.next += 1;
+                }
+                Some(_) => {
+                    if let Some(error) = capture.as_ref().and_then(|c| c.error.clone()) {
+                        error!("script: recording failed: {error}");
+                        exit.write(AppExit::from_code(3));
+                    }
+                }
+            }
         }
         ScriptCommand::Exit => {
             if script.exit_delay < EXIT_DELAY_FRAMES {

@@ -15,6 +15,7 @@ use crate::colormap::{ColorMapKind, lut_index};
 use crate::control::{ControlStatus, SimCommand};
 use crate::picking::{ClickSettings, HoveredCell, Tool};
 use crate::probes::{HISTORY_SPAN, Probes, Raster};
+use crate::screen_capture::{CaptureCommand, ScreenCapture, panels_hidden};
 use crate::sim::{ActiveScene, Lattice, SimClock, SimStatus};
 use crate::view::{DrawnField, Field, ViewMode, ViewSettings};
 
@@ -64,7 +65,7 @@ impl Plugin for UiPlugin {
         app.init_resource::<PanelState>()
             .init_resource::<Throughput>()
             .add_systems(Update, measure_throughput)
-            .add_systems(EguiPrimaryContextPass, ui_system);
+            .add_systems(EguiPrimaryContextPass, ui_system.run_if(not(panels_hidden)));
     }
 }
 
@@ -113,6 +114,8 @@ struct PanelParams<'w> {
     throughput: Res<'w, Throughput>,
     diagnostics: Res<'w, DiagnosticsStore>,
     lattice: Option<Res<'w, Lattice>>,
+    capture: ResMut<'w, ScreenCapture>,
+    capture_commands: MessageWriter<'w, CaptureCommand>,
 }
 
 /// Everything the plots and the tooltip read.
@@ -160,8 +163,11 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
         throughput,
         diagnostics,
         lattice,
+        capture,
+        capture_commands,
         ..
     } = p;
+    let recording = capture.is_recording();
     egui::Panel::left("controls").default_size(300.0).show(root, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.heading("eifield");
@@ -189,19 +195,55 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                 if ui.button(label).clicked() {
                     commands.write(SimCommand::TogglePause);
                 }
-                if ui.add_enabled(virtual_time.is_paused(), egui::Button::new("Step")).clicked() {
+                if ui
+                    .add_enabled(virtual_time.is_paused() && !recording, egui::Button::new("Step"))
+                    .clicked()
+                {
                     commands.write(SimCommand::Step);
                 }
                 if ui.button("Reset").clicked() {
                     commands.write(SimCommand::Reset);
                 }
             });
-            let mut speed = virtual_time.relative_speed_f64();
-            if ui
-                .add(egui::Slider::new(&mut speed, SPEED_RANGE).logarithmic(true).text("time / s"))
-                .changed()
-            {
-                virtual_time.set_relative_speed_f64(speed);
+            if recording {
+                ui.label("Speed: one video frame per rendered frame while recording.");
+            } else {
+                let mut speed = virtual_time.relative_speed_f64();
+                if ui
+                    .add(egui::Slider::new(&mut speed, SPEED_RANGE).logarithmic(true).text("time / s"))
+                    .changed()
+                {
+                    virtual_time.set_relative_speed_f64(speed);
+                }
+            }
+
+            ui.separator();
+            ui.horizontal(|ui| {
+                let label = if recording { "⏹ Stop (F9)" } else { "⏺ Record (F9)" };
+                if ui.button(label).clicked() {
+                    capture_commands.write(CaptureCommand::ToggleRecording);
+                }
+                if ui.button("Screenshot (F12)").clicked() {
+                    capture_commands.write(CaptureCommand::Screenshot);
+                }
+            });
+            if let Some(indicator) = capture.indicator() {
+                ui.colored_label(egui::Color32::from_rgb(230, 60, 60), indicator);
+            } else {
+                ui.horizontal(|ui| {
+                    drag(ui, "model time per frame", &mut capture.time_per_frame, 0.005);
+                    capture.time_per_frame = capture.time_per_frame.max(1e-4);
+                });
+                ui.horizontal(|ui| {
+                    ui.add(egui::DragValue::new(&mut capture.fps).range(1..=240).suffix(" fps"));
+                    ui.checkbox(&mut capture.hide_panels, "hide panels in the video");
+                });
+            }
+            if let Some(error) = &capture.error {
+                ui.colored_label(egui::Color32::from_rgb(230, 80, 60), error);
+            }
+            if let Some(message) = &capture.message {
+                ui.small(message);
             }
 
             ui.separator();

@@ -5,8 +5,12 @@
 use bevy::asset::RenderAssetUsages;
 use bevy::mesh::{Indices, PrimitiveTopology, VertexAttributeValues};
 use bevy::prelude::*;
-use eifield_model::Grid;
+use eifield_model::scene::{ColorMapName, ViewField, ViewSpec};
+use eifield_model::{FieldScene, Grid};
 
+pub use eifield_model::scene::ViewMode;
+
+use crate::camera::{CameraPose, OrbitCamera, frame_grid, pose_relative_to};
 use crate::colormap::{ColorMapKind, LUT_SIZE, lut_index};
 use crate::sim::{Excitatory, GridPosition, Inhibitory, Neighbours};
 
@@ -20,14 +24,42 @@ pub enum Field {
     Inhibitory,
 }
 
-/// How the lattice is drawn.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ViewMode {
-    /// A 3D surface whose height follows the field.
-    #[default]
-    Surface,
-    /// A flat heat map seen from above, as in the notebook's animation.
-    Heatmap,
+impl From<ViewField> for Field {
+    fn from(field: ViewField) -> Self {
+        match field {
+            ViewField::E => Field::Excitatory,
+            ViewField::I => Field::Inhibitory,
+        }
+    }
+}
+
+impl From<Field> for ViewField {
+    fn from(field: Field) -> Self {
+        match field {
+            Field::Excitatory => ViewField::E,
+            Field::Inhibitory => ViewField::I,
+        }
+    }
+}
+
+impl From<ColorMapName> for ColorMapKind {
+    fn from(name: ColorMapName) -> Self {
+        match name {
+            ColorMapName::Viridis => ColorMapKind::Viridis,
+            ColorMapName::Hot => ColorMapKind::Hot,
+            ColorMapName::BlueWhiteRed => ColorMapKind::BlueWhiteRed,
+        }
+    }
+}
+
+impl From<ColorMapKind> for ColorMapName {
+    fn from(kind: ColorMapKind) -> Self {
+        match kind {
+            ColorMapKind::Viridis => ColorMapName::Viridis,
+            ColorMapKind::Hot => ColorMapName::Hot,
+            ColorMapKind::BlueWhiteRed => ColorMapName::BlueWhiteRed,
+        }
+    }
 }
 
 /// What the surface shows and how.
@@ -60,6 +92,80 @@ impl Default for ViewSettings {
             range: DEFAULT_E_RANGE,
         }
     }
+}
+
+impl ViewSettings {
+    /// The settings a scene asks for in its `view` section, with defaults
+    /// (and a height scale suited to the lattice) for what it leaves out.
+    pub fn for_scene(scene: &FieldScene) -> Self {
+        let spec = scene.view.clone().unwrap_or_default();
+        let defaults = Self::default();
+        Self {
+            field: spec.field.map_or(defaults.field, Field::from),
+            mode: spec.mode.unwrap_or(defaults.mode),
+            colormap: spec.colormap.map_or(defaults.colormap, ColorMapKind::from),
+            height_scale: spec
+                .height_scale
+                .map_or_else(|| default_height_scale(&scene.grid), |h| h as f32),
+            range: spec
+                .range
+                .map_or(defaults.range, |(lo, hi)| (lo as f32, hi as f32)),
+        }
+    }
+
+    /// These settings as a scene's `view` section, with the camera's pose
+    /// relative to the framed view (`orbit` and `framed`), if given, and the
+    /// recording settings of `base`.
+    pub fn to_spec(
+        &self,
+        camera: Option<(&OrbitCamera, &OrbitCamera)>,
+        base: &ViewSpec,
+    ) -> ViewSpec {
+        ViewSpec {
+            mode: Some(self.mode),
+            field: Some(self.field.into()),
+            colormap: Some(self.colormap.into()),
+            height_scale: Some(self.height_scale as f64),
+            range: Some((self.range.0 as f64, self.range.1 as f64)),
+            camera: camera
+                .map(|(orbit, framed)| pose_relative_to(orbit, framed))
+                .or(base.camera),
+            time_per_frame: base.time_per_frame,
+            fps: base.fps,
+        }
+    }
+}
+
+/// Shows `scene` as its `view` section asks: view settings and camera pose.
+pub fn apply_scene_view(world: &mut World, scene: &FieldScene) {
+    world.insert_resource(ViewSettings::for_scene(scene));
+    let pose = scene
+        .view
+        .as_ref()
+        .and_then(|v| v.camera)
+        .unwrap_or_default();
+    world.insert_resource(CameraPose(pose));
+}
+
+/// The view section describing what `world` shows now: the view settings and
+/// the camera's pose relative to the framed view.
+pub fn current_view_spec(world: &mut World, scene: &FieldScene) -> Option<ViewSpec> {
+    let settings = world.get_resource::<ViewSettings>()?.clone();
+    let base = scene.view.clone().unwrap_or_default();
+    let camera = world
+        .query::<(&Camera, &OrbitCamera)>()
+        .iter(world)
+        .next()
+        .filter(|_| settings.mode == ViewMode::Surface)
+        .map(|(camera, orbit)| {
+            let aspect = camera
+                .logical_viewport_size()
+                .filter(|s| s.y > 0.0)
+                .map_or(16.0 / 9.0, |s| s.x / s.y);
+            let framed = frame_grid(&scene.grid, aspect, settings.mode, settings.height_scale);
+            (*orbit, framed)
+        });
+    Some(settings.to_spec(camera.as_ref().map(|(o, f)| (o, f)), &base))
 }
 
 /// Marks the entity that carries the lattice mesh.
@@ -206,7 +312,6 @@ fn rebuild_surface(
     surfaces: Query<(Entity, &LatticeSurface)>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
-    mut settings: ResMut<ViewSettings>,
 ) {
     let Some(neighbours) = neighbours else {
         return;
@@ -215,7 +320,6 @@ fn rebuild_surface(
     if surfaces.iter().any(|(_, s)| s.grid == grid) {
         return;
     }
-    settings.height_scale = default_height_scale(&grid);
     for (entity, _) in &surfaces {
         commands.entity(entity).despawn();
     }

@@ -9,15 +9,17 @@ use bevy::window::WindowResolution;
 use bevy_egui::EguiPlugin;
 use eifield_model::{EngineOptions, FieldScene};
 
-use crate::camera::CameraPlugin;
+use crate::camera::{CameraPlugin, OrbitControlsPlugin};
+use crate::capture::CapturePlugin;
 use crate::control::ControlPlugin;
 use crate::picking::LatticePickingPlugin;
 use crate::probes::ProbesPlugin;
+use crate::screen_capture::{ScreenCapture, ScreenCapturePlugin, recording};
 use crate::script::{Script, ScriptPlugin, parse_script};
 use crate::sim::{SimClock, SimPlugin, SimSettings, TickCost, load_scene};
 use crate::stimulus::StimulusPlugin;
 use crate::ui::UiPlugin;
-use crate::view::ViewPlugin;
+use crate::view::{ViewPlugin, apply_scene_view};
 
 /// Fixed ticks per unit of model time in the viewer for lattices up to
 /// [`SMALL_LATTICE`] cells; larger lattices take longer ticks.
@@ -90,15 +92,24 @@ pub fn add_viewer_plugins(app: &mut App) {
         ProbesPlugin,
         ViewPlugin,
         CameraPlugin,
+        OrbitControlsPlugin,
         LatticePickingPlugin,
         ControlPlugin,
         UiPlugin,
+        CapturePlugin,
+        ScreenCapturePlugin,
     ))
-    .add_systems(First, budget_frames.before(bevy::time::TimeSystems));
+    .add_systems(
+        First,
+        budget_frames
+            .run_if(not(recording))
+            .before(bevy::time::TimeSystems),
+    );
 }
 
-/// Opens the viewer on a scene; `script` drives it for automated checks.
-pub fn run_viewer(scene_path: &Path, script: Option<&Path>) -> ExitCode {
+/// Opens the viewer on a scene; `script` drives it for automated checks;
+/// recordings and screenshots go to `captures`.
+pub fn run_viewer(scene_path: &Path, script: Option<&Path>, captures: &Path) -> ExitCode {
     if !display_available() {
         eprintln!(
             "error: no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so the viewer cannot open a window.\n\
@@ -146,9 +157,17 @@ pub fn run_viewer(scene_path: &Path, script: Option<&Path>) -> ExitCode {
             simd: None,
         },
     };
-    if let Err(e) = load_scene(app.world_mut(), scene, settings) {
+    if let Err(e) = load_scene(app.world_mut(), scene.clone(), settings) {
         eprintln!("error: {}: {e}", scene_path.display());
         return ExitCode::from(2);
+    }
+    apply_scene_view(app.world_mut(), &scene);
+    {
+        let view = scene.view.clone().unwrap_or_default();
+        let mut capture = app.world_mut().resource_mut::<ScreenCapture>();
+        capture.dir = captures.to_owned();
+        capture.time_per_frame = view.time_per_frame.unwrap_or(capture.time_per_frame);
+        capture.fps = view.fps.unwrap_or(capture.fps);
     }
     app.world_mut()
         .resource_mut::<Time<Virtual>>()

@@ -60,7 +60,7 @@ fn a_saved_scene_reloads_to_the_same_parameters_stimuli_and_state() {
     });
     app.update();
     let saved = FieldScene::load(&path).unwrap();
-    let snapshot = snapshot_scene(app.world()).unwrap();
+    let snapshot = snapshot_scene(app.world_mut()).unwrap();
     let (e_now, i_now) = {
         let engine = &app.world().resource::<Lattice>().0;
         (engine.e.clone(), engine.i.clone())

@@ -75,6 +75,8 @@ pub struct FieldScene {
     pub integrator: IntegratorSpec,
     /// Duration and recording rate.
     pub run: RunSpec,
+    /// How the viewer and rendered videos show the lattice (optional).
+    pub view: Option<ViewSpec>,
 }
 
 impl Default for FieldScene {
@@ -90,6 +92,7 @@ impl Default for FieldScene {
             noise: Noise::default(),
             integrator: IntegratorSpec::default(),
             run: RunSpec::default(),
+            view: None,
         }
     }
 }
@@ -370,6 +373,140 @@ impl RunSpec {
     }
 }
 
+/// How the lattice is drawn: a 3D surface or a flat top-down heat map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewMode {
+    /// A 3D surface whose height follows the field.
+    #[default]
+    Surface,
+    /// A flat heat map seen from above, as in the notebook's animation.
+    Heatmap,
+}
+
+/// Which population the view shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewField {
+    /// Excitatory activity E.
+    #[default]
+    E,
+    /// Inhibitory activity I.
+    I,
+}
+
+/// The colour maps the views offer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColorMapName {
+    /// Perceptually uniform, dark blue to yellow.
+    #[default]
+    Viridis,
+    /// Black, red, yellow, white (the notebook's animation).
+    Hot,
+    /// Diverging blue, white, red (the notebook's raster).
+    BlueWhiteRed,
+}
+
+/// A camera pose relative to the view that frames the whole lattice.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraSpec {
+    /// Rotation about the vertical axis, in degrees (0: looking along −z, towards row 0).
+    pub yaw_deg: f64,
+    /// Elevation above the lattice plane, in degrees (90: straight down).
+    pub pitch_deg: f64,
+    /// Distance as a fraction of the framing distance (< 1 is closer).
+    pub zoom: f64,
+}
+
+/// Default elevation of the 3D view, in degrees.
+pub const DEFAULT_CAMERA_PITCH_DEG: f64 = 51.566;
+
+impl Default for CameraSpec {
+    fn default() -> Self {
+        Self {
+            yaw_deg: 0.0,
+            pitch_deg: DEFAULT_CAMERA_PITCH_DEG,
+            zoom: 1.0,
+        }
+    }
+}
+
+/// How the viewer and rendered videos show the lattice. Every field is
+/// optional; what is left out takes the program's default (or a command-line option).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ViewSpec {
+    /// Surface or heat map.
+    pub mode: Option<ViewMode>,
+    /// E or I.
+    pub field: Option<ViewField>,
+    /// Colour map.
+    pub colormap: Option<ColorMapName>,
+    /// World height per unit of the field, in cell spacings (surface mode).
+    pub height_scale: Option<f64>,
+    /// Field values at the two ends of the colour map.
+    pub range: Option<(f64, f64)>,
+    /// Camera pose (surface mode).
+    pub camera: Option<CameraSpec>,
+    /// Model time per video frame when recording or rendering.
+    pub time_per_frame: Option<f64>,
+    /// Video frames per second of playback.
+    pub fps: Option<u32>,
+}
+
+/// The most video frames per second a scene or option may ask for.
+pub const MAX_VIDEO_FPS: u32 = 240;
+
+impl ViewSpec {
+    /// Checks every value; the error names the offending field under `view`.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        let mut v = Validator::default();
+        self.check(&mut v);
+        v.finish()
+    }
+
+    fn check(&self, v: &mut Validator) {
+        if let Some(h) = self.height_scale {
+            v.check(h.is_finite() && h > 0.0, "view.height_scale", || {
+                format!("must be a finite number > 0 (got {h})")
+            });
+        }
+        if let Some((lo, hi)) = self.range {
+            v.check(
+                lo.is_finite() && hi.is_finite() && lo < hi,
+                "view.range",
+                || {
+                    format!(
+                        "must be two finite numbers (low, high) with low < high (got ({lo}, {hi}))"
+                    )
+                },
+            );
+        }
+        if let Some(c) = &self.camera {
+            v.finite("view.camera.yaw_deg", c.yaw_deg);
+            v.check(
+                c.pitch_deg.is_finite() && (1.0..=90.0).contains(&c.pitch_deg),
+                "view.camera.pitch_deg",
+                || format!("must be between 1 and 90 degrees (got {})", c.pitch_deg),
+            );
+            v.check(
+                c.zoom.is_finite() && c.zoom > 0.0,
+                "view.camera.zoom",
+                || format!("must be a finite number > 0 (got {})", c.zoom),
+            );
+        }
+        if let Some(tpf) = self.time_per_frame {
+            v.check(tpf.is_finite() && tpf > 0.0, "view.time_per_frame", || {
+                format!("must be a finite number > 0 (got {tpf})")
+            });
+        }
+        if let Some(fps) = self.fps {
+            v.check((1..=MAX_VIDEO_FPS).contains(&fps), "view.fps", || {
+                format!("must be between 1 and {MAX_VIDEO_FPS} (got {fps})")
+            });
+        }
+    }
+}
+
 /// Why a scene could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SceneError {
@@ -620,6 +757,9 @@ impl FieldScene {
             "run",
             || format!("duration × sample_rate is more than the supported {MAX_SAMPLES} samples"),
         );
+        if let Some(view) = &self.view {
+            view.check(&mut v);
+        }
         v.finish()
     }
 
