@@ -2,13 +2,17 @@
 # Runs the NumPy peer baseline and `eifield bench` one after the other on this
 # machine and prints eifield's throughput as a ratio of the peer's.
 # Usage: bench/compare.sh [PEER_SCRIPT]   (default: ../shared/bench/numpy_peer.py)
+# EIFIELD_BIN names a prebuilt eifield binary (default: build target/release/eifield).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peer=${1:-../shared/bench/numpy_peer.py}
-cargo build --release --quiet
-python3 - "$peer" <<'PY'
+bin=${EIFIELD_BIN:-target/release/eifield}
+if [ -z "${EIFIELD_BIN:-}" ]; then
+    cargo build --release --quiet
+fi
+python3 - "$peer" "$bin" <<'PY'
 import json, re, subprocess, sys
-peer = sys.argv[1]
+peer, eifield = sys.argv[1], sys.argv[2]
 # Steps per side: enough for about a second of NumPy work.
 cases = {7: 20000, 64: 2000, 256: 150, 1024: 10}
 numpy = {}
@@ -18,7 +22,7 @@ for side, steps in cases.items():
     rate = float(re.search(r"cell_steps_per_s=(\S+)", out).group(1))
     numpy[side] = rate
     print(out.strip())
-out = subprocess.run(["target/release/eifield", "bench", "--json"], check=True,
+out = subprocess.run([eifield, "bench", "--json"], check=True,
                      capture_output=True, text=True).stdout
 print(out.strip())
 rows = [json.loads(l[5:]) for l in out.splitlines() if l.startswith("json ")]

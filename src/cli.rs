@@ -70,8 +70,11 @@ pub enum Command {
         /// The scene file (RON).
         scene: PathBuf,
         /// The video file (.mp4); must not exist unless --force is given.
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required_unless_present = "discard")]
+        out: Option<PathBuf>,
+        /// Render and read back every frame but write no video (measures rendering speed).
+        #[arg(long, conflicts_with = "out")]
+        discard: bool,
         /// Replace an existing video file.
         #[arg(long)]
         force: bool,
@@ -228,6 +231,7 @@ pub fn main() -> ExitCode {
         Command::Render {
             scene,
             out,
+            discard,
             force,
             quiet,
             view,
@@ -245,6 +249,7 @@ pub fn main() -> ExitCode {
         } => render_video(RenderRequest {
             scene,
             out,
+            discard,
             force,
             quiet,
             view: view.map(|v| match v {
@@ -328,7 +333,10 @@ fn render_video(request: RenderRequest) -> ExitCode {
                 summary.frames.saturating_sub(1) as f64 * summary.time_per_frame,
                 summary.wall_time_s,
                 summary.frames as f64 / summary.wall_time_s.max(1e-9),
-                summary.output.path().display()
+                summary
+                    .output
+                    .as_ref()
+                    .map_or_else(|| "(discarded)".into(), |o| o.path().display().to_string())
             );
             match summary.stopped {
                 None => {

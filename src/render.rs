@@ -50,8 +50,10 @@ const MIN_SIDE: u32 = 16;
 pub struct RenderRequest {
     /// The scene file.
     pub scene: PathBuf,
-    /// The MP4 to write.
-    pub out: PathBuf,
+    /// The MP4 to write (`None` with `discard`).
+    pub out: Option<PathBuf>,
+    /// Render and read back every frame but write nothing (to measure rendering speed).
+    pub discard: bool,
     /// Replace an existing file.
     pub force: bool,
     /// No progress bar.
@@ -85,8 +87,8 @@ pub struct RenderRequest {
 /// What a finished render wrote.
 #[derive(Debug, Clone)]
 pub struct RenderSummary {
-    /// The MP4, or the PNG folder when `ffmpeg` was missing.
-    pub output: VideoOutput,
+    /// The MP4, or the PNG folder when `ffmpeg` was missing (`None` when discarded).
+    pub output: Option<VideoOutput>,
     /// Frames written.
     pub frames: u64,
     /// Frames the request asked for.
@@ -201,6 +203,11 @@ fn scene_with_view_options(scene: &FieldScene, request: &RenderRequest) -> Field
     out
 }
 
+/// A failure after the work started (exit code 1).
+fn failed(message: String) -> RunError {
+    RunError { code: 1, message }
+}
+
 /// A windowless app drawing the lattice into `target`.
 fn offscreen_app(size: (u32, u32)) -> (App, Handle<Image>) {
     let mut app = App::new();
@@ -257,27 +264,30 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     }
     let plan = FramePlan::resolve(request, &scene).map_err(input)?;
     let size = request.size.unwrap_or(DEFAULT_SIZE);
-    let is_mp4 = request
-        .out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
-    if !is_mp4 {
-        return Err(input(format!(
-            "--out {} must name an .mp4 file",
-            request.out.display()
-        )));
-    }
-    if request.out.exists() && !request.force {
-        return Err(input(format!(
-            "{} already exists; choose another --out, or pass --force to replace it",
-            request.out.display()
-        )));
-    }
-    if request.out.is_dir() {
-        return Err(input(format!(
-            "--out {} is a folder",
-            request.out.display()
-        )));
+    let out = match (&request.out, request.discard) {
+        (_, true) => None,
+        (Some(out), false) => Some(out),
+        (None, false) => return Err(input("--out is needed (or --discard)".into())),
+    };
+    if let Some(out) = out {
+        let is_mp4 = out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
+        if !is_mp4 {
+            return Err(input(format!(
+                "--out {} must name an .mp4 file",
+                out.display()
+            )));
+        }
+        if out.is_dir() {
+            return Err(input(format!("--out {} is a folder", out.display())));
+        }
+        if out.exists() && !request.force {
+            return Err(input(format!(
+                "{} already exists; choose another --out, or pass --force to replace it",
+                out.display()
+            )));
+        }
     }
     let threads = request
         .threads
@@ -309,14 +319,17 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     app.finish();
     app.cleanup();
 
-    let (mut writer, notice) = VideoWriter::create(&request.out, size.0, size.1, plan.fps)
-        .map_err(|m| RunError {
-            code: 1,
-            message: m,
-        })?;
-    if let Some(notice) = notice {
-        eprintln!("warning: {notice}");
-    }
+    let mut writer = match out {
+        Some(out) => {
+            let (writer, notice) =
+                VideoWriter::create(out, size.0, size.1, plan.fps).map_err(failed)?;
+            if let Some(notice) = notice {
+                eprintln!("warning: {notice}");
+            }
+            Some(writer)
+        }
+        None => None,
+    };
     let progress = ProgressBar::with_draw_target(Some(plan.frames), ProgressDrawTarget::hidden());
     progress.set_style(
         ProgressStyle::with_template(
@@ -359,14 +372,10 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
             .resource_mut::<CapturedFrames>()
             .take(written)
         {
-            let frame = frame.map_err(|m| RunError {
-                code: 1,
-                message: m,
-            })?;
-            writer.push_rgba(&frame.pixels).map_err(|m| RunError {
-                code: 1,
-                message: m,
-            })?;
+            let frame = frame.map_err(failed)?;
+            if let Some(writer) = &mut writer {
+                writer.push_rgba(&frame.pixels).map_err(failed)?;
+            }
             written += 1;
         }
         if !request.quiet && progress.is_hidden() && started.elapsed() >= PROGRESS_DELAY {
@@ -378,10 +387,10 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     }
     let wall = started.elapsed();
     progress.finish_and_clear();
-    let output = writer.finish().map_err(|m| RunError {
-        code: 1,
-        message: m,
-    })?;
+    let output = writer
+        .map(VideoWriter::finish)
+        .transpose()
+        .map_err(failed)?;
     Ok(RenderSummary {
         output,
         frames: written,
