@@ -101,6 +101,8 @@ pub struct RenderSummary {
     pub size: (u32, u32),
     /// Wall time of the rendering loop.
     pub wall_time_s: f64,
+    /// Model time shown by the last frame requested.
+    pub last_frame_time: f64,
     /// Set when the render stopped early: why.
     pub stopped: Option<String>,
 }
@@ -399,6 +401,7 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
         time_per_frame: plan.time_per_frame,
         size,
         wall_time_s: wall.as_secs_f64(),
+        last_frame_time: app.world().resource::<SimClock>().time(),
         stopped,
     })
 }

@@ -296,7 +296,9 @@ fn drive_recording(
                     VideoOutput::Mp4(p) => format!("video saved to {}", p.display()),
                     VideoOutput::PngFrames(p) => format!("frames saved as PNGs in {}", p.display()),
                 };
-                capture.message = Some(format!("{what} ({frames_written} frames, {seconds:.1} s)"));
+                let message = format!("{what} ({frames_written} frames, {seconds:.1} s)");
+                info!("{message}");
+                capture.message = Some(message);
                 capture.error = failure;
             }
             Err(e) => capture.error = Some(e),

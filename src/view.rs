@@ -1,17 +1,26 @@
-//! The view plugin: the whole lattice drawn as one height/colour mesh, with
-//! smooth normals, a switch between E and I, and a flat top-down heat map mode.
-//! Render systems read the simulation state and never write it.
+//! The view plugin: the whole lattice drawn as one flat grid mesh that a
+//! vertex shader displaces by the field (height and colour from E or I, smooth
+//! normals), with a flat top-down heat map mode. Each frame uploads only the
+//! field values; the mesh itself never changes. Render systems read the
+//! simulation state and never write it.
 
-use bevy::asset::RenderAssetUsages;
-use bevy::mesh::{Indices, PrimitiveTopology, VertexAttributeValues};
+use bevy::asset::{RenderAssetUsages, embedded_asset};
+use bevy::camera::visibility::NoFrustumCulling;
+use bevy::mesh::{Indices, MeshVertexBufferLayoutRef, PrimitiveTopology};
+use bevy::pbr::{MaterialPipeline, MaterialPipelineKey};
 use bevy::prelude::*;
+use bevy::render::render_resource::{
+    AsBindGroup, RenderPipelineDescriptor, ShaderType, SpecializedMeshPipelineError,
+};
+use bevy::render::storage::ShaderBuffer;
+use bevy::shader::ShaderRef;
 use eifield_model::scene::{ColorMapName, ViewField, ViewSpec};
 use eifield_model::{FieldScene, Grid};
 
 pub use eifield_model::scene::ViewMode;
 
 use crate::camera::{CameraPose, OrbitCamera, frame_grid, pose_relative_to};
-use crate::colormap::{ColorMapKind, LUT_SIZE, lut_index};
+use crate::colormap::{ColorMapKind, LUT_SIZE};
 use crate::sim::{Excitatory, GridPosition, Inhibitory, Neighbours};
 
 /// Which population the surface shows.
@@ -195,12 +204,88 @@ pub enum ViewSystems {
     Update,
 }
 
+/// The shader that displaces and colours the lattice mesh.
+const SURFACE_SHADER: &str = "embedded://eifield/shaders/lattice_surface.wgsl";
+
+/// Direction towards the light of the surface shading.
+const LIGHT_DIRECTION: Vec3 = Vec3::new(-0.4, 1.0, 0.6);
+
+/// The uniform part of [`LatticeSurfaceMaterial`].
+#[derive(ShaderType, Debug, Clone, Copy, PartialEq)]
+pub struct SurfaceParams {
+    /// Lattice rows.
+    pub rows: u32,
+    /// Lattice columns.
+    pub cols: u32,
+    /// Mesh vertex rows (at least 2).
+    pub vertex_rows: u32,
+    /// Mesh vertex columns (at least 2).
+    pub vertex_cols: u32,
+    /// World height per unit of the field.
+    pub height_scale: f32,
+    /// Field value at the low end of the colour map.
+    pub low: f32,
+    /// Field value at the high end of the colour map.
+    pub high: f32,
+    /// 1 for the flat, unlit heat map; 0 for the lit surface.
+    pub flat_shading: u32,
+    /// Direction towards the light (w unused).
+    pub light_direction: Vec4,
+}
+
+/// The material of the lattice surface: the field values per cell and the
+/// colour table, read by the vertex shader.
+#[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
+pub struct LatticeSurfaceMaterial {
+    /// Shape, height scale, colour range and shading.
+    #[uniform(0)]
+    pub params: SurfaceParams,
+    /// The shown field, one `f32` per cell, row-major.
+    #[storage(1, read_only)]
+    pub field: Handle<ShaderBuffer>,
+    /// The colour map as linear RGBA, low to high.
+    #[storage(2, read_only)]
+    pub lut: Handle<ShaderBuffer>,
+}
+
+impl Material for LatticeSurfaceMaterial {
+    fn vertex_shader() -> ShaderRef {
+        SURFACE_SHADER.into()
+    }
+
+    fn fragment_shader() -> ShaderRef {
+        SURFACE_SHADER.into()
+    }
+
+    fn specialize(
+        _pipeline: &MaterialPipeline,
+        descriptor: &mut RenderPipelineDescriptor,
+        _layout: &MeshVertexBufferLayoutRef,
+        _key: MaterialPipelineKey<Self>,
+    ) -> Result<(), SpecializedMeshPipelineError> {
+        // The surface is seen from both sides.
+        descriptor.primitive.cull_mode = None;
+        Ok(())
+    }
+}
+
+fn f32_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
+    values.into_iter().flat_map(f32::to_le_bytes).collect()
+}
+
+/// A storage buffer holding `values` as `f32`.
+fn f32_buffer(values: impl IntoIterator<Item = f32>) -> ShaderBuffer {
+    ShaderBuffer::new(&f32_bytes(values), RenderAssetUsages::default())
+}
+
 /// Adds the lattice surface.
 pub struct ViewPlugin;
 
 impl Plugin for ViewPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<ViewSettings>()
+        embedded_asset!(app, "shaders/lattice_surface.wgsl");
+        app.add_plugins(MaterialPlugin::<LatticeSurfaceMaterial>::default())
+            .init_resource::<ViewSettings>()
             .init_resource::<DrawnField>()
             .configure_sets(Update, (ViewSystems::Rebuild, ViewSystems::Update).chain())
             .add_systems(Update, rebuild_surface.in_set(ViewSystems::Rebuild))
@@ -233,11 +318,6 @@ fn vertex_dims(grid: &Grid) -> (usize, usize) {
     (grid.rows.max(2), grid.cols.max(2))
 }
 
-/// The cell whose value a vertex shows.
-fn vertex_cell(grid: &Grid, vr: usize, vc: usize) -> usize {
-    grid.index(vr.min(grid.rows - 1), vc.min(grid.cols - 1))
-}
-
 /// Vertex (x, z) positions; a one-cell-wide direction spans its cell's square.
 fn vertex_xz(grid: &Grid, vr: usize, vc: usize) -> Vec2 {
     let x = if grid.cols == 1 {
@@ -253,7 +333,7 @@ fn vertex_xz(grid: &Grid, vr: usize, vc: usize) -> Vec2 {
     Vec2::new(x, z)
 }
 
-/// A flat mesh for `grid` (heights, colours and normals are filled in each frame).
+/// A flat mesh for `grid`, one vertex per cell (the shader displaces it).
 pub fn lattice_mesh(grid: &Grid) -> Mesh {
     let (vr, vc) = vertex_dims(grid);
     let mut positions = Vec::with_capacity(vr * vc);
@@ -274,30 +354,12 @@ pub fn lattice_mesh(grid: &Grid) -> Mesh {
             indices.extend_from_slice(&[a, d, b, b, d, e]);
         }
     }
-    let n = positions.len();
     Mesh::new(
         PrimitiveTopology::TriangleList,
-        RenderAssetUsages::MAIN_WORLD | RenderAssetUsages::RENDER_WORLD,
+        RenderAssetUsages::RENDER_WORLD,
     )
     .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, positions)
-    .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, vec![[0.0f32, 1.0, 0.0]; n])
-    .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, vec![[1.0f32, 1.0, 1.0, 1.0]; n])
     .with_inserted_indices(Indices::U32(indices))
-}
-
-/// Smooth normals of a height field sampled on the vertex grid (central differences).
-pub fn height_normals(vr: usize, vc: usize, heights: &[f32], out: &mut [[f32; 3]]) {
-    for r in 0..vr {
-        for c in 0..vc {
-            let h = |rr: usize, cc: usize| heights[rr * vc + cc];
-            let (c0, c1) = (c.saturating_sub(1), (c + 1).min(vc - 1));
-            let (r0, r1) = (r.saturating_sub(1), (r + 1).min(vr - 1));
-            let dx = (h(r, c1) - h(r, c0)) / (c1 - c0).max(1) as f32;
-            let dz = (h(r1, c) - h(r0, c)) / (r1 - r0).max(1) as f32;
-            let n = Vec3::new(-dx, 1.0, -dz).normalize();
-            out[r * vc + c] = n.to_array();
-        }
-    }
 }
 
 /// A height scale that makes the surface's relief readable at any lattice size.
@@ -311,7 +373,8 @@ fn rebuild_surface(
     neighbours: Option<Res<Neighbours>>,
     surfaces: Query<(Entity, &LatticeSurface)>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut materials: ResMut<Assets<LatticeSurfaceMaterial>>,
+    mut buffers: ResMut<Assets<ShaderBuffer>>,
 ) {
     let Some(neighbours) = neighbours else {
         return;
@@ -323,12 +386,21 @@ fn rebuild_surface(
     for (entity, _) in &surfaces {
         commands.entity(entity).despawn();
     }
-    let material = materials.add(StandardMaterial {
-        base_color: Color::WHITE,
-        perceptual_roughness: 0.7,
-        double_sided: true,
-        cull_mode: None,
-        ..default()
+    let (vr, vc) = vertex_dims(&grid);
+    let material = materials.add(LatticeSurfaceMaterial {
+        params: SurfaceParams {
+            rows: grid.rows as u32,
+            cols: grid.cols as u32,
+            vertex_rows: vr as u32,
+            vertex_cols: vc as u32,
+            height_scale: 0.0,
+            low: DEFAULT_E_RANGE.0,
+            high: DEFAULT_E_RANGE.1,
+            flat_shading: 0,
+            light_direction: LIGHT_DIRECTION.extend(0.0),
+        },
+        field: buffers.add(f32_buffer(std::iter::repeat_n(0.0, grid.len()))),
+        lut: buffers.add(f32_buffer(std::iter::repeat_n(1.0, 4 * LUT_SIZE))),
     });
     commands.spawn((
         Name::new("lattice surface"),
@@ -336,20 +408,23 @@ fn rebuild_surface(
         Mesh3d(meshes.add(lattice_mesh(&grid))),
         MeshMaterial3d(material),
         Transform::default(),
+        // The mesh is flat on the CPU; its displaced height is only known to the shader.
+        NoFrustumCulling,
     ));
 }
 
-/// Writes heights, colours and normals from the entities' state.
+/// Uploads the shown field from the entities' state, and the shading
+/// settings when they change; keeps [`DrawnField`] for picking and tooltips.
 fn update_surface(
     settings: Res<ViewSettings>,
     mut drawn: ResMut<DrawnField>,
     cells: Query<(&GridPosition, &Excitatory, &Inhibitory)>,
-    surfaces: Query<(&LatticeSurface, &Mesh3d, &MeshMaterial3d<StandardMaterial>)>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
-    mut lut: Local<Option<(ColorMapKind, Vec<[f32; 4]>)>>,
+    surfaces: Query<(&LatticeSurface, &MeshMaterial3d<LatticeSurfaceMaterial>)>,
+    mut materials: ResMut<Assets<LatticeSurfaceMaterial>>,
+    mut buffers: ResMut<Assets<ShaderBuffer>>,
+    mut shown_map: Local<Option<(AssetId<LatticeSurfaceMaterial>, ColorMapKind)>>,
 ) {
-    let Ok((surface, mesh3d, material)) = surfaces.single() else {
+    let Ok((surface, material)) = surfaces.single() else {
         return;
     };
     let grid = surface.grid;
@@ -363,20 +438,6 @@ fn update_surface(
             drawn.i[pos.index] = i.0 as f32;
         }
     }
-    if lut
-        .as_ref()
-        .is_none_or(|(kind, _)| *kind != settings.colormap)
-    {
-        let table = settings
-            .colormap
-            .lut_srgb8()
-            .into_iter()
-            .map(|[r, g, b]| Color::srgb_u8(r, g, b).to_linear().to_f32_array())
-            .collect();
-        *lut = Some((settings.colormap, table));
-    }
-    let table = &lut.as_ref().expect("filled above").1;
-    debug_assert_eq!(table.len(), LUT_SIZE);
     let flat = settings.mode == ViewMode::Heatmap;
     let drawn = &mut *drawn;
     let values = match settings.field {
@@ -390,38 +451,36 @@ fn update_surface(
             v * settings.height_scale
         };
     }
-    let Some(mut mesh) = meshes.get_mut(&mesh3d.0) else {
+    let Some(current) = materials.get(&material.0) else {
         return;
     };
-    let (vr, vc) = vertex_dims(&grid);
-    let vertex_heights: Vec<f32> = (0..vr * vc)
-        .map(|k| drawn.heights[vertex_cell(&grid, k / vc, k % vc)])
-        .collect();
-    if let Some(VertexAttributeValues::Float32x3(positions)) =
-        mesh.attribute_mut(Mesh::ATTRIBUTE_POSITION)
-    {
-        for (p, &h) in positions.iter_mut().zip(&vertex_heights) {
-            p[1] = h;
-        }
+    if let Some(mut field) = buffers.get_mut(&current.field) {
+        field.data = Some(f32_bytes(values.iter().copied()));
     }
-    if let Some(VertexAttributeValues::Float32x4(colors)) =
-        mesh.attribute_mut(Mesh::ATTRIBUTE_COLOR)
+    let params = SurfaceParams {
+        height_scale: settings.height_scale,
+        low: settings.range.0,
+        high: settings.range.1,
+        flat_shading: u32::from(flat),
+        ..current.params
+    };
+    let lut = current.lut.clone();
+    if params != current.params
+        && let Some(mut m) = materials.get_mut(&material.0)
     {
-        let (lo, hi) = settings.range;
-        for (k, c) in colors.iter_mut().enumerate() {
-            let v = values[vertex_cell(&grid, k / vc, k % vc)];
-            *c = table[lut_index(v, lo, hi)];
-        }
+        m.params = params;
     }
-    if let Some(VertexAttributeValues::Float32x3(normals)) =
-        mesh.attribute_mut(Mesh::ATTRIBUTE_NORMAL)
+    let key = (material.0.id(), settings.colormap);
+    if *shown_map != Some(key)
+        && let Some(mut buffer) = buffers.get_mut(&lut)
     {
-        height_normals(vr, vc, &vertex_heights, normals);
-    }
-    if let Some(mut mat) = materials.get_mut(&material.0)
-        && mat.unlit != flat
-    {
-        mat.unlit = flat;
+        let table = settings
+            .colormap
+            .lut_srgb8()
+            .into_iter()
+            .flat_map(|[r, g, b]| Color::srgb_u8(r, g, b).to_linear().to_f32_array());
+        buffer.data = Some(f32_bytes(table));
+        *shown_map = Some(key);
     }
 }
 
@@ -456,16 +515,5 @@ mod tests {
         assert_eq!(mesh.indices().unwrap().len(), 3 * 5 * 6);
         let line = lattice_mesh(&Grid::new(1, 5, Boundary::Open));
         assert_eq!(line.count_vertices(), 10);
-    }
-
-    #[test]
-    fn normals_tilt_away_from_a_slope() {
-        let (vr, vc) = (3, 3);
-        // Height rises with x.
-        let heights: Vec<f32> = (0..9).map(|k| (k % 3) as f32).collect();
-        let mut normals = vec![[0.0; 3]; 9];
-        height_normals(vr, vc, &heights, &mut normals);
-        let n = normals[4];
-        assert!(n[0] < 0.0 && n[1] > 0.0 && n[2].abs() < 1e-6, "{n:?}");
     }
 }

@@ -3,5 +3,6 @@
 mod common;
 mod engine_ecs;
 mod headless_cli;
+mod recording;
 mod viewer_state;
 mod viewer_window;

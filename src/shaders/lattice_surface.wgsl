@@ -1,0 +1,99 @@
+// The lattice surface: a flat grid mesh displaced in the vertex shader by the
+// field values of a storage buffer, coloured through a colour lookup table and
+// lit with one directional light (unlit in the heat-map mode).
+
+#import bevy_pbr::{
+    mesh_functions,
+    view_transformations::position_world_to_clip
+}
+
+struct SurfaceParams {
+    rows: u32,
+    cols: u32,
+    vertex_rows: u32,
+    vertex_cols: u32,
+    height_scale: f32,
+    low: f32,
+    high: f32,
+    flat_shading: u32,
+    light_direction: vec4<f32>,
+}
+
+@group(#{MATERIAL_BIND_GROUP}) @binding(0) var<uniform> params: SurfaceParams;
+@group(#{MATERIAL_BIND_GROUP}) @binding(1) var<storage, read> field: array<f32>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(2) var<storage, read> lut: array<vec4<f32>>;
+
+struct Vertex {
+    @builtin(instance_index) instance_index: u32,
+    @builtin(vertex_index) vertex_index: u32,
+    @location(0) position: vec3<f32>,
+};
+
+struct VertexOutput {
+    @builtin(position) clip_position: vec4<f32>,
+    @location(0) color: vec4<f32>,
+    @location(1) normal: vec3<f32>,
+};
+
+// The value shown at vertex (r, c): its cell's field value (clamped for
+// one-cell-wide lattices, whose mesh is two vertices wide).
+fn value_at(r: u32, c: u32) -> f32 {
+    let row = min(r, params.rows - 1u);
+    let col = min(c, params.cols - 1u);
+    return field[row * params.cols + col];
+}
+
+fn height_at(r: u32, c: u32) -> f32 {
+    let v = value_at(r, c);
+    // Non-finite values (a blown-up state) lie flat.
+    if params.flat_shading != 0u || !(abs(v) < 3.0e38) {
+        return 0.0;
+    }
+    return v * params.height_scale;
+}
+
+@vertex
+fn vertex(vertex: Vertex) -> VertexOutput {
+    let vc = params.vertex_cols;
+    let vr = params.vertex_rows;
+    let r = vertex.vertex_index / vc;
+    let c = vertex.vertex_index % vc;
+    let h = height_at(r, c);
+    // Smooth normals from central differences of the heights.
+    let c0 = select(c - 1u, 0u, c == 0u);
+    let c1 = min(c + 1u, vc - 1u);
+    let r0 = select(r - 1u, 0u, r == 0u);
+    let r1 = min(r + 1u, vr - 1u);
+    let dx = (height_at(r, c1) - height_at(r, c0)) / f32(max(c1 - c0, 1u));
+    let dz = (height_at(r1, c) - height_at(r0, c)) / f32(max(r1 - r0, 1u));
+
+    var out: VertexOutput;
+    let world_from_local = mesh_functions::get_world_from_local(vertex.instance_index);
+    let world_position = mesh_functions::mesh_position_local_to_world(
+        world_from_local,
+        vec4(vertex.position.x, h, vertex.position.z, 1.0),
+    );
+    out.clip_position = position_world_to_clip(world_position.xyz);
+    out.normal = normalize(vec3(-dx, 1.0, -dz));
+
+    let v = value_at(r, c);
+    let span = max(params.high - params.low, 1.0e-12);
+    let t = clamp((v - params.low) / span, 0.0, 1.0);
+    let n = arrayLength(&lut);
+    let index = min(u32(t * f32(n - 1u) + 0.5), n - 1u);
+    out.color = lut[index];
+    return out;
+}
+
+@fragment
+fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
+    if params.flat_shading != 0u {
+        return in.color;
+    }
+    let n = normalize(in.normal);
+    let l = normalize(params.light_direction.xyz);
+    // Two-sided: the underside is lit like the top.
+    let diffuse = abs(dot(n, l));
+    let shade = 0.35 + 0.65 * diffuse;
+    return vec4(in.color.rgb * shade, in.color.a);
+}
