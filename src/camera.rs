@@ -3,7 +3,7 @@
 //! mouse controls (right drag orbits, middle or shift + right drag pans, the
 //! wheel zooms, R resets).
 
-use bevy::camera::RenderTarget;
+use bevy::camera::{RenderTarget, SubCameraView};
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
 use bevy::prelude::*;
 use bevy_egui::input::egui_wants_any_pointer_input;
@@ -119,6 +119,47 @@ pub fn pose_relative_to(orbit: &OrbitCamera, framed: &OrbitCamera) -> CameraSpec
 #[derive(Resource, Debug, Clone, Copy, PartialEq, Default)]
 pub struct CameraPose(pub CameraSpec);
 
+/// The part of the window the panels leave free, in logical pixels (`None`:
+/// the whole window). The lattice is framed in this area, and the view's
+/// centre of projection sits at its centre; the rest of the window still shows
+/// the scene behind the panels.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Default)]
+pub struct FreeViewArea(pub Option<Rect>);
+
+/// The sub-view that puts the centre of a `window`-sized view at the centre of
+/// `free` (both in physical pixels): the camera's full view is the free area,
+/// and the window shows it with a margin around it.
+pub fn sub_view_for(window: UVec2, free: Rect) -> SubCameraView {
+    SubCameraView {
+        full_size: UVec2::new(
+            free.width().round().max(1.0) as u32,
+            free.height().round().max(1.0) as u32,
+        ),
+        offset: -free.min,
+        size: window.max(UVec2::ONE),
+    }
+}
+
+fn fit_free_area(
+    free: Option<Res<FreeViewArea>>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
+    mut cameras: Query<&mut Camera, With<OrbitCamera>>,
+) {
+    let (Some(free), Ok(window)) = (free, windows.single()) else {
+        return;
+    };
+    let scale = window.scale_factor();
+    let sub = free.0.map(|area| {
+        let physical = Rect::from_corners(area.min * scale, area.max * scale);
+        sub_view_for(window.physical_size(), physical)
+    });
+    for mut camera in &mut cameras {
+        if camera.sub_camera_view != sub {
+            camera.sub_camera_view = sub;
+        }
+    }
+}
+
 /// Renders the camera into this image instead of the window (offscreen rendering).
 #[derive(Resource, Debug, Clone)]
 pub struct OffscreenTarget(pub Handle<Image>);
@@ -132,7 +173,7 @@ impl Plugin for CameraPlugin {
             .add_systems(Startup, spawn_camera)
             .add_systems(
                 Update,
-                (frame_on_change, apply_orbit)
+                (fit_free_area, frame_on_change, apply_orbit)
                     .chain()
                     .in_set(CameraSystems)
                     .after(crate::view::ViewSystems::Rebuild),
@@ -187,7 +228,12 @@ fn spawn_camera(mut commands: Commands, offscreen: Option<Res<OffscreenTarget>>)
     });
 }
 
-fn viewport_aspect(camera: &Camera) -> f32 {
+/// The aspect ratio the lattice is framed for: the free area's where the
+/// panels leave one, else the viewport's.
+pub fn viewport_aspect(camera: &Camera) -> f32 {
+    if let Some(sub) = &camera.sub_camera_view {
+        return sub.full_size.x as f32 / sub.full_size.y.max(1) as f32;
+    }
     camera
         .logical_viewport_size()
         .filter(|s| s.y > 0.0)

@@ -11,6 +11,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints};
 use eifield_model::scene::{IntegratorSpec, Noise, Stimulus};
 
+use crate::camera::FreeViewArea;
 use crate::colormap::{ColorMapKind, lut_index};
 use crate::control::{ControlStatus, SimCommand};
 use crate::picking::{ClickSettings, HoveredCell, Tool};
@@ -65,7 +66,9 @@ impl Plugin for UiPlugin {
         app.init_resource::<PanelState>()
             .init_resource::<Throughput>()
             .add_systems(Update, measure_throughput)
-            .add_systems(EguiPrimaryContextPass, ui_system.run_if(not(panels_hidden)));
+            .init_resource::<FreeViewArea>()
+            .add_systems(EguiPrimaryContextPass, ui_system.run_if(not(panels_hidden)))
+            .add_systems(Update, free_whole_window.run_if(panels_hidden));
     }
 }
 
@@ -116,6 +119,7 @@ struct PanelParams<'w> {
     lattice: Option<Res<'w, Lattice>>,
     capture: ResMut<'w, ScreenCapture>,
     capture_commands: MessageWriter<'w, CaptureCommand>,
+    free_area: ResMut<'w, FreeViewArea>,
 }
 
 /// Everything the plots and the tooltip read.
@@ -145,7 +149,21 @@ fn ui_system(
     plots_panel(&ctx, &mut root, &plots, &mut raster_texture);
     control_panel(&mut root, &mut params);
     hover_tooltip(&ctx, &plots, params.scene.as_deref());
+    // What the panels leave free is where the lattice is framed.
+    let free = root.available_rect_before_wrap();
+    let area = (free.width() > 1.0 && free.height() > 1.0)
+        .then(|| Rect::new(free.min.x, free.min.y, free.max.x, free.max.y));
+    if params.free_area.0 != area {
+        params.free_area.0 = area;
+    }
     Ok(())
+}
+
+/// With the panels hidden, the whole window is free.
+fn free_whole_window(mut free_area: ResMut<FreeViewArea>) {
+    if free_area.0.is_some() {
+        free_area.0 = None;
+    }
 }
 
 /// The control panel on the left.

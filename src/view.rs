@@ -167,10 +167,7 @@ pub fn current_view_spec(world: &mut World, scene: &FieldScene) -> Option<ViewSp
         .next()
         .filter(|_| settings.mode == ViewMode::Surface)
         .map(|(camera, orbit)| {
-            let aspect = camera
-                .logical_viewport_size()
-                .filter(|s| s.y > 0.0)
-                .map_or(16.0 / 9.0, |s| s.x / s.y);
+            let aspect = crate::camera::viewport_aspect(camera);
             let framed = frame_grid(&scene.grid, aspect, settings.mode, settings.height_scale);
             (*orbit, framed)
         });
