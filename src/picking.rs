@@ -5,13 +5,13 @@
 use bevy::picking::PickingSystems;
 use bevy::picking::backend::ray::RayMap;
 use bevy::picking::backend::{HitData, PointerHits};
-use bevy::picking::pointer::PointerId;
+use bevy::picking::pointer::{PointerId, PointerLocation};
 use bevy::prelude::*;
 use bevy_egui::input::egui_wants_any_pointer_input;
 use eifield_model::Grid;
 use eifield_model::scene::Stimulus;
 
-use crate::camera::OrbitCamera;
+use crate::camera::{FreeViewArea, OrbitCamera};
 use crate::probes::Probes;
 use crate::sim::{ActiveScene, Neighbours};
 use crate::stimulus::Perturb;
@@ -172,11 +172,31 @@ fn clear_hover_over_egui(mut hovered: ResMut<HoveredCell>) {
 }
 
 /// Reports a hit on the surface entity for every pointer ray that meets the lattice.
+/// True when a pointer lies where the panels cover the window: the lattice
+/// behind a panel is never hovered or clicked.
+fn over_a_panel(
+    pointer: PointerId,
+    free: Option<&FreeViewArea>,
+    pointers: &Query<(&PointerId, &PointerLocation)>,
+) -> bool {
+    let Some(area) = free.and_then(|f| f.0) else {
+        return false;
+    };
+    pointers
+        .iter()
+        .find(|(id, _)| **id == pointer)
+        .and_then(|(_, location)| location.location())
+        .is_some_and(|location| !area.contains(location.position))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn lattice_backend(
     rays: Res<RayMap>,
     cameras: Query<&Camera, With<OrbitCamera>>,
     surfaces: Query<(Entity, &LatticeSurface)>,
     drawn: Res<DrawnField>,
+    free: Option<Res<FreeViewArea>>,
+    pointers: Query<(&PointerId, &PointerLocation)>,
     mut hovered: ResMut<HoveredCell>,
     mut hits: MessageWriter<PointerHits>,
 ) {
@@ -190,6 +210,9 @@ fn lattice_backend(
         let Ok(camera) = cameras.get(ray_id.camera) else {
             continue;
         };
+        if over_a_panel(ray_id.pointer, free.as_deref(), &pointers) {
+            continue;
+        }
         let Some((cell, point)) = ray_to_cell(ray.origin, *ray.direction, &grid, height_of) else {
             continue;
         };

@@ -6,22 +6,27 @@
 //! |---|---|
 //! | `wait N` | let N frames pass |
 //! | `click ROW COL` | move the mouse pointer over the cell and left-click it |
+//! | `click_at X Y` | move the mouse pointer to a point of the window and left-click |
 //! | `screenshot PATH` | save a PNG of the window and wait until it is written |
-//! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since) and the frame rate so far |
+//! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since), the points clicked (and the cell under each), the perturbations sent so far and the frame rate |
+//!
+//! Clicks are sent as window events, the way a real mouse's are.
 //! | `record` | start recording, or stop the recording and wait until its video is written |
 //! | `exit` | quit |
 
 use std::path::{Path, PathBuf};
 
-use bevy::camera::NormalizedRenderTarget;
-use bevy::picking::pointer::{Location, PointerAction, PointerButton, PointerId, PointerInput};
+use bevy::input::ButtonState;
+use bevy::input::mouse::MouseButtonInput;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, save_to_disk};
-use bevy::window::{PrimaryWindow, WindowRef};
+use bevy::window::{CursorMoved, PrimaryWindow, WindowEvent};
 use serde::Serialize;
 
+use crate::picking::ray_to_cell;
 use crate::screen_capture::{CaptureCommand, ScreenCapture};
 use crate::sim::{Lattice, Neighbours};
+use crate::stimulus::Perturb;
 use crate::view::{DrawnField, cell_centre};
 
 /// Frames between the pointer move, press and release of a scripted click.
@@ -38,6 +43,8 @@ pub enum ScriptCommand {
     Wait(u32),
     /// Click a cell.
     Click(usize, usize),
+    /// Click a point of the window (logical pixels from the top left).
+    ClickAt(f32, f32),
     /// Save a screenshot.
     Screenshot(PathBuf),
     /// Write the click report.
@@ -65,13 +72,20 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
         let command = match words.as_slice() {
             ["wait", n] => ScriptCommand::Wait(number(n)? as u32),
             ["click", r, c] => ScriptCommand::Click(number(r)?, number(c)?),
+            ["click_at", x, y] => {
+                let coordinate = |s: &str| {
+                    s.parse::<f32>()
+                        .map_err(|_| err("expected a number of pixels"))
+                };
+                ScriptCommand::ClickAt(coordinate(x)?, coordinate(y)?)
+            }
             ["screenshot", p] => ScriptCommand::Screenshot(PathBuf::from(p)),
             ["report", p] => ScriptCommand::Report(PathBuf::from(p)),
             ["record"] => ScriptCommand::Record,
             ["exit"] => ScriptCommand::Exit,
             _ => {
                 return Err(err(
-                    "unknown command (wait N | click ROW COL | screenshot PATH | report PATH | record | exit)",
+                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | exit)",
                 ));
             }
         };
@@ -95,6 +109,15 @@ pub struct ClickRecord {
     pub e_max_since: f64,
 }
 
+/// A click on a point of the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreenClickRecord {
+    /// Window position clicked.
+    pub screen: [f32; 2],
+    /// The lattice cell under that point, whether or not a panel covers it.
+    pub cell_under: Option<(usize, usize)>,
+}
+
 /// The running script.
 #[derive(Resource, Debug)]
 pub struct Script {
@@ -107,6 +130,9 @@ pub struct Script {
     /// A screenshot being written.
     pending_screenshot: Option<PathBuf>,
     clicks: Vec<ClickRecord>,
+    clicks_at: Vec<ScreenClickRecord>,
+    /// Perturbations sent to the lattice since the script started.
+    perturbations: u64,
     /// Frames run and the real time at the first one (for the report's frame rate).
     frames: u64,
     started: Option<f64>,
@@ -126,6 +152,8 @@ impl Script {
             click_phase: None,
             pending_screenshot: None,
             clicks: Vec::new(),
+            clicks_at: Vec::new(),
+            perturbations: 0,
             frames: 0,
             started: None,
             exit_delay: 0,
@@ -143,10 +171,15 @@ impl Plugin for ScriptPlugin {
     }
 }
 
-fn follow_clicks(script: Option<ResMut<Script>>, lattice: Option<Res<Lattice>>) {
+fn follow_clicks(
+    script: Option<ResMut<Script>>,
+    lattice: Option<Res<Lattice>>,
+    mut perturbs: MessageReader<Perturb>,
+) {
     let (Some(mut script), Some(lattice)) = (script, lattice) else {
         return;
     };
+    script.perturbations += perturbs.read().count() as u64;
     let engine = &lattice.0;
     for click in &mut script.clicks {
         if click.row < engine.grid.rows && click.col < engine.grid.cols {
@@ -179,6 +212,55 @@ fn cell_screen_position(
     Some(in_viewport + offset)
 }
 
+/// One frame of a scripted left click at `position` (window coordinates),
+/// sent as window events so that it takes the same path as a real mouse:
+/// through egui (which keeps clicks over its panels) and the picking backend.
+/// Returns true on the frame of the press.
+fn click_step(
+    script: &mut Script,
+    window: Option<Entity>,
+    position: Vec2,
+    events: &mut MessageWriter<WindowEvent>,
+) -> bool {
+    let Some(window) = window else {
+        return false;
+    };
+    let phase = script.click_phase.unwrap_or(0);
+    let stage = phase / CLICK_PHASE_FRAMES;
+    let first_frame_of_stage = phase % CLICK_PHASE_FRAMES == 0;
+    let button = |state| {
+        WindowEvent::MouseButtonInput(MouseButtonInput {
+            button: MouseButton::Left,
+            state,
+            window,
+        })
+    };
+    let event = match stage {
+        0 => Some(WindowEvent::CursorMoved(CursorMoved {
+            window,
+            position,
+            delta: None,
+        })),
+        1 => Some(button(ButtonState::Pressed)),
+        2 => Some(button(ButtonState::Released)),
+        _ => None,
+    };
+    match event {
+        None => {
+            script.click_phase = None;
+            script.next += 1;
+            false
+        }
+        Some(event) => {
+            script.click_phase = Some(phase + 1);
+            if first_frame_of_stage {
+                events.write(event);
+            }
+            first_frame_of_stage && stage == 1
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_script(
     mut commands: Commands,
@@ -188,7 +270,7 @@ fn run_script(
     neighbours: Option<Res<Neighbours>>,
     drawn: Res<DrawnField>,
     lattice: Option<Res<Lattice>>,
-    mut pointer: MessageWriter<PointerInput>,
+    mut events: MessageWriter<WindowEvent>,
     mut exit: MessageWriter<AppExit>,
     time: Res<Time<Real>>,
     (capture, mut capture_commands): (Option<Res<ScreenCapture>>, MessageWriter<CaptureCommand>),
@@ -225,12 +307,9 @@ fn run_script(
             script.next += 1;
         }
         ScriptCommand::Click(row, col) => {
-            let (Ok((camera, transform)), Ok(window), Some(neighbours), Some(lattice)) = (
-                cameras.single(),
-                windows.single(),
-                neighbours.as_deref(),
-                lattice.as_deref(),
-            ) else {
+            let (Ok((camera, transform)), Some(neighbours), Some(lattice)) =
+                (cameras.single(), neighbours.as_deref(), lattice.as_deref())
+            else {
                 return;
             };
             let Some(position) =
@@ -240,41 +319,38 @@ fn run_script(
                 exit.write(AppExit::from_code(3));
                 return;
             };
-            let location = Location {
-                target: NormalizedRenderTarget::Window(
-                    WindowRef::Entity(window)
-                        .normalize(Some(window))
-                        .expect("primary window"),
-                ),
-                position,
-            };
-            let phase = script.click_phase.unwrap_or(0);
-            let action = match phase / CLICK_PHASE_FRAMES {
-                0 => Some(PointerAction::Move { delta: Vec2::ZERO }),
-                1 => Some(PointerAction::Press(PointerButton::Primary)),
-                2 => Some(PointerAction::Release(PointerButton::Primary)),
-                _ => None,
-            };
-            if phase % CLICK_PHASE_FRAMES == 0
-                && let Some(action) = action
-            {
-                if matches!(action, PointerAction::Press(_)) {
-                    let e = lattice.0.e[lattice.0.grid.index(row, col)];
-                    script.clicks.push(ClickRecord {
-                        row,
-                        col,
-                        screen: position.to_array(),
-                        e_at_click: e,
-                        e_max_since: e,
-                    });
-                }
-                pointer.write(PointerInput::new(PointerId::Mouse, location, action));
+            let pressed = click_step(&mut script, windows.single().ok(), position, &mut events);
+            if pressed {
+                let e = lattice.0.e[lattice.0.grid.index(row, col)];
+                script.clicks.push(ClickRecord {
+                    row,
+                    col,
+                    screen: position.to_array(),
+                    e_at_click: e,
+                    e_max_since: e,
+                });
             }
-            if action.is_none() {
-                script.click_phase = None;
-                script.next += 1;
-            } else {
-                script.click_phase = Some(phase + 1);
+        }
+        ScriptCommand::ClickAt(x, y) => {
+            let position = Vec2::new(x, y);
+            let pressed = click_step(&mut script, windows.single().ok(), position, &mut events);
+            if pressed {
+                let cell_under = match (cameras.single(), neighbours.as_deref()) {
+                    (Ok((camera, transform)), Some(neighbours)) => camera
+                        .viewport_to_world(transform, position)
+                        .ok()
+                        .and_then(|ray| {
+                            ray_to_cell(ray.origin, *ray.direction, &neighbours.grid, |k| {
+                                drawn.heights.get(k).copied().unwrap_or(0.0)
+                            })
+                        })
+                        .map(|(cell, _)| cell),
+                    _ => None,
+                };
+                script.clicks_at.push(ScreenClickRecord {
+                    screen: [x, y],
+                    cell_under,
+                });
             }
         }
         ScriptCommand::Screenshot(path) => {
@@ -288,7 +364,7 @@ fn run_script(
         }
         ScriptCommand::Report(path) => {
             let fps = (script.frames.saturating_sub(1)) as f64 / (now - started).max(1e-9);
-            if let Err(e) = write_report(&path, &script.clicks, fps) {
+            if let Err(e) = write_report(&path, &script, fps) {
                 error!("script: cannot write {}: {e}", path.display());
             }
             script.next += 1;
@@ -326,10 +402,13 @@ fn run_script(
     }
 }
 
-fn write_report(path: &Path, clicks: &[ClickRecord], fps: f64) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(
-        &serde_json::json!({ "clicks": clicks, "frames_per_second": fps }),
-    )
+fn write_report(path: &Path, script: &Script, fps: f64) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "clicks": script.clicks,
+        "clicks_at": script.clicks_at,
+        "perturbations": script.perturbations,
+        "frames_per_second": fps,
+    }))
     .map_err(std::io::Error::other)?;
     std::fs::write(path, text)
 }

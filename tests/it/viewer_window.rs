@@ -97,3 +97,67 @@ fn viewer_without_a_display_points_to_the_headless_commands() {
     );
     assert!(!msg.contains("panicked"));
 }
+
+#[test]
+fn clicks_over_the_panels_never_reach_the_lattice() {
+    let dir = temp_out("panels");
+    std::fs::create_dir_all(&dir).unwrap();
+    // The seed scene seen from above, zoomed in so that the lattice lies
+    // under the whole window, the panels included.
+    let seed = std::fs::read_to_string(scene_path("seed_notebook.ron")).unwrap();
+    let end = seed.trim_end().rfind(')').unwrap();
+    let scene = dir.join("zoomed.ron");
+    std::fs::write(
+        &scene,
+        format!(
+            "{}    view: (camera: (pitch_deg: 89.0, zoom: 0.1)),\n)\n",
+            &seed[..end]
+        ),
+    )
+    .unwrap();
+    let (over_panels, all) = (dir.join("panels.json"), dir.join("all.json"));
+    let script = dir.join("panels.script");
+    std::fs::write(
+        &script,
+        format!(
+            // The left panel, the bottom panel, then the free 3D view.
+            "wait 10\nclick_at 150 300\nwait 5\nclick_at 640 600\nwait 10\nreport {}\n\
+             click_at 800 250\nwait 10\nreport {}\nexit\n",
+            over_panels.display(),
+            all.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x720x24"])
+        .arg(env!("CARGO_BIN_EXE_eifield"))
+        .arg("view")
+        .arg(&scene)
+        .arg("--script")
+        .arg(&script)
+        .output()
+        .expect("xvfb-run is installed (package xvfb); .ci/run installs it");
+    assert!(
+        output.status.success(),
+        "viewer failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let panels = read(&over_panels);
+    for click in panels["clicks_at"].as_array().unwrap() {
+        assert!(
+            !click["cell_under"].is_null(),
+            "no cell behind the panel at {}: the check would prove nothing",
+            click["screen"]
+        );
+    }
+    assert_eq!(
+        panels["perturbations"].as_u64(),
+        Some(0),
+        "a click over a panel reached the lattice"
+    );
+    // The same clicks on the free view do reach it.
+    assert_eq!(read(&all)["perturbations"].as_u64(), Some(1));
+}
