@@ -227,7 +227,7 @@ fn click_step(
     };
     let phase = script.click_phase.unwrap_or(0);
     let stage = phase / CLICK_PHASE_FRAMES;
-    let first_frame_of_stage = phase % CLICK_PHASE_FRAMES == 0;
+    let first_frame_of_stage = phase.is_multiple_of(CLICK_PHASE_FRAMES);
     let button = |state| {
         WindowEvent::MouseButtonInput(MouseButtonInput {
             button: MouseButton::Left,
