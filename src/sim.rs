@@ -270,8 +270,8 @@ fn write_back(
         return;
     }
     let engine = &lattice.0;
-    for (pos, mut e, mut i) in &mut cells {
+    cells.par_iter_mut().for_each(|(pos, mut e, mut i)| {
         e.0 = engine.e[pos.index];
         i.0 = engine.i[pos.index];
-    }
+    });
 }

@@ -267,7 +267,8 @@ impl Material for LatticeSurfaceMaterial {
 }
 
 fn f32_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
-    values.into_iter().flat_map(f32::to_le_bytes).collect()
+    let values: Vec<f32> = values.into_iter().collect();
+    bytemuck::cast_slice(&values).to_vec()
 }
 
 /// A storage buffer holding `values` as `f32`.
@@ -452,7 +453,7 @@ fn update_surface(
         return;
     };
     if let Some(mut field) = buffers.get_mut(&current.field) {
-        field.data = Some(f32_bytes(values.iter().copied()));
+        field.data = Some(bytemuck::cast_slice(values).to_vec());
     }
     let params = SurfaceParams {
         height_scale: settings.height_scale,

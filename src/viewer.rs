@@ -26,8 +26,10 @@ use crate::view::{ViewPlugin, apply_scene_view};
 pub const VIEW_TICKS_PER_UNIT: f64 = 100.0;
 /// Lattices up to this size tick at [`VIEW_TICKS_PER_UNIT`].
 pub const SMALL_LATTICE: usize = 64 * 64;
-/// Fewest ticks per unit of model time for huge lattices.
-pub const MIN_TICKS_PER_UNIT: f64 = 10.0;
+/// Fewest ticks per unit of model time for huge lattices: short enough ticks
+/// (5 RK4 steps at the default dt) that one fits a frame's simulation budget
+/// on a many-core machine even at 1024 × 1024.
+pub const MIN_TICKS_PER_UNIT: f64 = 40.0;
 /// Model time per second of wall time when the viewer opens.
 pub const DEFAULT_SPEED: f64 = 4.0;
 
