@@ -66,58 +66,7 @@ pub enum Command {
         figure_args: FigureArgs,
     },
     /// Render a scene offscreen (no window needed) into an MP4 video.
-    Render {
-        /// The scene file (RON).
-        scene: PathBuf,
-        /// The video file (.mp4); must not exist unless --force is given.
-        #[arg(long, required_unless_present = "discard")]
-        out: Option<PathBuf>,
-        /// Render and read back every frame but write no video (measures rendering speed).
-        #[arg(long, conflicts_with = "out")]
-        discard: bool,
-        /// Replace an existing video file.
-        #[arg(long)]
-        force: bool,
-        /// No progress bar.
-        #[arg(long, short)]
-        quiet: bool,
-        /// 3D surface or flat heat map (default: the scene's view, else surface).
-        #[arg(long)]
-        view: Option<ViewArg>,
-        /// Which population to show (default: the scene's view, else E).
-        #[arg(long)]
-        field: Option<FieldArg>,
-        /// Colour map (default: the scene's view, else viridis).
-        #[arg(long)]
-        colormap: Option<ColorMapArg>,
-        /// Height per unit of the field, in cell spacings (surface view).
-        #[arg(long)]
-        height_scale: Option<f64>,
-        /// Camera yaw in degrees (surface view).
-        #[arg(long, allow_negative_numbers = true)]
-        yaw: Option<f64>,
-        /// Camera elevation in degrees, 1 to 90 (surface view).
-        #[arg(long)]
-        pitch: Option<f64>,
-        /// Camera distance as a fraction of the distance that frames the lattice.
-        #[arg(long)]
-        zoom: Option<f64>,
-        /// Frame size in pixels, WIDTHxHEIGHT [default: 1280x720].
-        #[arg(long, value_parser = render::parse_size)]
-        size: Option<(u32, u32)>,
-        /// Frames per second of playback (default: the scene's view, else 30).
-        #[arg(long)]
-        fps: Option<u32>,
-        /// Model time per frame (default: the scene's view, else 0.05).
-        #[arg(long)]
-        time_per_frame: Option<f64>,
-        /// Seconds of video (default: the scene's run duration divided by the model time per second of video).
-        #[arg(long)]
-        duration: Option<f64>,
-        /// Engine threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-    },
+    Render(RenderArgs),
     /// Draw the figures of a recorded run (traces, raster, stimulated cell) into RUN_DIR/figures/.
     Plot {
         /// A folder written by `eifield run`.
@@ -143,6 +92,96 @@ pub enum Command {
         #[arg(long, default_value = "scenes/seed_notebook.ron")]
         scene: PathBuf,
     },
+}
+
+/// `eifield render`'s arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RenderArgs {
+    /// The scene file (RON).
+    pub scene: PathBuf,
+    /// The video file (.mp4); must not exist unless --force is given.
+    #[arg(long, required_unless_present = "discard")]
+    pub out: Option<PathBuf>,
+    /// Render and read back every frame but write no video (measures rendering speed).
+    #[arg(long, conflicts_with = "out")]
+    pub discard: bool,
+    /// Replace an existing video file.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// 3D surface or flat heat map (default: the scene's view, else surface).
+    #[arg(long)]
+    pub view: Option<ViewArg>,
+    /// Which population to show (default: the scene's view, else E).
+    #[arg(long)]
+    pub field: Option<FieldArg>,
+    /// Colour map (default: the scene's view, else viridis).
+    #[arg(long)]
+    pub colormap: Option<ColorMapArg>,
+    /// Height per unit of the field, in cell spacings (surface view).
+    #[arg(long)]
+    pub height_scale: Option<f64>,
+    /// Camera yaw in degrees (surface view).
+    #[arg(long, allow_negative_numbers = true)]
+    pub yaw: Option<f64>,
+    /// Camera elevation in degrees, 1 to 90 (surface view).
+    #[arg(long)]
+    pub pitch: Option<f64>,
+    /// Camera distance as a fraction of the distance that frames the lattice.
+    #[arg(long)]
+    pub zoom: Option<f64>,
+    /// Frame size in pixels, WIDTHxHEIGHT [default: 1280x720].
+    #[arg(long, value_parser = render::parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Frames per second of playback (default: the scene's view, else 30).
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// Model time per frame (default: the scene's view, else 0.05).
+    #[arg(long)]
+    pub time_per_frame: Option<f64>,
+    /// Seconds of video (default: the scene's run duration divided by the model time per second of video).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Engine threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl RenderArgs {
+    /// The render request these arguments make.
+    pub fn request(self) -> RenderRequest {
+        RenderRequest {
+            scene: self.scene,
+            out: self.out,
+            discard: self.discard,
+            force: self.force,
+            quiet: self.quiet,
+            view: self.view.map(|v| match v {
+                ViewArg::Surface => ViewMode::Surface,
+                ViewArg::Heatmap => ViewMode::Heatmap,
+            }),
+            field: self.field.map(|f| match f {
+                FieldArg::E => ViewField::E,
+                FieldArg::I => ViewField::I,
+            }),
+            colormap: self.colormap.map(|c| match c {
+                ColorMapArg::Viridis => ColorMapName::Viridis,
+                ColorMapArg::Hot => ColorMapName::Hot,
+                ColorMapArg::BlueWhiteRed => ColorMapName::BlueWhiteRed,
+            }),
+            height_scale: self.height_scale,
+            yaw: self.yaw,
+            pitch: self.pitch,
+            zoom: self.zoom,
+            size: self.size,
+            fps: self.fps,
+            time_per_frame: self.time_per_frame,
+            duration: self.duration,
+            threads: self.threads,
+        }
+    }
 }
 
 /// Options of the figures.
@@ -228,53 +267,7 @@ pub fn main() -> ExitCode {
             },
             figures.then(|| figure_args.options(force)),
         ),
-        Command::Render {
-            scene,
-            out,
-            discard,
-            force,
-            quiet,
-            view,
-            field,
-            colormap,
-            height_scale,
-            yaw,
-            pitch,
-            zoom,
-            size,
-            fps,
-            time_per_frame,
-            duration,
-            threads,
-        } => render_video(RenderRequest {
-            scene,
-            out,
-            discard,
-            force,
-            quiet,
-            view: view.map(|v| match v {
-                ViewArg::Surface => ViewMode::Surface,
-                ViewArg::Heatmap => ViewMode::Heatmap,
-            }),
-            field: field.map(|f| match f {
-                FieldArg::E => ViewField::E,
-                FieldArg::I => ViewField::I,
-            }),
-            colormap: colormap.map(|c| match c {
-                ColorMapArg::Viridis => ColorMapName::Viridis,
-                ColorMapArg::Hot => ColorMapName::Hot,
-                ColorMapArg::BlueWhiteRed => ColorMapName::BlueWhiteRed,
-            }),
-            height_scale,
-            yaw,
-            pitch,
-            zoom,
-            size,
-            fps,
-            time_per_frame,
-            duration,
-            threads,
-        }),
+        Command::Render(args) => render_video(args.request()),
         Command::Plot {
             run_dir,
             force,

@@ -187,6 +187,22 @@ pub fn default_trace_cells(grid: &Grid, stimulus: Option<(usize, usize)>) -> Vec
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
+/// The range of the finite values, widened to one unit each side when flat.
+fn finite_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if lo < hi {
+        (lo, hi)
+    } else if lo.is_finite() {
+        (lo - 1.0, lo + 1.0)
+    } else {
+        (-1.0, 1.0)
+    }
+}
+
 fn drawing_error(e: impl std::fmt::Display) -> String {
     format!("drawing a figure: {e}")
 }
@@ -232,18 +248,7 @@ fn rgb(kind: ColorMapKind, v: f64, lo: f64, hi: f64) -> RGBColor {
 fn stacked_traces(root: &Area, run: &RunData, cells: &[(usize, usize)]) -> Result<(), String> {
     let grid = run.scene.grid;
     let index: Vec<usize> = cells.iter().map(|&(r, c)| grid.index(r, c)).collect();
-    let (lo, hi) = index
-        .iter()
-        .flat_map(|&i| run.series(i).map(|(_, e)| e))
-        .filter(|e| e.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), e| {
-            (a.min(e), b.max(e))
-        });
-    let (lo, hi) = if lo < hi {
-        (lo, hi)
-    } else {
-        (lo - 1.0, lo + 1.0)
-    };
+    let (lo, hi) = finite_range(index.iter().flat_map(|&i| run.series(i).map(|(_, e)| e)));
     let offset = (hi - lo) * 1.1;
     let (t0, t1) = run.t_range();
     let n = index.len();
@@ -304,18 +309,7 @@ fn raster(root: &Area, run: &RunData) -> Result<(), String> {
         )
     };
     let (t0, t1) = run.t_range();
-    let values = cells
-        .iter()
-        .flat_map(|&i| run.series(i).map(|(_, e)| e))
-        .filter(|e| e.is_finite());
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), e| {
-        (a.min(e), b.max(e))
-    });
-    let (lo, hi) = if lo < hi {
-        (lo, hi)
-    } else {
-        (lo - 1.0, lo + 1.0)
-    };
+    let (lo, hi) = finite_range(cells.iter().flat_map(|&i| run.series(i).map(|(_, e)| e)));
     let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 as i32 - 110);
     let mut chart = ChartBuilder::on(&main)
         .caption("E raster (cells × time)", (FONT, 26))
@@ -413,20 +407,9 @@ fn stimulus_figure(root: &Area, run: &RunData, (row, col): (usize, usize)) -> Re
             (t, trains.iter().map(|p| p.value(t)).sum())
         })
         .collect();
-    let (h, _) = (root.dim_in_pixel().1, ());
-    let (upper, lower) = root.split_vertically((h as f64 * 0.68) as i32);
-    let (lo, hi) = run
-        .series(cell)
-        .map(|(_, e)| e)
-        .filter(|e| e.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), e| {
-            (a.min(e), b.max(e))
-        });
-    let (lo, hi) = if lo < hi {
-        (lo, hi)
-    } else {
-        (lo - 1.0, lo + 1.0)
-    };
+    let height = root.dim_in_pixel().1;
+    let (upper, lower) = root.split_vertically((height as f64 * 0.68) as i32);
+    let (lo, hi) = finite_range(run.series(cell).map(|(_, e)| e));
     let pad = 0.05 * (hi - lo);
     let mut top = ChartBuilder::on(&upper)
         .caption(
