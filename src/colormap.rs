@@ -80,7 +80,12 @@ impl Gradient for ReversedRdBu {
 /// Maps a value to a table index given the colour range `[lo, hi]`.
 pub fn lut_index(value: f32, lo: f32, hi: f32) -> usize {
     let span = hi - lo;
-    let t = if span > 0.0 { (value - lo) / span } else { 0.5 };
+    // A reversed range (lo > hi) reverses the map; an empty one gives the middle.
+    let t = if span != 0.0 {
+        (value - lo) / span
+    } else {
+        0.5
+    };
     let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
     (t * (LUT_SIZE - 1) as f32).round() as usize
 }
@@ -114,5 +119,8 @@ mod tests {
         assert_eq!(lut_index(0.5, 0.0, 1.0), 128);
         assert_eq!(lut_index(3.0, 1.0, 1.0), 128);
         assert_eq!(lut_index(f32::NAN, 0.0, 1.0), 0);
+        // A reversed range reverses the map.
+        assert_eq!(lut_index(1.0, 1.0, 0.0), 0);
+        assert_eq!(lut_index(0.0, 1.0, 0.0), LUT_SIZE - 1);
     }
 }

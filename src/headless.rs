@@ -20,8 +20,43 @@ use crate::record::{RecordPlugin, Recorder};
 use crate::sim::{SimClock, SimPlugin, SimStatus, install_engine};
 use crate::stimulus::StimulusPlugin;
 
-/// Runs longer than this show a progress bar.
+/// Jobs longer than this show a progress bar.
 const PROGRESS_DELAY: Duration = Duration::from_secs(1);
+
+/// A progress bar on stderr that appears only once a job has run for
+/// [`PROGRESS_DELAY`] (and never when `quiet`).
+pub struct DelayedProgress {
+    bar: ProgressBar,
+    started: Instant,
+    quiet: bool,
+}
+
+impl DelayedProgress {
+    /// A hidden bar of `len` steps drawn with an indicatif `template`.
+    pub fn new(len: u64, template: &str, quiet: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
+        bar.set_style(ProgressStyle::with_template(template).expect("valid progress template"));
+        Self {
+            bar,
+            started: Instant::now(),
+            quiet,
+        }
+    }
+
+    /// Moves the bar to `position` with `message`, showing it once the delay has passed.
+    pub fn update(&self, position: u64, message: String) {
+        if !self.quiet && self.bar.is_hidden() && self.started.elapsed() >= PROGRESS_DELAY {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        self.bar.set_position(position);
+        self.bar.set_message(message);
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
 /// Cell-ticks integrated per app update (bounds the work between checks for Ctrl-C).
 const CELL_TICKS_PER_UPDATE: usize = 1 << 16;
 
@@ -275,12 +310,10 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, RunE
 
     let total_ticks = samples_requested - 1;
     let ticks_per_update = (CELL_TICKS_PER_UPDATE / cells.max(1)).max(1) as u64;
-    let progress = ProgressBar::with_draw_target(Some(total_ticks), ProgressDrawTarget::hidden());
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} t = {msg} ({percent}%, eta {eta})",
-        )
-        .expect("valid progress template"),
+    let progress = DelayedProgress::new(
+        total_ticks,
+        "{spinner} [{elapsed_precise}] {wide_bar} t = {msg} ({percent}%, eta {eta})",
+        request.quiet,
     );
     let started = Instant::now();
     app.update(); // Startup: records sample 0, integrates nothing.
@@ -304,17 +337,16 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, RunE
         if stop.load(Ordering::SeqCst) {
             break StopReason::Interrupted;
         }
-        if !request.quiet && progress.is_hidden() && started.elapsed() >= PROGRESS_DELAY {
-            progress.set_draw_target(ProgressDrawTarget::stderr());
-        }
-        progress.set_position(clock.ticks);
-        progress.set_message(format!("{:.2} / {}", clock.time(), scene.run.duration));
+        progress.update(
+            clock.ticks,
+            format!("{:.2} / {}", clock.time(), scene.run.duration),
+        );
         let batch = ticks_per_update.min(total_ticks - clock.ticks) as u32;
         app.insert_resource(TimeUpdateStrategy::FixedTimesteps(batch));
         app.update();
     };
     let wall = started.elapsed();
-    progress.finish_and_clear();
+    progress.finish();
 
     let world = app.world_mut();
     let mut stop_reason = stop_reason;

@@ -18,11 +18,10 @@ use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 use eifield_model::scene::{CameraSpec, ColorMapName, MAX_VIDEO_FPS, ViewField, ViewMode};
 use eifield_model::{Engine, EngineOptions, FieldScene};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::camera::{CameraPlugin, OffscreenTarget};
 use crate::capture::{CapturePlugin, CapturedFrames, request_frame};
-use crate::headless::RunError;
+use crate::headless::{DelayedProgress, RunError};
 use crate::sim::{SimClock, SimPlugin, SimStatus, install_engine};
 use crate::stimulus::StimulusPlugin;
 use crate::video::{VideoOutput, VideoWriter};
@@ -40,8 +39,6 @@ pub const MAX_SIDE: u32 = 8192;
 const MAX_IN_FLIGHT: u64 = 3;
 /// Updates before frame 0, so that the surface is built and the camera framed.
 const WARMUP_UPDATES: usize = 3;
-/// Renders longer than this show a progress bar.
-const PROGRESS_DELAY: Duration = Duration::from_secs(1);
 /// Fewer pixels than this in a frame means the render cannot be checked by eye.
 const MIN_SIDE: u32 = 16;
 
@@ -332,12 +329,10 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
         }
         None => None,
     };
-    let progress = ProgressBar::with_draw_target(Some(plan.frames), ProgressDrawTarget::hidden());
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} frame {pos}/{len} ({per_sec}, eta {eta}) t = {msg}",
-        )
-        .expect("valid progress template"),
+    let progress = DelayedProgress::new(
+        plan.frames,
+        "{spinner} [{elapsed_precise}] {wide_bar} frame {pos}/{len} ({per_sec}, eta {eta}) t = {msg}",
+        request.quiet,
     );
 
     app.insert_resource(TimeUpdateStrategy::FixedTimesteps(0));
@@ -380,15 +375,11 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
             }
             written += 1;
         }
-        if !request.quiet && progress.is_hidden() && started.elapsed() >= PROGRESS_DELAY {
-            progress.set_draw_target(ProgressDrawTarget::stderr());
-        }
-        progress.set_position(written);
         let clock = app.world().resource::<SimClock>();
-        progress.set_message(format!("{:.3}", clock.time()));
+        progress.update(written, format!("{:.3}", clock.time()));
     }
     let wall = started.elapsed();
-    progress.finish_and_clear();
+    progress.finish();
     let output = writer
         .map(VideoWriter::finish)
         .transpose()

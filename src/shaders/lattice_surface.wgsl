@@ -77,8 +77,9 @@ fn vertex(vertex: Vertex) -> VertexOutput {
     out.normal = normalize(vec3(-dx, 1.0, -dz));
 
     let v = value_at(r, c);
-    let span = max(params.high - params.low, 1.0e-12);
-    let t = clamp((v - params.low) / span, 0.0, 1.0);
+    // A reversed range (low > high) reverses the map; an empty one shows its middle.
+    let span = params.high - params.low;
+    let t = select(clamp((v - params.low) / span, 0.0, 1.0), 0.5, abs(span) < 1.0e-12);
     let n = arrayLength(&lut);
     let index = min(u32(t * f32(n - 1u) + 0.5), n - 1u);
     out.color = lut[index];

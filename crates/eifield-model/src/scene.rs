@@ -441,9 +441,9 @@ pub struct ViewSpec {
     pub field: Option<ViewField>,
     /// Colour map.
     pub colormap: Option<ColorMapName>,
-    /// World height per unit of the field, in cell spacings (surface mode).
+    /// World height per unit of the field, in cell spacings (surface mode; 0 is flat).
     pub height_scale: Option<f64>,
-    /// Field values at the two ends of the colour map.
+    /// Field values at the low and the high end of the colour map (reversed when low > high).
     pub range: Option<(f64, f64)>,
     /// Camera pose (surface mode).
     pub camera: Option<CameraSpec>,
@@ -466,17 +466,17 @@ impl ViewSpec {
 
     fn check(&self, v: &mut Validator) {
         if let Some(h) = self.height_scale {
-            v.check(h.is_finite() && h > 0.0, "view.height_scale", || {
-                format!("must be a finite number > 0 (got {h})")
+            v.check(h.is_finite() && h >= 0.0, "view.height_scale", || {
+                format!("must be a finite number ≥ 0 (got {h})")
             });
         }
         if let Some((lo, hi)) = self.range {
             v.check(
-                lo.is_finite() && hi.is_finite() && lo < hi,
+                lo.is_finite() && hi.is_finite() && lo != hi,
                 "view.range",
                 || {
                     format!(
-                        "must be two finite numbers (low, high) with low < high (got ({lo}, {hi}))"
+                        "must be two different finite numbers (value at the low end, value at the high end; got ({lo}, {hi}))"
                     )
                 },
             );
@@ -875,6 +875,40 @@ impl Validator {
         match self.first {
             None => Ok(()),
             Some(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_section_parses_round_trips_and_names_bad_fields() {
+        let text = "(grid: (rows: 3, cols: 4), view: (mode: Heatmap, colormap: Hot, \
+                    range: (2.0, -1.0), camera: (yaw_deg: 30.0, zoom: 0.5), fps: 24))";
+        let scene = FieldScene::from_ron_str(text, "t.ron").unwrap();
+        let view = scene.view.clone().unwrap();
+        assert_eq!(view.mode, Some(ViewMode::Heatmap));
+        assert_eq!(view.colormap, Some(ColorMapName::Hot));
+        assert_eq!(view.range, Some((2.0, -1.0)));
+        let camera = view.camera.unwrap();
+        assert_eq!((camera.yaw_deg, camera.zoom), (30.0, 0.5));
+        assert_eq!(camera.pitch_deg, DEFAULT_CAMERA_PITCH_DEG);
+        let again = FieldScene::from_ron_str(&scene.to_ron_string(), "again.ron").unwrap();
+        assert_eq!(again, scene);
+
+        for (bad, field) in [
+            ("view: (camera: (pitch_deg: 95.0))", "view.camera.pitch_deg"),
+            ("view: (range: (1.0, 1.0))", "view.range"),
+            ("view: (height_scale: -1.0)", "view.height_scale"),
+            ("view: (fps: 0)", "view.fps"),
+            ("view: (time_per_frame: 0.0)", "view.time_per_frame"),
+        ] {
+            match FieldScene::from_ron_str(&format!("({bad})"), "bad.ron") {
+                Err(SceneError::Invalid { field: f, .. }) => assert_eq!(f, field, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 }
