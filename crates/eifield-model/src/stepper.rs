@@ -34,8 +34,23 @@ impl Method {
     }
 }
 
-/// Smallest number of cells one parallel task handles.
+/// Cells one parallel task handles at most (bigger lattices make more tasks).
 pub const MIN_CELLS_PER_TASK: usize = 8192;
+/// Cells one parallel task handles at least, however many threads there are.
+pub const SMALLEST_TASK: usize = 1024;
+/// Tasks per thread aimed for, so that work stealing can even out the load.
+const TASKS_PER_THREAD: usize = 4;
+
+/// Rows per parallel task for a `rows × cols` lattice on `threads` threads:
+/// about [`TASKS_PER_THREAD`] tasks per thread, each of [`SMALLEST_TASK`] to
+/// [`MIN_CELLS_PER_TASK`] cells. The split never changes a result: every cell
+/// is computed the same way whichever task holds it.
+pub fn rows_per_task(rows: usize, cols: usize, threads: usize) -> usize {
+    let cells = rows * cols;
+    let target =
+        (cells / (threads.max(1) * TASKS_PER_THREAD)).clamp(SMALLEST_TASK, MIN_CELLS_PER_TASK);
+    (target / cols.max(1)).max(1)
+}
 
 /// The read-only inputs shared by the stages of one step.
 struct Stage<'a> {
@@ -44,7 +59,8 @@ struct Stage<'a> {
     kernel: ChunkKernel,
     drive: &'a [f64],
     h_in: &'a [f64],
-    parallel: bool,
+    /// Rows per parallel task; `None` runs every row on the calling thread.
+    rows_per_task: Option<usize>,
 }
 
 impl Stage<'_> {
@@ -62,8 +78,9 @@ impl Stage<'_> {
         F: Fn(usize, usize, &[f64], &[f64], &mut [&mut [f64]; N]) + Sync,
     {
         let cols = self.grid.cols;
-        let rows_per_task = (MIN_CELLS_PER_TASK / cols).max(1);
-        if self.parallel && rows.len() > rows_per_task {
+        if let Some(rows_per_task) = self.rows_per_task
+            && rows.len() > rows_per_task
+        {
             let mid = rows.start + rows.len() / 2;
             let split = (mid - rows.start) * cols;
             let mut halves = outs.map(|s| {
@@ -338,7 +355,10 @@ impl Stepper {
             kernel: self.kernel,
             drive,
             h_in,
-            parallel: self.pool.is_some(),
+            rows_per_task: self
+                .pool
+                .is_some()
+                .then(|| rows_per_task(grid.rows, grid.cols, self.threads)),
         };
         let method = self.method;
         let Self {
@@ -373,5 +393,22 @@ impl Stepper {
             Some(pool) => pool.install(body),
             None => body(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_grow_with_the_lattice_and_shrink_with_the_threads() {
+        // Two threads: 8192-cell tasks (32 rows of 256).
+        assert_eq!(rows_per_task(256, 256, 2), 32);
+        // Sixteen threads on 256²: 1024-cell tasks, 64 of them.
+        assert_eq!(rows_per_task(256, 256, 16), 4);
+        // 1024² never goes past 8192 cells per task.
+        assert_eq!(rows_per_task(1024, 1024, 16), 8);
+        // Rows wider than a task are one row each.
+        assert_eq!(rows_per_task(10, 100_000, 4), 1);
     }
 }

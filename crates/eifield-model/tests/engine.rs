@@ -206,6 +206,9 @@ fn results_do_not_depend_on_the_thread_count() {
     let one = run_samples(&scene, 1);
     let many = run_samples(&scene, 3);
     assert!(one == many, "thread count changed the results");
+    // Sixteen threads split the rows into smaller tasks.
+    let lots = run_samples(&scene, 16);
+    assert!(one == lots, "sixteen threads changed the results");
 }
 
 #[test]
