@@ -11,7 +11,7 @@ use eifield_model::scene::{ColorMapName, ViewField, ViewMode};
 
 use crate::figures::{self, FigureOptions};
 use crate::headless::{self, RunRequest, StopReason};
-use crate::render::{self, RenderRequest};
+use crate::render::{self, RenderRequest, RenderStop};
 
 /// Exit code of a run stopped by Ctrl-C or SIGTERM.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -338,14 +338,14 @@ fn render_video(request: RenderRequest) -> ExitCode {
                     }
                     ExitCode::SUCCESS
                 }
-                Some(reason) if reason == "interrupted" => {
+                Some(RenderStop::Interrupted) => {
                     eprintln!(
                         "interrupted after {} of {} frames: {text}",
                         summary.frames, summary.frames_requested
                     );
                     ExitCode::from(EXIT_INTERRUPTED)
                 }
-                Some(reason) => {
+                Some(RenderStop::BlowUp(reason)) => {
                     eprintln!("error: {reason}; the frames before it were kept: {text}");
                     ExitCode::FAILURE
                 }

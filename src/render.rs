@@ -101,7 +101,16 @@ pub struct RenderSummary {
     /// Model time shown by the last frame requested.
     pub last_frame_time: f64,
     /// Set when the render stopped early: why.
-    pub stopped: Option<String>,
+    pub stopped: Option<RenderStop>,
+}
+
+/// Why a render stopped before its last frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RenderStop {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// The state became non-finite (the message says where).
+    BlowUp(String),
 }
 
 /// Parses `WIDTHxHEIGHT`.
@@ -346,11 +355,11 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     let mut stopped = None;
     while written < plan.frames {
         if stop.load(Ordering::SeqCst) {
-            stopped = Some("interrupted".to_owned());
+            stopped = Some(RenderStop::Interrupted);
             break;
         }
         if let SimStatus::BlownUp(b) = app.world().resource::<SimStatus>() {
-            stopped = Some(b.to_string());
+            stopped = Some(RenderStop::BlowUp(b.to_string()));
             break;
         }
         let issue = requested < plan.frames && requested - written < MAX_IN_FLIGHT;
