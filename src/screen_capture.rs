@@ -22,6 +22,8 @@ pub const RECORD_KEY: KeyCode = KeyCode::F9;
 pub const SCREENSHOT_KEY: KeyCode = KeyCode::F12;
 /// Frames requested from the GPU and not yet written, at most.
 const MAX_IN_FLIGHT: u64 = 3;
+/// Frames a stopping recording waits for the frames still in flight.
+const STOP_TIMEOUT_FRAMES: u32 = 120;
 /// Folder for recordings and screenshots when none is given.
 pub const DEFAULT_CAPTURE_DIR: &str = "captures";
 
@@ -48,6 +50,8 @@ pub struct ActiveRecording {
     /// Capture a frame once the clock reaches this tick.
     awaiting: Option<u64>,
     stopping: bool,
+    /// Frames waited since stopping, for the frames still in flight.
+    stop_wait: u32,
     failure: Option<String>,
     saved_speed: f64,
     saved_max_delta: Duration,
@@ -207,6 +211,7 @@ fn handle_capture_commands(
                             written: 0,
                             awaiting: Some(clock.ticks),
                             stopping: false,
+                            stop_wait: 0,
                             failure: None,
                             saved_speed: time.relative_speed_f64(),
                             saved_max_delta: time.max_delta(),
@@ -278,6 +283,15 @@ fn drive_recording(
         ));
         recording.requested += 1;
         recording.awaiting = None;
+    }
+    if finishing {
+        recording.stop_wait += 1;
+        if recording.stop_wait > STOP_TIMEOUT_FRAMES && recording.failure.is_none() {
+            recording.failure = Some(format!(
+                "{} frames never came back from the GPU; the video ends before them",
+                recording.requested - recording.written
+            ));
+        }
     }
     let done =
         finishing && (recording.written == recording.requested || recording.failure.is_some());
