@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
@@ -80,4 +81,26 @@ pub fn temp_out(tag: &str) -> PathBuf {
         .keep();
     std::fs::remove_dir(&dir).unwrap();
     dir
+}
+
+/// Runs the `eifield` binary with `args`.
+pub fn eifield(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eifield"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `eifield view SCENE --script SCRIPT [extra…]` in a 1280 × 720 Xvfb window.
+pub fn view_scripted(scene: &Path, script: &Path, extra: &[&std::ffi::OsStr]) -> Output {
+    Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x720x24"])
+        .arg(env!("CARGO_BIN_EXE_eifield"))
+        .arg("view")
+        .arg(scene)
+        .arg("--script")
+        .arg(script)
+        .args(extra)
+        .output()
+        .expect("xvfb-run is installed (package xvfb); .ci/run installs it")
 }

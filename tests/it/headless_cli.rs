@@ -2,20 +2,13 @@
 //! stops, and every kind of bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use eifield::headless::{self, RunRequest, StopReason};
 
 use crate::common::*;
-
-fn eifield(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eifield"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
     let request = RunRequest {

@@ -12,13 +12,6 @@ use eifield::video::VideoOutput;
 
 use crate::common::*;
 
-fn eifield(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eifield"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// codec, pixel format, width, height and decoded frame count of a video.
 fn probe(video: &Path) -> (String, String, u64, u64, u64) {
     let out = Command::new("ffprobe")
@@ -296,17 +289,11 @@ fn viewer_records_an_mp4_without_losing_frames() {
     let captures = dir.join("captures");
     let script = dir.join("record.script");
     std::fs::write(&script, "wait 5\nrecord\nwait 20\nrecord\nexit\n").unwrap();
-    let output = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x720x24"])
-        .arg(env!("CARGO_BIN_EXE_eifield"))
-        .arg("view")
-        .arg(scene_path("seed_notebook.ron"))
-        .arg("--script")
-        .arg(&script)
-        .arg("--captures")
-        .arg(&captures)
-        .output()
-        .expect("xvfb-run is installed (package xvfb); .ci/run installs it");
+    let output = view_scripted(
+        &scene_path("seed_notebook.ron"),
+        &script,
+        &["--captures".as_ref(), captures.as_os_str()],
+    );
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "viewer failed: {log}");
     let video = captures.join("recording-001.mp4");

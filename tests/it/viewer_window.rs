@@ -21,19 +21,7 @@ fn scripted_viewer_run_shows_the_surface_and_a_click_raises_e() {
         ),
     )
     .unwrap();
-    let output = Command::new("xvfb-run")
-        .args([
-            "-a",
-            "-s",
-            "-screen 0 1280x720x24",
-            env!("CARGO_BIN_EXE_eifield"),
-            "view",
-        ])
-        .arg(scene_path("seed_notebook.ron"))
-        .arg("--script")
-        .arg(&script)
-        .output()
-        .expect("xvfb-run is installed (package xvfb); .ci/run installs it");
+    let output = view_scripted(&scene_path("seed_notebook.ron"), &script, &[]);
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "viewer failed: {log}");
 
@@ -128,15 +116,7 @@ fn clicks_over_the_panels_never_reach_the_lattice() {
         ),
     )
     .unwrap();
-    let output = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x720x24"])
-        .arg(env!("CARGO_BIN_EXE_eifield"))
-        .arg("view")
-        .arg(&scene)
-        .arg("--script")
-        .arg(&script)
-        .output()
-        .expect("xvfb-run is installed (package xvfb); .ci/run installs it");
+    let output = view_scripted(&scene, &script, &[]);
     assert!(
         output.status.success(),
         "viewer failed: {}",
