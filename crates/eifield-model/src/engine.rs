@@ -121,7 +121,7 @@ impl Engine {
             i: vec![0.0; n],
             steps: 0,
             drive: vec![0.0; n],
-            stepper: Stepper::with_simd(method, n, options.threads, simd),
+            stepper: Stepper::with_simd(method, &grid, options.threads, simd),
         };
         match scene.initial_arrays() {
             Some((e, i)) => {
@@ -188,7 +188,7 @@ impl Engine {
         if method != self.stepper.method() {
             self.stepper = Stepper::with_simd(
                 method,
-                self.grid.len(),
+                &self.grid,
                 self.stepper.threads(),
                 self.stepper.simd(),
             );
@@ -220,7 +220,7 @@ impl Engine {
             .sum::<usize>()
             * std::mem::size_of::<f64>()
             / self.grid.len().max(1);
-        own + self.stepper.scratch_bytes_per_cell()
+        own + self.stepper.scratch_bytes_per_cell(self.grid.len())
     }
 
     /// Integrates from the current time to `t_end`, splitting steps so that each
@@ -297,8 +297,12 @@ impl Engine {
         let n = self.grid.len();
         let mut e = vec![0.0; n];
         let mut i = vec![0.0; n];
-        let mut stepper =
-            Stepper::with_simd(Method::Rk4, n, self.stepper.threads(), self.stepper.simd());
+        let mut stepper = Stepper::with_simd(
+            Method::Rk4,
+            &self.grid,
+            self.stepper.threads(),
+            self.stepper.simd(),
+        );
         let (mut de, mut di) = (vec![0.0; n], vec![0.0; n]);
         let kernel = self.stepper.simd().kernel();
         let steps_per_check = (REST_CHECK_INTERVAL / REST_DT).round() as u64;
