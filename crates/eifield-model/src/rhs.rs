@@ -68,8 +68,9 @@ pub struct ChunkIn<'a> {
     pub h_in: &'a [f64],
 }
 
+/// The kernel's loop, for every SIMD level (inlined into code built for it).
 #[inline(always)]
-fn kernel_body<M: MulAdd>(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
+pub(crate) fn kernel_body<M: MulAdd>(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
     let n = de.len();
     let (nsum, e, i, drive, h_in) = (
         &x.nsum[..n],
@@ -191,6 +192,7 @@ impl Ord for SimdLevel {
 ///
 /// `up` and `down` are the rows above and below (or `None` at an open edge);
 /// `row` is the row itself.
+#[inline(always)]
 pub fn neighbour_sums(
     boundary: Boundary,
     up: Option<&[f64]>,

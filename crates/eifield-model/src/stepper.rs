@@ -23,7 +23,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::grid::{Boundary, Grid};
-use crate::rhs::{CHUNK, ChunkIn, ChunkKernel, Coeffs, SimdLevel, neighbour_sums};
+use crate::fastmath::{Fused, MulAdd, Unfused};
+use crate::rhs::{CHUNK, ChunkIn, Coeffs, SimdLevel, kernel_body, neighbour_sums};
 
 /// The integration method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,7 +176,6 @@ fn axpy_into(out: &mut [f64], y: &[f64], c: f64, k: &[f64]) {
 struct Sweep<'a> {
     grid: &'a Grid,
     coeffs: &'a Coeffs,
-    kernel: ChunkKernel,
     drive: &'a [f64],
     h_in: &'a [f64],
     /// The state at the start of the step.
@@ -213,7 +213,8 @@ struct RowInput<'a> {
 impl Sweep<'_> {
     /// The right-hand side of cells `g .. g + len` (flattened index) of the
     /// stage input `(e, i)` into `buf.ke` / `buf.ki`; the cells may span rows.
-    fn rhs_cells(&self, e: &[f64], i: &[f64], g0: usize, len: usize, buf: &mut ChunkBuffers) {
+    #[inline(always)]
+    fn rhs_cells<M: MulAdd>(&self, e: &[f64], i: &[f64], g0: usize, len: usize, buf: &mut ChunkBuffers) {
         let cols = self.grid.cols;
         let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
         let mut g = g0;
@@ -231,7 +232,7 @@ impl Sweep<'_> {
             g += seg;
         }
         let span = g0..g0 + len;
-        (self.kernel)(
+        kernel_body::<M>(
             self.coeffs,
             &ChunkIn {
                 nsum: &buf.nsum[..len],
@@ -248,7 +249,8 @@ impl Sweep<'_> {
     /// One stage of the staged schedule over the whole lattice: input
     /// `x = (e, i)`, the sum `acc` and the output `out` (the next stage's
     /// input, or the new state).
-    fn staged_stage(
+    #[inline(always)]
+    fn staged_stage<M: MulAdd>(
         &self,
         role: Role,
         x: (&[f64], &[f64]),
@@ -260,7 +262,7 @@ impl Sweep<'_> {
         let mut g0 = 0;
         while g0 < n {
             let len = CHUNK.min(n - g0);
-            self.rhs_cells(x.0, x.1, g0, len, &mut buf);
+            self.rhs_cells::<M>(x.0, x.1, g0, len, &mut buf);
             let span = g0..g0 + len;
             let (acc_e, acc_i): (&mut [f64], &mut [f64]) = match role {
                 Role::Only { .. } => (&mut [], &mut []),
@@ -306,7 +308,8 @@ impl Sweep<'_> {
 
     /// The pipelined schedule on the row block `rows`, writing the new state
     /// of those rows into `out` (which covers exactly them).
-    fn pipelined_block(
+    #[inline(always)]
+    fn pipelined_block<M: MulAdd>(
         &self,
         method: Method,
         h: f64,
@@ -325,7 +328,7 @@ impl Sweep<'_> {
                 let v = j - s as isize;
                 if range.contains(&v) {
                     let role = Role::of(method, s, h);
-                    self.pipelined_row(
+                    self.pipelined_row::<M>(
                         role,
                         s,
                         v,
@@ -341,7 +344,8 @@ impl Sweep<'_> {
 
     /// Stage `s` (with `role`) of virtual row `v` in the pipelined schedule.
     #[allow(clippy::too_many_arguments)]
-    fn pipelined_row(
+    #[inline(always)]
+    fn pipelined_row<M: MulAdd>(
         &self,
         role: Role,
         s: usize,
@@ -398,7 +402,7 @@ impl Sweep<'_> {
             let nsum = &mut buf.nsum[..len];
             neighbour_sums(self.grid.boundary, input.up, input.down, input.e, c0, nsum);
             let cells = state + c0..state + c0 + len;
-            (self.kernel)(
+            kernel_body::<M>(
                 self.coeffs,
                 &ChunkIn {
                     nsum,
@@ -463,11 +467,115 @@ impl Rings {
     }
 }
 
+/// A stage of the staged schedule, compiled for one SIMD level.
+type StagedFn = fn(
+    &Sweep<'_>,
+    Role,
+    (&[f64], &[f64]),
+    (&mut [f64], &mut [f64]),
+    (&mut [f64], &mut [f64]),
+);
+
+/// A row block of the pipelined schedule, compiled for one SIMD level.
+type PipelinedFn = fn(&Sweep<'_>, Method, f64, Range<usize>, (&mut [f64], &mut [f64]), &mut Rings);
+
+/// The schedules' loops compiled for one SIMD level, so that the neighbour
+/// sums and the stage updates use its vectors as well as the kernel.
+#[derive(Clone, Copy)]
+struct LevelCode {
+    staged: StagedFn,
+    pipelined: PipelinedFn,
+}
+
+impl LevelCode {
+    /// The code for `level`, which must be one of [`SimdLevel::available`].
+    fn of(level: SimdLevel) -> Self {
+        assert!(
+            level <= SimdLevel::detect(),
+            "{level:?} is not supported by this CPU"
+        );
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the assertion above checked that the CPU has AVX2 and FMA.
+            SimdLevel::Avx2 => Self {
+                staged: |s, role, x, acc, out| unsafe { staged_avx2(s, role, x, acc, out) },
+                pipelined: |s, m, h, rows, out, rings| unsafe {
+                    pipelined_avx2(s, m, h, rows, out, rings)
+                },
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the assertion above checked that the CPU has AVX-512 F/DQ/VL and FMA.
+            SimdLevel::Avx512 => Self {
+                staged: |s, role, x, acc, out| unsafe { staged_avx512(s, role, x, acc, out) },
+                pipelined: |s, m, h, rows, out, rings| unsafe {
+                    pipelined_avx512(s, m, h, rows, out, rings)
+                },
+            },
+            _ => Self {
+                staged: |s, role, x, acc, out| s.staged_stage::<Unfused>(role, x, acc, out),
+                pipelined: |s, m, h, rows, out, rings| {
+                    s.pipelined_block::<Unfused>(m, h, rows, out, rings)
+                },
+            },
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn staged_avx2(
+    s: &Sweep<'_>,
+    role: Role,
+    x: (&[f64], &[f64]),
+    acc: (&mut [f64], &mut [f64]),
+    out: (&mut [f64], &mut [f64]),
+) {
+    s.staged_stage::<Fused>(role, x, acc, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn pipelined_avx2(
+    s: &Sweep<'_>,
+    method: Method,
+    h: f64,
+    rows: Range<usize>,
+    out: (&mut [f64], &mut [f64]),
+    rings: &mut Rings,
+) {
+    s.pipelined_block::<Fused>(method, h, rows, out, rings)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
+fn staged_avx512(
+    s: &Sweep<'_>,
+    role: Role,
+    x: (&[f64], &[f64]),
+    acc: (&mut [f64], &mut [f64]),
+    out: (&mut [f64], &mut [f64]),
+) {
+    s.staged_stage::<Fused>(role, x, acc, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
+fn pipelined_avx512(
+    s: &Sweep<'_>,
+    method: Method,
+    h: f64,
+    rows: Range<usize>,
+    out: (&mut [f64], &mut [f64]),
+    rings: &mut Rings,
+) {
+    s.pipelined_block::<Fused>(method, h, rows, out, rings)
+}
+
 /// Steps a lattice with a fixed-step method, owning the scratch buffers.
 pub struct Stepper {
     method: Method,
     schedule: Schedule,
-    kernel: ChunkKernel,
+    code: LevelCode,
     simd: SimdLevel,
     pool: Option<rayon::ThreadPool>,
     threads: usize,
@@ -534,7 +642,7 @@ impl Stepper {
         Self {
             method,
             schedule,
-            kernel: simd.kernel(),
+            code: LevelCode::of(simd),
             simd,
             pool,
             threads,
@@ -601,7 +709,6 @@ impl Stepper {
         let sweep = Sweep {
             grid,
             coeffs,
-            kernel: self.kernel,
             drive,
             h_in,
             y_e: e,
@@ -622,7 +729,7 @@ impl Stepper {
                         (_, 0) => ((&xb_e[..], &xb_i[..]), (&mut xa_e[..], &mut xa_i[..])),
                         (_, _) => ((&xa_e[..], &xa_i[..]), (&mut xb_e[..], &mut xb_i[..])),
                     };
-                    sweep.staged_stage(role, x, (&mut *acc_e, &mut *acc_i), out);
+                    (self.code.staged)(&sweep, role, x, (&mut *acc_e, &mut *acc_i), out);
                 }
                 (stages - 1) % 2
             }
@@ -632,10 +739,11 @@ impl Stepper {
                 let block = block_rows * grid.cols;
                 let (out_e, out_i) = (&mut self.x_e[0], &mut self.x_i[0]);
                 let rings = &mut self.rings;
+                let code = self.code;
                 let run_block = |k: usize, out: (&mut [f64], &mut [f64]), rings: &mut Rings| {
                     let start = k * block_rows;
                     let end = (start + block_rows).min(rows);
-                    sweep.pipelined_block(method, h, start..end, out, rings);
+                    (code.pipelined)(&sweep, method, h, start..end, out, rings);
                 };
                 match &self.pool {
                     Some(pool) => pool.install(|| {
