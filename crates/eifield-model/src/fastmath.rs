@@ -10,7 +10,10 @@
 //!
 //! For `n = 0` this is `p/Q`, the Padé approximant of `tanh(r/2)` itself, so
 //! the relative accuracy holds down to zero with no cancellation; for larger
-//! `n` every term is well away from cancelling. One division, no branches: a
+//! `n` every term is well away from cancelling. The code works with
+//! `h = r/2 = |x| − n·ln2/2` and coefficients rescaled by powers of two (exact),
+//! which saves the doublings, and takes the denominator as the numerator
+//! plus `2(Q − p)`. One division, no branches: a
 //! loop over slices compiles to SIMD code. [`tanh3`] shares one division
 //! among three arguments. Every `a·b + c` goes through [`MulAdd`], so that
 //! kernels built for CPUs with FMA fuse it (fewer instructions, shorter
@@ -22,8 +25,8 @@
 
 /// Above this magnitude `tanh` is ±1 to double precision.
 const SATURATION: f64 = 22.0;
-/// log2(e).
-const LOG2_E: f64 = std::f64::consts::LOG2_E;
+/// 2·log2(e): `n = round(2|x|·log2 e)`.
+const TWO_LOG2_E: f64 = 2.0 * std::f64::consts::LOG2_E;
 /// ln 2 split for Cody–Waite reduction: high part (exact in few bits).
 const LN2_HI: f64 = 6.931_457_519_531_25e-1;
 /// ln 2 split for Cody–Waite reduction: low part.
@@ -53,6 +56,13 @@ const EXP_Q: [f64; 4] = [
     2.272_655_482_081_550_287_66e-1,
     2.000_000_000_000_000_000_09e0,
 ];
+/// `2p = h·P2(h²)`: P rescaled for `h = r/2`, times two (powers of two: exact).
+const TWO_P_IN_H: [f64; 3] = [64.0 * EXP_P[0], 16.0 * EXP_P[1], 4.0 * EXP_P[2]];
+/// `Q = Q(h²)`: Q rescaled for `h = r/2` (powers of two: exact).
+const Q_IN_H: [f64; 4] = [64.0 * EXP_Q[0], 16.0 * EXP_Q[1], 4.0 * EXP_Q[2], EXP_Q[3]];
+/// Added to the bit pattern of `n + ROUNDING_SHIFTER`, it gives the biased
+/// exponent `n + EXP_BIAS` (wrapping arithmetic).
+const EXPONENT_FROM_SHIFTED: u64 = EXP_BIAS.wrapping_sub(ROUNDING_SHIFTER.to_bits());
 
 /// How `a·b + c` is evaluated.
 pub trait MulAdd {
@@ -87,28 +97,24 @@ fn tanh_fraction<M: MulAdd>(x: f64) -> (f64, f64) {
     // A comparison (not `f64::min`) so that NaN propagates.
     let z = x.abs();
     let z = if z > SATURATION { SATURATION } else { z };
-    let y = 2.0 * z;
     // Any nearby integer works for the reduction; the shifter rounds to even.
-    let shifted = M::mul_add(y, LOG2_E, ROUNDING_SHIFTER);
+    let shifted = M::mul_add(z, TWO_LOG2_E, ROUNDING_SHIFTER);
     let n = shifted - ROUNDING_SHIFTER;
-    let r = M::mul_add(-n, LN2_LO, M::mul_add(-n, LN2_HI, y));
-    let r2 = r * r;
-    let p = r * M::mul_add(M::mul_add(EXP_P[0], r2, EXP_P[1]), r2, EXP_P[2]);
-    let q = M::mul_add(
-        M::mul_add(M::mul_add(EXP_Q[0], r2, EXP_Q[1]), r2, EXP_Q[2]),
-        r2,
-        EXP_Q[3],
-    );
-    // 2^n: n (0 ≤ n ≤ 64) is the difference of the bit patterns.
-    let n_bits = shifted
-        .to_bits()
-        .wrapping_sub(ROUNDING_SHIFTER.to_bits())
-        .wrapping_add(EXP_BIAS);
+    // h = r/2 = z − n·ln2/2; halving the split constants is exact.
+    let h = M::mul_add(-n, 0.5 * LN2_LO, M::mul_add(-n, 0.5 * LN2_HI, z));
+    let h2 = h * h;
+    let p = TWO_P_IN_H;
+    let two_p = h * M::mul_add(M::mul_add(p[0], h2, p[1]), h2, p[2]);
+    let q = Q_IN_H;
+    let q = M::mul_add(M::mul_add(M::mul_add(q[0], h2, q[1]), h2, q[2]), h2, q[3]);
+    // 2^n (0 ≤ n ≤ 64) from the bit pattern of the shifted value.
+    let n_bits = shifted.to_bits().wrapping_add(EXPONENT_FROM_SHIFTED);
     let scale = f64::from_bits(n_bits << MANTISSA_BITS);
-    let d = q - p;
-    let two_p_scaled = scale * (2.0 * p);
-    let num = M::mul_add(scale - 1.0, d, two_p_scaled);
-    let den = M::mul_add(scale + 1.0, d, two_p_scaled);
+    // Q − p, exactly as a subtraction would round it.
+    let d = M::mul_add(-0.5, two_p, q);
+    let num = M::mul_add(scale - 1.0, d, scale * two_p);
+    // Both terms are positive: no cancellation.
+    let den = M::mul_add(2.0, d, num);
     // Division is odd in its numerator, so the sign can go on before it.
     (num.copysign(x), den)
 }
