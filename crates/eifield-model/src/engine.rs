@@ -227,6 +227,12 @@ impl Engine {
     /// one lies between two consecutive input changes, with no step longer than
     /// `dt`. Returns an error (and stops) if the state becomes non-finite.
     pub fn advance_to(&mut self, t_end: f64) -> Result<(), BlowUp> {
+        // The whole loop runs on the stepper's threads: see `Workers`.
+        let workers = self.stepper.workers();
+        workers.run(|| self.advance_on_this_thread(t_end))
+    }
+
+    fn advance_on_this_thread(&mut self, t_end: f64) -> Result<(), BlowUp> {
         while self.t < t_end - TIME_EPS {
             let seg_end = self.inputs.next_change_after(self.t).min(t_end);
             let span = seg_end - self.t;

@@ -19,11 +19,12 @@
 //! whatever the thread count. Nothing allocates per step.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::grid::{Boundary, Grid};
 use crate::fastmath::{Fused, MulAdd, Unfused};
+use crate::grid::{Boundary, Grid};
 use crate::rhs::{CHUNK, ChunkIn, Coeffs, SimdLevel, kernel_body, neighbour_sums};
 
 /// The integration method.
@@ -214,7 +215,14 @@ impl Sweep<'_> {
     /// The right-hand side of cells `g .. g + len` (flattened index) of the
     /// stage input `(e, i)` into `buf.ke` / `buf.ki`; the cells may span rows.
     #[inline(always)]
-    fn rhs_cells<M: MulAdd>(&self, e: &[f64], i: &[f64], g0: usize, len: usize, buf: &mut ChunkBuffers) {
+    fn rhs_cells<M: MulAdd>(
+        &self,
+        e: &[f64],
+        i: &[f64],
+        g0: usize,
+        len: usize,
+        buf: &mut ChunkBuffers,
+    ) {
         let cols = self.grid.cols;
         let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
         let mut g = g0;
@@ -468,13 +476,8 @@ impl Rings {
 }
 
 /// A stage of the staged schedule, compiled for one SIMD level.
-type StagedFn = fn(
-    &Sweep<'_>,
-    Role,
-    (&[f64], &[f64]),
-    (&mut [f64], &mut [f64]),
-    (&mut [f64], &mut [f64]),
-);
+type StagedFn =
+    fn(&Sweep<'_>, Role, (&[f64], &[f64]), (&mut [f64], &mut [f64]), (&mut [f64], &mut [f64]));
 
 /// A row block of the pipelined schedule, compiled for one SIMD level.
 type PipelinedFn = fn(&Sweep<'_>, Method, f64, Range<usize>, (&mut [f64], &mut [f64]), &mut Rings);
@@ -571,13 +574,32 @@ fn pipelined_avx512(
     s.pipelined_block::<Fused>(method, h, rows, out, rings)
 }
 
+/// The worker threads of a [`Stepper`] (none when it runs on the caller's).
+///
+/// Each [`Stepper::step`] called from outside hands its work to the threads
+/// as one queued job (and the queue allocates a block of slots now and then);
+/// a loop of steps inside [`Workers::run`] is queued once, and each step then
+/// splits its work among the threads directly.
+#[derive(Clone)]
+pub struct Workers(Option<Arc<rayon::ThreadPool>>);
+
+impl Workers {
+    /// Runs `f` on one of the worker threads (or here, without any).
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.0 {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+}
+
 /// Steps a lattice with a fixed-step method, owning the scratch buffers.
 pub struct Stepper {
     method: Method,
     schedule: Schedule,
     code: LevelCode,
     simd: SimdLevel,
-    pool: Option<rayon::ThreadPool>,
+    pool: Workers,
     threads: usize,
     /// Rows per parallel block (pipelined schedule).
     block_rows: usize,
@@ -618,13 +640,15 @@ impl Stepper {
             Schedule::Staged => 1,
             Schedule::Pipelined => threads.max(1).min(grid.rows.max(1)),
         };
-        let pool = (threads > 1).then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|k| format!("eifield-step-{k}"))
-                .build()
-                .expect("a rayon pool can be built")
-        });
+        let pool = Workers((threads > 1).then(|| {
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|k| format!("eifield-step-{k}"))
+                    .build()
+                    .expect("a rayon pool can be built"),
+            )
+        }));
         let block_rows = rows_per_block(grid.rows, threads);
         let buf = |len: usize| vec![0.0; len];
         let (rings, acc, x0, x1) = match schedule {
@@ -668,6 +692,11 @@ impl Stepper {
     /// Worker threads used (1 for the staged schedule, whatever was asked).
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// A handle on the worker threads, for running a loop of steps on them.
+    pub fn workers(&self) -> Workers {
+        self.pool.clone()
     }
 
     /// The SIMD level of the kernel.
@@ -745,7 +774,7 @@ impl Stepper {
                     let end = (start + block_rows).min(rows);
                     (code.pipelined)(&sweep, method, h, start..end, out, rings);
                 };
-                match &self.pool {
+                match &self.pool.0 {
                     Some(pool) => pool.install(|| {
                         out_e
                             .par_chunks_mut(block)

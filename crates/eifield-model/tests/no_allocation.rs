@@ -1,0 +1,118 @@
+//! Stepping allocates nothing: a counting global allocator watches every
+//! thread while steps run on both schedules, one thread and several.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use eifield_model::grid::{Boundary, Grid};
+use eifield_model::rhs::{Coeffs, SimdLevel};
+use eifield_model::stepper::{Method, Schedule, Stepper};
+
+/// The system allocator, counting allocations and reallocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Steps counted: well past the 63 jobs after which rayon's queue of
+/// outside jobs allocates a new block.
+const STEPS: usize = 300;
+
+/// One test function, so that no other test allocates while this one counts.
+#[test]
+fn stepping_and_integrating_allocate_nothing() {
+    steps_allocate_nothing_on_any_schedule_or_thread_count();
+    the_engine_allocates_nothing_while_it_integrates_a_pulse_train();
+}
+
+fn steps_allocate_nothing_on_any_schedule_or_thread_count() {
+    let coeffs = Coeffs::from_scene(&eifield_model::FieldScene::default());
+    let cases = [
+        (Grid::new(7, 7, Boundary::Open), Schedule::Staged, 1),
+        (
+            Grid::new(150, 130, Boundary::Periodic),
+            Schedule::Pipelined,
+            1,
+        ),
+        (Grid::new(150, 130, Boundary::Open), Schedule::Pipelined, 2),
+        (
+            Grid::new(150, 130, Boundary::Periodic),
+            Schedule::Pipelined,
+            5,
+        ),
+    ];
+    for (grid, schedule, threads) in cases {
+        for method in [Method::Rk4, Method::Heun, Method::Euler] {
+            let n = grid.len();
+            let drive = vec![-1.5; n];
+            let h_in = vec![-3.0; n];
+            let (mut e, mut i) = (vec![-1.0; n], vec![0.1; n]);
+            let mut stepper =
+                Stepper::with_schedule(method, &grid, threads, SimdLevel::detect(), schedule);
+            // The first steps may set up the pool's threads (once per thread).
+            for _ in 0..5 {
+                stepper.step(&grid, &coeffs, &drive, &h_in, &mut e, &mut i, 0.01);
+            }
+            let before = ALLOCATIONS.load(Ordering::SeqCst);
+            stepper.workers().run(|| {
+                for _ in 0..STEPS {
+                    stepper.step(&grid, &coeffs, &drive, &h_in, &mut e, &mut i, 0.01);
+                }
+            });
+            let allocated = ALLOCATIONS.load(Ordering::SeqCst) - before;
+            assert_eq!(
+                allocated, 0,
+                "{method:?} on {}x{} {schedule:?} with {threads} threads allocated {allocated} times in {STEPS} steps",
+                grid.rows, grid.cols
+            );
+            assert!(e.iter().chain(&i).all(|v| v.is_finite()));
+        }
+    }
+}
+
+fn the_engine_allocates_nothing_while_it_integrates_a_pulse_train() {
+    let scene = eifield_model::FieldScene::from_ron_str(
+        "(grid: (rows: 140, cols: 140), stimuli: Some([PulseTrain(row: 70, col: 70, freq: 2.0, width: 0.1, amp: 6.0)]))",
+        "test",
+    )
+    .unwrap();
+    for threads in [1, 2] {
+        let mut engine = eifield_model::Engine::from_scene(
+            &scene,
+            eifield_model::EngineOptions {
+                threads,
+                simd: None,
+            },
+        )
+        .unwrap();
+        engine.advance_to(0.5).unwrap();
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        // Many pulses: every drive change and every step in between.
+        engine.advance_to(10.0).unwrap();
+        let allocated = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        assert_eq!(allocated, 0, "{threads} threads: {allocated} allocations");
+        assert!(engine.steps > 900, "{} steps", engine.steps);
+    }
+}
