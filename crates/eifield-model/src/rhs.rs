@@ -68,10 +68,17 @@ pub struct ChunkIn<'a> {
     pub h_in: &'a [f64],
 }
 
-/// The kernel's loop, for every SIMD level (inlined into code built for it).
+/// The kernel's loop, for every SIMD level (inlined into code built for it):
+/// computes dE/dt and dI/dt of each cell `k` of the chunk and hands them to
+/// `emit(k, de, di)`, which the stepper uses to update its stage buffers in
+/// the same pass.
 #[inline(always)]
-pub(crate) fn kernel_body<M: MulAdd>(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
-    let n = de.len();
+pub(crate) fn kernel_each<M: MulAdd>(
+    c: &Coeffs,
+    x: &ChunkIn<'_>,
+    mut emit: impl FnMut(usize, f64, f64),
+) {
+    let n = x.e.len();
     let (nsum, e, i, drive, h_in) = (
         &x.nsum[..n],
         &x.e[..n],
@@ -79,15 +86,26 @@ pub(crate) fn kernel_body<M: MulAdd>(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64]
         &x.drive[..n],
         &x.h_in[..n],
     );
-    let di = &mut di[..n];
     for k in 0..n {
         let own = c.self_weight * e[k];
         let u = M::mul_add(c.frac_ee, nsum[k], own);
         let v = M::mul_add(c.frac_ei, nsum[k], own);
         let [ti, tu, tv] = tanh3::<M>(i[k], u, v);
-        de[k] = M::mul_add(c.c_ee, tu, M::mul_add(-c.c2, ti, drive[k] - e[k])) * c.tau_ex;
-        di[k] = M::mul_add(c.c_ei, tv, M::mul_add(-c.c4, ti, h_in[k] - i[k])) * c.tau_in;
+        let de = M::mul_add(c.c_ee, tu, M::mul_add(-c.c2, ti, drive[k] - e[k])) * c.tau_ex;
+        let di = M::mul_add(c.c_ei, tv, M::mul_add(-c.c4, ti, h_in[k] - i[k])) * c.tau_in;
+        emit(k, de, di);
     }
+}
+
+/// [`kernel_each`] into `de` and `di`.
+#[inline(always)]
+fn kernel_body<M: MulAdd>(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
+    let n = x.e.len();
+    let (de, di) = (&mut de[..n], &mut di[..n]);
+    kernel_each::<M>(c, x, |k, a, b| {
+        de[k] = a;
+        di[k] = b;
+    });
 }
 
 /// Portable kernel (SSE2 on x86-64), without fused multiply-adds.

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use crate::fastmath::{Fused, MulAdd, Unfused};
 use crate::grid::{Boundary, Grid};
-use crate::rhs::{CHUNK, ChunkIn, Coeffs, SimdLevel, kernel_body, neighbour_sums};
+use crate::rhs::{CHUNK, ChunkIn, Coeffs, SimdLevel, kernel_each, neighbour_sums};
 
 /// The integration method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,37 +139,54 @@ impl Role {
         matches!(self, Self::First { .. } | Self::Middle { .. })
     }
 
-    /// Applies the role to one chunk: `dst` is the next stage's input for
-    /// `First` and `Middle`, the new state for `Only` and `Last`; `acc` is
-    /// not touched by `Only`.
+    /// Runs the kernel on a chunk `x` and applies the role to each cell's
+    /// derivative `k` as it comes out, given the state `y` at the start of the
+    /// step: `dst` is the next stage's input for `First` and `Middle`, the new
+    /// state for `Only` and `Last`; `acc` is not touched by `Only` (and may be
+    /// empty for it). One pass, so nothing goes through memory in between.
     #[inline(always)]
-    fn apply(self, y: &[f64], k: &[f64], acc: &mut [f64], dst: &mut [f64]) {
+    fn kernel_and_apply<M: MulAdd>(
+        self,
+        coeffs: &Coeffs,
+        x: &ChunkIn<'_>,
+        y: (&[f64], &[f64]),
+        acc: (&mut [f64], &mut [f64]),
+        dst: (&mut [f64], &mut [f64]),
+    ) {
+        let n = x.e.len();
+        let (ye, yi) = (&y.0[..n], &y.1[..n]);
+        let (de_out, di_out) = (&mut dst.0[..n], &mut dst.1[..n]);
         match self {
-            Self::Only { w } => axpy_into(dst, y, w, k),
+            Self::Only { w } => kernel_each::<M>(coeffs, x, |k, de, di| {
+                de_out[k] = ye[k] + w * de;
+                di_out[k] = yi[k] + w * di;
+            }),
             Self::First { a } => {
-                acc.copy_from_slice(k);
-                axpy_into(dst, y, a, k);
+                let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
+                kernel_each::<M>(coeffs, x, |k, de, di| {
+                    acc_e[k] = de;
+                    acc_i[k] = di;
+                    de_out[k] = ye[k] + a * de;
+                    di_out[k] = yi[k] + a * di;
+                })
             }
             Self::Middle { a } => {
-                for (s, &k) in acc.iter_mut().zip(k) {
-                    *s += 2.0 * k;
-                }
-                axpy_into(dst, y, a, k);
+                let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
+                kernel_each::<M>(coeffs, x, |k, de, di| {
+                    acc_e[k] += 2.0 * de;
+                    acc_i[k] += 2.0 * di;
+                    de_out[k] = ye[k] + a * de;
+                    di_out[k] = yi[k] + a * di;
+                })
             }
             Self::Last { w } => {
-                for ((d, (&y, &s)), &k) in dst.iter_mut().zip(y.iter().zip(acc.iter())).zip(k) {
-                    *d = y + w * (s + k);
-                }
+                let (acc_e, acc_i) = (&acc.0[..n], &acc.1[..n]);
+                kernel_each::<M>(coeffs, x, |k, de, di| {
+                    de_out[k] = ye[k] + w * (acc_e[k] + de);
+                    di_out[k] = yi[k] + w * (acc_i[k] + di);
+                })
             }
         }
-    }
-}
-
-/// `out = y + c·k`.
-#[inline(always)]
-fn axpy_into(out: &mut [f64], y: &[f64], c: f64, k: &[f64]) {
-    for ((o, &y), &k) in out.iter_mut().zip(y).zip(k) {
-        *o = y + c * k;
     }
 }
 
@@ -185,23 +202,6 @@ struct Sweep<'a> {
     y_i: &'a [f64],
 }
 
-/// Per-chunk buffers on the stack: neighbour sums and the right-hand side.
-struct ChunkBuffers {
-    nsum: [f64; CHUNK],
-    ke: [f64; CHUNK],
-    ki: [f64; CHUNK],
-}
-
-impl ChunkBuffers {
-    fn new() -> Self {
-        Self {
-            nsum: [0.0; CHUNK],
-            ke: [0.0; CHUNK],
-            ki: [0.0; CHUNK],
-        }
-    }
-}
-
 /// The rows of one stage input around a row: the row itself (E and I) and
 /// the E rows above and below it, `None` at an open edge.
 struct RowInput<'a> {
@@ -212,17 +212,11 @@ struct RowInput<'a> {
 }
 
 impl Sweep<'_> {
-    /// The right-hand side of cells `g .. g + len` (flattened index) of the
-    /// stage input `(e, i)` into `buf.ke` / `buf.ki`; the cells may span rows.
+    /// The neighbour sums of E of cells `g0 .. g0 + nsum.len()` (flattened
+    /// index) of a stage input; the cells may span rows.
     #[inline(always)]
-    fn rhs_cells<M: MulAdd>(
-        &self,
-        e: &[f64],
-        i: &[f64],
-        g0: usize,
-        len: usize,
-        buf: &mut ChunkBuffers,
-    ) {
+    fn neighbour_sums_of_cells(&self, e: &[f64], g0: usize, nsum: &mut [f64]) {
+        let len = nsum.len();
         let cols = self.grid.cols;
         let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
         let mut g = g0;
@@ -235,23 +229,10 @@ impl Sweep<'_> {
                 self.grid.row_below(r).map(row_of),
                 row_of(r),
                 c0,
-                &mut buf.nsum[g - g0..g - g0 + seg],
+                &mut nsum[g - g0..g - g0 + seg],
             );
             g += seg;
         }
-        let span = g0..g0 + len;
-        kernel_body::<M>(
-            self.coeffs,
-            &ChunkIn {
-                nsum: &buf.nsum[..len],
-                e: &e[span.clone()],
-                i: &i[span.clone()],
-                drive: &self.drive[span.clone()],
-                h_in: &self.h_in[span],
-            },
-            &mut buf.ke[..len],
-            &mut buf.ki[..len],
-        );
     }
 
     /// One stage of the staged schedule over the whole lattice: input
@@ -266,27 +247,28 @@ impl Sweep<'_> {
         out: (&mut [f64], &mut [f64]),
     ) {
         let n = self.grid.len();
-        let mut buf = ChunkBuffers::new();
+        let mut nsum = [0.0; CHUNK];
         let mut g0 = 0;
         while g0 < n {
             let len = CHUNK.min(n - g0);
-            self.rhs_cells::<M>(x.0, x.1, g0, len, &mut buf);
+            self.neighbour_sums_of_cells(x.0, g0, &mut nsum[..len]);
             let span = g0..g0 + len;
             let (acc_e, acc_i): (&mut [f64], &mut [f64]) = match role {
                 Role::Only { .. } => (&mut [], &mut []),
                 _ => (&mut acc.0[span.clone()], &mut acc.1[span.clone()]),
             };
-            role.apply(
-                &self.y_e[span.clone()],
-                &buf.ke[..len],
-                acc_e,
-                &mut out.0[span.clone()],
-            );
-            role.apply(
-                &self.y_i[span.clone()],
-                &buf.ki[..len],
-                acc_i,
-                &mut out.1[span],
+            role.kernel_and_apply::<M>(
+                self.coeffs,
+                &ChunkIn {
+                    nsum: &nsum[..len],
+                    e: &x.0[span.clone()],
+                    i: &x.1[span.clone()],
+                    drive: &self.drive[span.clone()],
+                    h_in: &self.h_in[span.clone()],
+                },
+                (&self.y_e[span.clone()], &self.y_i[span.clone()]),
+                (acc_e, acc_i),
+                (&mut out.0[span.clone()], &mut out.1[span]),
             );
             g0 += len;
         }
@@ -330,7 +312,7 @@ impl Sweep<'_> {
             std::array::from_fn(|s| self.stage_rows(&rows, s.min(stages - 1), stages));
         let first = ranges[0].start;
         let end = ranges[stages - 1].end + (stages - 1) as isize;
-        let mut buf = ChunkBuffers::new();
+        let mut nsum = [0.0; CHUNK];
         for j in first..end {
             for (s, range) in ranges.iter().enumerate().take(stages) {
                 let v = j - s as isize;
@@ -341,7 +323,7 @@ impl Sweep<'_> {
                         s,
                         v,
                         rows.start,
-                        &mut buf,
+                        &mut nsum,
                         rings,
                         (&mut *out.0, &mut *out.1),
                     );
@@ -359,7 +341,7 @@ impl Sweep<'_> {
         s: usize,
         v: isize,
         block_start: usize,
-        buf: &mut ChunkBuffers,
+        nsum: &mut [f64; CHUNK],
         rings: &mut Rings,
         out: (&mut [f64], &mut [f64]),
     ) {
@@ -407,10 +389,10 @@ impl Sweep<'_> {
         while c0 < cols {
             let len = CHUNK.min(cols - c0);
             let span = c0..c0 + len;
-            let nsum = &mut buf.nsum[..len];
+            let nsum = &mut nsum[..len];
             neighbour_sums(self.grid.boundary, input.up, input.down, input.e, c0, nsum);
             let cells = state + c0..state + c0 + len;
-            kernel_body::<M>(
+            role.kernel_and_apply::<M>(
                 self.coeffs,
                 &ChunkIn {
                     nsum,
@@ -419,20 +401,9 @@ impl Sweep<'_> {
                     drive: &self.drive[cells.clone()],
                     h_in: &self.h_in[cells.clone()],
                 },
-                &mut buf.ke[..len],
-                &mut buf.ki[..len],
-            );
-            role.apply(
-                &self.y_e[cells.clone()],
-                &buf.ke[..len],
-                &mut acc_e[span.clone()],
-                &mut dst_e[span.clone()],
-            );
-            role.apply(
-                &self.y_i[cells],
-                &buf.ki[..len],
-                &mut acc_i[span.clone()],
-                &mut dst_i[span],
+                (&self.y_e[cells.clone()], &self.y_i[cells]),
+                (&mut acc_e[span.clone()], &mut acc_i[span.clone()]),
+                (&mut dst_e[span.clone()], &mut dst_i[span]),
             );
             c0 += len;
         }
