@@ -102,10 +102,15 @@ pub(crate) fn kernel_each<M: MulAdd>(
 fn kernel_body<M: MulAdd>(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
     let n = x.e.len();
     let (de, di) = (&mut de[..n], &mut di[..n]);
-    kernel_each::<M>(c, x, |k, a, b| {
-        de[k] = a;
-        di[k] = b;
-    });
+    kernel_each::<M>(
+        c,
+        x,
+        #[inline(always)]
+        |k, a, b| {
+            de[k] = a;
+            di[k] = b;
+        },
+    );
 }
 
 /// Portable kernel (SSE2 on x86-64), without fused multiply-adds.

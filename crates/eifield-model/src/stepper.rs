@@ -157,34 +157,54 @@ impl Role {
         let (ye, yi) = (&y.0[..n], &y.1[..n]);
         let (de_out, di_out) = (&mut dst.0[..n], &mut dst.1[..n]);
         match self {
-            Self::Only { w } => kernel_each::<M>(coeffs, x, |k, de, di| {
-                de_out[k] = ye[k] + w * de;
-                di_out[k] = yi[k] + w * di;
-            }),
+            Self::Only { w } => kernel_each::<M>(
+                coeffs,
+                x,
+                #[inline(always)]
+                |k, de, di| {
+                    de_out[k] = ye[k] + w * de;
+                    di_out[k] = yi[k] + w * di;
+                },
+            ),
             Self::First { a } => {
                 let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
-                kernel_each::<M>(coeffs, x, |k, de, di| {
-                    acc_e[k] = de;
-                    acc_i[k] = di;
-                    de_out[k] = ye[k] + a * de;
-                    di_out[k] = yi[k] + a * di;
-                })
+                kernel_each::<M>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        acc_e[k] = de;
+                        acc_i[k] = di;
+                        de_out[k] = ye[k] + a * de;
+                        di_out[k] = yi[k] + a * di;
+                    },
+                )
             }
             Self::Middle { a } => {
                 let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
-                kernel_each::<M>(coeffs, x, |k, de, di| {
-                    acc_e[k] += 2.0 * de;
-                    acc_i[k] += 2.0 * di;
-                    de_out[k] = ye[k] + a * de;
-                    di_out[k] = yi[k] + a * di;
-                })
+                kernel_each::<M>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        acc_e[k] += 2.0 * de;
+                        acc_i[k] += 2.0 * di;
+                        de_out[k] = ye[k] + a * de;
+                        di_out[k] = yi[k] + a * di;
+                    },
+                )
             }
             Self::Last { w } => {
                 let (acc_e, acc_i) = (&acc.0[..n], &acc.1[..n]);
-                kernel_each::<M>(coeffs, x, |k, de, di| {
-                    de_out[k] = ye[k] + w * (acc_e[k] + de);
-                    di_out[k] = yi[k] + w * (acc_i[k] + di);
-                })
+                kernel_each::<M>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        de_out[k] = ye[k] + w * (acc_e[k] + de);
+                        di_out[k] = yi[k] + w * (acc_i[k] + di);
+                    },
+                )
             }
         }
     }
