@@ -187,12 +187,19 @@ pub fn run(seconds_per_case: f64, sides: &[usize], json: bool, seed_scene: Optio
             Err(e) => println!("{e}"),
         }
     }
-    let probe = peer_problem(64);
-    if let Ok(engine) = Engine::from_scene(&probe, EngineOptions::default()) {
-        println!(
-            "engine memory: {} bytes per cell (state, drives, RK4 scratch)",
-            engine.bytes_per_cell()
-        );
+    for side in [64, 1024] {
+        let probe = peer_problem(side);
+        let options = EngineOptions {
+            threads: all,
+            simd: None,
+        };
+        if let Ok(engine) = Engine::from_scene(&probe, options) {
+            println!(
+                "engine memory at {side}²: {} bytes per cell (state, drives, {} schedule scratch)",
+                engine.bytes_per_cell(),
+                engine.schedule().name()
+            );
+        }
     }
     if let Some(per_entity) = entity_bytes_per_cell(1 << 20) {
         println!("entity overhead: {per_entity:.1} bytes per cell (1024² oscillator entities)");

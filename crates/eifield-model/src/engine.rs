@@ -5,7 +5,7 @@ use crate::grid::Grid;
 use crate::noise::PinkNoise;
 use crate::rhs::{Coeffs, SimdLevel, rhs};
 use crate::scene::{FieldScene, IntegratorSpec, Noise};
-use crate::stepper::{Method, Stepper};
+use crate::stepper::{Method, Schedule, Stepper};
 use crate::stimulus::{Inputs, PulseTrain, TIME_EPS};
 
 /// Step used while relaxing to the rest state.
@@ -209,6 +209,11 @@ impl Engine {
     /// SIMD level of the kernel.
     pub fn simd(&self) -> SimdLevel {
         self.stepper.simd()
+    }
+
+    /// How the stepper walks the lattice.
+    pub fn schedule(&self) -> Schedule {
+        self.stepper.schedule()
     }
 
     /// Bytes of engine memory per cell: state, per-cell parameters, the drive

@@ -68,6 +68,14 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Staged => "staged",
+            Self::Pipelined => "pipelined",
+        }
+    }
+
     /// The schedule for a lattice of `cells` cells: staged below
     /// [`PIPELINE_MIN_CELLS`], where everything fits in cache anyway.
     pub fn for_cells(cells: usize) -> Self {
