@@ -13,6 +13,8 @@ pub mod rhs;
 pub mod scene;
 pub mod stepper;
 pub mod stimulus;
+#[cfg(test)]
+mod test_data;
 
 pub use engine::{BlowUp, Engine, EngineError, EngineOptions};
 pub use grid::{Boundary, Grid};

@@ -318,6 +318,7 @@ pub fn rhs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::pseudo_random;
 
     fn coeffs() -> Coeffs {
         Coeffs::from_scene(&FieldScene::default())
@@ -346,18 +347,6 @@ mod tests {
         (de, di)
     }
 
-    fn pseudo_random(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
-            })
-            .collect()
-    }
-
     #[test]
     fn matches_the_definition_on_many_shapes() {
         let mut c = coeffs();
@@ -376,10 +365,10 @@ mod tests {
             ] {
                 let grid = Grid::new(rows, cols, boundary);
                 let n = grid.len();
-                let e = pseudo_random(n, 1);
-                let i = pseudo_random(n, 2);
-                let drive = pseudo_random(n, 3);
-                let h_in = pseudo_random(n, 4);
+                let e = pseudo_random(n, 1, 4.0);
+                let i = pseudo_random(n, 2, 4.0);
+                let drive = pseudo_random(n, 3, 4.0);
+                let h_in = pseudo_random(n, 4, 4.0);
                 let (want_e, want_i) = rhs_by_definition(&grid, &c, &e, &i, &drive, &h_in);
                 for level in SimdLevel::available() {
                     let mut de = vec![0.0; n];
@@ -414,10 +403,10 @@ mod tests {
     fn simd_levels_with_fma_give_identical_bits_and_agree_with_the_portable_kernel() {
         let grid = Grid::new(9, 700, Boundary::Periodic);
         let n = grid.len();
-        let e = pseudo_random(n, 5);
-        let i = pseudo_random(n, 6);
-        let drive = pseudo_random(n, 7);
-        let h_in = pseudo_random(n, 8);
+        let e = pseudo_random(n, 5, 4.0);
+        let i = pseudo_random(n, 6, 4.0);
+        let drive = pseudo_random(n, 7, 4.0);
+        let h_in = pseudo_random(n, 8, 4.0);
         let c = coeffs();
         let run = |level: SimdLevel| {
             let mut de = vec![0.0; n];

@@ -523,55 +523,43 @@ impl LevelCode {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn staged_avx2(
-    s: &Sweep<'_>,
-    role: Role,
-    x: (&[f64], &[f64]),
-    acc: (&mut [f64], &mut [f64]),
-    out: (&mut [f64], &mut [f64]),
-) {
-    s.staged_stage::<Fused>(role, x, acc, out)
+/// Defines the two stage loops compiled with one SIMD level's instructions
+/// (and fused multiply-adds); [`LevelCode::of`] checks the CPU before use.
+macro_rules! stage_loops_for {
+    ($staged:ident, $pipelined:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $staged(
+            s: &Sweep<'_>,
+            role: Role,
+            x: (&[f64], &[f64]),
+            acc: (&mut [f64], &mut [f64]),
+            out: (&mut [f64], &mut [f64]),
+        ) {
+            s.staged_stage::<Fused>(role, x, acc, out)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $pipelined(
+            s: &Sweep<'_>,
+            method: Method,
+            h: f64,
+            rows: Range<usize>,
+            out: (&mut [f64], &mut [f64]),
+            rings: &mut Rings,
+        ) {
+            s.pipelined_block::<Fused>(method, h, rows, out, rings)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn pipelined_avx2(
-    s: &Sweep<'_>,
-    method: Method,
-    h: f64,
-    rows: Range<usize>,
-    out: (&mut [f64], &mut [f64]),
-    rings: &mut Rings,
-) {
-    s.pipelined_block::<Fused>(method, h, rows, out, rings)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
-fn staged_avx512(
-    s: &Sweep<'_>,
-    role: Role,
-    x: (&[f64], &[f64]),
-    acc: (&mut [f64], &mut [f64]),
-    out: (&mut [f64], &mut [f64]),
-) {
-    s.staged_stage::<Fused>(role, x, acc, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
-fn pipelined_avx512(
-    s: &Sweep<'_>,
-    method: Method,
-    h: f64,
-    rows: Range<usize>,
-    out: (&mut [f64], &mut [f64]),
-    rings: &mut Rings,
-) {
-    s.pipelined_block::<Fused>(method, h, rows, out, rings)
-}
+stage_loops_for!(staged_avx2, pipelined_avx2, "avx2,fma");
+stage_loops_for!(
+    staged_avx512,
+    pipelined_avx512,
+    "avx512f,avx512dq,avx512vl,fma"
+);
 
 /// The worker threads of a [`Stepper`] (none when it runs on the caller's).
 ///
@@ -800,6 +788,7 @@ impl Stepper {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::pseudo_random;
 
     #[test]
     fn blocks_grow_with_the_lattice_and_never_idle_a_thread() {
@@ -813,18 +802,6 @@ mod tests {
         assert_eq!(rows_per_block(100, 1), 100);
         // Fewer rows than threads: one row per block.
         assert_eq!(rows_per_block(3, 8), 1);
-    }
-
-    fn pseudo_random(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * scale
-            })
-            .collect()
     }
 
     /// One step written out from the method's definition over whole-lattice
