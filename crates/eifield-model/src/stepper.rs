@@ -722,6 +722,9 @@ impl Stepper {
             n,
             "stepper was built for another lattice size"
         );
+        if n == 0 {
+            return;
+        }
         let sweep = Sweep {
             grid,
             coeffs,
@@ -886,6 +889,8 @@ mod tests {
                 (7, 7),
                 (9, 300),
                 (70, 17),
+                (0, 5),
+                (5, 0),
             ] {
                 let grid = Grid::new(rows, cols, boundary);
                 let n = grid.len();
