@@ -338,17 +338,20 @@ impl Engine {
             if !residual.is_finite() || time >= REST_MAX_TIME {
                 return Err(EngineError::NoRest { residual, time });
             }
-            for _ in 0..steps_per_check {
-                stepper.step(
-                    &self.grid,
-                    &self.coeffs,
-                    &self.h_ex,
-                    &self.h_in,
-                    &mut e,
-                    &mut i,
-                    REST_DT,
-                );
-            }
+            let workers = stepper.workers();
+            workers.run(|| {
+                for _ in 0..steps_per_check {
+                    stepper.step(
+                        &self.grid,
+                        &self.coeffs,
+                        &self.h_ex,
+                        &self.h_in,
+                        &mut e,
+                        &mut i,
+                        REST_DT,
+                    );
+                }
+            });
             time += REST_CHECK_INTERVAL;
         }
         self.e = e;
