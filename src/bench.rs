@@ -2,12 +2,14 @@
 //! on the same problem as the NumPy peer baseline (`bench/numpy_peer.py`),
 //! plus the full seed-notebook run and the engine's memory per cell.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use eifield_model::rhs::SimdLevel;
 use eifield_model::scene::{Heterogeneity, Initial, IntegratorSpec};
+use eifield_model::stepper::Schedule;
 use eifield_model::{Engine, EngineOptions, FieldScene, Grid};
 use serde::Serialize;
 
@@ -139,19 +141,28 @@ pub fn entity_bytes_per_cell(cells: usize) -> Option<f64> {
     Some((after.saturating_sub(before)) as f64 / cells as f64)
 }
 
-/// Runs the whole benchmark and prints a table (and JSON lines if `json`).
-pub fn run(seconds_per_case: f64, sides: &[usize], json: bool, seed_scene: Option<&Path>) {
+/// Runs the whole benchmark and prints a table (and JSON lines if `json`);
+/// fails only if standard output does (a closed pipe, say).
+pub fn run(
+    seconds_per_case: f64,
+    sides: &[usize],
+    json: bool,
+    seed_scene: Option<&Path>,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let simd = SimdLevel::detect();
-    println!(
+    writeln!(
+        out,
         "eifield bench: {} threads available, SIMD kernel {}",
         all,
         simd.name()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:>6} {:>8} {:>10} {:>9} {:>16}",
         "side", "threads", "steps", "seconds", "cell-steps/s"
-    );
+    )?;
     let target = Duration::from_secs_f64(seconds_per_case);
     let mut thread_counts = vec![1];
     if all > 1 {
@@ -159,13 +170,22 @@ pub fn run(seconds_per_case: f64, sides: &[usize], json: bool, seed_scene: Optio
     }
     for &side in sides {
         for &threads in &thread_counts {
+            // Small lattices run on one thread whatever is asked: measure once.
+            if threads > 1 && Schedule::for_cells(side * side) == Schedule::Staged {
+                continue;
+            }
             let m = measure_for(side, threads, target, None);
-            println!(
+            writeln!(
+                out,
                 "{:>6} {:>8} {:>10} {:>9.3} {:>16.4e}",
                 m.side, m.threads, m.steps, m.seconds, m.cell_steps_per_s
-            );
+            )?;
             if json {
-                println!("json {}", serde_json::to_string(&m).expect("serialisable"));
+                writeln!(
+                    out,
+                    "json {}",
+                    serde_json::to_string(&m).expect("serialisable")
+                )?;
             }
         }
     }
@@ -175,16 +195,17 @@ pub fn run(seconds_per_case: f64, sides: &[usize], json: bool, seed_scene: Optio
                 let best = (0..5)
                     .map(|_| scene_integration_seconds(&scene))
                     .fold(f64::INFINITY, f64::min);
-                println!(
+                writeln!(
+                    out,
                     "{}: {} × {}, t = {}: integrated in {:.2} ms (engine, best of 5)",
                     path.display(),
                     scene.grid.rows,
                     scene.grid.cols,
                     scene.run.duration,
                     best * 1e3
-                );
+                )?;
             }
-            Err(e) => println!("{e}"),
+            Err(e) => writeln!(out, "{e}")?,
         }
     }
     for side in [64, 1024] {
@@ -194,14 +215,19 @@ pub fn run(seconds_per_case: f64, sides: &[usize], json: bool, seed_scene: Optio
             simd: None,
         };
         if let Ok(engine) = Engine::from_scene(&probe, options) {
-            println!(
+            writeln!(
+                out,
                 "engine memory at {side}²: {} bytes per cell (state, drives, {} schedule scratch)",
                 engine.bytes_per_cell(),
                 engine.schedule().name()
-            );
+            )?;
         }
     }
     if let Some(per_entity) = entity_bytes_per_cell(1 << 20) {
-        println!("entity overhead: {per_entity:.1} bytes per cell (1024² oscillator entities)");
+        writeln!(
+            out,
+            "entity overhead: {per_entity:.1} bytes per cell (1024² oscillator entities)"
+        )?;
     }
+    Ok(())
 }

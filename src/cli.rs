@@ -279,8 +279,15 @@ pub fn main() -> ExitCode {
             json,
             scene,
         } => {
-            crate::bench::run(seconds, &sides, json, Some(&scene));
-            ExitCode::SUCCESS
+            match crate::bench::run(seconds, &sides, json, Some(&scene)) {
+                Ok(()) => ExitCode::SUCCESS,
+                // The reader went away (`eifield bench | head`): nothing to report.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the benchmark's results: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }
