@@ -170,19 +170,25 @@ impl SimdLevel {
             .collect()
     }
 
-    /// The kernel for this level. Only levels from [`SimdLevel::available`] may be used.
-    pub fn kernel(self) -> ChunkKernel {
+    /// Panics unless this CPU supports the level: code built for it may only
+    /// run after this check.
+    pub fn assert_supported(self) {
         assert!(
             self <= Self::detect(),
             "{self:?} is not supported by this CPU"
         );
+    }
+
+    /// The kernel for this level. Only levels from [`SimdLevel::available`] may be used.
+    pub fn kernel(self) -> ChunkKernel {
+        self.assert_supported();
         match self {
             Self::Generic => kernel_generic,
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the assertion above checked that the CPU has AVX2 and FMA.
+            // SAFETY: `assert_supported` above checked that the CPU has AVX2 and FMA.
             Self::Avx2 => |c, x, de, di| unsafe { kernel_avx2(c, x, de, di) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the assertion above checked that the CPU has AVX-512 F/DQ/VL and FMA.
+            // SAFETY: `assert_supported` above checked that the CPU has AVX-512 F/DQ/VL and FMA.
             Self::Avx512 => |c, x, de, di| unsafe { kernel_avx512(c, x, de, di) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => kernel_generic,

@@ -492,13 +492,10 @@ struct LevelCode {
 impl LevelCode {
     /// The code for `level`, which must be one of [`SimdLevel::available`].
     fn of(level: SimdLevel) -> Self {
-        assert!(
-            level <= SimdLevel::detect(),
-            "{level:?} is not supported by this CPU"
-        );
+        level.assert_supported();
         match level {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the assertion above checked that the CPU has AVX2 and FMA.
+            // SAFETY: `assert_supported` above checked that the CPU has AVX2 and FMA.
             SimdLevel::Avx2 => Self {
                 staged: |s, role, x, acc, out| unsafe { staged_avx2(s, role, x, acc, out) },
                 pipelined: |s, m, h, rows, out, rings| unsafe {
@@ -506,7 +503,7 @@ impl LevelCode {
                 },
             },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the assertion above checked that the CPU has AVX-512 F/DQ/VL and FMA.
+            // SAFETY: `assert_supported` above checked that the CPU has AVX-512 F/DQ/VL and FMA.
             SimdLevel::Avx512 => Self {
                 staged: |s, role, x, acc, out| unsafe { staged_avx512(s, role, x, acc, out) },
                 pipelined: |s, m, h, rows, out, rings| unsafe {
