@@ -89,6 +89,7 @@ pub struct Engine {
     pub i: Vec<f64>,
     /// Steps taken so far.
     pub steps: u64,
+    /// The total excitatory drive of the last integrated segment (see [`Engine::drive`]).
     drive: Vec<f64>,
     stepper: Stepper,
 }
@@ -132,7 +133,37 @@ impl Engine {
         }
         engine.set_stimuli(scene);
         engine.set_noise(scene, 0.0);
+        engine.refresh_drive();
         Ok(engine)
+    }
+
+    /// The total excitatory drive `h_ex + s(t) + σ·p(t)` per cell that the
+    /// integration used over its last segment (before the first step: the
+    /// drive in effect just after the current time). This is the drive the
+    /// lattice actually felt; nothing else evaluates the inputs.
+    pub fn drive(&self) -> &[f64] {
+        &self.drive
+    }
+
+    /// Fills the drive buffer with the inputs in effect just after the current
+    /// time (used before the first step and after inputs are replaced). The
+    /// instant chosen lies in the segment the next step integrates, so the
+    /// forward-only noise is never asked for an earlier sample afterwards.
+    pub fn refresh_drive(&mut self) {
+        let next = self.inputs.next_change_after(self.t).min(self.t + self.dt);
+        let instant = self.t + 0.5 * (next - self.t);
+        self.inputs.fill_drive(instant, &self.h_ex, &mut self.drive);
+    }
+
+    /// Replaces the coupling stencil by `stencil`, which must have the
+    /// lattice's shape (its boundary may differ). Returns false, changing
+    /// nothing, when the shape differs.
+    pub fn set_stencil(&mut self, stencil: Grid) -> bool {
+        if (stencil.rows, stencil.cols) != (self.grid.rows, self.grid.cols) {
+            return false;
+        }
+        self.grid = stencil;
+        true
     }
 
     /// Replaces the pulse trains with the scene's stimuli.
@@ -283,11 +314,12 @@ impl Engine {
         Ok(())
     }
 
-    /// dE/dt and dI/dt of the current state with the inputs at the current time.
+    /// dE/dt and dI/dt of the current state with the inputs in effect just
+    /// after the current time (inputs are right-continuous).
     pub fn derivatives(&mut self) -> (Vec<f64>, Vec<f64>) {
         let n = self.grid.len();
         let (mut de, mut di) = (vec![0.0; n], vec![0.0; n]);
-        self.inputs.fill_drive(self.t, &self.h_ex, &mut self.drive);
+        self.refresh_drive();
         rhs(
             &self.grid,
             &self.coeffs,
