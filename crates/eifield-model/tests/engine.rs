@@ -439,7 +439,11 @@ fn steps_land_on_a_perturbations_start_and_end() {
     let mut kicked = h_ex.clone();
     kicked[cell] += amount;
     let mut steps = 0;
-    for (from, to, drive) in [(0.0, start, &h_ex), (start, end, &kicked), (end, 1.0, &h_ex)] {
+    for (from, to, drive) in [
+        (0.0, start, &h_ex),
+        (start, end, &kicked),
+        (end, 1.0, &h_ex),
+    ] {
         let n = steps_in(to - from, 0.1);
         euler_segment(&scene, &mut e, &mut i, drive, &h_in, to - from, n);
         steps += n;

@@ -1,9 +1,17 @@
 //! The scene file schema (RON): every parameter of a run, with defaults, parsing
-//! that reports `file:line:col`, validation that names the offending field, and
-//! resolution of random draws into explicit values.
+//! that reports `file:line:col`, validation that names the offending field
+//! ([`validate`]), the optional view section ([`view`]), and resolution of
+//! random draws into explicit values. Reading a scene file is the only I/O here.
 
-use std::fmt;
+mod builtin;
+mod validate;
+mod view;
+
 use std::path::Path;
+
+pub use builtin::*;
+pub use validate::*;
+pub use view::*;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -373,140 +381,6 @@ impl RunSpec {
     }
 }
 
-/// How the lattice is drawn: a 3D surface or a flat top-down heat map.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ViewMode {
-    /// A 3D surface whose height follows the field.
-    #[default]
-    Surface,
-    /// A flat heat map seen from above, as in the notebook's animation.
-    Heatmap,
-}
-
-/// Which population the view shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ViewField {
-    /// Excitatory activity E.
-    #[default]
-    E,
-    /// Inhibitory activity I.
-    I,
-}
-
-/// The colour maps the views offer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ColorMapName {
-    /// Perceptually uniform, dark blue to yellow.
-    #[default]
-    Viridis,
-    /// Black, red, yellow, white (the notebook's animation).
-    Hot,
-    /// Diverging blue, white, red (the notebook's raster).
-    BlueWhiteRed,
-}
-
-/// A camera pose relative to the view that frames the whole lattice.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CameraSpec {
-    /// Rotation about the vertical axis, in degrees (0: looking along −z, towards row 0).
-    pub yaw_deg: f64,
-    /// Elevation above the lattice plane, in degrees (90: straight down).
-    pub pitch_deg: f64,
-    /// Distance as a fraction of the framing distance (< 1 is closer).
-    pub zoom: f64,
-}
-
-/// Default elevation of the 3D view, in degrees.
-pub const DEFAULT_CAMERA_PITCH_DEG: f64 = 51.566;
-
-impl Default for CameraSpec {
-    fn default() -> Self {
-        Self {
-            yaw_deg: 0.0,
-            pitch_deg: DEFAULT_CAMERA_PITCH_DEG,
-            zoom: 1.0,
-        }
-    }
-}
-
-/// How the viewer and rendered videos show the lattice. Every field is
-/// optional; what is left out takes the program's default (or a command-line option).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ViewSpec {
-    /// Surface or heat map.
-    pub mode: Option<ViewMode>,
-    /// E or I.
-    pub field: Option<ViewField>,
-    /// Colour map.
-    pub colormap: Option<ColorMapName>,
-    /// World height per unit of the field, in cell spacings (surface mode; 0 is flat).
-    pub height_scale: Option<f64>,
-    /// Field values at the low and the high end of the colour map (reversed when low > high).
-    pub range: Option<(f64, f64)>,
-    /// Camera pose (surface mode).
-    pub camera: Option<CameraSpec>,
-    /// Model time per video frame when recording or rendering.
-    pub time_per_frame: Option<f64>,
-    /// Video frames per second of playback.
-    pub fps: Option<u32>,
-}
-
-/// The most video frames per second a scene or option may ask for.
-pub const MAX_VIDEO_FPS: u32 = 240;
-
-impl ViewSpec {
-    /// Checks every value; the error names the offending field under `view`.
-    pub fn validate(&self) -> Result<(), InvalidField> {
-        let mut v = Validator::default();
-        self.check(&mut v);
-        v.finish()
-    }
-
-    fn check(&self, v: &mut Validator) {
-        if let Some(h) = self.height_scale {
-            v.check(h.is_finite() && h >= 0.0, "view.height_scale", || {
-                format!("must be a finite number ≥ 0 (got {h})")
-            });
-        }
-        if let Some((lo, hi)) = self.range {
-            v.check(
-                lo.is_finite() && hi.is_finite() && lo != hi,
-                "view.range",
-                || {
-                    format!(
-                        "must be two different finite numbers (value at the low end, value at the high end; got ({lo}, {hi}))"
-                    )
-                },
-            );
-        }
-        if let Some(c) = &self.camera {
-            v.finite("view.camera.yaw_deg", c.yaw_deg);
-            v.check(
-                c.pitch_deg.is_finite() && (1.0..=90.0).contains(&c.pitch_deg),
-                "view.camera.pitch_deg",
-                || format!("must be between 1 and 90 degrees (got {})", c.pitch_deg),
-            );
-            v.check(
-                c.zoom.is_finite() && c.zoom > 0.0,
-                "view.camera.zoom",
-                || format!("must be a finite number > 0 (got {})", c.zoom),
-            );
-        }
-        if let Some(tpf) = self.time_per_frame {
-            v.check(tpf.is_finite() && tpf > 0.0, "view.time_per_frame", || {
-                format!("must be a finite number > 0 (got {tpf})")
-            });
-        }
-        if let Some(fps) = self.fps {
-            v.check((1..=MAX_VIDEO_FPS).contains(&fps), "view.fps", || {
-                format!("must be between 1 and {MAX_VIDEO_FPS} (got {fps})")
-            });
-        }
-    }
-}
-
 /// Why a scene could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SceneError {
@@ -540,21 +414,6 @@ pub enum SceneError {
         /// What is wrong.
         message: String,
     },
-}
-
-/// A field that failed validation (before the origin is attached).
-#[derive(Debug, Clone, PartialEq)]
-pub struct InvalidField {
-    /// Dotted path of the field.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for InvalidField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid value for `{}`: {}", self.field, self.message)
-    }
 }
 
 fn ron_options() -> ron::Options {
@@ -603,164 +462,6 @@ impl FieldScene {
             Some(list) => list.clone(),
             None => vec![Stimulus::default_for(&self.grid)],
         }
-    }
-
-    /// Checks every value; the error names the first offending field.
-    pub fn validate(&self) -> Result<(), InvalidField> {
-        let mut v = Validator::default();
-        let g = &self.grid;
-        v.check(g.rows >= 1, "grid.rows", || {
-            "must be at least 1 (got 0)".into()
-        });
-        v.check(g.cols >= 1, "grid.cols", || {
-            "must be at least 1 (got 0)".into()
-        });
-        v.check(
-            g.rows.checked_mul(g.cols).is_some_and(|n| n <= MAX_CELLS),
-            "grid",
-            || {
-                format!(
-                    "{} × {} cells is more than the supported {MAX_CELLS}",
-                    g.rows, g.cols
-                )
-            },
-        );
-        let m = &self.model;
-        for (name, value) in [
-            ("model.tau_ex", m.tau_ex),
-            ("model.tau_in", m.tau_in),
-            ("model.c2", m.c2),
-            ("model.c4", m.c4),
-            ("model.c_ee", m.c_ee),
-            ("model.c_ei", m.c_ei),
-            ("coupling.frac_ee", self.coupling.frac_ee),
-            ("coupling.frac_ei", self.coupling.frac_ei),
-            ("coupling.self_weight", self.coupling.self_weight),
-            ("drive.h_ex", self.drive.h_ex),
-            ("drive.h_in", self.drive.h_in),
-        ] {
-            v.finite(name, value);
-        }
-        v.check(m.tau_ex > 0.0, "model.tau_ex", || {
-            format!("must be > 0 (got {})", m.tau_ex)
-        });
-        v.check(m.tau_in > 0.0, "model.tau_in", || {
-            format!("must be > 0 (got {})", m.tau_in)
-        });
-        v.check(m.c4 >= 0.0, "model.c4", || {
-            format!("must be ≥ 0 (got {})", m.c4)
-        });
-
-        let cells = g.rows.saturating_mul(g.cols);
-        match &self.drive.heterogeneity {
-            Heterogeneity::None => {}
-            Heterogeneity::Random { eps, .. } => {
-                v.finite("drive.heterogeneity.eps", *eps);
-                v.check(*eps >= 0.0, "drive.heterogeneity.eps", || {
-                    format!("must be ≥ 0 (got {eps})")
-                });
-            }
-            Heterogeneity::Explicit { h_ex, h_in } => {
-                v.array("drive.heterogeneity.h_ex", h_ex, cells);
-                v.array("drive.heterogeneity.h_in", h_in, cells);
-            }
-        }
-        match &self.initial {
-            Initial::Zeros | Initial::Rest => {}
-            Initial::Random { sigma, .. } => {
-                v.finite("initial.sigma", *sigma);
-                v.check(*sigma >= 0.0, "initial.sigma", || {
-                    format!("must be ≥ 0 (got {sigma})")
-                });
-            }
-            Initial::Explicit { ex, inh } => {
-                v.array("initial.ex", ex, cells);
-                v.array("initial.inh", inh, cells);
-            }
-        }
-        for (k, stimulus) in self.effective_stimuli().iter().enumerate() {
-            let Stimulus::PulseTrain {
-                row,
-                col,
-                freq,
-                width,
-                amp,
-                onset,
-                count,
-            } = stimulus;
-            let at = |f: &str| format!("stimuli[{k}].{f}");
-            v.check(*row < g.rows, &at("row"), || {
-                format!(
-                    "row {row} is outside the grid (rows = {}, valid 0..={})",
-                    g.rows,
-                    g.rows.saturating_sub(1)
-                )
-            });
-            v.check(*col < g.cols, &at("col"), || {
-                format!(
-                    "column {col} is outside the grid (cols = {}, valid 0..={})",
-                    g.cols,
-                    g.cols.saturating_sub(1)
-                )
-            });
-            for (name, value) in [
-                ("freq", *freq),
-                ("width", *width),
-                ("amp", *amp),
-                ("onset", *onset),
-            ] {
-                v.finite(&at(name), value);
-            }
-            v.check(*freq > 0.0, &at("freq"), || {
-                format!("must be > 0 (got {freq})")
-            });
-            v.check(*width >= 0.0, &at("width"), || {
-                format!("must be ≥ 0 (got {width})")
-            });
-            v.check(*onset >= 0.0, &at("onset"), || {
-                format!("must be ≥ 0 (got {onset})")
-            });
-            v.check(count.is_none_or(|c| c > 0), &at("count"), || {
-                "must be at least 1 when given".into()
-            });
-        }
-        if let Noise::Pink {
-            sigma, sample_rate, ..
-        } = &self.noise
-        {
-            v.finite("noise.sigma", *sigma);
-            v.finite("noise.sample_rate", *sample_rate);
-            v.check(*sigma >= 0.0, "noise.sigma", || {
-                format!("must be ≥ 0 (got {sigma})")
-            });
-            v.check(*sample_rate > 0.0, "noise.sample_rate", || {
-                format!("must be > 0 (got {sample_rate})")
-            });
-        }
-        let dt = self.integrator.dt();
-        v.check(dt.is_finite() && dt > 0.0, "integrator.dt", || {
-            format!("must be a finite number > 0 (got {dt})")
-        });
-        let r = &self.run;
-        v.check(
-            r.duration.is_finite() && r.duration >= 0.0,
-            "run.duration",
-            || format!("must be a finite number ≥ 0 (got {})", r.duration),
-        );
-        v.check(
-            r.sample_rate.is_finite() && r.sample_rate > 0.0,
-            "run.sample_rate",
-            || format!("must be a finite number > 0 (got {})", r.sample_rate),
-        );
-        v.check(
-            !(r.duration * r.sample_rate).is_finite() || r.duration * r.sample_rate <= MAX_SAMPLES,
-            "run",
-            || format!("duration × sample_rate is more than the supported {MAX_SAMPLES} samples"),
-        );
-        if let Some(view) = &self.view {
-            view.check(&mut v);
-        }
-        v.finish()
     }
 
     /// A copy with every random draw written out, so that it runs identically
@@ -826,89 +527,6 @@ impl FieldScene {
                 Some((ex, inh))
             }
             Initial::Explicit { ex, inh } => Some((ex.clone(), inh.clone())),
-        }
-    }
-}
-
-/// The largest lattice a scene may ask for (4096 × 4096).
-pub const MAX_CELLS: usize = 1 << 24;
-/// The largest number of recorded samples a scene may ask for.
-pub const MAX_SAMPLES: f64 = 1e9;
-
-/// Collects the first validation failure.
-#[derive(Default)]
-struct Validator {
-    first: Option<InvalidField>,
-}
-
-impl Validator {
-    fn check(&mut self, ok: bool, field: &str, message: impl FnOnce() -> String) {
-        if !ok && self.first.is_none() {
-            self.first = Some(InvalidField {
-                field: field.to_owned(),
-                message: message(),
-            });
-        }
-    }
-
-    fn finite(&mut self, field: &str, value: f64) {
-        self.check(value.is_finite(), field, || {
-            format!("must be a finite number (got {value})")
-        });
-    }
-
-    fn array(&mut self, field: &str, values: &[f64], expected: usize) {
-        self.check(values.len() == expected, field, || {
-            format!(
-                "expected {expected} values (rows × cols), got {}",
-                values.len()
-            )
-        });
-        if let Some(k) = values.iter().position(|x| !x.is_finite()) {
-            self.check(false, &format!("{field}[{k}]"), || {
-                format!("must be a finite number (got {})", values[k])
-            });
-        }
-    }
-
-    fn finish(self) -> Result<(), InvalidField> {
-        match self.first {
-            None => Ok(()),
-            Some(e) => Err(e),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn view_section_parses_round_trips_and_names_bad_fields() {
-        let text = "(grid: (rows: 3, cols: 4), view: (mode: Heatmap, colormap: Hot, \
-                    range: (2.0, -1.0), camera: (yaw_deg: 30.0, zoom: 0.5), fps: 24))";
-        let scene = FieldScene::from_ron_str(text, "t.ron").unwrap();
-        let view = scene.view.clone().unwrap();
-        assert_eq!(view.mode, Some(ViewMode::Heatmap));
-        assert_eq!(view.colormap, Some(ColorMapName::Hot));
-        assert_eq!(view.range, Some((2.0, -1.0)));
-        let camera = view.camera.unwrap();
-        assert_eq!((camera.yaw_deg, camera.zoom), (30.0, 0.5));
-        assert_eq!(camera.pitch_deg, DEFAULT_CAMERA_PITCH_DEG);
-        let again = FieldScene::from_ron_str(&scene.to_ron_string(), "again.ron").unwrap();
-        assert_eq!(again, scene);
-
-        for (bad, field) in [
-            ("view: (camera: (pitch_deg: 95.0))", "view.camera.pitch_deg"),
-            ("view: (range: (1.0, 1.0))", "view.range"),
-            ("view: (height_scale: -1.0)", "view.height_scale"),
-            ("view: (fps: 0)", "view.fps"),
-            ("view: (time_per_frame: 0.0)", "view.time_per_frame"),
-        ] {
-            match FieldScene::from_ron_str(&format!("({bad})"), "bad.ron") {
-                Err(SceneError::Invalid { field: f, .. }) => assert_eq!(f, field, "{bad}"),
-                other => panic!("{bad}: {other:?}"),
-            }
         }
     }
 }
