@@ -11,6 +11,7 @@ pub mod noise;
 pub mod npy;
 pub mod rhs;
 pub mod scene;
+pub mod simd;
 pub mod stepper;
 pub mod stimulus;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use crate::fastmath::{Fused, MulAdd, Unfused, tanh3};
 use crate::grid::{Boundary, Grid};
 use crate::scene::FieldScene;
+pub use crate::simd::SimdLevel;
 
 /// The constants of the right-hand side.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -118,103 +119,11 @@ pub fn kernel_generic(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64
     kernel_body::<Unfused>(c, x, de, di)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn kernel_avx2(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
+/// The kernel with fused multiply-adds, for the SIMD levels that have them
+/// (compiled for each level in [`crate::simd`]).
+#[inline(always)]
+pub(crate) fn kernel_fused(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
     kernel_body::<Fused>(c, x, de, di)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
-fn kernel_avx512(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
-    kernel_body::<Fused>(c, x, de, di)
-}
-
-/// The instruction sets a kernel can use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SimdLevel {
-    /// Whatever the baseline target offers.
-    Generic,
-    /// AVX2 with FMA (4 lanes of f64).
-    Avx2,
-    /// AVX-512 with FMA (8 lanes of f64).
-    Avx512,
-}
-
-impl SimdLevel {
-    /// The best level this CPU supports.
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let fma = std::arch::is_x86_feature_detected!("fma");
-            if fma
-                && std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512dq")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                return Self::Avx512;
-            }
-            if fma && std::arch::is_x86_feature_detected!("avx2") {
-                return Self::Avx2;
-            }
-        }
-        Self::Generic
-    }
-
-    /// All levels this CPU supports, lowest first.
-    pub fn available() -> Vec<Self> {
-        let best = Self::detect();
-        [Self::Generic, Self::Avx2, Self::Avx512]
-            .into_iter()
-            .filter(|l| *l <= best)
-            .collect()
-    }
-
-    /// Panics unless this CPU supports the level: code built for it may only
-    /// run after this check.
-    pub fn assert_supported(self) {
-        assert!(
-            self <= Self::detect(),
-            "{self:?} is not supported by this CPU"
-        );
-    }
-
-    /// The kernel for this level. Only levels from [`SimdLevel::available`] may be used.
-    pub fn kernel(self) -> ChunkKernel {
-        self.assert_supported();
-        match self {
-            Self::Generic => kernel_generic,
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `assert_supported` above checked that the CPU has AVX2 and FMA.
-            Self::Avx2 => |c, x, de, di| unsafe { kernel_avx2(c, x, de, di) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `assert_supported` above checked that the CPU has AVX-512 F/DQ/VL and FMA.
-            Self::Avx512 => |c, x, de, di| unsafe { kernel_avx512(c, x, de, di) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => kernel_generic,
-        }
-    }
-
-    /// A short name for reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Generic => "generic",
-            Self::Avx2 => "avx2",
-            Self::Avx512 => "avx512",
-        }
-    }
-}
-
-impl PartialOrd for SimdLevel {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for SimdLevel {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (*self as u8).cmp(&(*other as u8))
-    }
 }
 
 /// Neighbour sums of E for columns `c0 .. c0 + out.len()` of one row.
@@ -436,6 +345,33 @@ mod tests {
             .filter(|&l| l != SimdLevel::Generic)
             .map(|l| (l, run(l)))
             .collect();
+        // Say what was compared, and compare something wherever the CPU can:
+        // an x86-64 CPU with FMA and AVX2 has at least one fused level.
+        let names: Vec<_> = fused.iter().map(|(l, _)| l.name()).collect();
+        println!("compared the portable kernel with the fused levels {names:?}");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
+        {
+            assert!(
+                !fused.is_empty(),
+                "this CPU has AVX2 and FMA, yet no fused level was compared"
+            );
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                assert_eq!(
+                    fused.len(),
+                    2,
+                    "this CPU has AVX-512: both fused levels must be compared"
+                );
+            }
+        }
+        if fused.len() < 2 {
+            println!(
+                "fewer than two fused levels on this CPU: bit equality between them not checked"
+            );
+        }
         for (level, out) in &fused {
             assert_eq!(out, &fused[0].1, "{level:?} differs from {:?}", fused[0].0);
             // Fused and separate roundings agree to a few ulp of the terms.

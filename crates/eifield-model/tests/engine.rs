@@ -349,8 +349,8 @@ fn every_model_parameter_reaches_the_derivatives_as_defined() {
 /// definition: `n` equal steps.
 fn euler_segment(
     scene: &FieldScene,
-    e: &mut Vec<f64>,
-    i: &mut Vec<f64>,
+    e: &mut [f64],
+    i: &mut [f64],
     drive: &[f64],
     h_in: &[f64],
     span: f64,
@@ -402,12 +402,12 @@ fn pink_noise_reaches_the_drive_held_per_sample_with_steps_on_its_edges() {
         let drive: Vec<f64> = h_ex.iter().zip(&p).map(|(h, p)| h + sigma * p).collect();
         euler_segment(&scene, &mut e, &mut i, &drive, &h_in, 0.1, 4);
         engine.advance_to((j + 1) as f64 / rate).unwrap();
-        for k in 0..n {
+        for (k, p) in p.iter().enumerate() {
             let felt = engine.drive()[k] - engine.h_ex[k];
             assert!(
-                (felt - sigma * p[k]).abs() <= 1e-12,
+                (felt - sigma * p).abs() <= 1e-12,
                 "sample {j}, cell {k}: the engine felt {felt}, σ·p = {}",
-                sigma * p[k]
+                sigma * p
             );
         }
     }

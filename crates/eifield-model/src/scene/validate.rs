@@ -201,7 +201,10 @@ impl Validator {
                 values.len()
             )
         });
-        if let Some(k) = values.iter().position(|x| !(x.abs() <= MAX_CELL_VALUE)) {
+        if let Some(k) = values
+            .iter()
+            .position(|x| x.is_nan() || x.abs() > MAX_CELL_VALUE)
+        {
             let value = values[k];
             self.check(false, &format!("{field}[{k}]"), || {
                 format!("must be a finite number between -{MAX_CELL_VALUE:e} and {MAX_CELL_VALUE:e} (got {value})")

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::validate::{InvalidField, MAX_RATE, MIN_RATE, Validator};
 
 /// How the lattice is drawn: a 3D surface or a flat top-down heat map.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ViewMode {
     /// A 3D surface whose height follows the field.
     #[default]
@@ -16,7 +16,7 @@ pub enum ViewMode {
 }
 
 /// Which population the view shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ViewField {
     /// Excitatory activity E.
     #[default]
@@ -26,7 +26,7 @@ pub enum ViewField {
 }
 
 /// The colour maps the views offer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ColorMapName {
     /// Perceptually uniform, dark blue to yellow.
     #[default]
@@ -35,6 +35,53 @@ pub enum ColorMapName {
     Hot,
     /// Diverging blue, white, red (the notebook's raster).
     BlueWhiteRed,
+}
+
+/// A small enum chosen by name on the command line and in menus.
+pub trait NamedChoice: Copy + Sized + 'static {
+    /// Every value, in menu order.
+    const ALL: &'static [Self];
+    /// The value's name (lower case, as typed on the command line).
+    fn name(self) -> &'static str;
+    /// The value called `name`.
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == name)
+    }
+    /// Every name, in menu order.
+    fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|v| v.name()).collect()
+    }
+}
+
+impl NamedChoice for ViewMode {
+    const ALL: &'static [Self] = &[Self::Surface, Self::Heatmap];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Surface => "surface",
+            Self::Heatmap => "heatmap",
+        }
+    }
+}
+
+impl NamedChoice for ViewField {
+    const ALL: &'static [Self] = &[Self::E, Self::I];
+    fn name(self) -> &'static str {
+        match self {
+            Self::E => "e",
+            Self::I => "i",
+        }
+    }
+}
+
+impl NamedChoice for ColorMapName {
+    const ALL: &'static [Self] = &[Self::Viridis, Self::Hot, Self::BlueWhiteRed];
+    fn name(self) -> &'static str {
+        match self {
+            Self::Viridis => "viridis",
+            Self::Hot => "hot",
+            Self::BlueWhiteRed => "blue-white-red",
+        }
+    }
 }
 
 /// A camera pose relative to the view that frames the whole lattice.

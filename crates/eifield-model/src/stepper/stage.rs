@@ -1,0 +1,198 @@
+//! One stage of a step, the same arithmetic in both schedules: what a stage
+//! does with each cell's derivative ([`Role`]), the inputs shared by the
+//! stages of a step ([`Sweep`]), and the staged schedule's sweep.
+
+use crate::fastmath::MulAdd;
+use crate::grid::Grid;
+use crate::rhs::{CHUNK, ChunkIn, Coeffs, kernel_each, neighbour_sums};
+
+use super::Method;
+
+/// What one stage does with its right-hand side `k`, given the state `y` at
+/// the start of the step: the same arithmetic in both schedules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Role {
+    /// The only stage (Euler): `out = y + w·k`.
+    Only { w: f64 },
+    /// The first of several: `acc = k`, `next = y + a·k`.
+    First { a: f64 },
+    /// A middle RK4 stage: `acc += 2·k`, `next = y + a·k`.
+    Middle { a: f64 },
+    /// The last of several: `out = y + w·(acc + k)`.
+    Last { w: f64 },
+}
+
+impl Role {
+    /// The role of stage `s` of `method` for a step `h`.
+    pub(crate) fn of(method: Method, s: usize, h: f64) -> Self {
+        match (method, s) {
+            (Method::Euler, _) => Self::Only { w: h },
+            (Method::Heun, 0) => Self::First { a: h },
+            (Method::Heun, _) => Self::Last { w: 0.5 * h },
+            (Method::Rk4, 0) => Self::First { a: 0.5 * h },
+            (Method::Rk4, 1) => Self::Middle { a: 0.5 * h },
+            (Method::Rk4, 2) => Self::Middle { a: h },
+            (Method::Rk4, _) => Self::Last { w: h / 6.0 },
+        }
+    }
+
+    /// Whether the stage writes the next stage's input (else the new state).
+    pub(crate) fn feeds_next(self) -> bool {
+        matches!(self, Self::First { .. } | Self::Middle { .. })
+    }
+
+    /// Runs the kernel on a chunk `x` and applies the role to each cell's
+    /// derivative `k` as it comes out, given the state `y` at the start of the
+    /// step: `dst` is the next stage's input for `First` and `Middle`, the new
+    /// state for `Only` and `Last`; `acc` is not touched by `Only` (and may be
+    /// empty for it). One pass, so nothing goes through memory in between.
+    #[inline(always)]
+    pub(crate) fn kernel_and_apply<M: MulAdd>(
+        self,
+        coeffs: &Coeffs,
+        x: &ChunkIn<'_>,
+        y: (&[f64], &[f64]),
+        acc: (&mut [f64], &mut [f64]),
+        dst: (&mut [f64], &mut [f64]),
+    ) {
+        let n = x.e.len();
+        let (ye, yi) = (&y.0[..n], &y.1[..n]);
+        let (de_out, di_out) = (&mut dst.0[..n], &mut dst.1[..n]);
+        match self {
+            Self::Only { w } => kernel_each::<M>(
+                coeffs,
+                x,
+                #[inline(always)]
+                |k, de, di| {
+                    de_out[k] = ye[k] + w * de;
+                    di_out[k] = yi[k] + w * di;
+                },
+            ),
+            Self::First { a } => {
+                let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
+                kernel_each::<M>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        acc_e[k] = de;
+                        acc_i[k] = di;
+                        de_out[k] = ye[k] + a * de;
+                        di_out[k] = yi[k] + a * di;
+                    },
+                )
+            }
+            Self::Middle { a } => {
+                let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
+                kernel_each::<M>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        acc_e[k] += 2.0 * de;
+                        acc_i[k] += 2.0 * di;
+                        de_out[k] = ye[k] + a * de;
+                        di_out[k] = yi[k] + a * di;
+                    },
+                )
+            }
+            Self::Last { w } => {
+                let (acc_e, acc_i) = (&acc.0[..n], &acc.1[..n]);
+                kernel_each::<M>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        de_out[k] = ye[k] + w * (acc_e[k] + de);
+                        di_out[k] = yi[k] + w * (acc_i[k] + di);
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// The read-only inputs shared by the stages of one step.
+pub(crate) struct Sweep<'a> {
+    pub(crate) grid: &'a Grid,
+    pub(crate) coeffs: &'a Coeffs,
+    pub(crate) drive: &'a [f64],
+    pub(crate) h_in: &'a [f64],
+    /// The state at the start of the step.
+    pub(crate) y_e: &'a [f64],
+    /// The state at the start of the step.
+    pub(crate) y_i: &'a [f64],
+}
+
+/// The rows of one stage input around a row: the row itself (E and I) and
+/// the E rows above and below it, `None` at an open edge.
+pub(crate) struct RowInput<'a> {
+    pub(crate) e: &'a [f64],
+    pub(crate) i: &'a [f64],
+    pub(crate) up: Option<&'a [f64]>,
+    pub(crate) down: Option<&'a [f64]>,
+}
+
+impl Sweep<'_> {
+    /// The neighbour sums of E of cells `g0 .. g0 + nsum.len()` (flattened
+    /// index) of a stage input; the cells may span rows.
+    #[inline(always)]
+    pub(crate) fn neighbour_sums_of_cells(&self, e: &[f64], g0: usize, nsum: &mut [f64]) {
+        let len = nsum.len();
+        let cols = self.grid.cols;
+        let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
+        let mut g = g0;
+        while g < g0 + len {
+            let (r, c0) = (g / cols, g % cols);
+            let seg = (cols - c0).min(g0 + len - g);
+            neighbour_sums(
+                self.grid.boundary,
+                self.grid.row_above(r).map(row_of),
+                self.grid.row_below(r).map(row_of),
+                row_of(r),
+                c0,
+                &mut nsum[g - g0..g - g0 + seg],
+            );
+            g += seg;
+        }
+    }
+
+    /// One stage of the staged schedule over the whole lattice: input
+    /// `x = (e, i)`, the sum `acc` and the output `out` (the next stage's
+    /// input, or the new state).
+    #[inline(always)]
+    pub(crate) fn staged_stage<M: MulAdd>(
+        &self,
+        role: Role,
+        x: (&[f64], &[f64]),
+        acc: (&mut [f64], &mut [f64]),
+        out: (&mut [f64], &mut [f64]),
+    ) {
+        let n = self.grid.len();
+        let mut nsum = [0.0; CHUNK];
+        let mut g0 = 0;
+        while g0 < n {
+            let len = CHUNK.min(n - g0);
+            self.neighbour_sums_of_cells(x.0, g0, &mut nsum[..len]);
+            let span = g0..g0 + len;
+            let (acc_e, acc_i): (&mut [f64], &mut [f64]) = match role {
+                Role::Only { .. } => (&mut [], &mut []),
+                _ => (&mut acc.0[span.clone()], &mut acc.1[span.clone()]),
+            };
+            role.kernel_and_apply::<M>(
+                self.coeffs,
+                &ChunkIn {
+                    nsum: &nsum[..len],
+                    e: &x.0[span.clone()],
+                    i: &x.1[span.clone()],
+                    drive: &self.drive[span.clone()],
+                    h_in: &self.h_in[span.clone()],
+                },
+                (&self.y_e[span.clone()], &self.y_i[span.clone()]),
+                (acc_e, acc_i),
+                (&mut out.0[span.clone()], &mut out.1[span]),
+            );
+            g0 += len;
+        }
+    }
+}
