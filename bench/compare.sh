@@ -6,12 +6,17 @@
 # second to the next, so one round alone can mislead.
 # Usage: bench/compare.sh [PEER_SCRIPT]   (default: ../shared/bench/numpy_peer.py)
 # EIFIELD_BIN names a prebuilt eifield binary (default: build target/release/eifield).
-# ROUNDS sets the number of rounds.
+# ROUNDS sets the number of rounds. Needs python3 with NumPy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peer=${1:-../shared/bench/numpy_peer.py}
 bin=${EIFIELD_BIN:-target/release/eifield}
 rounds=${ROUNDS:-3}
+if ! python3 -c 'import numpy' 2>/dev/null; then
+    echo "bench/compare.sh: the NumPy peer needs NumPy for python3; install it with:" >&2
+    echo "    python3 -m pip install numpy" >&2
+    exit 1
+fi
 if [ -z "${EIFIELD_BIN:-}" ]; then
     cargo build --release --quiet
 fi

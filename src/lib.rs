@@ -1,41 +1,22 @@
 //! eifield: a lattice of coupled excitatory–inhibitory oscillators as a Bevy app.
 //!
-//! | plugin | concern |
-//! |---|---|
-//! | [`sim::SimPlugin`] | oscillator entities, neighbour stencil, clock, fixed-step integration, live parameter edits |
-//! | [`stimulus::StimulusPlugin`] | pulse trains, noise and [`stimulus::Perturb`] into the per-cell drive |
-//! | [`record::RecordPlugin`] | `.npy` recording of a headless run |
-//! | [`probes::ProbesPlugin`] | probe time series and the raster |
-//! | [`view::ViewPlugin`] | the lattice as one height/colour mesh |
-//! | [`camera::CameraPlugin`] | orbit camera and framing |
-//! | [`picking::LatticePickingPlugin`] | pointer rays to cells; click tools |
-//! | [`control::ControlPlugin`] | play/pause, step, reset, load and save |
-//! | [`ui::UiPlugin`] | the egui panel, plots and tooltip |
-//! | [`script::ScriptPlugin`] | scripted viewer runs for automated checks |
-//! | [`capture::CapturePlugin`] | numbered frames read back from the GPU, for videos |
-//! | [`screen_capture::ScreenCapturePlugin`] | recording and screenshots in the viewer |
+//! Folders by concern; each holds one plugin per concern and a plugin group
+//! that the commands assemble:
 //!
-//! [`headless`] drives the simulation without a window, [`render`] draws it
-//! offscreen into videos, [`viewer`] opens a window, [`figures`] plots a
-//! recorded run, [`video`] writes MP4s, and [`cli`] is the command line.
+//! | module | plugin group | concern |
+//! |---|---|---|
+//! | [`sim`] | [`sim::SimPlugins`] | oscillator entities over one engine, stimuli, recording, probes |
+//! | [`view`] | [`view::ViewPlugins`] | the lattice surface, camera, colour maps, picking |
+//! | [`capture`] | [`capture::CapturePlugins`] | frames read back from the GPU, recording and screenshots, MP4 writing |
+//! | [`viewer`] | [`viewer::ViewerPlugins`] | the window's panels, controls and scripted runs |
+//! | [`commands`] | | the command line: `run`, `render`, `plot`, `bench`, `scenes`, `view` |
+//!
+//! A headless run builds `SimPlugins`; an offscreen render adds `ViewPlugins`
+//! and frame capture; the viewer adds the window, `ViewerPlugins` and all of
+//! `CapturePlugins`. `docs/architecture.md` draws the data flow.
 
-pub mod bench;
-pub mod camera;
 pub mod capture;
-pub mod cli;
-pub mod colormap;
-pub mod control;
-pub mod figures;
-pub mod headless;
-pub mod picking;
-pub mod probes;
-pub mod record;
-pub mod render;
-pub mod screen_capture;
-pub mod script;
+pub mod commands;
 pub mod sim;
-pub mod stimulus;
-pub mod ui;
-pub mod video;
 pub mod view;
 pub mod viewer;

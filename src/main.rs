@@ -1,5 +1,5 @@
 //! The `eifield` command.
 
 fn main() -> std::process::ExitCode {
-    eifield::cli::main()
+    eifield::commands::cli::main()
 }

@@ -1,4 +1,4 @@
-//! The screen-capture plugin: recording the viewer's window into an MP4 (F9 or
+//! The recording plugin: recording the viewer's window into an MP4 (F9 or
 //! the Record button) with a fixed amount of model time per video frame, and
 //! PNG screenshots (F12). Files get fresh numbered names; nothing is overwritten.
 
@@ -11,10 +11,10 @@ use bevy::time::TimeUpdateStrategy;
 use bevy::window::PrimaryWindow;
 use bevy_egui::input::egui_wants_any_keyboard_input;
 
-use crate::capture::{CaptureFrame, CapturedFrames};
-use crate::render::{DEFAULT_FPS, DEFAULT_TIME_PER_FRAME};
+use super::frames::{CaptureFrame, CapturedFrames};
+use super::video::{VideoOutput, VideoWriter, next_free_path};
+use crate::commands::render::{DEFAULT_FPS, DEFAULT_TIME_PER_FRAME};
 use crate::sim::{SimClock, SimStatus};
-use crate::video::{VideoOutput, VideoWriter, next_free_path};
 
 /// Key that starts and stops recording.
 pub const RECORD_KEY: KeyCode = KeyCode::F9;

@@ -1,51 +1,70 @@
-//! The command line: `eifield [view] [scene.ron]`, `eifield run <scene.ron> --out <dir>`,
-//! `eifield render <scene.ron> --out <video.mp4>`, `eifield plot <run dir>` and `eifield bench`.
+//! The command line: `eifield [view] [scene]`, `eifield run <scene> --out <dir>`,
+//! `eifield render <scene> --out <video.mp4>`, `eifield plot <run dir>`,
+//! `eifield bench` and `eifield scenes`. A scene is a RON file or the name of
+//! a built-in scene.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Parser, Subcommand, ValueEnum};
-use eifield_model::scene::{ColorMapName, ViewField, ViewMode};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand};
+use eifield_model::scene::{
+    BUILTIN_SCENES, ColorMapName, DEFAULT_SCENE, NamedChoice, SceneSource, ViewField, ViewMode,
+};
 
-use crate::figures::{self, FigureOptions};
-use crate::headless::{self, RunRequest, StopReason};
-use crate::render::{self, RenderRequest, RenderStop};
-
-/// Exit code of a run stopped by Ctrl-C or SIGTERM.
-const EXIT_INTERRUPTED: u8 = 130;
+use super::bench::{self, TimedScene};
+use super::plot::{self as figures, FigureOptions};
+use super::render::{self, RenderRequest, RenderStop};
+use super::run::{self as headless, RunRequest, StopReason};
+use super::{AppError, EXIT_FAILURE, EXIT_INTERRUPTED};
+use crate::capture::recording::DEFAULT_CAPTURE_DIR;
 
 /// Simulate a lattice of coupled excitatory–inhibitory oscillators.
 #[derive(Parser, Debug)]
 #[command(name = "eifield", version, about)]
 pub struct Cli {
-    /// What to do (default: open the viewer on scenes/waves.ron).
+    /// What to do (default: open the viewer on the built-in `waves` scene).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// The scene the viewer opens when no command is given.
-pub const DEFAULT_VIEW_SCENE: &str = "scenes/waves.ron";
+/// The scene `eifield bench` times by default.
+pub const DEFAULT_BENCH_SCENE: &str = "seed_notebook";
+
+/// A clap parser for the names of a [`NamedChoice`] (listed in `--help`).
+fn named<T: NamedChoice + Send + Sync + Clone>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::names())
+        .try_map(|name| T::from_name(&name).ok_or_else(|| format!("unknown value {name}")))
+}
+
+/// A thread count: at least 1.
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("must be a whole number ≥ 1 (got {text})")),
+    }
+}
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Open the interactive 3D viewer on a scene.
     View {
-        /// The scene file (RON).
-        #[arg(default_value = DEFAULT_VIEW_SCENE)]
+        /// The scene: a RON file, or a built-in scene's name (see `eifield scenes`).
+        #[arg(default_value = DEFAULT_SCENE)]
         scene: PathBuf,
         /// Drive the viewer from a script file (for automated checks).
         #[arg(long)]
         script: Option<PathBuf>,
         /// Folder for recordings (F9) and screenshots (F12).
-        #[arg(long, default_value = crate::screen_capture::DEFAULT_CAPTURE_DIR)]
+        #[arg(long, default_value = DEFAULT_CAPTURE_DIR)]
         captures: PathBuf,
     },
     /// Integrate a scene headless and write E.npy, I.npy, t.npy, scene.ron and manifest.json.
     Run {
-        /// The scene file (RON).
+        /// The scene: a RON file, or a built-in scene's name (see `eifield scenes`).
         scene: PathBuf,
         /// Output folder; must not exist unless --force is given.
         #[arg(long)]
@@ -57,7 +76,7 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
         /// Engine threads (default: all cores).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_threads)]
         threads: Option<usize>,
         /// Also draw the run's figures (PNG) into OUT/figures/.
         #[arg(long)]
@@ -83,21 +102,23 @@ pub enum Command {
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
         /// Lattice sides to measure.
-        #[arg(long, value_delimiter = ',', default_values_t = crate::bench::SIDES)]
+        #[arg(long, value_delimiter = ',', default_values_t = bench::SIDES)]
         sides: Vec<usize>,
         /// Also print each measurement as a JSON line.
         #[arg(long)]
         json: bool,
-        /// A scene whose whole run is timed through the engine.
-        #[arg(long, default_value = "scenes/seed_notebook.ron")]
+        /// A scene whose whole run is timed through the engine (a file or a built-in name).
+        #[arg(long, default_value = DEFAULT_BENCH_SCENE)]
         scene: PathBuf,
     },
+    /// List the built-in scenes: one line each, its name (which loads it) and what it shows.
+    Scenes,
 }
 
 /// `eifield render`'s arguments.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RenderArgs {
-    /// The scene file (RON).
+    /// The scene: a RON file, or a built-in scene's name (see `eifield scenes`).
     pub scene: PathBuf,
     /// The video file (.mp4); must not exist unless --force is given.
     #[arg(long, required_unless_present = "discard")]
@@ -112,14 +133,14 @@ pub struct RenderArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// 3D surface or flat heat map (default: the scene's view, else surface).
-    #[arg(long)]
-    pub view: Option<ViewArg>,
+    #[arg(long, value_parser = named::<ViewMode>())]
+    pub view: Option<ViewMode>,
     /// Which population to show (default: the scene's view, else E).
-    #[arg(long)]
-    pub field: Option<FieldArg>,
+    #[arg(long, value_parser = named::<ViewField>())]
+    pub field: Option<ViewField>,
     /// Colour map (default: the scene's view, else viridis).
-    #[arg(long)]
-    pub colormap: Option<ColorMapArg>,
+    #[arg(long, value_parser = named::<ColorMapName>())]
+    pub colormap: Option<ColorMapName>,
     /// Height per unit of the field, in cell spacings (surface view).
     #[arg(long)]
     pub height_scale: Option<f64>,
@@ -145,7 +166,7 @@ pub struct RenderArgs {
     #[arg(long)]
     pub duration: Option<f64>,
     /// Engine threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
 }
 
@@ -158,19 +179,9 @@ impl RenderArgs {
             discard: self.discard,
             force: self.force,
             quiet: self.quiet,
-            view: self.view.map(|v| match v {
-                ViewArg::Surface => ViewMode::Surface,
-                ViewArg::Heatmap => ViewMode::Heatmap,
-            }),
-            field: self.field.map(|f| match f {
-                FieldArg::E => ViewField::E,
-                FieldArg::I => ViewField::I,
-            }),
-            colormap: self.colormap.map(|c| match c {
-                ColorMapArg::Viridis => ColorMapName::Viridis,
-                ColorMapArg::Hot => ColorMapName::Hot,
-                ColorMapArg::BlueWhiteRed => ColorMapName::BlueWhiteRed,
-            }),
+            view: self.view,
+            field: self.field,
+            colormap: self.colormap,
             height_scale: self.height_scale,
             yaw: self.yaw,
             pitch: self.pitch,
@@ -206,43 +217,24 @@ impl FigureArgs {
     }
 }
 
-/// `--view`.
-#[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum ViewArg {
-    /// 3D height/colour surface.
-    Surface,
-    /// Flat top-down heat map.
-    Heatmap,
-}
-
-/// `--field`.
-#[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum FieldArg {
-    /// Excitatory activity.
-    E,
-    /// Inhibitory activity.
-    I,
-}
-
-/// `--colormap`.
-#[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum ColorMapArg {
-    /// Viridis.
-    Viridis,
-    /// Black-red-yellow-white.
-    Hot,
-    /// Diverging blue-white-red.
-    BlueWhiteRed,
-}
-
-/// Parses the arguments and runs the command.
+/// Parses the arguments and runs the command; a failure is printed with its
+/// exit code (0 completed, 1 blow-up or write failure, 2 bad input, 130 interrupted).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::View {
-        scene: PathBuf::from(DEFAULT_VIEW_SCENE),
+    match run_command(cli.command.unwrap_or(Command::View {
+        scene: PathBuf::from(DEFAULT_SCENE),
         script: None,
-        captures: PathBuf::from(crate::screen_capture::DEFAULT_CAPTURE_DIR),
-    });
+        captures: PathBuf::from(DEFAULT_CAPTURE_DIR),
+    })) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run_command(command: Command) -> Result<ExitCode, AppError> {
     match command {
         Command::View {
             scene,
@@ -257,37 +249,68 @@ pub fn main() -> ExitCode {
             threads,
             figures,
             figure_args,
-        } => run(
-            RunRequest {
+        } => {
+            let request = RunRequest {
                 scene,
                 out,
                 force,
                 quiet,
                 threads,
-            },
-            figures.then(|| figure_args.options(force)),
-        ),
+            };
+            let code = run_simulation(&request, stop_flag())?;
+            if code == ExitCode::SUCCESS && figures {
+                plot(&request.out, &figure_args.options(force))?;
+            }
+            Ok(code)
+        }
         Command::Render(args) => render_video(args.request()),
         Command::Plot {
             run_dir,
             force,
             figure_args,
-        } => plot(&run_dir, &figure_args.options(force)),
+        } => plot(&run_dir, &figure_args.options(force)).map(|()| ExitCode::SUCCESS),
         Command::Bench {
             seconds,
             sides,
             json,
             scene,
         } => {
-            match crate::bench::run(seconds, &sides, json, Some(&scene)) {
-                Ok(()) => ExitCode::SUCCESS,
+            if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+                return Err(AppError::Input(format!(
+                    "--seconds must be a number of seconds between 0 and 3600 (got {seconds})"
+                )));
+            }
+            if let Some(&side) = sides.iter().find(|&&s| s == 0 || s > 4096) {
+                return Err(AppError::Input(format!(
+                    "--sides must be between 1 and 4096 (got {side})"
+                )));
+            }
+            let source = SceneSource::resolve(&scene);
+            let timed = TimedScene {
+                label: source.to_string(),
+                scene: source.load()?,
+            };
+            match bench::run(seconds, &sides, json, Some(&timed)) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
                 // The reader went away (`eifield bench | head`): nothing to report.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: cannot write the benchmark's results: {e}");
-                    ExitCode::FAILURE
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(AppError::Output(format!(
+                    "cannot write the benchmark's results: {e}"
+                ))),
+            }
+        }
+        Command::Scenes => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for scene in BUILTIN_SCENES {
+                if let Err(e) = writeln!(out, "{:<16}{}", scene.name, scene.description) {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        break;
+                    }
+                    return Err(AppError::Output(e.to_string()));
                 }
             }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -304,115 +327,80 @@ fn stop_flag() -> Arc<AtomicBool> {
     stop
 }
 
-fn plot(run_dir: &std::path::Path, options: &FigureOptions) -> ExitCode {
-    match figures::write_figures(run_dir, options) {
-        Ok(paths) => {
-            for path in paths {
-                eprintln!("wrote {}", path.display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+fn plot(run_dir: &std::path::Path, options: &FigureOptions) -> Result<(), AppError> {
+    let paths = figures::write_figures(run_dir, options).map_err(AppError::Input)?;
+    for path in paths {
+        eprintln!("wrote {}", path.display());
     }
+    Ok(())
 }
 
-fn render_video(request: RenderRequest) -> ExitCode {
-    match render::render(&request, stop_flag()) {
-        Ok(summary) => {
-            let text = format!(
-                "{} frames of {}x{} ({:.2} s at {} fps, {} model time per frame, t = 0 … {}) in {:.2} s ({:.1} frames/s) -> {}",
-                summary.frames,
-                summary.size.0,
-                summary.size.1,
-                summary.frames as f64 / summary.fps as f64,
-                summary.fps,
-                summary.time_per_frame,
-                summary.frames.saturating_sub(1) as f64 * summary.time_per_frame,
-                summary.wall_time_s,
-                summary.frames as f64 / summary.wall_time_s.max(1e-9),
-                summary
-                    .output
-                    .as_ref()
-                    .map_or_else(|| "(discarded)".into(), |o| o.path().display().to_string())
+fn render_video(request: RenderRequest) -> Result<ExitCode, AppError> {
+    let summary = render::render(&request, stop_flag())?;
+    let text = format!(
+        "{} frames of {}x{} ({:.2} s at {} fps, {} model time per frame, t = 0 … {}) in {:.2} s ({:.1} frames/s) -> {}",
+        summary.frames,
+        summary.size.0,
+        summary.size.1,
+        summary.frames as f64 / summary.fps as f64,
+        summary.fps,
+        summary.time_per_frame,
+        summary.frames.saturating_sub(1) as f64 * summary.time_per_frame,
+        summary.wall_time_s,
+        summary.frames as f64 / summary.wall_time_s.max(1e-9),
+        summary
+            .output
+            .as_ref()
+            .map_or_else(|| "(discarded)".into(), |o| o.path().display().to_string())
+    );
+    match summary.stopped {
+        None => {
+            if !request.quiet {
+                eprintln!("{text}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(RenderStop::Interrupted) => {
+            eprintln!(
+                "interrupted after {} of {} frames: {text}",
+                summary.frames, summary.frames_requested
             );
-            match summary.stopped {
-                None => {
-                    if !request.quiet {
-                        eprintln!("{text}");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Some(RenderStop::Interrupted) => {
-                    eprintln!(
-                        "interrupted after {} of {} frames: {text}",
-                        summary.frames, summary.frames_requested
-                    );
-                    ExitCode::from(EXIT_INTERRUPTED)
-                }
-                Some(RenderStop::BlowUp(reason)) => {
-                    eprintln!("error: {reason}; the frames before it were kept: {text}");
-                    ExitCode::FAILURE
-                }
-            }
+            Ok(ExitCode::from(EXIT_INTERRUPTED))
         }
-        Err(e) => {
-            eprintln!("error: {}", e.message);
-            ExitCode::from(e.code)
-        }
+        Some(RenderStop::BlowUp(reason)) => Err(AppError::BlowUp(format!(
+            "{reason}; the frames before it were kept: {text}"
+        ))),
     }
 }
 
-fn run(request: RunRequest, figures: Option<FigureOptions>) -> ExitCode {
-    let stop = stop_flag();
-    let code = run_simulation(&request, stop);
-    if code == ExitCode::SUCCESS
-        && let Some(options) = figures
-    {
-        return plot(&request.out, &options);
-    }
-    code
-}
-
-fn run_simulation(request: &RunRequest, stop: Arc<AtomicBool>) -> ExitCode {
-    match headless::run(request, stop) {
-        Ok(manifest) => {
-            let summary = format!(
-                "{} samples of {} cells, t = {} in {:.3} s ({} steps) -> {}",
-                manifest.samples,
-                manifest.grid[0] * manifest.grid[1],
-                manifest.model_time,
-                manifest.wall_time_s,
-                manifest.steps,
-                request.out.display()
-            );
-            match &manifest.stop {
-                StopReason::Completed => {
-                    if !request.quiet {
-                        eprintln!("{summary}");
-                    }
-                    ExitCode::SUCCESS
-                }
-                StopReason::Interrupted => {
-                    eprintln!("interrupted: {summary}");
-                    ExitCode::from(EXIT_INTERRUPTED)
-                }
-                StopReason::BlowUp { message, .. } => {
-                    eprintln!("error: {message}; the samples before it were kept: {summary}");
-                    ExitCode::FAILURE
-                }
-                StopReason::WriteError { message } => {
-                    eprintln!("error: writing the output failed: {message}");
-                    ExitCode::FAILURE
-                }
-                StopReason::Running => unreachable!("a finished run has a stop reason"),
+fn run_simulation(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<ExitCode, AppError> {
+    let manifest = headless::run(request, stop)?;
+    let summary = format!(
+        "{} samples of {} cells, t = {} in {:.3} s ({} steps) -> {}",
+        manifest.samples,
+        manifest.grid[0] * manifest.grid[1],
+        manifest.model_time,
+        manifest.wall_time_s,
+        manifest.steps,
+        request.out.display()
+    );
+    match &manifest.stop {
+        StopReason::Completed => {
+            if !request.quiet {
+                eprintln!("{summary}");
             }
+            Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            eprintln!("error: {}", e.message);
-            ExitCode::from(e.code)
+        StopReason::Interrupted => {
+            eprintln!("interrupted: {summary}");
+            Ok(ExitCode::from(EXIT_INTERRUPTED))
         }
+        StopReason::BlowUp { message, .. } => Err(AppError::BlowUp(format!(
+            "{message}; the samples before it were kept: {summary}"
+        ))),
+        StopReason::WriteError { message } => Err(AppError::Output(format!(
+            "writing the output failed: {message}"
+        ))),
+        StopReason::Running => Ok(ExitCode::from(EXIT_FAILURE)),
     }
 }

@@ -11,7 +11,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::colormap::{ColorMapKind, lut_index};
+use eifield_model::scene::ColorMapName;
+
+use crate::view::colormap::{ColorMapLut, lut_index};
 
 /// The figure files, in the order they are written.
 pub const FIGURE_FILES: [&str; 3] = ["traces.png", "raster.png", "stimulus.png"];
@@ -28,16 +30,15 @@ pub const RASTER_ALL_LIMIT: usize = 1024;
 /// The font family the figures use (registered from embedded bytes, so no
 /// system fonts are needed).
 const FONT: &str = "sans-serif";
+/// The figures' font (Ubuntu Light, under the Ubuntu Font Licence), embedded so
+/// that figures look the same on every machine.
+const FONT_TTF: &[u8] = include_bytes!("../../assets/fonts/Ubuntu-Light.ttf");
 
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The font is valid TrueType; failing here would be a build defect.
-        let _ = plotters::style::register_font(
-            FONT,
-            FontStyle::Normal,
-            epaint_default_fonts::UBUNTU_LIGHT,
-        );
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_TTF);
     });
 }
 
@@ -230,9 +231,9 @@ fn save_png(
     .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn rgb(kind: ColorMapKind, v: f64, lo: f64, hi: f64) -> RGBColor {
+fn rgb(kind: ColorMapName, v: f64, lo: f64, hi: f64) -> RGBColor {
     thread_local! {
-        static LUTS: std::cell::RefCell<Vec<(ColorMapKind, Vec<[u8; 3]>)>> = const { std::cell::RefCell::new(Vec::new()) };
+        static LUTS: std::cell::RefCell<Vec<(ColorMapName, Vec<[u8; 3]>)>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     LUTS.with(|luts| {
         let mut luts = luts.borrow_mut();
@@ -277,7 +278,7 @@ fn stacked_traces(root: &Area, run: &RunData, cells: &[(usize, usize)]) -> Resul
         .map_err(drawing_error)?;
     for (k, (&cell, &(r, c))) in index.iter().zip(cells).enumerate() {
         let shift = offset * k as f64;
-        let colour = rgb(ColorMapKind::Viridis, k as f64, 0.0, n.max(2) as f64 * 1.15);
+        let colour = rgb(ColorMapName::Viridis, k as f64, 0.0, n.max(2) as f64 * 1.15);
         chart
             .draw_series(LineSeries::new(
                 run.series(cell).map(|(t, e)| (t, e + shift)),
@@ -347,7 +348,7 @@ fn raster(root: &Area, run: &RunData) -> Result<(), String> {
             let x0 = t0 + tb as f64 * dt;
             rects.push(Rectangle::new(
                 [(x0, y0), (x0 + dt, y1)],
-                rgb(ColorMapKind::BlueWhiteRed, v, lo, hi).filled(),
+                rgb(ColorMapName::BlueWhiteRed, v, lo, hi).filled(),
             ));
         }
     }
@@ -381,7 +382,7 @@ fn colour_bar(area: &Area, lo: f64, hi: f64) -> Result<(), String> {
                     (0.0, lo + k as f64 * step),
                     (1.0, lo + (k + 1) as f64 * step),
                 ],
-                rgb(ColorMapKind::BlueWhiteRed, v, lo, hi).filled(),
+                rgb(ColorMapName::BlueWhiteRed, v, lo, hi).filled(),
             )
         }))
         .map_err(drawing_error)?;

@@ -16,16 +16,18 @@ use bevy::render::render_resource::{TextureFormat, TextureUsages};
 use bevy::time::TimeUpdateStrategy;
 use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
+use eifield_model::scene::SceneSource;
 use eifield_model::scene::{CameraSpec, ColorMapName, MAX_VIDEO_FPS, ViewField, ViewMode};
 use eifield_model::{Engine, EngineOptions, FieldScene};
 
-use crate::camera::{CameraPlugin, OffscreenTarget};
-use crate::capture::{CapturePlugin, CapturedFrames, request_frame};
-use crate::headless::{DelayedProgress, RunError};
-use crate::sim::{SimClock, SimPlugin, SimStatus, install_engine};
-use crate::stimulus::StimulusPlugin;
-use crate::video::{VideoOutput, VideoWriter};
-use crate::view::{ViewPlugin, apply_scene_view};
+use super::AppError;
+use super::progress::DelayedProgress;
+use crate::capture::frames::{CapturePlugin, CapturedFrames, request_frame};
+use crate::capture::video::{VideoOutput, VideoWriter};
+use crate::sim::probes::ProbesPlugin;
+use crate::sim::{EntityMirror, SimClock, SimPlugins, SimStatus, install_engine};
+use crate::view::camera::OffscreenTarget;
+use crate::view::{ViewPlugins, apply_scene_view};
 
 /// Video frames per second when neither the options nor the scene say.
 pub const DEFAULT_FPS: u32 = 30;
@@ -212,8 +214,8 @@ fn scene_with_view_options(scene: &FieldScene, request: &RenderRequest) -> Field
 }
 
 /// A failure after the work started (exit code 1).
-fn failed(message: String) -> RunError {
-    RunError { code: 1, message }
+fn failed(message: String) -> AppError {
+    AppError::Output(message)
 }
 
 /// A windowless app drawing the lattice into `target`.
@@ -245,11 +247,10 @@ fn offscreen_app(size: (u32, u32)) -> (App, Handle<Image>) {
     let handle = app.world_mut().resource_mut::<Assets<Image>>().add(image);
     app.insert_resource(OffscreenTarget(handle.clone()))
         .insert_resource(ClearColor(Color::srgb(0.08, 0.08, 0.1)))
+        .insert_resource(EntityMirror::OnRequest)
         .add_plugins((
-            SimPlugin,
-            StimulusPlugin,
-            ViewPlugin,
-            CameraPlugin,
+            SimPlugins.build().disable::<ProbesPlugin>(),
+            ViewPlugins,
             CapturePlugin,
         ));
     app.edit_schedule(FixedUpdate, |s| {
@@ -259,16 +260,14 @@ fn offscreen_app(size: (u32, u32)) -> (App, Handle<Image>) {
 }
 
 /// Renders a scene to a video. `stop` is polled between frames.
-pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSummary, RunError> {
-    let input = |m: String| RunError {
-        code: 2,
-        message: m,
-    };
-    let scene = FieldScene::load(&request.scene).map_err(|e| input(e.to_string()))?;
+pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSummary, AppError> {
+    let input = AppError::Input;
+    let source = SceneSource::resolve(&request.scene);
+    let scene = source.load()?;
     let scene = scene_with_view_options(&scene, request);
     if let Some(view) = &scene.view {
         view.validate()
-            .map_err(|e| input(format!("{}: {e}", request.scene.display())))?;
+            .map_err(|e| input(format!("{source} with the view options: {e}")))?;
     }
     let plan = FramePlan::resolve(request, &scene).map_err(input)?;
     let size = request.size.unwrap_or(DEFAULT_SIZE);
@@ -307,7 +306,7 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
             simd: None,
         },
     )
-    .map_err(|e| input(format!("{}: {e}", request.scene.display())))?;
+    .map_err(|e| input(format!("{source}: {e}")))?;
 
     let (mut app, target) = offscreen_app(size);
     // One fixed tick per frame: tick k ends at model time k × time-per-frame.

@@ -11,59 +11,25 @@ use std::time::{Duration, Instant};
 use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use eifield_model::scene::{Heterogeneity, Initial, Noise};
+use eifield_model::scene::{Heterogeneity, Initial, Noise, SceneSource};
 use eifield_model::{Engine, EngineOptions, FieldScene};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::record::{RecordPlugin, Recorder};
-use crate::sim::{SimClock, SimPlugin, SimStatus, install_engine};
-use crate::stimulus::StimulusPlugin;
+use super::AppError;
+use super::progress::DelayedProgress;
+use crate::sim::probes::ProbesPlugin;
+use crate::sim::record::Recorder;
+use crate::sim::{
+    EntityMirror, Lattice, SimClock, SimPlugins, SimStatus, install_engine, refresh_entities,
+};
 
-/// Jobs longer than this show a progress bar.
-const PROGRESS_DELAY: Duration = Duration::from_secs(1);
-
-/// A progress bar on stderr that appears only once a job has run for
-/// [`PROGRESS_DELAY`] (and never when `quiet`).
-pub struct DelayedProgress {
-    bar: ProgressBar,
-    started: Instant,
-    quiet: bool,
-}
-
-impl DelayedProgress {
-    /// A hidden bar of `len` steps drawn with an indicatif `template`.
-    pub fn new(len: u64, template: &str, quiet: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
-        bar.set_style(ProgressStyle::with_template(template).expect("valid progress template"));
-        Self {
-            bar,
-            started: Instant::now(),
-            quiet,
-        }
-    }
-
-    /// Moves the bar to `position` with `message`, showing it once the delay has passed.
-    pub fn update(&self, position: u64, message: String) {
-        if !self.quiet && self.bar.is_hidden() && self.started.elapsed() >= PROGRESS_DELAY {
-            self.bar.set_draw_target(ProgressDrawTarget::stderr());
-        }
-        self.bar.set_position(position);
-        self.bar.set_message(message);
-    }
-
-    /// Removes the bar.
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
 /// Cell-ticks integrated per app update (bounds the work between checks for Ctrl-C).
 const CELL_TICKS_PER_UPDATE: usize = 1 << 16;
 
 /// What to run and where to write it.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    /// The scene file.
+    /// The scene: a file, or the name of a built-in scene.
     pub scene: PathBuf,
     /// The output folder.
     pub out: PathBuf,
@@ -73,24 +39,6 @@ pub struct RunRequest {
     pub quiet: bool,
     /// Engine threads (`None`: all cores).
     pub threads: Option<usize>,
-}
-
-/// A failure that stops the run; `code` is the process exit code.
-#[derive(Debug)]
-pub struct RunError {
-    /// 2 for bad input, 1 otherwise.
-    pub code: u8,
-    /// What went wrong, for the user.
-    pub message: String,
-}
-
-impl RunError {
-    fn input(message: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
-        }
-    }
 }
 
 /// Why a run stopped.
@@ -194,24 +142,24 @@ impl Seeds {
 pub const RUN_FILES: [&str; 5] = ["E.npy", "I.npy", "t.npy", "scene.ron", "manifest.json"];
 
 /// Creates the output folder, refusing an existing one unless `force`.
-fn prepare_out_dir(out: &Path, force: bool) -> Result<(), RunError> {
+fn prepare_out_dir(out: &Path, force: bool) -> Result<(), AppError> {
     if out.exists() {
         if !force {
-            return Err(RunError::input(format!(
+            return Err(AppError::Input(format!(
                 "output folder {} already exists; choose another --out, or pass --force to replace its run files ({})",
                 out.display(),
                 RUN_FILES.join(", ")
             )));
         }
         if !out.is_dir() {
-            return Err(RunError::input(format!(
+            return Err(AppError::Input(format!(
                 "--out {} exists and is not a folder",
                 out.display()
             )));
         }
     }
     std::fs::create_dir_all(out).map_err(|e| {
-        RunError::input(format!(
+        AppError::Input(format!(
             "cannot create output folder {}: {e}",
             out.display()
         ))
@@ -224,11 +172,14 @@ fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), String> {
     std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The headless app: the simulation, stimulus and recording plugins on
-/// `MinimalPlugins`, advanced a fixed number of ticks per update.
+/// The headless app: the simulation plugins (without probes, which only the
+/// viewer shows) on `MinimalPlugins`, advanced a fixed number of ticks per
+/// update. Nothing reads the oscillator entities during a run, so they are
+/// refreshed from the engine at the end only ([`EntityMirror::OnRequest`]).
 pub fn headless_app() -> App {
     let mut app = App::new();
-    app.add_plugins((MinimalPlugins, SimPlugin, StimulusPlugin, RecordPlugin));
+    app.add_plugins((MinimalPlugins, SimPlugins.build().disable::<ProbesPlugin>()));
+    app.insert_resource(EntityMirror::OnRequest);
     // The fixed-step systems run strictly one after another; a single-threaded
     // executor avoids the task-pool overhead on every tick.
     app.edit_schedule(FixedUpdate, |s| {
@@ -243,8 +194,9 @@ pub fn headless_app() -> App {
 
 /// Runs a scene to completion (or until stopped) and writes its output.
 /// `stop` is polled between updates.
-pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, RunError> {
-    let scene = FieldScene::load(&request.scene).map_err(|e| RunError::input(e.to_string()))?;
+pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, AppError> {
+    let source = SceneSource::resolve(&request.scene);
+    let scene = source.load()?;
     let created = !request.out.exists();
     prepare_out_dir(&request.out, request.force)?;
     let threads = request
@@ -263,7 +215,7 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, RunE
                 // Leave nothing behind for a run that never started.
                 let _ = std::fs::remove_dir(&request.out);
             }
-            return Err(RunError::input(format!("{}: {e}", request.scene.display())));
+            return Err(AppError::Input(format!("{source}: {e}")));
         }
     };
     let cells = scene.grid.len();
@@ -275,17 +227,17 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, RunE
         scene.run.sample_rate,
         samples_requested,
     )
-    .map_err(|e| RunError::input(format!("cannot write the output: {e}")))?;
+    .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
     let resolved = scene.resolved();
     let scene_path = request.out.join("scene.ron");
     std::fs::write(&scene_path, resolved.to_ron_string())
-        .map_err(|e| RunError::input(format!("cannot write {}: {e}", scene_path.display())))?;
+        .map_err(|e| AppError::Input(format!("cannot write {}: {e}", scene_path.display())))?;
 
     let mut manifest = Manifest {
         program: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
         scene_name: scene.name.clone(),
-        scene_file: request.scene.display().to_string(),
+        scene_file: source.to_string(),
         grid: [scene.grid.rows, scene.grid.cols],
         seeds: Seeds::of(&scene),
         method: format!("{:?}", engine.method()),
@@ -299,12 +251,12 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, RunE
         wall_time_s: 0.0,
         stop: StopReason::Running,
     };
-    write_manifest(&request.out, &manifest).map_err(RunError::input)?;
+    write_manifest(&request.out, &manifest).map_err(AppError::Input)?;
 
     let mut app = headless_app();
     install_engine(app.world_mut(), resolved, engine, scene.run.sample_rate);
     if let Err(e) = recorder.flush() {
-        return Err(RunError::input(format!("cannot write the output: {e}")));
+        return Err(AppError::Input(format!("cannot write the output: {e}")));
     }
     app.insert_resource(recorder);
 
@@ -349,6 +301,7 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, RunE
     progress.finish();
 
     let world = app.world_mut();
+    refresh_entities(world);
     let mut stop_reason = stop_reason;
     if let Err(e) = world.resource_mut::<Recorder>().flush() {
         stop_reason = StopReason::WriteError {
@@ -356,12 +309,12 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, RunE
         };
     }
     let clock = *world.resource::<SimClock>();
-    let engine = &world.resource::<crate::sim::Lattice>().0;
+    let engine = world.resource::<Lattice>().engine();
     manifest.steps = engine.steps;
     manifest.samples = world.resource::<Recorder>().samples();
     manifest.model_time = clock.time();
     manifest.wall_time_s = wall.as_secs_f64();
     manifest.stop = stop_reason;
-    write_manifest(&request.out, &manifest).map_err(|message| RunError { code: 1, message })?;
+    write_manifest(&request.out, &manifest).map_err(AppError::Output)?;
     Ok(manifest)
 }

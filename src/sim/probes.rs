@@ -8,7 +8,6 @@ use bevy::prelude::*;
 use eifield_model::scene::Stimulus;
 
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimSystems};
-use crate::stimulus::Drive;
 
 /// Model time kept in the probe histories and the raster.
 pub const HISTORY_SPAN: f64 = 20.0;
@@ -72,6 +71,13 @@ pub struct Raster {
     pub columns: VecDeque<Vec<f32>>,
 }
 
+/// The probes' systems in `Update` (the viewer orders them after its controls).
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeSystems {
+    /// Histories restart after a lattice is (re)loaded.
+    Reset,
+}
+
 /// Adds probes and the raster.
 pub struct ProbesPlugin;
 
@@ -81,7 +87,9 @@ impl Plugin for ProbesPlugin {
             .init_resource::<Raster>()
             .add_systems(
                 Update,
-                reset_on_load.run_if(resource_exists_and_changed::<Neighbours>),
+                reset_on_load
+                    .run_if(resource_exists_and_changed::<Neighbours>)
+                    .in_set(ProbeSystems::Reset),
             )
             .add_systems(
                 FixedUpdate,
@@ -99,7 +107,7 @@ fn reset_on_load(
     mut probes: ResMut<Probes>,
     mut raster: ResMut<Raster>,
 ) {
-    let grid = neighbours.grid;
+    let grid = neighbours.grid();
     probes.0.retain(|p| p.row < grid.rows && p.col < grid.cols);
     for p in &mut probes.0 {
         p.history.clear();
@@ -117,24 +125,17 @@ fn record_probes(
     mut probes: ResMut<Probes>,
     clock: Option<Res<SimClock>>,
     lattice: Option<Res<Lattice>>,
-    drive: Res<Drive>,
 ) {
     let (Some(clock), Some(lattice)) = (clock, lattice) else {
         return;
     };
-    let engine = &lattice.0;
+    let state = lattice.state();
     let t = clock.time();
     for probe in &mut probes.0 {
-        if probe.row >= engine.grid.rows || probe.col >= engine.grid.cols {
+        let Some((e, i, stimulus)) = state.cell(probe.row, probe.col) else {
             continue;
-        }
-        let k = engine.grid.index(probe.row, probe.col);
-        probe.history.push_back(ProbeSample {
-            t,
-            e: engine.e[k],
-            i: engine.i[k],
-            stimulus: drive.0.get(k).map_or(0.0, |d| d - engine.h_ex[k]),
-        });
+        };
+        probe.history.push_back(ProbeSample { t, e, i, stimulus });
         while probe
             .history
             .front()
@@ -154,7 +155,8 @@ fn record_raster(
     let (Some(clock), Some(lattice)) = (clock, lattice) else {
         return;
     };
-    let grid = lattice.0.grid;
+    let state = lattice.state();
+    let grid = state.grid;
     let t = clock.time();
     // Keep at most RASTER_COLUMNS over the span.
     let min_gap = HISTORY_SPAN / RASTER_COLUMNS as f64;
@@ -177,7 +179,7 @@ fn record_raster(
         raster.row = row;
     }
     let width = if row.is_some() { grid.cols } else { grid.len() };
-    let e = &lattice.0.e;
+    let e = state.e;
     let column: Vec<f32> = match row {
         None => e.iter().map(|&v| v as f32).collect(),
         Some(r) => e[r * grid.cols..(r + 1) * grid.cols]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use eifield_model::npy::{NpyError, NpyWriter};
 
-use crate::sim::{Excitatory, GridPosition, Inhibitory, SimClock, SimSystems};
+use crate::sim::{Lattice, SimClock, SimSystems};
 
 /// Longest time buffered samples wait before they are flushed to disk.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
@@ -26,8 +26,6 @@ pub struct Recorder {
     next_tick: u64,
     /// Stop after this many samples.
     max_samples: u64,
-    row_e: Vec<f64>,
-    row_i: Vec<f64>,
     last_flush: Instant,
     /// The first write error, if any; recording stops there.
     pub error: Option<String>,
@@ -50,8 +48,6 @@ impl Recorder {
             sample_rate,
             next_tick: 0,
             max_samples,
-            row_e: vec![0.0; cells],
-            row_i: vec![0.0; cells],
             last_flush: Instant::now(),
             error: None,
         })
@@ -71,10 +67,10 @@ impl Recorder {
         Ok(())
     }
 
-    fn append(&mut self) -> Result<(), NpyError> {
+    fn append(&mut self, e: &[f64], i: &[f64]) -> Result<(), NpyError> {
         let n = self.t.rows();
-        self.e.append(&self.row_e)?;
-        self.i.append(&self.row_i)?;
+        self.e.append(e)?;
+        self.i.append(i)?;
         self.t.append(&[n as f64 / self.sample_rate])?;
         if self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush()?;
@@ -93,13 +89,13 @@ impl Plugin for RecordPlugin {
     }
 }
 
-/// Appends the entities' state when the clock reaches the next sample tick.
+/// Appends the lattice state when the clock reaches the next sample tick.
 fn record_sample(
     recorder: Option<ResMut<Recorder>>,
     clock: Option<Res<SimClock>>,
-    cells: Query<(&GridPosition, &Excitatory, &Inhibitory)>,
+    lattice: Option<Res<Lattice>>,
 ) {
-    let (Some(mut recorder), Some(clock)) = (recorder, clock) else {
+    let (Some(mut recorder), Some(clock), Some(lattice)) = (recorder, clock, lattice) else {
         return;
     };
     if recorder.error.is_some()
@@ -109,11 +105,8 @@ fn record_sample(
         return;
     }
     let rec = &mut *recorder;
-    for (pos, e, i) in &cells {
-        rec.row_e[pos.index] = e.0;
-        rec.row_i[pos.index] = i.0;
-    }
-    if let Err(err) = rec.append() {
+    let state = lattice.state();
+    if let Err(err) = rec.append(state.e, state.i) {
         rec.error = Some(err.to_string());
     }
     rec.next_tick += rec.ticks_per_sample;

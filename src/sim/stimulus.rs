@@ -1,5 +1,8 @@
-//! The stimulus plugin: turns pulse trains, pink noise and click perturbations
-//! (the [`Perturb`] message) into each cell's excitatory drive.
+//! The stimulus plugin: click perturbations (the [`Perturb`] message) become
+//! inputs of the engine, beside the scene's pulse trains and pink noise. The
+//! engine alone turns its inputs into each cell's drive, segment by segment,
+//! and keeps the drive it used ([`crate::sim::FieldState::drive`]), so what is
+//! shown is what was integrated.
 
 use bevy::prelude::*;
 use eifield_model::stimulus::Perturbation;
@@ -20,34 +23,27 @@ pub struct Perturb {
     pub duration: f64,
 }
 
-/// Each cell's total excitatory drive `h_ex + s(t) + σ·p(t)` at the start of
-/// the current tick, row-major. Drawing and probes read it.
-#[derive(Resource, Debug, Clone, Default, PartialEq)]
-pub struct Drive(pub Vec<f64>);
-
 /// Adds the [`Perturb`] message and the stimulus system.
 pub struct StimulusPlugin;
 
 impl Plugin for StimulusPlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<Perturb>()
-            .init_resource::<Drive>()
             .add_systems(FixedUpdate, apply_stimuli.in_set(SimSystems::Stimulus));
     }
 }
 
-/// Registers new perturbations with the engine and computes the per-cell drive.
+/// Registers new perturbations with the engine, starting now.
 fn apply_stimuli(
     mut perturbs: MessageReader<Perturb>,
     lattice: Option<ResMut<Lattice>>,
     clock: Option<Res<SimClock>>,
-    mut drive: ResMut<Drive>,
 ) {
     let (Some(mut lattice), Some(clock)) = (lattice, clock) else {
         perturbs.clear();
         return;
     };
-    let Lattice(engine) = &mut *lattice;
+    let engine = lattice.engine_mut();
     let now = clock.time();
     for p in perturbs.read() {
         let grid = engine.grid;
@@ -72,11 +68,4 @@ fn apply_stimuli(
             end: now + p.duration,
         });
     }
-    let n = engine.grid.len();
-    drive.0.resize(n, 0.0);
-    // The drive in effect just after `now` (inputs are right-continuous).
-    let probe_time = now + 0.5 * (clock.next_time() - now);
-    engine
-        .inputs
-        .fill_drive(probe_time, &engine.h_ex, &mut drive.0);
 }

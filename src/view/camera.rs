@@ -10,8 +10,10 @@ use bevy_egui::input::egui_wants_any_pointer_input;
 use eifield_model::Grid;
 use eifield_model::scene::CameraSpec;
 
+use eifield_model::scene::ViewMode;
+
+use super::settings::{DEFAULT_E_RANGE, ViewSettings, ViewSystems};
 use crate::sim::Neighbours;
-use crate::view::{DEFAULT_E_RANGE, ViewMode, ViewSettings};
 
 /// Vertical field of view of the camera.
 pub const FOV_Y: f32 = std::f32::consts::FRAC_PI_4;
@@ -175,15 +177,10 @@ impl Plugin for CameraPlugin {
                 Update,
                 (fit_free_area, frame_on_change, apply_orbit)
                     .chain()
-                    .in_set(CameraSystems)
-                    .after(crate::view::ViewSystems::Rebuild),
+                    .in_set(ViewSystems::Camera),
             );
     }
 }
-
-/// The camera's framing and transform systems in `Update`.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CameraSystems;
 
 /// Adds the mouse and keyboard controls of the orbit camera (with a window and egui).
 pub struct OrbitControlsPlugin;
@@ -255,7 +252,7 @@ fn frame_on_change(
         let aspect = viewport_aspect(camera);
         // Re-frame when the lattice, the mode or the viewport's shape changes.
         let key = (
-            neighbours.grid,
+            neighbours.grid(),
             settings.mode,
             (aspect * 20.0).round() as i32,
         );
@@ -263,7 +260,7 @@ fn frame_on_change(
             return;
         }
         *orbit = posed_frame(
-            &neighbours.grid,
+            &neighbours.grid(),
             aspect,
             settings.mode,
             settings.height_scale,
@@ -305,7 +302,7 @@ fn orbit_controls(
             && let Some(neighbours) = &neighbours
         {
             *orbit = posed_frame(
-                &neighbours.grid,
+                &neighbours.grid(),
                 viewport_aspect(camera),
                 settings.mode,
                 settings.height_scale,

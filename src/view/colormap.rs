@@ -2,69 +2,46 @@
 //! from the colorgrad library.
 
 use colorgrad::Gradient;
+use eifield_model::scene::ColorMapName;
 
 /// Entries in a colour lookup table.
 pub const LUT_SIZE: usize = 256;
 
-/// The colour maps on offer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ColorMapKind {
-    /// Perceptually uniform viridis.
-    #[default]
-    Viridis,
-    /// Black–red–yellow–white, as in the notebook's animation.
-    Hot,
-    /// Diverging blue–white–red, as in the notebook's raster.
-    BlueWhiteRed,
+/// Colour lookup tables for the scene's colour maps.
+pub trait ColorMapLut {
+    /// A lookup table of sRGB colours (`[r, g, b]`, 0–255), from low to high.
+    fn lut_srgb8(self) -> Vec<[u8; 3]>;
 }
 
-impl ColorMapKind {
-    /// All maps, for menus.
-    pub const ALL: [Self; 3] = [Self::Viridis, Self::Hot, Self::BlueWhiteRed];
-
-    /// A short name for menus.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Viridis => "viridis",
-            Self::Hot => "hot",
-            Self::BlueWhiteRed => "blue-white-red",
-        }
-    }
-
-    /// The map by name (as [`ColorMapKind::name`]).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    fn gradient(self) -> Box<dyn Gradient> {
-        match self {
-            Self::Viridis => Box::new(colorgrad::preset::viridis()),
-            Self::Hot => Box::new(
-                colorgrad::GradientBuilder::new()
-                    .colors(&[
-                        colorgrad::Color::new(0.0, 0.0, 0.0, 1.0),
-                        colorgrad::Color::new(1.0, 0.0, 0.0, 1.0),
-                        colorgrad::Color::new(1.0, 1.0, 0.0, 1.0),
-                        colorgrad::Color::new(1.0, 1.0, 1.0, 1.0),
-                    ])
-                    .domain(&[0.0, 0.375, 0.75, 1.0])
-                    .build::<colorgrad::LinearGradient>()
-                    .expect("a valid gradient"),
-            ),
-            // RdBu runs red to blue; reversed it is blue–white–red.
-            Self::BlueWhiteRed => Box::new(ReversedRdBu(colorgrad::preset::rd_bu())),
-        }
-    }
-
-    /// A lookup table of sRGB colours (`[r, g, b]`, 0–255), from low to high.
-    pub fn lut_srgb8(self) -> Vec<[u8; 3]> {
-        let g = self.gradient();
+impl ColorMapLut for ColorMapName {
+    fn lut_srgb8(self) -> Vec<[u8; 3]> {
+        let g = gradient(self);
         (0..LUT_SIZE)
             .map(|k| {
                 let [r, gg, b, _] = g.at(k as f32 / (LUT_SIZE - 1) as f32).to_rgba8();
                 [r, gg, b]
             })
             .collect()
+    }
+}
+
+fn gradient(map: ColorMapName) -> Box<dyn Gradient> {
+    match map {
+        ColorMapName::Viridis => Box::new(colorgrad::preset::viridis()),
+        ColorMapName::Hot => Box::new(
+            colorgrad::GradientBuilder::new()
+                .colors(&[
+                    colorgrad::Color::new(0.0, 0.0, 0.0, 1.0),
+                    colorgrad::Color::new(1.0, 0.0, 0.0, 1.0),
+                    colorgrad::Color::new(1.0, 1.0, 0.0, 1.0),
+                    colorgrad::Color::new(1.0, 1.0, 1.0, 1.0),
+                ])
+                .domain(&[0.0, 0.375, 0.75, 1.0])
+                .build::<colorgrad::LinearGradient>()
+                .expect("a valid gradient"),
+        ),
+        // RdBu runs red to blue; reversed it is blue–white–red.
+        ColorMapName::BlueWhiteRed => Box::new(ReversedRdBu(colorgrad::preset::rd_bu())),
     }
 }
 
@@ -96,10 +73,10 @@ mod tests {
 
     #[test]
     fn maps_run_in_the_expected_direction() {
-        let hot = ColorMapKind::Hot.lut_srgb8();
+        let hot = ColorMapName::Hot.lut_srgb8();
         assert_eq!(hot[0], [0, 0, 0]);
         assert_eq!(hot[LUT_SIZE - 1], [255, 255, 255]);
-        let bwr = ColorMapKind::BlueWhiteRed.lut_srgb8();
+        let bwr = ColorMapName::BlueWhiteRed.lut_srgb8();
         let (lo, mid, hi) = (bwr[0], bwr[LUT_SIZE / 2], bwr[LUT_SIZE - 1]);
         assert!(lo[2] > lo[0], "low end is blue: {lo:?}");
         assert!(hi[0] > hi[2], "high end is red: {hi:?}");
@@ -107,7 +84,7 @@ mod tests {
             mid.iter().all(|&c| c > 220),
             "middle is near white: {mid:?}"
         );
-        let viridis = ColorMapKind::Viridis.lut_srgb8();
+        let viridis = ColorMapName::Viridis.lut_srgb8();
         assert!(viridis[0][2] > viridis[0][1], "viridis starts purple");
         assert!(viridis[LUT_SIZE - 1][1] > 200, "viridis ends yellow");
     }

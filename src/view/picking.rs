@@ -11,11 +11,11 @@ use bevy_egui::input::egui_wants_any_pointer_input;
 use eifield_model::Grid;
 use eifield_model::scene::Stimulus;
 
-use crate::camera::{FreeViewArea, OrbitCamera};
-use crate::probes::Probes;
+use super::camera::{FreeViewArea, OrbitCamera};
+use super::surface::{DrawnField, LatticeSurface, cell_at};
+use crate::sim::probes::Probes;
+use crate::sim::stimulus::Perturb;
 use crate::sim::{ActiveScene, Neighbours};
-use crate::stimulus::Perturb;
-use crate::view::{DrawnField, LatticeSurface, cell_at};
 
 /// Step of the ray march, in cell widths.
 const PICK_STEP: f32 = 0.1;
@@ -293,7 +293,7 @@ fn on_surface_click(
     let (Some(neighbours), Some(point)) = (neighbours, click.event.hit.position) else {
         return;
     };
-    let Some(cell) = cell_at(&neighbours.grid, point.x, point.z) else {
+    let Some(cell) = cell_at(&neighbours.grid(), point.x, point.z) else {
         return;
     };
     let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
@@ -308,9 +308,10 @@ fn on_surface_click(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::camera::{OrbitCamera, frame_grid};
-    use crate::view::{ViewMode, cell_centre};
+    use crate::view::camera::{OrbitCamera, frame_grid};
+    use crate::view::surface::cell_centre;
     use eifield_model::Boundary;
+    use eifield_model::scene::ViewMode;
 
     /// A ray from `orbit`'s eye through the world point `target`.
     fn ray_through(orbit: &OrbitCamera, target: Vec3) -> (Vec3, Vec3) {

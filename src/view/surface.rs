@@ -1,10 +1,13 @@
-//! The view plugin: the whole lattice drawn as one flat grid mesh that a
+//! The surface plugin: the whole lattice drawn as one flat grid mesh that a
 //! vertex shader displaces by the field (height and colour from E or I, smooth
 //! normals), with a flat top-down heat map mode. Each frame uploads only the
 //! field values; the mesh itself never changes. Render systems read the
 //! simulation state and never write it.
 
-use bevy::asset::{RenderAssetUsages, embedded_asset};
+use std::path::{Path, PathBuf};
+
+use bevy::asset::RenderAssetUsages;
+use bevy::asset::io::embedded::EmbeddedAssetRegistry;
 use bevy::camera::visibility::NoFrustumCulling;
 use bevy::mesh::{Indices, MeshVertexBufferLayoutRef, PrimitiveTopology};
 use bevy::pbr::{MaterialPipeline, MaterialPipelineKey};
@@ -14,165 +17,14 @@ use bevy::render::render_resource::{
 };
 use bevy::render::storage::ShaderBuffer;
 use bevy::shader::ShaderRef;
-use eifield_model::scene::{ColorMapName, ViewField, ViewSpec};
-use eifield_model::{FieldScene, Grid};
+use eifield_model::Grid;
+use eifield_model::scene::{ColorMapName, ViewField};
 
 pub use eifield_model::scene::ViewMode;
 
-use crate::camera::{CameraPose, OrbitCamera, frame_grid, pose_relative_to};
-use crate::colormap::{ColorMapKind, LUT_SIZE};
-use crate::sim::{Excitatory, GridPosition, Inhibitory, Neighbours};
-
-/// Which population the surface shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Field {
-    /// Excitatory activity E.
-    #[default]
-    Excitatory,
-    /// Inhibitory activity I.
-    Inhibitory,
-}
-
-impl From<ViewField> for Field {
-    fn from(field: ViewField) -> Self {
-        match field {
-            ViewField::E => Field::Excitatory,
-            ViewField::I => Field::Inhibitory,
-        }
-    }
-}
-
-impl From<Field> for ViewField {
-    fn from(field: Field) -> Self {
-        match field {
-            Field::Excitatory => ViewField::E,
-            Field::Inhibitory => ViewField::I,
-        }
-    }
-}
-
-impl From<ColorMapName> for ColorMapKind {
-    fn from(name: ColorMapName) -> Self {
-        match name {
-            ColorMapName::Viridis => ColorMapKind::Viridis,
-            ColorMapName::Hot => ColorMapKind::Hot,
-            ColorMapName::BlueWhiteRed => ColorMapKind::BlueWhiteRed,
-        }
-    }
-}
-
-impl From<ColorMapKind> for ColorMapName {
-    fn from(kind: ColorMapKind) -> Self {
-        match kind {
-            ColorMapKind::Viridis => ColorMapName::Viridis,
-            ColorMapKind::Hot => ColorMapName::Hot,
-            ColorMapKind::BlueWhiteRed => ColorMapName::BlueWhiteRed,
-        }
-    }
-}
-
-/// What the surface shows and how.
-#[derive(Resource, Clone, Debug, PartialEq)]
-pub struct ViewSettings {
-    /// E or I.
-    pub field: Field,
-    /// Surface or heat map.
-    pub mode: ViewMode,
-    /// Colour map.
-    pub colormap: ColorMapKind,
-    /// World units of height per unit of the field (surface mode).
-    pub height_scale: f32,
-    /// Field values mapped to the two ends of the colour map.
-    pub range: (f32, f32),
-}
-
-/// Default colour range for E (its typical span in the notebook's regime).
-pub const DEFAULT_E_RANGE: (f32, f32) = (-1.5, 2.5);
-/// Default height per unit of E, in cell spacings.
-pub const DEFAULT_HEIGHT_SCALE: f32 = 1.0;
-
-impl Default for ViewSettings {
-    fn default() -> Self {
-        Self {
-            field: Field::Excitatory,
-            mode: ViewMode::Surface,
-            colormap: ColorMapKind::Viridis,
-            height_scale: DEFAULT_HEIGHT_SCALE,
-            range: DEFAULT_E_RANGE,
-        }
-    }
-}
-
-impl ViewSettings {
-    /// The settings a scene asks for in its `view` section, with defaults
-    /// (and a height scale suited to the lattice) for what it leaves out.
-    pub fn for_scene(scene: &FieldScene) -> Self {
-        let spec = scene.view.clone().unwrap_or_default();
-        let defaults = Self::default();
-        Self {
-            field: spec.field.map_or(defaults.field, Field::from),
-            mode: spec.mode.unwrap_or(defaults.mode),
-            colormap: spec.colormap.map_or(defaults.colormap, ColorMapKind::from),
-            height_scale: spec
-                .height_scale
-                .map_or_else(|| default_height_scale(&scene.grid), |h| h as f32),
-            range: spec
-                .range
-                .map_or(defaults.range, |(lo, hi)| (lo as f32, hi as f32)),
-        }
-    }
-
-    /// These settings as a scene's `view` section, with the camera's pose
-    /// relative to the framed view (`orbit` and `framed`), if given, and the
-    /// recording settings of `base`.
-    pub fn to_spec(
-        &self,
-        camera: Option<(&OrbitCamera, &OrbitCamera)>,
-        base: &ViewSpec,
-    ) -> ViewSpec {
-        ViewSpec {
-            mode: Some(self.mode),
-            field: Some(self.field.into()),
-            colormap: Some(self.colormap.into()),
-            height_scale: Some(self.height_scale as f64),
-            range: Some((self.range.0 as f64, self.range.1 as f64)),
-            camera: camera
-                .map(|(orbit, framed)| pose_relative_to(orbit, framed))
-                .or(base.camera),
-            time_per_frame: base.time_per_frame,
-            fps: base.fps,
-        }
-    }
-}
-
-/// Shows `scene` as its `view` section asks: view settings and camera pose.
-pub fn apply_scene_view(world: &mut World, scene: &FieldScene) {
-    world.insert_resource(ViewSettings::for_scene(scene));
-    let pose = scene
-        .view
-        .as_ref()
-        .and_then(|v| v.camera)
-        .unwrap_or_default();
-    world.insert_resource(CameraPose(pose));
-}
-
-/// The view section describing what `world` shows now: the view settings and
-/// the camera's pose relative to the framed view.
-pub fn current_view_spec(world: &mut World, scene: &FieldScene) -> Option<ViewSpec> {
-    let settings = world.get_resource::<ViewSettings>()?.clone();
-    let base = scene.view.clone().unwrap_or_default();
-    let camera = world
-        .query::<(&Camera, &OrbitCamera)>()
-        .iter(world)
-        .next()
-        .filter(|_| settings.mode == ViewMode::Surface)
-        .map(|(camera, orbit)| {
-            let aspect = crate::camera::viewport_aspect(camera);
-            let framed = frame_grid(&scene.grid, aspect, settings.mode, settings.height_scale);
-            (*orbit, framed)
-        });
-    Some(settings.to_spec(camera.as_ref().map(|(o, f)| (o, f)), &base))
-}
+use super::colormap::{ColorMapLut, LUT_SIZE};
+use super::settings::{DEFAULT_E_RANGE, ViewSettings, ViewSystems};
+use crate::sim::{Lattice, Neighbours};
 
 /// Marks the entity that carries the lattice mesh.
 #[derive(Component, Debug, Clone, Copy)]
@@ -192,17 +44,10 @@ pub struct DrawnField {
     pub heights: Vec<f32>,
 }
 
-/// The view's system sets in `Update`.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ViewSystems {
-    /// Rebuild the mesh when the lattice changes shape.
-    Rebuild,
-    /// Write heights, colours and normals.
-    Update,
-}
-
 /// The shader that displaces and colours the lattice mesh.
 const SURFACE_SHADER: &str = "embedded://eifield/shaders/lattice_surface.wgsl";
+/// Where [`SURFACE_SHADER`] lives in the embedded asset source.
+const SURFACE_SHADER_PATH: &str = "eifield/shaders/lattice_surface.wgsl";
 
 /// Direction towards the light of the surface shading.
 const LIGHT_DIRECTION: Vec3 = Vec3::new(-0.4, 1.0, 0.6);
@@ -277,17 +122,32 @@ fn f32_buffer(values: impl IntoIterator<Item = f32>) -> ShaderBuffer {
 }
 
 /// Adds the lattice surface.
-pub struct ViewPlugin;
+pub struct SurfacePlugin;
 
-impl Plugin for ViewPlugin {
+impl Plugin for SurfacePlugin {
     fn build(&self, app: &mut App) {
-        embedded_asset!(app, "shaders/lattice_surface.wgsl");
+        // From the top-level assets/ folder, compiled into the binary.
+        app.world_mut()
+            .resource_mut::<EmbeddedAssetRegistry>()
+            .insert_asset(
+                PathBuf::new(),
+                Path::new(SURFACE_SHADER_PATH),
+                include_bytes!("../../assets/shaders/lattice_surface.wgsl").as_slice(),
+            );
         app.add_plugins(MaterialPlugin::<LatticeSurfaceMaterial>::default())
             .init_resource::<ViewSettings>()
             .init_resource::<DrawnField>()
-            .configure_sets(Update, (ViewSystems::Rebuild, ViewSystems::Update).chain())
+            .configure_sets(
+                Update,
+                (
+                    ViewSystems::Rebuild,
+                    ViewSystems::Camera,
+                    ViewSystems::Upload,
+                )
+                    .chain(),
+            )
             .add_systems(Update, rebuild_surface.in_set(ViewSystems::Rebuild))
-            .add_systems(Update, update_surface.in_set(ViewSystems::Update));
+            .add_systems(Update, update_surface.in_set(ViewSystems::Upload));
     }
 }
 
@@ -360,10 +220,6 @@ pub fn lattice_mesh(grid: &Grid) -> Mesh {
     .with_inserted_indices(Indices::U32(indices))
 }
 
-/// A height scale that makes the surface's relief readable at any lattice size.
-pub fn default_height_scale(grid: &Grid) -> f32 {
-    (grid.rows.max(grid.cols) as f32 / 32.0).clamp(0.5, 16.0)
-}
 
 /// Spawns the surface for the current lattice (replacing an old one) when the grid changes.
 fn rebuild_surface(
@@ -377,7 +233,7 @@ fn rebuild_surface(
     let Some(neighbours) = neighbours else {
         return;
     };
-    let grid = neighbours.grid;
+    let grid = neighbours.grid();
     if surfaces.iter().any(|(_, s)| s.grid == grid) {
         return;
     }
@@ -411,16 +267,17 @@ fn rebuild_surface(
     ));
 }
 
-/// Uploads the shown field from the entities' state, and the shading
-/// settings when they change; keeps [`DrawnField`] for picking and tooltips.
+/// Uploads the shown field from the lattice state, and the shading settings
+/// when they change; keeps [`DrawnField`] for picking and tooltips.
+#[allow(clippy::too_many_arguments)]
 fn update_surface(
     settings: Res<ViewSettings>,
     mut drawn: ResMut<DrawnField>,
-    cells: Query<(&GridPosition, &Excitatory, &Inhibitory)>,
+    lattice: Option<Res<Lattice>>,
     surfaces: Query<(&LatticeSurface, &MeshMaterial3d<LatticeSurfaceMaterial>)>,
     mut materials: ResMut<Assets<LatticeSurfaceMaterial>>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
-    mut shown_map: Local<Option<(AssetId<LatticeSurfaceMaterial>, ColorMapKind)>>,
+    mut shown_map: Local<Option<(AssetId<LatticeSurfaceMaterial>, ColorMapName)>>,
 ) {
     let Ok((surface, material)) = surfaces.single() else {
         return;
@@ -430,17 +287,20 @@ fn update_surface(
     drawn.e.resize(n, 0.0);
     drawn.i.resize(n, 0.0);
     drawn.heights.resize(n, 0.0);
-    for (pos, e, i) in &cells {
-        if pos.index < n {
-            drawn.e[pos.index] = e.0 as f32;
-            drawn.i[pos.index] = i.0 as f32;
+    if let Some(lattice) = lattice.filter(|l| l.state().grid.len() == n) {
+        let state = lattice.state();
+        for (drawn, &value) in drawn.e.iter_mut().zip(state.e) {
+            *drawn = value as f32;
+        }
+        for (drawn, &value) in drawn.i.iter_mut().zip(state.i) {
+            *drawn = value as f32;
         }
     }
     let flat = settings.mode == ViewMode::Heatmap;
     let drawn = &mut *drawn;
     let values = match settings.field {
-        Field::Excitatory => &drawn.e,
-        Field::Inhibitory => &drawn.i,
+        ViewField::E => &drawn.e,
+        ViewField::I => &drawn.i,
     };
     for (h, &v) in drawn.heights.iter_mut().zip(values) {
         *h = if flat || !v.is_finite() {

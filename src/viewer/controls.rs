@@ -1,13 +1,14 @@
-//! The control plugin: play/pause, single step, reset, and loading and saving
+//! The controls plugin: play/pause, single step, reset, and loading and saving
 //! scenes while the viewer runs, as [`SimCommand`] messages handled in one place.
 
 use std::path::PathBuf;
 
 use bevy::prelude::*;
 use eifield_model::FieldScene;
-use eifield_model::scene::Initial;
+use eifield_model::scene::{Initial, SceneSource};
 
-use crate::sim::{ActiveScene, Lattice, SimSettings, load_scene};
+use super::ViewerSystems;
+use crate::sim::{ActiveScene, Lattice, SimSettings, SimStatus, load_scene};
 use crate::view::{apply_scene_view, current_view_spec};
 
 /// A request to the simulation from the UI (or a script).
@@ -40,13 +41,13 @@ pub struct ControlStatus {
 }
 
 /// Adds [`SimCommand`] and its handler.
-pub struct ControlPlugin;
+pub struct ControlsPlugin;
 
-impl Plugin for ControlPlugin {
+impl Plugin for ControlsPlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<SimCommand>()
             .init_resource::<ControlStatus>()
-            .add_systems(Update, handle_commands);
+            .add_systems(Update, handle_commands.in_set(ViewerSystems::Controls));
     }
 }
 
@@ -54,18 +55,47 @@ impl Plugin for ControlPlugin {
 /// and every random draw resolved: loading it gives the same parameters,
 /// stimuli and state. Where the world shows the lattice, the current view
 /// (settings and camera pose) becomes the scene's `view` section.
-pub fn snapshot_scene(world: &mut World) -> Option<FieldScene> {
+///
+/// After a blow-up the state is not finite and cannot be a scene's initial
+/// state: the scene keeps the initial state it was loaded with, and the
+/// second value says so.
+pub fn snapshot_scene(world: &mut World) -> Option<(FieldScene, Option<String>)> {
     let scene = world.get_resource::<ActiveScene>()?.0.clone();
-    let engine = &world.get_resource::<Lattice>()?.0;
+    let state = world.get_resource::<Lattice>()?.state();
     let mut snapshot = scene.resolved();
-    snapshot.initial = Initial::Explicit {
-        ex: engine.e.clone(),
-        inh: engine.i.clone(),
+    let note = match world.get_resource::<SimStatus>() {
+        Some(SimStatus::BlownUp(b)) => Some(format!(
+            "the state is not finite since t = {:.4} (numerical blow-up), so the scene keeps its initial state",
+            b.time
+        )),
+        _ => {
+            snapshot.initial = Initial::Explicit {
+                ex: state.e.to_vec(),
+                inh: state.i.to_vec(),
+            };
+            None
+        }
     };
     if let Some(view) = current_view_spec(world, &scene) {
         snapshot.view = Some(view);
     }
-    Some(snapshot)
+    Some((snapshot, note))
+}
+
+/// Writes the scene as [`snapshot_scene`] makes it, after checking that it
+/// loads again (a saved scene always loads).
+pub fn save_scene(world: &mut World, path: &std::path::Path) -> Result<String, String> {
+    let Some((scene, note)) = snapshot_scene(world) else {
+        return Err("no scene is loaded".into());
+    };
+    let text = scene.to_ron_string();
+    FieldScene::from_ron_str(&text, &path.display().to_string())
+        .map_err(|e| format!("not saved: the scene would not load again: {e}"))?;
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(match note {
+        Some(note) => format!("saved {}; {note}", path.display()),
+        None => format!("saved {}", path.display()),
+    })
 }
 
 fn handle_commands(world: &mut World) {
@@ -107,7 +137,8 @@ fn handle_commands(world: &mut World) {
                 let Some(settings) = world.get_resource::<SimSettings>().copied() else {
                     continue;
                 };
-                let result = FieldScene::load(&path)
+                let result = SceneSource::resolve(&path)
+                    .load()
                     .map_err(|e| e.to_string())
                     .and_then(|scene| {
                         load_scene(world, scene.clone(), settings)
@@ -125,12 +156,7 @@ fn handle_commands(world: &mut World) {
                         path.display()
                     ))
                 } else {
-                    match snapshot_scene(world) {
-                        Some(scene) => std::fs::write(&path, scene.to_ron_string())
-                            .map(|_| format!("saved {}", path.display()))
-                            .map_err(|e| format!("{}: {e}", path.display())),
-                        None => Err("no scene is loaded".into()),
-                    }
+                    save_scene(world, &path)
                 };
                 set_status(world, result);
             }

@@ -1,25 +1,38 @@
 //! The interactive viewer: a window with the lattice surface, the control
-//! panel and the plots, built on the same simulation plugins as headless runs.
+//! panel and the plots, built on the same simulation and view plugins as
+//! headless runs and offscreen renders.
+//!
+//! | plugin | concern |
+//! |---|---|
+//! | [`controls::ControlsPlugin`] | play/pause, step, reset, load and save, as messages |
+//! | [`panels::PanelsPlugin`] | the egui panel, plots and tooltip |
+//! | [`script::ScriptPlugin`] | scripted runs for automated checks (added with `--script`) |
+//!
+//! [`ViewerPlugins`] adds these with the camera controls and picking.
+
+pub mod controls;
+pub mod panels;
+pub mod script;
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use bevy::app::PluginGroupBuilder;
 use bevy::prelude::*;
 use bevy::window::WindowResolution;
 use bevy_egui::EguiPlugin;
-use eifield_model::{EngineOptions, FieldScene};
+use eifield_model::EngineOptions;
+use eifield_model::scene::SceneSource;
 
-use crate::camera::{CameraPlugin, OrbitControlsPlugin};
-use crate::capture::CapturePlugin;
-use crate::control::ControlPlugin;
-use crate::picking::LatticePickingPlugin;
-use crate::probes::ProbesPlugin;
-use crate::screen_capture::{ScreenCapture, ScreenCapturePlugin, recording};
-use crate::script::{Script, ScriptPlugin, parse_script};
-use crate::sim::{SimClock, SimPlugin, SimSettings, TickCost, load_scene};
-use crate::stimulus::StimulusPlugin;
-use crate::ui::UiPlugin;
-use crate::view::{ViewPlugin, apply_scene_view};
+use crate::capture::CapturePlugins;
+use crate::capture::recording::{ScreenCapture, recording};
+use crate::commands::AppError;
+use crate::sim::probes::ProbeSystems;
+use crate::sim::{SimClock, SimPlugins, SimSettings, TickCost, load_scene};
+use crate::view::camera::OrbitControlsPlugin;
+use crate::view::picking::LatticePickingPlugin;
+use crate::view::{ViewPlugins, apply_scene_view};
+use script::{Script, ScriptPlugin, parse_script};
 
 /// Fixed ticks per unit of model time in the viewer for lattices up to
 /// [`SMALL_LATTICE`] cells; larger lattices take longer ticks.
@@ -86,57 +99,86 @@ pub fn display_available() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-/// The simulation plugins plus everything the viewer draws and handles.
-pub fn add_viewer_plugins(app: &mut App) {
-    app.add_plugins((
-        SimPlugin,
-        StimulusPlugin,
-        ProbesPlugin,
-        ViewPlugin,
-        CameraPlugin,
-        OrbitControlsPlugin,
-        LatticePickingPlugin,
-        ControlPlugin,
-        UiPlugin,
-        CapturePlugin,
-        ScreenCapturePlugin,
-    ))
-    .add_systems(
-        First,
-        budget_frames
-            .run_if(not(recording))
-            .before(bevy::time::TimeSystems),
-    );
+/// The viewer's system sets in `Update`, in this order: a script's step
+/// (which may send commands), the commands' handling, then the probes' reset
+/// after a load.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewerSystems {
+    /// One step of a `--script`.
+    Script,
+    /// [`controls::SimCommand`]s from the panel, keys and scripts.
+    Controls,
 }
 
-/// Opens the viewer on a scene; `script` drives it for automated checks;
-/// recordings and screenshots go to `captures`.
-pub fn run_viewer(scene_path: &Path, script: Option<&Path>, captures: &Path) -> ExitCode {
-    if !display_available() {
-        eprintln!(
-            "error: no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so the viewer cannot open a window.\n\
-             Headless commands work without one: `eifield run <scene.ron> --out <dir>` integrates a scene \
-             and writes NumPy arrays."
-        );
-        return ExitCode::from(2);
+/// What the window adds to the simulation and the view: camera controls,
+/// picking, the controls, the panels and capture.
+pub struct ViewerPlugins;
+
+impl PluginGroup for ViewerPlugins {
+    fn build(self) -> PluginGroupBuilder {
+        PluginGroupBuilder::start::<Self>()
+            .add(ViewerSetsPlugin)
+            .add(OrbitControlsPlugin)
+            .add(LatticePickingPlugin)
+            .add(controls::ControlsPlugin)
+            .add(panels::PanelsPlugin)
+            .add_group(CapturePlugins)
     }
-    let scene = match FieldScene::load(scene_path) {
-        Ok(scene) => scene,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let script = match script.map(|p| {
-        std::fs::read_to_string(p)
-            .map_err(|e| format!("{}: {e}", p.display()))
-            .and_then(|t| parse_script(&t, &p.display().to_string()))
-    }) {
+}
+
+/// Orders the viewer's sets and the frame budget of the simulation.
+struct ViewerSetsPlugin;
+
+impl Plugin for ViewerSetsPlugin {
+    fn build(&self, app: &mut App) {
+        app.configure_sets(
+            Update,
+            (
+                ViewerSystems::Script,
+                ViewerSystems::Controls,
+                ProbeSystems::Reset,
+            )
+                .chain(),
+        )
+        .add_systems(
+            First,
+            budget_frames
+                .run_if(not(recording))
+                .before(bevy::time::TimeSystems),
+        );
+    }
+}
+
+/// The simulation, view and viewer plugins on an app that has a window.
+pub fn add_viewer_plugins(app: &mut App) {
+    app.add_plugins((SimPlugins, ViewPlugins, ViewerPlugins));
+}
+
+/// Opens the viewer on a scene (a file or a built-in name); `script` drives
+/// it for automated checks; recordings and screenshots go to `captures`.
+pub fn run_viewer(
+    scene_arg: &Path,
+    script: Option<&Path>,
+    captures: &Path,
+) -> Result<ExitCode, AppError> {
+    if !display_available() {
+        return Err(AppError::Input(
+            "no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so the viewer cannot open a window.\n\
+             Headless commands work without one: `eifield run <scene> --out <dir>` integrates a scene \
+             and writes NumPy arrays."
+                .into(),
+        ));
+    }
+    let source = SceneSource::resolve(scene_arg);
+    let scene = source.load()?;
+    let script = match script {
         None => None,
-        Some(Ok(commands)) => Some(Script::new(commands)),
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| AppError::Input(format!("{}: {e}", p.display())))?;
+            let commands =
+                parse_script(&text, &p.display().to_string()).map_err(AppError::Input)?;
+            Some(Script::new(commands))
         }
     };
     let mut app = App::new();
@@ -159,10 +201,8 @@ pub fn run_viewer(scene_path: &Path, script: Option<&Path>, captures: &Path) -> 
             simd: None,
         },
     };
-    if let Err(e) = load_scene(app.world_mut(), scene.clone(), settings) {
-        eprintln!("error: {}: {e}", scene_path.display());
-        return ExitCode::from(2);
-    }
+    load_scene(app.world_mut(), scene.clone(), settings)
+        .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
     apply_scene_view(app.world_mut(), &scene);
     {
         let view = scene.view.clone().unwrap_or_default();
@@ -177,10 +217,10 @@ pub fn run_viewer(scene_path: &Path, script: Option<&Path>, captures: &Path) -> 
     if let Some(script) = script {
         app.add_plugins(ScriptPlugin).insert_resource(script);
     }
-    match app.run() {
+    Ok(match app.run() {
         AppExit::Success => ExitCode::SUCCESS,
         AppExit::Error(code) => ExitCode::from(code.get()),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -1,24 +1,28 @@
-//! The UI plugin: the egui control panel (run controls, every live parameter,
+//! The panels plugin: the egui control panel (run controls, every live parameter,
 //! stimuli, view settings, scene load/save, status line), the hover tooltip,
 //! and the probe and raster plots.
 
 use std::path::PathBuf;
 
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
+use bevy::ecs::component::Mutable;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints};
 use eifield_model::scene::{IntegratorSpec, Noise, Stimulus};
 
-use crate::camera::FreeViewArea;
-use crate::colormap::{ColorMapKind, lut_index};
-use crate::control::{ControlStatus, SimCommand};
-use crate::picking::{ClickSettings, HoveredCell, Tool};
-use crate::probes::{HISTORY_SPAN, Probes, Raster};
-use crate::screen_capture::{CaptureCommand, ScreenCapture, panels_hidden};
+use eifield_model::scene::{ColorMapName, NamedChoice, ViewField, ViewMode};
+
+use super::controls::{ControlStatus, SimCommand};
+use crate::capture::recording::{CaptureCommand, ScreenCapture, panels_hidden};
+use crate::sim::probes::{HISTORY_SPAN, Probes, Raster};
 use crate::sim::{ActiveScene, Lattice, SimClock, SimStatus};
-use crate::view::{DrawnField, Field, ViewMode, ViewSettings};
+use crate::view::ViewSettings;
+use crate::view::camera::FreeViewArea;
+use crate::view::colormap::{ColorMapLut, lut_index};
+use crate::view::picking::{ClickSettings, HoveredCell, Tool};
+use crate::view::surface::DrawnField;
 
 /// Speeds offered by the speed slider, in model time per second.
 const SPEED_RANGE: std::ops::RangeInclusive<f64> = 0.05..=200.0;
@@ -56,9 +60,9 @@ pub struct Throughput {
 }
 
 /// Adds the panel, plots and tooltip.
-pub struct UiPlugin;
+pub struct PanelsPlugin;
 
-impl Plugin for UiPlugin {
+impl Plugin for PanelsPlugin {
     fn build(&self, app: &mut App) {
         if !app.is_plugin_added::<FrameTimeDiagnosticsPlugin>() {
             app.add_plugins(FrameTimeDiagnosticsPlugin::default());
@@ -81,15 +85,26 @@ fn measure_throughput(
         return;
     };
     let now = time.elapsed_secs_f64();
-    let steps = lattice.0.steps;
+    let steps = lattice.engine().steps;
     if let Some((last_steps, last_time)) = throughput.last {
         let dt = now - last_time;
         if dt > 0.0 && steps >= last_steps {
-            let rate = (steps - last_steps) as f64 * lattice.0.grid.len() as f64 / dt;
+            let rate = (steps - last_steps) as f64 * lattice.state().grid.len() as f64 / dt;
             throughput.cell_steps_per_s = 0.9 * throughput.cell_steps_per_s + 0.1 * rate;
         }
     }
     throughput.last = Some((steps, now));
+}
+
+/// Lets `edit` change a copy of a resource, and writes it back only if it
+/// changed, so that an idle frame does not mark the resource changed.
+fn edit_if_changed<T>(res: &mut ResMut<T>, edit: impl FnOnce(&mut T))
+where
+    T: Resource<Mutability = Mutable> + Clone + PartialEq,
+{
+    let mut copy = T::clone(res);
+    edit(&mut copy);
+    res.set_if_neq(copy);
 }
 
 /// Edits a value with a drag control; returns true when it changed.
@@ -203,7 +218,7 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                 ui.colored_label(egui::Color32::RED, b.to_string());
             }
             if let Some(lattice) = &lattice {
-                let g = lattice.0.grid;
+                let g = lattice.state().grid;
                 ui.label(format!("{} × {} cells, {:?}", g.rows, g.cols, g.boundary));
             }
 
@@ -266,40 +281,46 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
 
             ui.separator();
             ui.label("View");
-            ui.horizontal(|ui| {
-                ui.radio_value(&mut view.field, Field::Excitatory, "E");
-                ui.radio_value(&mut view.field, Field::Inhibitory, "I");
-                ui.separator();
-                ui.radio_value(&mut view.mode, ViewMode::Surface, "3D surface");
-                ui.radio_value(&mut view.mode, ViewMode::Heatmap, "heat map");
-            });
-            egui::ComboBox::from_label("colour map")
-                .selected_text(view.colormap.name())
-                .show_ui(ui, |ui| {
-                    for kind in ColorMapKind::ALL {
-                        ui.selectable_value(&mut view.colormap, kind, kind.name());
-                    }
+            edit_if_changed(view, |view| {
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut view.field, ViewField::E, "E");
+                    ui.radio_value(&mut view.field, ViewField::I, "I");
+                    ui.separator();
+                    ui.radio_value(&mut view.mode, ViewMode::Surface, "3D surface");
+                    ui.radio_value(&mut view.mode, ViewMode::Heatmap, "heat map");
                 });
-            ui.add(egui::Slider::new(&mut view.height_scale, 0.0..=10.0).text("height scale"));
-            ui.horizontal(|ui| {
-                ui.label("colour range");
-                ui.add(egui::DragValue::new(&mut view.range.0).speed(0.05));
-                ui.add(egui::DragValue::new(&mut view.range.1).speed(0.05));
+                egui::ComboBox::from_label("colour map")
+                    .selected_text(view.colormap.name())
+                    .show_ui(ui, |ui| {
+                        for &map in ColorMapName::ALL {
+                            ui.selectable_value(&mut view.colormap, map, map.name());
+                        }
+                    });
+                ui.add(egui::Slider::new(&mut view.height_scale, 0.0..=10.0).text("height scale"));
+                ui.horizontal(|ui| {
+                    ui.label("colour range");
+                    ui.add(egui::DragValue::new(&mut view.range.0).speed(0.05));
+                    ui.add(egui::DragValue::new(&mut view.range.1).speed(0.05));
+                });
             });
 
             ui.separator();
             ui.label("Left click");
-            ui.horizontal(|ui| {
-                ui.radio_value(&mut click.tool, Tool::Perturb, "perturb");
-                ui.radio_value(&mut click.tool, Tool::Stimulator, "stimulator");
-                ui.radio_value(&mut click.tool, Tool::Probe, "probe");
+            edit_if_changed(click, |click| {
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut click.tool, Tool::Perturb, "perturb");
+                    ui.radio_value(&mut click.tool, Tool::Stimulator, "stimulator");
+                    ui.radio_value(&mut click.tool, Tool::Probe, "probe");
+                });
+                ui.small("Ctrl + click: stimulator, Alt + click: probe. Right drag: orbit, middle drag: pan, wheel: zoom, R: reset view.");
+                drag(ui, "kick amount", &mut click.amount, 0.1);
+                drag(ui, "kick duration", &mut click.duration, 0.05);
+                click.duration = click.duration.max(1e-3);
             });
-            ui.small("Ctrl + click: stimulator, Alt + click: probe. Right drag: orbit, middle drag: pan, wheel: zoom, R: reset view.");
-            drag(ui, "kick amount", &mut click.amount, 0.1);
-            drag(ui, "kick duration", &mut click.duration, 0.05);
-            click.duration = click.duration.max(1e-3);
 
-            if let Some(scene) = scene.as_deref_mut() {
+            if let Some(scene) = scene.as_mut() {
+                // Only a real, valid edit marks the scene changed (and so
+                // reaches the engine); an idle frame changes nothing.
                 let mut edited = scene.0.clone();
                 parameter_editors(ui, &mut edited);
                 if edited != scene.0 && edited.validate().is_ok() {
@@ -524,7 +545,7 @@ fn plots_panel(
                     let height = raster.columns.front().map_or(0, |c| c.len());
                     let width = raster.columns.len();
                     if width > 0 && height > 0 {
-                        let lut = ColorMapKind::BlueWhiteRed.lut_srgb8();
+                        let lut = ColorMapName::BlueWhiteRed.lut_srgb8();
                         let mut pixels = Vec::with_capacity(width * height);
                         for y in 0..height {
                             for column in &raster.columns {

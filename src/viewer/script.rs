@@ -8,7 +8,7 @@
 //! | `click ROW COL` | move the mouse pointer over the cell and left-click it |
 //! | `click_at X Y` | move the mouse pointer to a point of the window and left-click |
 //! | `screenshot PATH` | save a PNG of the window and wait until it is written |
-//! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since), the points clicked (and the cell under each), the perturbations sent so far and the frame rate |
+//! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since), the points clicked (and the cell under each), the model time `t`, the perturbations sent so far, the frames after the first in which the active scene or the view settings were marked changed, and the frame rate |
 //!
 //! Clicks are sent as window events, the way a real mouse's are.
 //! | `record` | start recording, or stop the recording and wait until its video is written |
@@ -23,11 +23,13 @@ use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use bevy::window::{CursorMoved, PrimaryWindow, WindowEvent};
 use serde::Serialize;
 
-use crate::picking::ray_to_cell;
-use crate::screen_capture::{CaptureCommand, ScreenCapture};
-use crate::sim::{Lattice, Neighbours};
-use crate::stimulus::Perturb;
-use crate::view::{DrawnField, cell_centre};
+use super::ViewerSystems;
+use crate::capture::recording::{CaptureCommand, ScreenCapture};
+use crate::sim::stimulus::Perturb;
+use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock};
+use crate::view::ViewSettings;
+use crate::view::picking::ray_to_cell;
+use crate::view::surface::{DrawnField, cell_centre};
 
 /// Frames between the pointer move, press and release of a scripted click.
 const CLICK_PHASE_FRAMES: u32 = 3;
@@ -103,6 +105,8 @@ pub struct ClickRecord {
     pub col: usize,
     /// Screen position used.
     pub screen: [f32; 2],
+    /// Model time when the click was sent.
+    pub t_at_click: f64,
     /// E of the cell when the click was sent.
     pub e_at_click: f64,
     /// The largest E of the cell since.
@@ -133,6 +137,10 @@ pub struct Script {
     clicks_at: Vec<ScreenClickRecord>,
     /// Perturbations sent to the lattice since the script started.
     perturbations: u64,
+    /// Frames after the first in which the active scene was marked changed.
+    scene_changes: u64,
+    /// Frames after the first in which the view settings were marked changed.
+    view_changes: u64,
     /// Frames run and the real time at the first one (for the report's frame rate).
     frames: u64,
     started: Option<f64>,
@@ -154,6 +162,8 @@ impl Script {
             clicks: Vec::new(),
             clicks_at: Vec::new(),
             perturbations: 0,
+            scene_changes: 0,
+            view_changes: 0,
             frames: 0,
             started: None,
             exit_delay: 0,
@@ -167,23 +177,33 @@ pub struct ScriptPlugin;
 
 impl Plugin for ScriptPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Update, (follow_clicks, run_script).chain());
+        app.add_systems(
+            Update,
+            (follow_clicks, run_script)
+                .chain()
+                .in_set(ViewerSystems::Script),
+        );
     }
 }
 
 fn follow_clicks(
     script: Option<ResMut<Script>>,
     lattice: Option<Res<Lattice>>,
+    scene: Option<Res<ActiveScene>>,
+    view: Option<Res<ViewSettings>>,
     mut perturbs: MessageReader<Perturb>,
 ) {
     let (Some(mut script), Some(lattice)) = (script, lattice) else {
         return;
     };
     script.perturbations += perturbs.read().count() as u64;
-    let engine = &lattice.0;
+    if script.frames > 0 {
+        script.scene_changes += u64::from(scene.is_some_and(|s| s.is_changed()));
+        script.view_changes += u64::from(view.is_some_and(|v| v.is_changed()));
+    }
+    let state = lattice.state();
     for click in &mut script.clicks {
-        if click.row < engine.grid.rows && click.col < engine.grid.cols {
-            let e = engine.e[engine.grid.index(click.row, click.col)];
+        if let Some((e, _, _)) = state.cell(click.row, click.col) {
             click.e_max_since = click.e_max_since.max(e);
         }
     }
@@ -198,7 +218,7 @@ fn cell_screen_position(
     row: usize,
     col: usize,
 ) -> Option<Vec2> {
-    let grid = neighbours.grid;
+    let grid = neighbours.grid();
     let p = cell_centre(&grid, row, col);
     let h = drawn
         .heights
@@ -274,6 +294,7 @@ fn run_script(
     mut exit: MessageWriter<AppExit>,
     time: Res<Time<Real>>,
     (capture, mut capture_commands): (Option<Res<ScreenCapture>>, MessageWriter<CaptureCommand>),
+    clock: Option<Res<SimClock>>,
 ) {
     let Some(mut script) = script else {
         return;
@@ -321,11 +342,15 @@ fn run_script(
             };
             let pressed = click_step(&mut script, windows.single().ok(), position, &mut events);
             if pressed {
-                let e = lattice.0.e[lattice.0.grid.index(row, col)];
+                let e = lattice
+                    .state()
+                    .cell(row, col)
+                    .map_or(f64::NAN, |(e, _, _)| e);
                 script.clicks.push(ClickRecord {
                     row,
                     col,
                     screen: position.to_array(),
+                    t_at_click: clock.as_ref().map_or(0.0, |c| c.time()),
                     e_at_click: e,
                     e_max_since: e,
                 });
@@ -340,7 +365,7 @@ fn run_script(
                         .viewport_to_world(transform, position)
                         .ok()
                         .and_then(|ray| {
-                            ray_to_cell(ray.origin, *ray.direction, &neighbours.grid, |k| {
+                            ray_to_cell(ray.origin, *ray.direction, &neighbours.grid(), |k| {
                                 drawn.heights.get(k).copied().unwrap_or(0.0)
                             })
                         })
@@ -364,7 +389,8 @@ fn run_script(
         }
         ScriptCommand::Report(path) => {
             let fps = (script.frames.saturating_sub(1)) as f64 / (now - started).max(1e-9);
-            if let Err(e) = write_report(&path, &script, fps) {
+            let t = clock.as_ref().map_or(0.0, |c| c.time());
+            if let Err(e) = write_report(&path, &script, fps, t) {
                 error!("script: cannot write {}: {e}", path.display());
             }
             script.next += 1;
@@ -402,11 +428,14 @@ fn run_script(
     }
 }
 
-fn write_report(path: &Path, script: &Script, fps: f64) -> std::io::Result<()> {
+fn write_report(path: &Path, script: &Script, fps: f64, t: f64) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(&serde_json::json!({
+        "t": t,
         "clicks": script.clicks,
         "clicks_at": script.clicks_at,
         "perturbations": script.perturbations,
+        "active_scene_changes": script.scene_changes,
+        "view_settings_changes": script.view_changes,
         "frames_per_second": fps,
     }))
     .map_err(std::io::Error::other)?;

@@ -5,8 +5,10 @@ use std::process::{Command, Output};
 
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use eifield::headless::headless_app;
-use eifield::sim::{Excitatory, GridPosition, Inhibitory, SimSettings, load_scene};
+use eifield::commands::run::headless_app;
+use eifield::sim::{
+    EntityMirror, Excitatory, GridPosition, Inhibitory, Lattice, SimSettings, load_scene,
+};
 use eifield_model::{EngineOptions, FieldScene};
 
 pub fn repo_root() -> PathBuf {
@@ -34,10 +36,17 @@ pub fn read_npy(path: &Path) -> (Vec<u64>, Vec<f64>) {
     (shape, npy.into_vec::<f64>().unwrap())
 }
 
-/// A headless app with `scene` loaded, one tick per sample.
+/// A headless app with `scene` loaded, one tick per sample, whose entities
+/// mirror the state after every tick.
 pub fn app_with(scene: FieldScene) -> App {
+    let rate = scene.run.sample_rate;
+    app_with_rate(scene, rate)
+}
+
+/// As [`app_with`], with `ticks_per_unit` ticks per unit of model time.
+pub fn app_with_rate(scene: FieldScene, ticks_per_unit: f64) -> App {
     let mut app = headless_app();
-    let ticks_per_unit = scene.run.sample_rate;
+    app.insert_resource(EntityMirror::EveryTick);
     load_scene(
         app.world_mut(),
         scene,
@@ -63,6 +72,23 @@ pub fn state(app: &mut App) -> (Vec<f64>, Vec<f64>) {
         i[pos.index] = inh.0;
     }
     (e, i)
+}
+
+/// The engine's state, row-major (what every reader reads).
+pub fn engine_state(app: &App) -> (Vec<f64>, Vec<f64>) {
+    let state = app.world().resource::<Lattice>().state();
+    (state.e.to_vec(), state.i.to_vec())
+}
+
+/// The time-varying part of every cell's drive over the last integrated segment.
+pub fn felt_stimulus(app: &App) -> Vec<f64> {
+    let state = app.world().resource::<Lattice>().state();
+    state
+        .drive
+        .iter()
+        .zip(state.h_ex)
+        .map(|(d, h)| d - h)
+        .collect()
 }
 
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {

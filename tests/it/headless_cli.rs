@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use eifield::headless::{self, RunRequest, StopReason};
+use eifield::commands::run::{self as headless, RunRequest, StopReason};
 
 use crate::common::*;
 
@@ -18,8 +18,8 @@ fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
         quiet: true,
         threads: Some(1),
     };
-    let manifest = headless::run(&request, Arc::new(AtomicBool::new(false)))
-        .unwrap_or_else(|e| panic!("{}", e.message));
+    let manifest =
+        headless::run(&request, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(manifest.stop, StopReason::Completed);
     manifest
 }
@@ -174,50 +174,53 @@ fn blow_up_keeps_the_samples_before_it() {
 }
 
 #[test]
-fn sigterm_stops_cleanly_with_loadable_files() {
-    let dir = temp_out("sigterm");
-    let scene = write_scene(
-        &dir,
-        "long.ron",
-        "(grid: (rows: 128, cols: 128), initial: Zeros, run: (duration: 100000.0, sample_rate: 10.0))",
-    );
-    let out = dir.join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eifield"))
-        .args([
-            "run",
-            scene.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ])
-        .spawn()
-        .unwrap();
-    // Wait until some samples are on disk.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        if out.join("t.npy").exists() && read_npy(&out.join("t.npy")).0[0] >= 2 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run wrote no samples"
+fn sigterm_and_sigint_stop_cleanly_with_loadable_files() {
+    for signal in ["TERM", "INT"] {
+        let dir = temp_out(&format!("sig{signal}"));
+        let scene = write_scene(
+            &dir,
+            "long.ron",
+            "(grid: (rows: 128, cols: 128), initial: Zeros, run: (duration: 100000.0, sample_rate: 10.0))",
         );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        let out = dir.join("out");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eifield"))
+            .args([
+                "run",
+                scene.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+            ])
+            .spawn()
+            .unwrap();
+        // Wait until some samples are on disk.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            if out.join("t.npy").exists() && read_npy(&out.join("t.npy")).0[0] >= 2 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the run wrote no samples"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "SIG{signal}");
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["stop"]["reason"], "interrupted", "SIG{signal}");
+        let (shape, _) = read_npy(&out.join("E.npy"));
+        let (tshape, _) = read_npy(&out.join("t.npy"));
+        assert_eq!(shape, vec![tshape[0], 128 * 128]);
+        assert_eq!(manifest["samples"].as_u64().unwrap(), tshape[0]);
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["stop"]["reason"], "interrupted");
-    let (shape, _) = read_npy(&out.join("E.npy"));
-    let (tshape, _) = read_npy(&out.join("t.npy"));
-    assert_eq!(shape, vec![tshape[0], 128 * 128]);
-    assert_eq!(manifest["samples"].as_u64().unwrap(), tshape[0]);
 }
 
 /// Runs a bad scene and returns stderr, checking exit code 2 and no panic.
@@ -317,6 +320,43 @@ fn invalid_values_name_their_field() {
             "(noise: Pink(sigma: 1.0, seed: 1, sample_rate: 0.0))",
             "noise.sample_rate",
         ),
+        // Finite but beyond what the program can do with them.
+        (
+            "huge-run",
+            "(run: (duration: 1e300, sample_rate: 1e300))",
+            "run.duration",
+        ),
+        (
+            "zero-tick",
+            "(run: (sample_rate: 1e300))",
+            "run.sample_rate",
+        ),
+        (
+            "huge-tick",
+            "(run: (sample_rate: 1e-300))",
+            "run.sample_rate",
+        ),
+        (
+            "tiny-dt",
+            "(integrator: Euler(dt: 1e-300))",
+            "integrator.dt",
+        ),
+        (
+            "fast-noise",
+            "(noise: Pink(sigma: 1.0, seed: 1, sample_rate: 1e300))",
+            "noise.sample_rate",
+        ),
+        (
+            "zero-frame",
+            "(view: (time_per_frame: 1e-300))",
+            "view.time_per_frame",
+        ),
+        ("huge-drive", "(drive: (h_ex: 1e300))", "drive.h_ex"),
+        (
+            "too-many-samples",
+            "(run: (duration: 1e9, sample_rate: 10.0))",
+            "run",
+        ),
     ];
     for (tag, text, field) in cases {
         let msg = rejected(tag, text);
@@ -360,4 +400,149 @@ fn missing_scene_and_unwritable_output_are_reported_before_work() {
     let msg = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(2), "{msg}");
     assert!(msg.contains("cannot create output folder"), "{msg}");
+}
+
+#[test]
+fn scenes_lists_the_builtin_scenes_and_nothing_else() {
+    let output = eifield(&["scenes"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(names, eifield_model::scene::builtin_names());
+    for line in text.lines() {
+        assert!(line.split_whitespace().count() > 3, "a description: {line}");
+    }
+}
+
+/// Runs the binary with `args` in `dir`, without a display.
+fn eifield_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_eifield"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn builtin_scenes_load_by_name_from_any_folder() {
+    let dir = temp_out("anywhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (arg, out) in [("seed_notebook", "x"), ("scenes/snic.ron", "y")] {
+        let result = eifield_in(&dir, &["run", arg, "--out", out, "--quiet"]);
+        let msg = String::from_utf8_lossy(&result.stderr);
+        assert!(result.status.success(), "{arg}: {msg}");
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(out).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            manifest["scene_file"]
+                .as_str()
+                .unwrap()
+                .ends_with("(built in)"),
+            "{manifest}"
+        );
+        assert_eq!(read_npy(&dir.join(out).join("E.npy")).0[1], 49);
+    }
+    // A name that is neither a file nor a built-in scene lists the built-ins.
+    let result = eifield_in(&dir, &["run", "wavez", "--out", "z"]);
+    assert_eq!(result.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&result.stderr);
+    assert!(msg.contains("waves, seed_notebook, snic"), "{msg}");
+    // With no arguments the viewer opens on the default scene; without a
+    // display that is a clear error, not a missing file.
+    let result = eifield_in(&dir, &[]);
+    assert_eq!(result.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        msg.contains("no display") && !msg.contains("No such file"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bench_reports_throughput_lines_and_the_seed_run_from_any_folder() {
+    let dir = temp_out("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let result = eifield_in(
+        &dir,
+        &["bench", "--seconds", "0.05", "--sides", "7,128", "--json"],
+    );
+    let text = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("json "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 7 × 7 once (it always runs on one thread), 128 × 128 at 1 and all threads.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(lines.len(), if threads > 1 { 3 } else { 2 }, "{text}");
+    for m in &lines {
+        assert!(m["cell_steps_per_s"].as_f64().unwrap() > 0.0, "{m}");
+        assert!(m["steps"].as_u64().unwrap() >= 2, "{m}");
+    }
+    assert!(
+        text.contains("seed_notebook (built in): 7 × 7") && text.contains("integrated in"),
+        "{text}"
+    );
+    let bad = eifield_in(&dir, &["bench", "--scene", "nope.ron"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn the_threads_option_changes_the_threads_not_the_bits() {
+    let dir = temp_out("threads");
+    let scene = write_scene(
+        &dir,
+        "wide.ron",
+        "(grid: (rows: 128, cols: 130, boundary: Periodic), initial: Random(sigma: 1.0, seed: 3), \
+         run: (duration: 2.0, sample_rate: 10.0))",
+    );
+    let mut results = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.join(format!("out{threads}"));
+        let result = eifield(&[
+            "run",
+            scene.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--threads",
+            threads,
+        ]);
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["threads"].as_u64().unwrap().to_string(), threads);
+        results.push(std::fs::read(out.join("E.npy")).unwrap());
+    }
+    assert_eq!(
+        results[0], results[1],
+        "E.npy differs between 1 and 2 threads"
+    );
+    let result = eifield(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--out",
+        dir.join("out0").to_str().unwrap(),
+        "--threads",
+        "0",
+    ]);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("--threads"));
 }

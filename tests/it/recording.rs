@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use eifield::render::{self, RenderRequest};
-use eifield::video::VideoOutput;
+use eifield::capture::video::VideoOutput;
+use eifield::commands::render::{self, RenderRequest};
 
 use crate::common::*;
 
@@ -98,7 +98,7 @@ fn render_writes_an_h264_video_with_duration_times_fps_frames() {
         ..Default::default()
     };
     let summary = render::render(&request, Arc::new(AtomicBool::new(false)))
-        .unwrap_or_else(|e| panic!("{}", e.message));
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(summary.stopped, None);
     assert_eq!(summary.output, Some(VideoOutput::Mp4(video.clone())));
     assert_eq!((summary.frames, summary.frames_requested), (60, 60));
@@ -238,7 +238,7 @@ fn run_with_figures_writes_the_three_notebook_figures() {
         "{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    for name in eifield::figures::FIGURE_FILES {
+    for name in eifield::commands::plot::FIGURE_FILES {
         let image = image::open(out.join("figures").join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"))
             .to_rgb8();
@@ -319,4 +319,47 @@ fn viewer_records_an_mp4_without_losing_frames() {
         mean_abs_difference(&first, &last) > 0.05,
         "the recording does not change"
     );
+}
+
+#[test]
+fn an_interrupted_render_keeps_a_playable_video_of_the_frames_so_far() {
+    let dir = temp_out("render-int");
+    std::fs::create_dir_all(&dir).unwrap();
+    let video = dir.join("long.mp4");
+    let child = Command::new(env!("CARGO_BIN_EXE_eifield"))
+        .args([
+            "render",
+            "seed_notebook",
+            "--size",
+            "320x180",
+            "--duration",
+            "600",
+        ])
+        .arg("--out")
+        .arg(&video)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !video.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the render never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Let it render a while, then press Ctrl-C.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{log}");
+    assert!(log.contains("interrupted after"), "{log}");
+    let (codec, _, width, height, frames) = probe(&video);
+    assert_eq!((codec.as_str(), width, height), ("h264", 320, 180));
+    assert!(frames >= 1 && frames < 18000, "{frames} frames");
 }

@@ -1,45 +1,41 @@
 //! Viewer state without a window: live parameter edits, save and load.
 
-use eifield::control::{ControlPlugin, SimCommand, snapshot_scene};
-use eifield::sim::{ActiveScene, Lattice};
-use eifield_model::FieldScene;
+use eifield::sim::{ActiveScene, SimStatus};
+use eifield::viewer::controls::{ControlStatus, ControlsPlugin, SimCommand, snapshot_scene};
+use eifield_model::scene::Heterogeneity;
+use eifield_model::{Engine, EngineOptions, FieldScene};
 
 use crate::common::*;
 
 #[test]
 fn a_parameter_edited_in_the_ui_state_reaches_the_next_step() {
-    let scene = load("seed_notebook.ron");
-    let mut edited_app = app_with(scene.clone());
-    let mut plain_app = app_with(scene);
+    // Uniform drives, so that editing the nominal h_ex changes every cell's drive.
+    let mut scene = load("seed_notebook.ron");
+    scene.drive.heterogeneity = Heterogeneity::None;
+    let rate = scene.run.sample_rate;
+    let mut app = app_with(scene.clone());
     for _ in 0..10 {
-        edited_app.update();
-        plain_app.update();
+        app.update();
     }
-    assert_eq!(state(&mut edited_app), state(&mut plain_app));
     // What the panel does: edit the active scene.
-    edited_app
-        .world_mut()
-        .resource_mut::<ActiveScene>()
-        .0
-        .model
-        .c_ee = 7.5;
-    edited_app
-        .world_mut()
-        .resource_mut::<ActiveScene>()
-        .0
-        .drive
-        .h_ex = -6.0;
-    edited_app.update();
-    plain_app.update();
-    let engine = &edited_app.world().resource::<Lattice>().0;
-    assert_eq!(engine.coeffs.c_ee, 7.5);
-    // Explicit drives are absolute; the panel shifts them with the nominal value,
-    // but an untouched explicit array stays as it is.
-    let (e_edit, _) = state(&mut edited_app);
-    let (e_plain, _) = state(&mut plain_app);
-    assert_ne!(e_edit, e_plain, "the edit did not change the next step");
-    // Exactly one tick later the difference is only from that step.
-    assert!(max_abs_diff(&e_edit, &e_plain) < 0.1);
+    let mut edited = scene.clone();
+    edited.model.c_ee = 7.5;
+    edited.drive.h_ex = -6.0;
+    app.world_mut().resource_mut::<ActiveScene>().0 = edited.clone();
+    app.update();
+    // The same, written out on an engine: ten ticks of the original scene,
+    // then one tick with the edited parameters from that state.
+    let mut engine = Engine::from_scene(&scene, EngineOptions::default()).unwrap();
+    for n in 1..=10 {
+        engine.advance_to(n as f64 / rate).unwrap();
+    }
+    let mut after = Engine::from_scene(&edited, EngineOptions::default()).unwrap();
+    (after.e, after.i, after.t) = (engine.e.clone(), engine.i.clone(), engine.t);
+    after.advance_to(11.0 / rate).unwrap();
+    assert_eq!(engine_state(&app), (after.e.clone(), after.i.clone()));
+    // And the edit made a difference.
+    engine.advance_to(11.0 / rate).unwrap();
+    assert_ne!(after.e, engine.e, "the edit did not change the next step");
 }
 
 #[test]
@@ -47,7 +43,7 @@ fn a_saved_scene_reloads_to_the_same_parameters_stimuli_and_state() {
     let mut scene = load("seed_notebook.ron");
     scene.coupling.frac_ee = 0.3;
     let mut app = app_with(scene);
-    app.add_plugins(ControlPlugin);
+    app.add_plugins(ControlsPlugin);
     for _ in 0..137 {
         app.update();
     }
@@ -60,11 +56,9 @@ fn a_saved_scene_reloads_to_the_same_parameters_stimuli_and_state() {
     });
     app.update();
     let saved = FieldScene::load(&path).unwrap();
-    let snapshot = snapshot_scene(app.world_mut()).unwrap();
-    let (e_now, i_now) = {
-        let engine = &app.world().resource::<Lattice>().0;
-        (engine.e.clone(), engine.i.clone())
-    };
+    let (snapshot, note) = snapshot_scene(app.world_mut()).unwrap();
+    assert_eq!(note, None);
+    let (e_now, i_now) = engine_state(&app);
     // Same parameters and stimuli as the running scene.
     let active = app.world().resource::<ActiveScene>().0.clone();
     assert_eq!(saved.model, active.model);
@@ -86,29 +80,21 @@ fn a_saved_scene_reloads_to_the_same_parameters_stimuli_and_state() {
         overwrite: false,
     });
     app.update();
-    assert!(
-        app.world()
-            .resource::<eifield::control::ControlStatus>()
-            .error
-            .is_some()
-    );
+    assert!(app.world().resource::<ControlStatus>().error.is_some());
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
 #[test]
 fn a_scene_that_fails_to_load_keeps_the_current_one_running() {
     let mut app = app_with(load("seed_notebook.ron"));
-    app.add_plugins(ControlPlugin);
+    app.add_plugins(ControlsPlugin);
     let dir = temp_out("badload");
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.ron");
     std::fs::write(&bad, "(grid: (rows: 0))").unwrap();
     app.world_mut().write_message(SimCommand::Load(bad));
     app.update();
-    let status = app
-        .world()
-        .resource::<eifield::control::ControlStatus>()
-        .clone();
+    let status = app.world().resource::<ControlStatus>().clone();
     assert!(
         status
             .error
@@ -126,4 +112,51 @@ fn a_scene_that_fails_to_load_keeps_the_current_one_running() {
         app.world().resource::<eifield::sim::SimClock>().ticks,
         ticks + 1
     );
+}
+
+#[test]
+fn after_a_blow_up_there_is_one_state_and_a_saved_scene_loads() {
+    let mut scene = load("seed_notebook.ron");
+    // A rate this large makes RK4 at dt = 0.005 explode within a few ticks.
+    scene.model.tau_ex = 1e6;
+    let mut app = app_with(scene);
+    app.add_plugins(ControlsPlugin);
+    for _ in 0..20 {
+        app.update();
+    }
+    let SimStatus::BlownUp(blow_up) = app.world().resource::<SimStatus>().clone() else {
+        panic!("the scene did not blow up");
+    };
+    // The entities show the engine's (non-finite) state: one state.
+    let (e, i) = engine_state(&app);
+    assert_eq!(
+        state(&mut app)
+            .0
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>(),
+        e.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    assert!(e.iter().chain(&i).any(|v| !v.is_finite()));
+    let dir = temp_out("blowup");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("after.ron");
+    app.world_mut().write_message(SimCommand::Save {
+        path: path.clone(),
+        overwrite: false,
+    });
+    app.update();
+    let status = app.world().resource::<ControlStatus>().clone();
+    let info = status
+        .info
+        .unwrap_or_else(|| panic!("not saved: {:?}", status.error));
+    assert!(
+        info.contains("not finite"),
+        "the message says the state was not kept: {info}"
+    );
+    // The saved scene loads, with the parameters that blew up and the initial state.
+    let saved = FieldScene::load(&path).unwrap();
+    assert_eq!(saved.model.tau_ex, 1e6);
+    assert_eq!(saved.initial, load("seed_notebook.ron").initial);
+    assert!(blow_up.time > 0.0);
 }

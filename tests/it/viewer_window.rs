@@ -58,13 +58,37 @@ fn scripted_viewer_run_shows_the_surface_and_a_click_raises_e() {
         (click["row"].as_u64(), click["col"].as_u64()),
         (Some(1), Some(5))
     );
-    let (before, peak) = (
-        click["e_at_click"].as_f64().unwrap(),
-        click["e_max_since"].as_f64().unwrap(),
+    assert_eq!(
+        report["perturbations"].as_u64(),
+        Some(1),
+        "exactly one perturbation"
     );
+    // An idle viewer never marks the scene or the view changed.
+    assert_eq!(report["active_scene_changes"].as_u64(), Some(0));
+    assert_eq!(report["view_settings_changes"].as_u64(), Some(0));
+    let (t_click, t_report) = (
+        click["t_at_click"].as_f64().unwrap(),
+        report["t"].as_f64().unwrap(),
+    );
+    let peak = click["e_max_since"].as_f64().unwrap();
+    // The same cell over the same span of model time without the click.
+    let scene = load("seed_notebook.ron");
+    let rate = eifield::viewer::VIEW_TICKS_PER_UNIT;
+    assert_eq!(eifield::viewer::ticks_per_unit_for(scene.grid.len()), rate);
+    let mut app = app_with_rate(scene, rate);
+    let k = 5 + 7;
+    let mut unclicked_peak = f64::NEG_INFINITY;
+    while app.world().resource::<eifield::sim::SimClock>().time() < t_report - 1e-9 {
+        app.update();
+        let t = app.world().resource::<eifield::sim::SimClock>().time();
+        if t >= t_click - 1e-9 {
+            unclicked_peak = unclicked_peak.max(engine_state(&app).0[k]);
+        }
+    }
+    assert!(t_report > t_click, "the report came after the click");
     assert!(
-        peak > before + 1.0,
-        "E of the clicked cell did not rise: {before} -> {peak}"
+        peak > unclicked_peak + 1.0,
+        "E of the clicked cell peaked at {peak}; without the click at {unclicked_peak}"
     );
 }
 

@@ -1,7 +1,13 @@
-//! The numerics of eifield, free of any engine or UI: the scene schema and its
-//! validation, the lattice geometry, the right-hand side of the E–I model,
-//! fixed-step integrators, piecewise-constant inputs (pulse trains,
-//! perturbations, pink noise) and incremental NPY recording.
+//! The numerics of eifield, free of any engine, UI or command line (no Bevy,
+//! no clap): the scene schema, its validation and the built-in scenes, the
+//! lattice geometry, the right-hand side of the E–I model, fixed-step
+//! integrators with one SIMD dispatch, piecewise-constant inputs (pulse
+//! trains, perturbations, pink noise) and incremental NPY recording.
+//!
+//! I/O: [`scene::FieldScene::load`] reads a scene file and [`npy::NpyWriter`]
+//! writes `.npy` arrays. Both live here so that every front end (the Bevy app
+//! today, a Python package later) reads scenes and writes runs the same way;
+//! nothing else touches files.
 #![warn(missing_docs)]
 
 pub mod engine;

@@ -1,0 +1,273 @@
+//! The simulation's state and its owner: the [`Lattice`] resource holds the
+//! engine, which owns E and I in contiguous buffers; oscillator entities carry
+//! [`Excitatory`]/[`Inhibitory`] components that mirror them (see the flow in
+//! [`crate::sim`]); [`Neighbours`] is the stencil the integration uses.
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use eifield_model::{BlowUp, Boundary, Engine, EngineError, EngineOptions, FieldScene, Grid};
+
+/// The excitatory activity E of one oscillator (a mirror of the engine's state).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Default)]
+pub struct Excitatory(pub f64);
+
+/// The inhibitory activity I of one oscillator (a mirror of the engine's state).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Default)]
+pub struct Inhibitory(pub f64);
+
+/// Where an oscillator sits on the lattice, and its row-major index.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GridPosition {
+    /// Row (0 is the top).
+    pub row: usize,
+    /// Column.
+    pub col: usize,
+    /// `row * cols + col`.
+    pub index: usize,
+}
+
+/// The coupling stencil the integration uses: the 4-neighbour (von Neumann)
+/// neighbourhood on the lattice, open or periodic. Its shape is the
+/// lattice's; its boundary may be changed, and the next tick integrates with it.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct Neighbours {
+    grid: Grid,
+}
+
+impl Neighbours {
+    /// The stencil of a lattice.
+    pub fn new(grid: Grid) -> Self {
+        Self { grid }
+    }
+
+    /// The lattice shape and boundary.
+    pub fn grid(&self) -> Grid {
+        self.grid
+    }
+
+    /// Changes the boundary (open or periodic).
+    pub fn set_boundary(&mut self, boundary: Boundary) {
+        self.grid.boundary = boundary;
+    }
+
+    /// Row-major indices of the neighbours of a cell.
+    pub fn of(&self, row: usize, col: usize) -> Vec<usize> {
+        self.grid.neighbours(row, col)
+    }
+}
+
+/// The owner of the lattice state: the engine with its contiguous E and I
+/// buffers, per-cell parameters and inputs. Everything that shows or saves
+/// the state reads it here, through [`Lattice::state`]; the simulation's own
+/// systems change it through [`Lattice::engine_mut`].
+#[derive(Resource)]
+pub struct Lattice {
+    engine: Engine,
+}
+
+/// A read-only view of the lattice state.
+#[derive(Clone, Copy)]
+pub struct FieldState<'a> {
+    /// Lattice shape (and the stencil last integrated with).
+    pub grid: Grid,
+    /// Model time of the state.
+    pub t: f64,
+    /// E per cell, row-major.
+    pub e: &'a [f64],
+    /// I per cell, row-major.
+    pub i: &'a [f64],
+    /// The total excitatory drive the integration used over its last segment.
+    pub drive: &'a [f64],
+    /// The constant excitatory drive per cell.
+    pub h_ex: &'a [f64],
+}
+
+impl FieldState<'_> {
+    /// E, I and the time-varying part of the drive (pulses, perturbations,
+    /// noise) of a cell, if it is on the lattice.
+    pub fn cell(&self, row: usize, col: usize) -> Option<(f64, f64, f64)> {
+        (row < self.grid.rows && col < self.grid.cols).then(|| {
+            let k = self.grid.index(row, col);
+            (self.e[k], self.i[k], self.drive[k] - self.h_ex[k])
+        })
+    }
+}
+
+impl Lattice {
+    /// Wraps an engine.
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+
+    /// The state, for every reader.
+    pub fn state(&self) -> FieldState<'_> {
+        let engine = &self.engine;
+        FieldState {
+            grid: engine.grid,
+            t: engine.t,
+            e: &engine.e,
+            i: &engine.i,
+            drive: engine.drive(),
+            h_ex: &engine.h_ex,
+        }
+    }
+
+    /// The engine, read-only (its settings: threads, method, steps).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine, for the simulation's systems ([`crate::sim::SimSystems`]).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+}
+
+/// The scene the lattice was built from, with the live edits made since.
+#[derive(Resource, Clone, Debug, PartialEq)]
+pub struct ActiveScene(pub FieldScene);
+
+/// Model time, counted in whole ticks of the fixed timestep.
+///
+/// One unit of model time is one second of `Time<Virtual>`, so pausing and
+/// changing the speed of the simulation go through `Time<Virtual>` alone.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct SimClock {
+    /// Fixed ticks integrated so far.
+    pub ticks: u64,
+    /// Ticks per unit of model time.
+    pub ticks_per_unit: f64,
+}
+
+impl SimClock {
+    /// Model time now.
+    pub fn time(&self) -> f64 {
+        self.ticks as f64 / self.ticks_per_unit
+    }
+
+    /// Model time at the end of the next tick.
+    pub fn next_time(&self) -> f64 {
+        (self.ticks + 1) as f64 / self.ticks_per_unit
+    }
+
+    /// The fixed timestep matching one tick. Scene validation keeps tick
+    /// rates within `[MIN_RATE, MAX_RATE]`, so this is never zero.
+    pub fn timestep(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.ticks_per_unit)
+    }
+}
+
+/// Wall time the last integration ticks took (smoothed), for frame budgeting.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
+pub struct TickCost {
+    /// Seconds of wall time per tick.
+    pub seconds: f64,
+}
+
+/// Whether the simulation can go on.
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+pub enum SimStatus {
+    /// Integrating normally.
+    #[default]
+    Running,
+    /// The state became non-finite; integration has stopped there.
+    BlownUp(BlowUp),
+}
+
+/// When the oscillator entities' components are refreshed from the engine.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EntityMirror {
+    /// After every tick (the viewer and tests: entities always show the state).
+    #[default]
+    EveryTick,
+    /// Only when [`refresh_entities`] is called (headless runs, where no system
+    /// reads the entities, and engines whose state is not in CPU memory).
+    OnRequest,
+}
+
+/// How a scene is turned into a running simulation.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct SimSettings {
+    /// Fixed ticks per unit of model time.
+    pub ticks_per_unit: f64,
+    /// Engine threads and SIMD level.
+    pub engine: EngineOptions,
+}
+
+/// Builds the engine for `scene`, spawns one entity per oscillator (replacing
+/// any earlier lattice) and resets the clock to t = 0.
+pub fn load_scene(
+    world: &mut World,
+    scene: FieldScene,
+    settings: SimSettings,
+) -> Result<(), EngineError> {
+    let engine = Engine::from_scene(&scene, settings.engine)?;
+    install_engine(world, scene, engine, settings.ticks_per_unit);
+    world.insert_resource(settings);
+    Ok(())
+}
+
+/// As [`load_scene`], with an engine the caller has already built.
+pub fn install_engine(world: &mut World, scene: FieldScene, engine: Engine, ticks_per_unit: f64) {
+    let old: Vec<Entity> = world
+        .query_filtered::<Entity, With<GridPosition>>()
+        .iter(world)
+        .collect();
+    for entity in old {
+        world.despawn(entity);
+    }
+    let grid = engine.grid;
+    let cells: Vec<_> = (0..grid.len())
+        .map(|index| {
+            let (row, col) = grid.position(index);
+            (
+                GridPosition { row, col, index },
+                Excitatory(engine.e[index]),
+                Inhibitory(engine.i[index]),
+            )
+        })
+        .collect();
+    world.spawn_batch(cells);
+    let clock = SimClock {
+        ticks: 0,
+        ticks_per_unit,
+    };
+    world
+        .resource_mut::<Time<Fixed>>()
+        .set_timestep(clock.timestep());
+    world.insert_resource(clock);
+    world.insert_resource(Neighbours::new(grid));
+    world.insert_resource(ActiveScene(scene));
+    world.insert_resource(Lattice::new(engine));
+    world.insert_resource(SimStatus::Running);
+}
+
+/// Copies the engine's state into the oscillator entities now (whatever the
+/// [`EntityMirror`] setting), without marking them as changed.
+pub fn refresh_entities(world: &mut World) {
+    if !world.contains_resource::<Lattice>() {
+        return;
+    }
+    world.resource_scope(|world, lattice: Mut<Lattice>| {
+        let mut cells = world.query::<(&GridPosition, &mut Excitatory, &mut Inhibitory)>();
+        mirror_cell_states(lattice.state(), cells.par_iter_mut(world));
+    });
+}
+
+/// Writes `state` into the entities' components, bypassing change detection
+/// so that the mirror is not mistaken for a write to the state.
+pub(crate) fn mirror_cell_states(
+    state: FieldState<'_>,
+    cells: bevy::ecs::query::QueryParIter<
+        '_,
+        '_,
+        (&GridPosition, &mut Excitatory, &mut Inhibitory),
+        (),
+    >,
+) {
+    cells.for_each(|(pos, mut e, mut i)| {
+        e.bypass_change_detection().0 = state.e[pos.index];
+        i.bypass_change_detection().0 = state.i[pos.index];
+    });
+}
