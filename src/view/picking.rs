@@ -246,7 +246,7 @@ pub fn apply_tool(
     tool: Tool,
     (row, col): (usize, usize),
     settings: &ClickSettings,
-    scene: &mut ActiveScene,
+    mut scene: Mut<ActiveScene>,
     probes: &mut Probes,
     perturbs: &mut MessageWriter<Perturb>,
 ) {
@@ -299,10 +299,11 @@ fn on_surface_click(
     let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
     let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
     let tool = click_action(&settings, ctrl, alt);
-    let Some(scene) = scene.as_deref_mut() else {
+    let Some(scene) = scene.as_mut() else {
         return;
     };
-    apply_tool(tool, cell, &settings, scene, &mut probes, &mut perturbs);
+    // Only the stimulator tool changes the scene (and marks it changed).
+    apply_tool(tool, cell, &settings, scene.reborrow(), &mut probes, &mut perturbs);
 }
 
 #[cfg(test)]
