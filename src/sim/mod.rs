@@ -136,13 +136,13 @@ fn apply_scene_edits(
     engine.set_integrator(&scene.integrator);
 }
 
+/// Oscillators whose E or I something wrote since the last tick.
+type WrittenCells = Or<(Changed<Excitatory>, Changed<Inhibitory>)>;
+
 /// Copies oscillator components that something changed into the engine.
 fn take_component_writes(
     lattice: Option<ResMut<Lattice>>,
-    cells: Query<
-        (&GridPosition, &Excitatory, &Inhibitory),
-        Or<(Changed<Excitatory>, Changed<Inhibitory>)>,
-    >,
+    cells: Query<(&GridPosition, &Excitatory, &Inhibitory), WrittenCells>,
 ) {
     let Some(mut lattice) = lattice else {
         return;

@@ -303,7 +303,14 @@ fn on_surface_click(
         return;
     };
     // Only the stimulator tool changes the scene (and marks it changed).
-    apply_tool(tool, cell, &settings, scene.reborrow(), &mut probes, &mut perturbs);
+    apply_tool(
+        tool,
+        cell,
+        &settings,
+        scene.reborrow(),
+        &mut probes,
+        &mut perturbs,
+    );
 }
 
 #[cfg(test)]

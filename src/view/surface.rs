@@ -220,7 +220,6 @@ pub fn lattice_mesh(grid: &Grid) -> Mesh {
     .with_inserted_indices(Indices::U32(indices))
 }
 
-
 /// Spawns the surface for the current lattice (replacing an old one) when the grid changes.
 fn rebuild_surface(
     mut commands: Commands,

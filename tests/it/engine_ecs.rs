@@ -67,15 +67,15 @@ fn perturb_changes_the_drive_of_only_its_target() {
     app.update();
     let after = felt_stimulus(&app);
     let target = 2 * 7 + 5;
-    for k in 0..49 {
+    assert_eq!(after.len(), 49);
+    for (k, &felt) in after.iter().enumerate() {
         if k == target {
             assert!(
-                (after[k] - 4.0).abs() < 1e-12,
-                "the target felt {} instead of the kick of 4",
-                after[k]
+                (felt - 4.0).abs() < 1e-12,
+                "the target felt {felt} instead of the kick of 4"
             );
         } else {
-            assert_eq!(after[k], 0.0, "cell {k} felt the kick");
+            assert_eq!(felt, 0.0, "cell {k} felt the kick");
         }
     }
     // The kick ends after its duration (100 ticks of 0.01).
