@@ -16,6 +16,15 @@ pub mod video;
 use bevy::app::PluginGroupBuilder;
 use bevy::prelude::*;
 
+/// The recording's systems.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaptureSystems {
+    /// F9/F12 and the panel's buttons start, stop and take captures (`Update`).
+    Commands,
+    /// Frames are requested and written while recording (`PostUpdate`).
+    Drive,
+}
+
 /// Frame capture plus the viewer's recording and screenshots.
 pub struct CapturePlugins;
 

@@ -11,6 +11,7 @@ use bevy::time::TimeUpdateStrategy;
 use bevy::window::PrimaryWindow;
 use bevy_egui::input::egui_wants_any_keyboard_input;
 
+use super::CaptureSystems;
 use super::frames::{CaptureFrame, CapturedFrames};
 use super::video::{VideoOutput, VideoWriter, next_free_path};
 use crate::commands::render::{DEFAULT_FPS, DEFAULT_TIME_PER_FRAME};
@@ -152,9 +153,10 @@ impl Plugin for ScreenCapturePlugin {
                     capture_keys.run_if(not(egui_wants_any_keyboard_input)),
                     handle_capture_commands,
                 )
-                    .chain(),
+                    .chain()
+                    .in_set(CaptureSystems::Commands),
             )
-            .add_systems(PostUpdate, drive_recording);
+            .add_systems(PostUpdate, drive_recording.in_set(CaptureSystems::Drive));
     }
 }
 

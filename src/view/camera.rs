@@ -191,6 +191,7 @@ impl Plugin for OrbitControlsPlugin {
             Update,
             orbit_controls
                 .run_if(not(egui_wants_any_pointer_input))
+                .in_set(ViewSystems::Camera)
                 .after(frame_on_change)
                 .before(apply_orbit),
         );

@@ -161,7 +161,9 @@ impl Plugin for LatticePickingPlugin {
             )
             .add_systems(
                 PreUpdate,
-                clear_hover_over_egui.run_if(egui_wants_any_pointer_input),
+                clear_hover_over_egui
+                    .in_set(PickingSystems::Backend)
+                    .run_if(egui_wants_any_pointer_input),
             )
             .add_observer(on_surface_click);
     }

@@ -24,8 +24,8 @@ use bevy_egui::EguiPlugin;
 use eifield_model::EngineOptions;
 use eifield_model::scene::SceneSource;
 
-use crate::capture::CapturePlugins;
 use crate::capture::recording::{ScreenCapture, recording};
+use crate::capture::{CapturePlugins, CaptureSystems};
 use crate::commands::AppError;
 use crate::sim::probes::ProbeSystems;
 use crate::sim::{SimClock, SimPlugins, SimSettings, TickCost, load_scene};
@@ -100,14 +100,17 @@ pub fn display_available() -> bool {
 }
 
 /// The viewer's system sets in `Update`, in this order: a script's step
-/// (which may send commands), the commands' handling, then the probes' reset
-/// after a load.
+/// (which may send commands), the commands' handling, the probes' reset after
+/// a load, the capture commands, then the panels' bookkeeping. (The panel
+/// itself is drawn in egui's pass, after `Update`.)
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ViewerSystems {
     /// One step of a `--script`.
     Script,
     /// [`controls::SimCommand`]s from the panel, keys and scripts.
     Controls,
+    /// Throughput measurement and the free view area.
+    Panels,
 }
 
 /// What the window adds to the simulation and the view: camera controls,
@@ -137,6 +140,8 @@ impl Plugin for ViewerSetsPlugin {
                 ViewerSystems::Script,
                 ViewerSystems::Controls,
                 ProbeSystems::Reset,
+                CaptureSystems::Commands,
+                ViewerSystems::Panels,
             )
                 .chain(),
         )

@@ -14,6 +14,7 @@ use eifield_model::scene::{IntegratorSpec, Noise, Stimulus};
 
 use eifield_model::scene::{ColorMapName, NamedChoice, ViewField, ViewMode};
 
+use super::ViewerSystems;
 use super::controls::{ControlStatus, SimCommand};
 use crate::capture::recording::{CaptureCommand, ScreenCapture, panels_hidden};
 use crate::sim::probes::{HISTORY_SPAN, Probes, Raster};
@@ -69,10 +70,13 @@ impl Plugin for PanelsPlugin {
         }
         app.init_resource::<PanelState>()
             .init_resource::<Throughput>()
-            .add_systems(Update, measure_throughput)
             .init_resource::<FreeViewArea>()
-            .add_systems(EguiPrimaryContextPass, ui_system.run_if(not(panels_hidden)))
-            .add_systems(Update, free_whole_window.run_if(panels_hidden));
+            .add_systems(
+                Update,
+                (measure_throughput, free_whole_window.run_if(panels_hidden))
+                    .in_set(ViewerSystems::Panels),
+            )
+            .add_systems(EguiPrimaryContextPass, ui_system.run_if(not(panels_hidden)));
     }
 }
 
