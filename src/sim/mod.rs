@@ -113,7 +113,8 @@ impl Plugin for SimPlugin {
 
 /// Applies the live-editable parts of the active scene to the engine: model
 /// and coupling constants, drives, stimuli, noise and the integrator. A change
-/// of grid or initial state needs [`load_scene`] instead.
+/// of grid shape or initial state needs [`load_scene`] instead; the boundary
+/// the lattice is integrated with is the [`Neighbours`] resource's.
 fn apply_scene_edits(
     scene: Res<ActiveScene>,
     lattice: Option<ResMut<Lattice>>,
@@ -124,7 +125,8 @@ fn apply_scene_edits(
     };
     let scene = &scene.0;
     let engine = lattice.engine_mut();
-    if scene.grid != engine.grid || scene.validate().is_err() {
+    let same_shape = (scene.grid.rows, scene.grid.cols) == (engine.grid.rows, engine.grid.cols);
+    if !same_shape || scene.validate().is_err() {
         return;
     }
     engine.coeffs = eifield_model::rhs::Coeffs::from_scene(scene);

@@ -8,7 +8,7 @@ use eifield_model::FieldScene;
 use eifield_model::scene::{Initial, SceneSource};
 
 use super::ViewerSystems;
-use crate::sim::{ActiveScene, Lattice, SimSettings, SimStatus, load_scene};
+use crate::sim::{ActiveScene, Lattice, Neighbours, SimSettings, SimStatus, load_scene};
 use crate::view::{apply_scene_view, current_view_spec};
 
 /// A request to the simulation from the UI (or a script).
@@ -63,6 +63,10 @@ pub fn snapshot_scene(world: &mut World) -> Option<(FieldScene, Option<String>)>
     let scene = world.get_resource::<ActiveScene>()?.0.clone();
     let state = world.get_resource::<Lattice>()?.state();
     let mut snapshot = scene.resolved();
+    // The stencil the lattice is integrated with.
+    if let Some(neighbours) = world.get_resource::<Neighbours>() {
+        snapshot.grid = neighbours.grid();
+    }
     let note = match world.get_resource::<SimStatus>() {
         Some(SimStatus::BlownUp(b)) => Some(format!(
             "the state is not finite since t = {:.4} (numerical blow-up), so the scene keeps its initial state",

@@ -24,6 +24,11 @@ fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
     manifest
 }
 
+/// The `manifest.json` of a run folder.
+fn read_manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap()
+}
+
 fn write_scene(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
@@ -54,8 +59,7 @@ fn run_writes_loadable_arrays_scene_and_manifest() {
     // Same numbers as the reference (the ECS test checks the tolerance; here the files).
     let (_, ref_e) = read_npy(&reference_dir().join("E.npy"));
     assert!(max_abs_diff(&e, &ref_e) <= 1e-4);
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = read_manifest(&out);
     assert_eq!(manifest["stop"]["reason"], "completed");
     assert_eq!(manifest["samples"], 2001);
     assert!(manifest["steps"].as_u64().unwrap() >= 4000);
@@ -164,8 +168,7 @@ fn blow_up_keeps_the_samples_before_it() {
         msg.contains("blow-up") && msg.contains("row") && msg.contains("t = "),
         "{msg}"
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = read_manifest(&out);
     assert_eq!(manifest["stop"]["reason"], "blow_up");
     let (shape, e) = read_npy(&out.join("E.npy"));
     assert!(shape[0] >= 1 && shape[0] < 401, "{shape:?}");
@@ -212,9 +215,7 @@ fn sigterm_and_sigint_stop_cleanly_with_loadable_files() {
         assert!(killed.success());
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(130), "SIG{signal}");
-        let manifest: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
-                .unwrap();
+        let manifest = read_manifest(&out);
         assert_eq!(manifest["stop"]["reason"], "interrupted", "SIG{signal}");
         let (shape, _) = read_npy(&out.join("E.npy"));
         let (tshape, _) = read_npy(&out.join("t.npy"));
@@ -436,10 +437,7 @@ fn builtin_scenes_load_by_name_from_any_folder() {
         let result = eifield_in(&dir, &["run", arg, "--out", out, "--quiet"]);
         let msg = String::from_utf8_lossy(&result.stderr);
         assert!(result.status.success(), "{arg}: {msg}");
-        let manifest: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(out).join("manifest.json")).unwrap(),
-        )
-        .unwrap();
+        let manifest = read_manifest(&dir.join(out));
         assert!(
             manifest["scene_file"]
                 .as_str()
@@ -525,9 +523,7 @@ fn the_threads_option_changes_the_threads_not_the_bits() {
             "{}",
             String::from_utf8_lossy(&result.stderr)
         );
-        let manifest: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
-                .unwrap();
+        let manifest = read_manifest(&out);
         assert_eq!(manifest["threads"].as_u64().unwrap().to_string(), threads);
         results.push(std::fs::read(out.join("E.npy")).unwrap());
     }

@@ -138,9 +138,10 @@ impl Engine {
     }
 
     /// The total excitatory drive `h_ex + s(t) + σ·p(t)` per cell that the
-    /// integration used over its last segment (before the first step: the
-    /// drive in effect just after the current time). This is the drive the
-    /// lattice actually felt; nothing else evaluates the inputs.
+    /// integration used over its last segment (before the first step, and
+    /// after [`Engine::refresh_drive`] or [`Engine::derivatives`]: the drive in
+    /// effect just after the current time). This is the drive the lattice
+    /// actually felt; nothing else evaluates the inputs.
     pub fn drive(&self) -> &[f64] {
         &self.drive
     }
