@@ -80,7 +80,7 @@ pub struct Manifest {
     pub version: &'static str,
     /// Scene name.
     pub scene_name: String,
-    /// Scene file as given.
+    /// The scene as given: a file path, or `NAME (built in)`.
     pub scene_file: String,
     /// `[rows, cols]`.
     pub grid: [usize; 2],
