@@ -10,6 +10,7 @@
 //! nothing else touches files.
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod engine;
 pub mod fastmath;
 pub mod grid;
