@@ -57,21 +57,10 @@ impl NpyWriter {
     }
 
     fn header(&self) -> Vec<u8> {
-        let shape = match self.cols {
-            Some(c) => format!("({}, {})", self.rows, c),
-            None => format!("({},)", self.rows),
-        };
-        let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
-        let dict_len = HEADER_LEN - MAGIC.len() - 2;
-        let mut text = dict.into_bytes();
-        assert!(text.len() < dict_len, "NPY header too long");
-        text.resize(dict_len - 1, b' ');
-        text.push(b'\n');
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&(dict_len as u16).to_le_bytes());
-        header.extend_from_slice(&text);
-        header
+        match self.cols {
+            Some(c) => header(f64::DESCR, &[self.rows as usize, c]),
+            None => header(f64::DESCR, &[self.rows as usize]),
+        }
     }
 
     /// Appends one row (its length must be `cols`, or 1 for a 1-D array).
@@ -112,6 +101,77 @@ impl NpyWriter {
     }
 }
 
+/// The fixed-length header of an array of `descr` elements and `shape`.
+fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let shape = match shape {
+        [n] => format!("({n},)"),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let dict_len = HEADER_LEN - MAGIC.len() - 2;
+    let mut text = dict.into_bytes();
+    assert!(text.len() < dict_len, "NPY header too long");
+    text.resize(dict_len - 1, b' ');
+    text.push(b'\n');
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&(dict_len as u16).to_le_bytes());
+    header.extend_from_slice(&text);
+    header
+}
+
+/// An element type of a whole array written by [`write_array`].
+pub trait NpyElement: Copy {
+    /// NumPy's type descriptor (`<f8`, `<i8`, `|b1`).
+    const DESCR: &'static str;
+    /// Appends the element's little-endian bytes.
+    fn push_le(self, out: &mut Vec<u8>);
+}
+
+impl NpyElement for f64 {
+    const DESCR: &'static str = "<f8";
+    fn push_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl NpyElement for i64 {
+    const DESCR: &'static str = "<i8";
+    fn push_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl NpyElement for bool {
+    const DESCR: &'static str = "|b1";
+    fn push_le(self, out: &mut Vec<u8>) {
+        out.push(u8::from(self));
+    }
+}
+
+/// Writes a whole array of `shape` (row-major `data`) to `path`.
+pub fn write_array<T: NpyElement>(
+    path: &Path,
+    shape: &[usize],
+    data: &[T],
+) -> Result<(), NpyError> {
+    debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+    let mut bytes = header(T::DESCR, shape);
+    for &v in data {
+        v.push_le(&mut bytes);
+    }
+    std::fs::write(path, bytes).map_err(|source| NpyError {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +181,29 @@ mod tests {
         let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
         let shape = npy.shape().to_vec();
         (shape, npy.into_vec::<f64>().unwrap())
+    }
+
+    #[test]
+    fn whole_arrays_of_each_type_load_with_their_shape() {
+        let dir = std::env::temp_dir().join(format!("eifield-npy-whole-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("f.npy");
+        write_array(&f, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, f64::NAN]).unwrap();
+        let (shape, data) = read(&f);
+        assert_eq!(shape, [2, 3]);
+        assert_eq!(&data[..5], &[1.0, 2.0, 3.0, 4.0, 5.0]);
+        let i = dir.join("i.npy");
+        write_array(&i, &[3, 1], &[7i64, -1, 0]).unwrap();
+        let bytes = std::fs::read(&i).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(npy.shape(), [3, 1]);
+        assert_eq!(npy.into_vec::<i64>().unwrap(), [7, -1, 0]);
+        let b = dir.join("b.npy");
+        write_array(&b, &[1, 3], &[true, false, true]).unwrap();
+        let bytes = std::fs::read(&b).unwrap();
+        assert!(String::from_utf8_lossy(&bytes[..HEADER_LEN]).contains("'|b1'"));
+        assert_eq!(&bytes[HEADER_LEN..], &[1, 0, 1]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
