@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+use eifield_model::analysis::DEFAULT_THRESHOLD;
 use eifield_model::scene::{
     BUILTIN_SCENES, ColorMapName, DEFAULT_SCENE, NamedChoice, SceneSource, ViewField, ViewMode,
 };
 
+use super::analyze::{self, AnalyzeRequest};
 use super::bench::{self, TimedScene};
 use super::plot::{self as figures, FigureOptions};
 use super::render::{self, RenderRequest, RenderStop};
@@ -81,8 +83,35 @@ pub enum Command {
         /// Also draw the run's figures (PNG) into OUT/figures/.
         #[arg(long)]
         figures: bool,
+        /// Also analyse the run's spread into OUT/analysis/ (see `eifield analyze`).
+        #[arg(long)]
+        analyze: bool,
+        /// The threshold of E an activation crosses upward (with --analyze).
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD, allow_negative_numbers = true)]
+        threshold: f64,
         #[command(flatten)]
         figure_args: FigureArgs,
+    },
+    /// Measure the spread of a recorded run: activation maps, induced cells (against a
+    /// control run without stimuli), the extent of induction, the wave speed and figures.
+    Analyze {
+        /// A folder written by `eifield run`.
+        run_dir: PathBuf,
+        /// The threshold of E an activation crosses upward.
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD, allow_negative_numbers = true)]
+        threshold: f64,
+        /// Where to write (default: RUN_DIR/analysis).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an earlier analysis.
+        #[arg(long)]
+        force: bool,
+        /// No progress bar for the control run.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Engine threads of the control run (default: all cores).
+        #[arg(long, value_parser = parse_threads)]
+        threads: Option<usize>,
     },
     /// Render a scene offscreen (no window needed) into an MP4 video.
     Render(RenderArgs),
@@ -205,6 +234,9 @@ pub struct FigureArgs {
     /// cells of a small lattice, a row through the stimulus on a big one).
     #[arg(long, value_parser = figures::parse_cell_list)]
     pub cells: Option<figures::CellList>,
+    /// Also draw a kymograph: E along the straight line of cells ROW,COL:ROW,COL against time.
+    #[arg(long, value_parser = figures::parse_line)]
+    pub kymograph: Option<figures::CellLine>,
 }
 
 impl FigureArgs {
@@ -213,6 +245,7 @@ impl FigureArgs {
             size: self.figure_size,
             cells: self.cells.clone().map(|c| c.0),
             force,
+            kymograph: self.kymograph,
         }
     }
 }
@@ -248,6 +281,8 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             quiet,
             threads,
             figures,
+            analyze,
+            threshold,
             figure_args,
         } => {
             let request = RunRequest {
@@ -257,11 +292,46 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                 quiet,
                 threads,
             };
-            let code = run_simulation(&request, stop_flag())?;
+            let stop = stop_flag();
+            let code = run_simulation(&request, stop.clone())?;
             if code == ExitCode::SUCCESS && figures {
                 plot(&request.out, &figure_args.options(force))?;
             }
+            if code == ExitCode::SUCCESS && analyze {
+                analyze_run(
+                    &AnalyzeRequest {
+                        run_dir: request.out.clone(),
+                        out: None,
+                        threshold,
+                        force,
+                        quiet,
+                        threads,
+                    },
+                    stop,
+                )?;
+            }
             Ok(code)
+        }
+        Command::Analyze {
+            run_dir,
+            threshold,
+            out,
+            force,
+            quiet,
+            threads,
+        } => {
+            analyze_run(
+                &AnalyzeRequest {
+                    run_dir,
+                    out,
+                    threshold,
+                    force,
+                    quiet,
+                    threads,
+                },
+                stop_flag(),
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Render(args) => render_video(args.request()),
         Command::Plot {
@@ -325,6 +395,32 @@ fn stop_flag() -> Arc<AtomicBool> {
         );
     }
     stop
+}
+
+fn analyze_run(request: &AnalyzeRequest, stop: Arc<AtomicBool>) -> Result<(), AppError> {
+    let (summary, out) = analyze::analyze(request, stop)?;
+    let speed = summary.speed.map_or_else(
+        || "no speed (fewer than 5 cells qualify)".to_owned(),
+        |v| {
+            format!(
+                "speed {v:.4} cells per unit (r² = {:.3}, {} cells)",
+                summary.r2.unwrap_or(f64::NAN),
+                summary.cells_used
+            )
+        },
+    );
+    let extent = summary.extent.map_or_else(
+        || "no stimulated cell".to_owned(),
+        |e| format!("extent {e:.3} cells"),
+    );
+    eprintln!(
+        "analysis: {extent}, {} cells induced, {speed}; {} activations driven, {} in the control -> {}",
+        summary.cells_induced,
+        summary.activations_driven,
+        summary.activations_control,
+        out.display()
+    );
+    Ok(())
 }
 
 fn plot(run_dir: &std::path::Path, options: &FigureOptions) -> Result<(), AppError> {

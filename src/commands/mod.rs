@@ -1,10 +1,12 @@
 //! The command line and what each command does: `run` (headless runs to
-//! NumPy arrays), `render` (offscreen videos), `plot` (figures of a run),
+//! NumPy arrays), `analyze` (the spread of activity in a run), `render`
+//! (offscreen videos), `plot` (figures of a run),
 //! `bench` (engine throughput), `scenes` (the built-in scenes) and `view`
 //! (the window, in [`crate::viewer`]).
 //!
 //! Every failure is an [`AppError`], whose kind gives the exit code.
 
+pub mod analyze;
 pub mod bench;
 pub mod cli;
 pub mod plot;

@@ -1,6 +1,8 @@
 //! The notebook's figures for a recorded run, drawn with plotters into PNGs:
-//! stacked E traces, a cells × time raster in blue-white-red, and the
-//! stimulated cell's trace with its stimulus under it.
+//! stacked E traces, a cells × time raster in blue-white-red, the stimulated
+//! cell's trace with its stimulus under it, kymographs along a line of cells,
+//! and the analysis figures (activation map with isochrones, distance against
+//! first-activation time with the speed fit).
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -17,6 +19,8 @@ use crate::view::colormap::{ColorMapLut, lut_index};
 
 /// The figure files, in the order they are written.
 pub const FIGURE_FILES: [&str; 3] = ["traces.png", "raster.png", "stimulus.png"];
+/// The kymograph's file (with `--kymograph`).
+pub const KYMOGRAPH_FILE: &str = "kymograph.png";
 /// Default figure size in pixels.
 pub const DEFAULT_FIGURE_SIZE: (u32, u32) = (1200, 800);
 /// Lattices up to this many cells show every cell in the traces and raster.
@@ -34,7 +38,8 @@ const FONT: &str = "sans-serif";
 /// that figures look the same on every machine.
 const FONT_TTF: &[u8] = include_bytes!("../../assets/fonts/Ubuntu-Light.ttf");
 
-fn register_font() {
+/// Registers the embedded font with plotters (once).
+pub fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The font is valid TrueType; failing here would be a build defect.
@@ -52,6 +57,8 @@ pub struct FigureOptions {
     pub cells: Option<Vec<(usize, usize)>>,
     /// Replace existing figure files.
     pub force: bool,
+    /// The ends of a line of cells for a kymograph.
+    pub kymograph: Option<CellLine>,
 }
 
 impl Default for FigureOptions {
@@ -60,8 +67,21 @@ impl Default for FigureOptions {
             size: DEFAULT_FIGURE_SIZE,
             cells: None,
             force: false,
+            kymograph: None,
         }
     }
+}
+
+/// The ends of a straight line of cells, `(row, col)` each.
+pub type CellLine = ((usize, usize), (usize, usize));
+
+/// Parses `r0,c0:r1,c1`, the ends of a line of cells.
+pub fn parse_line(text: &str) -> Result<CellLine, String> {
+    let (a, b) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected ROW,COL:ROW,COL (got {text:?})"))?;
+    let ends = parse_cells(&format!("{a};{b}"))?;
+    Ok((ends[0], ends[1]))
 }
 
 /// A list of cells given on the command line.
@@ -133,7 +153,8 @@ impl RunData {
             .map(move |(k, &t)| (t, self.e[k * n + cell]))
     }
 
-    fn t_range(&self) -> (f64, f64) {
+    /// The first and last sample times (a unit apart at least).
+    pub fn t_range(&self) -> (f64, f64) {
         let (a, b) = (self.t[0], *self.t.last().expect("not empty"));
         if b > a { (a, b) } else { (a, a + 1.0) }
     }
@@ -150,7 +171,7 @@ fn read_f64_npy(path: &Path) -> Result<(Vec<u64>, Vec<f64>), String> {
 }
 
 /// The first stimulated cell of a scene, `(row, col)`.
-fn stimulated_cell(scene: &FieldScene) -> Option<(usize, usize)> {
+pub fn stimulated_cell(scene: &FieldScene) -> Option<(usize, usize)> {
     scene.effective_stimuli().first().map(|s| {
         let eifield_model::scene::Stimulus::PulseTrain { row, col, .. } = *s;
         (row, col)
@@ -186,7 +207,8 @@ pub fn default_trace_cells(grid: &Grid, stimulus: Option<(usize, usize)>) -> Vec
     cells
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+/// A figure's drawing area.
+pub type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// The range of the finite values, widened to one unit each side when flat.
 fn finite_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -209,7 +231,7 @@ fn drawing_error(e: impl std::fmt::Display) -> String {
 }
 
 /// Draws with `draw` into a `size` RGB buffer and saves it as a PNG.
-fn save_png(
+pub fn save_png(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&Area) -> Result<(), String>,
@@ -451,6 +473,202 @@ fn stimulus_figure(root: &Area, run: &RunData, (row, col): (usize, usize)) -> Re
     Ok(())
 }
 
+/// A kymograph: E of the cells along a line (in order) against time.
+pub fn kymograph(root: &Area, run: &RunData, line: &[(usize, usize)]) -> Result<(), String> {
+    let grid = run.scene.grid;
+    let cells: Vec<usize> = line.iter().map(|&(r, c)| grid.index(r, c)).collect();
+    let (t0, t1) = run.t_range();
+    let (lo, hi) = finite_range(cells.iter().flat_map(|&i| run.series(i).map(|(_, e)| e)));
+    let (a, b) = (line[0], line[line.len() - 1]);
+    let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 as i32 - 110);
+    let mut chart = ChartBuilder::on(&main)
+        .caption(
+            format!(
+                "Kymograph: E along the line ({},{}) → ({},{})",
+                a.0, a.1, b.0, b.1
+            ),
+            (FONT, 26),
+        )
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(t0..t1, 0.0..cells.len() as f64)
+        .map_err(drawing_error)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("t (model time)")
+        .y_desc(format!("cell along the line ({} cells)", cells.len()))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .label_style((FONT, 16))
+        .draw()
+        .map_err(drawing_error)?;
+    let (px_w, _) = chart.plotting_area().dim_in_pixel();
+    let samples = run.t.len();
+    let time_bins = samples.min(px_w.max(1) as usize);
+    let n = run.cells();
+    let dt = (t1 - t0) / time_bins as f64;
+    let mut rects = Vec::with_capacity(time_bins * cells.len());
+    for (j, &cell) in cells.iter().enumerate() {
+        for tb in 0..time_bins {
+            let sample = (tb * samples / time_bins).min(samples - 1);
+            let x0 = t0 + tb as f64 * dt;
+            rects.push(Rectangle::new(
+                [(x0, j as f64), (x0 + dt, j as f64 + 1.0)],
+                rgb(ColorMapName::BlueWhiteRed, run.e[sample * n + cell], lo, hi).filled(),
+            ));
+        }
+    }
+    chart.draw_series(rects).map_err(drawing_error)?;
+    colour_bar(&bar, lo, hi)
+}
+
+/// The activation map: each cell coloured by its first activation time (grey
+/// where it never activated), isochrones every `step` units of time drawn as
+/// the cell edges where the time band changes, stimulated cells ringed.
+pub fn activation_map(
+    root: &Area,
+    grid: &Grid,
+    first: &[f64],
+    stimulated: &[usize],
+    step: f64,
+) -> Result<(), String> {
+    let (lo, hi) = finite_range(first.iter().copied());
+    let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 as i32 - 110);
+    let (rows, cols) = (grid.rows as f64, grid.cols as f64);
+    let mut chart = ChartBuilder::on(&main)
+        .caption(
+            format!("First activation time (isochrones every {step:.3})"),
+            (FONT, 26),
+        )
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..cols, rows..0.0)
+        .map_err(drawing_error)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("column")
+        .y_desc("row")
+        .label_style((FONT, 16))
+        .draw()
+        .map_err(drawing_error)?;
+    chart
+        .draw_series((0..grid.len()).map(|k| {
+            let (r, c) = grid.position(k);
+            let colour = if first[k].is_finite() {
+                rgb(ColorMapName::Viridis, first[k], lo, hi)
+            } else {
+                RGBColor(200, 200, 200)
+            };
+            Rectangle::new(
+                [(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)],
+                colour.filled(),
+            )
+        }))
+        .map_err(drawing_error)?;
+    let band = |k: usize| {
+        first[k]
+            .is_finite()
+            .then(|| (first[k] / step).floor() as i64)
+    };
+    let mut edges = Vec::new();
+    for k in 0..grid.len() {
+        let (r, c) = grid.position(k);
+        if c + 1 < grid.cols && band(k) != band(k + 1) {
+            let x = (c + 1) as f64;
+            edges.push(vec![(x, r as f64), (x, r as f64 + 1.0)]);
+        }
+        if r + 1 < grid.rows && band(k) != band(k + grid.cols) {
+            let y = (r + 1) as f64;
+            edges.push(vec![(c as f64, y), (c as f64 + 1.0, y)]);
+        }
+    }
+    chart
+        .draw_series(
+            edges
+                .into_iter()
+                .map(|e| PathElement::new(e, BLACK.stroke_width(2))),
+        )
+        .map_err(drawing_error)?;
+    chart
+        .draw_series(stimulated.iter().map(|&k| {
+            let (r, c) = grid.position(k);
+            Circle::new((c as f64 + 0.5, r as f64 + 0.5), 8, RED.stroke_width(3))
+        }))
+        .map_err(drawing_error)?;
+    let mut bar_chart = ChartBuilder::on(&bar)
+        .margin_top(52)
+        .margin_bottom(56)
+        .margin_right(12)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0.0..1.0, lo..hi)
+        .map_err(drawing_error)?;
+    bar_chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc("t")
+        .label_style((FONT, 14))
+        .draw()
+        .map_err(drawing_error)?;
+    let steps = 200;
+    let h = (hi - lo) / steps as f64;
+    bar_chart
+        .draw_series((0..steps).map(|k| {
+            let v = lo + (k as f64 + 0.5) * h;
+            Rectangle::new(
+                [(0.0, lo + k as f64 * h), (1.0, lo + (k + 1) as f64 * h)],
+                rgb(ColorMapName::Viridis, v, lo, hi).filled(),
+            )
+        }))
+        .map_err(drawing_error)?;
+    Ok(())
+}
+
+/// Distance to the nearest stimulated cell against first activation time,
+/// one point per cell used, with the least-squares line.
+pub fn distance_time(
+    root: &Area,
+    points: &[(f64, f64)],
+    fit: Option<(f64, f64)>,
+    title: &str,
+) -> Result<(), String> {
+    let (t0, t1) = finite_range(points.iter().map(|p| p.0));
+    let (_, r1) = finite_range(points.iter().map(|p| p.1));
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 26))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(60)
+        .build_cartesian_2d(t0..t1, 0.0..r1 * 1.05)
+        .map_err(drawing_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("first activation time")
+        .y_desc("distance to the stimulus (cells)")
+        .label_style((FONT, 16))
+        .draw()
+        .map_err(drawing_error)?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|&(t, r)| Circle::new((t, r), 3, BLUE.mix(0.6).filled())),
+        )
+        .map_err(drawing_error)?;
+    if let Some((speed, intercept)) = fit {
+        chart
+            .draw_series(LineSeries::new(
+                [t0, t1].map(|t| (t, speed * t + intercept)),
+                RED.stroke_width(3),
+            ))
+            .map_err(drawing_error)?;
+    }
+    Ok(())
+}
+
 /// Writes the figures of the run in `run_dir` into `run_dir/figures/` and
 /// returns their paths. Existing figure files are replaced only with `force`.
 pub fn write_figures(run_dir: &Path, options: &FigureOptions) -> Result<Vec<PathBuf>, String> {
@@ -479,8 +697,25 @@ pub fn write_figures(run_dir: &Path, options: &FigureOptions) -> Result<Vec<Path
         }
         None => default_trace_cells(&grid, stimulated_cell(&run.scene)),
     };
+    let line = match options.kymograph {
+        Some((a, b)) => {
+            for (name, (r, c)) in [("start", a), ("end", b)] {
+                if r >= grid.rows || c >= grid.cols {
+                    return Err(format!(
+                        "the kymograph's {name} ({r},{c}) is outside the {} × {} lattice",
+                        grid.rows, grid.cols
+                    ));
+                }
+            }
+            Some(eifield_model::analysis::line_cells(a, b))
+        }
+        None => None,
+    };
     let out = run_dir.join("figures");
-    let paths: Vec<PathBuf> = FIGURE_FILES.iter().map(|f| out.join(f)).collect();
+    let mut paths: Vec<PathBuf> = FIGURE_FILES.iter().map(|f| out.join(f)).collect();
+    if line.is_some() {
+        paths.push(out.join(KYMOGRAPH_FILE));
+    }
     if !options.force
         && let Some(existing) = paths.iter().find(|p| p.exists())
     {
@@ -503,6 +738,10 @@ pub fn write_figures(run_dir: &Path, options: &FigureOptions) -> Result<Vec<Path
             stimulus_figure(root, &run, stimulated)
         })?;
         written.push(paths[2].clone());
+    }
+    if let Some(line) = &line {
+        save_png(&paths[3], options.size, |root| kymograph(root, &run, line))?;
+        written.push(paths[3].clone());
     }
     Ok(written)
 }

@@ -197,6 +197,17 @@ pub fn headless_app() -> App {
 pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, AppError> {
     let source = SceneSource::resolve(&request.scene);
     let scene = source.load()?;
+    run_scene(scene, &source.to_string(), request, stop)
+}
+
+/// As [`run`], for a scene already loaded; `source` names it in messages and
+/// in the manifest (`request.scene` is not read).
+pub fn run_scene(
+    scene: FieldScene,
+    source: &str,
+    request: &RunRequest,
+    stop: Arc<AtomicBool>,
+) -> Result<Manifest, AppError> {
     let created = !request.out.exists();
     prepare_out_dir(&request.out, request.force)?;
     let threads = request
@@ -237,7 +248,7 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, AppE
         program: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
         scene_name: scene.name.clone(),
-        scene_file: source.to_string(),
+        scene_file: source.to_owned(),
         grid: [scene.grid.rows, scene.grid.cols],
         seeds: Seeds::of(&scene),
         method: format!("{:?}", engine.method()),

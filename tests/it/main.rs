@@ -1,5 +1,6 @@
 //! Integration tests of the eifield app, in one binary to keep link times down.
 
+mod analysis;
 mod common;
 mod engine_ecs;
 mod headless_cli;
