@@ -1,11 +1,13 @@
 //! Measuring the spread of activity from recorded runs: activation times and
 //! counts, the cells whose activity a stimulus induced (against a control run
 //! without stimuli), the extent of induction and the wave speed, with exactly
-//! the definitions of the README's "Analysis" section.
+//! the definitions of the README's "Analysis" section; and the nullclines of
+//! one cell for a phase plane.
 
 use std::collections::VecDeque;
 
 use crate::grid::{Boundary, Grid};
+use crate::rhs::Coeffs;
 
 /// The threshold of E an activation crosses upward, unless told otherwise.
 pub const DEFAULT_THRESHOLD: f64 = 1.0;
@@ -243,6 +245,63 @@ pub fn line_cells(a: (usize, usize), b: (usize, usize)) -> Vec<(usize, usize)> {
     out
 }
 
+/// What one cell feels, frozen, for its phase plane: its total excitatory
+/// drive, its inhibitory drive and the sum of its neighbours' E.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrozenInputs {
+    /// `h_ex + s + σ·p`.
+    pub drive: f64,
+    /// `h_in`.
+    pub h_in: f64,
+    /// The sum of the neighbours' E.
+    pub neighbour_sum: f64,
+}
+
+/// Iterations of the bisection that finds the I-nullcline (enough for f64).
+const BISECTION_STEPS: usize = 200;
+
+/// The nullclines of one cell with its inputs frozen, sampled at `points`
+/// values of E in `e_range`: `dE/dt = 0` as `I = atanh((drive − E +
+/// c_ee·tanh(u)) / c2)` where that is defined, and `dI/dt = 0` as the root
+/// of `I + c4·tanh(I) = h_in + c_ei·tanh(v)` (one root, the left side
+/// increases with I since c4 ≥ 0). Returns `(E-nullcline, I-nullcline)` as
+/// `(E, I)` points.
+pub fn nullclines(
+    c: &Coeffs,
+    inputs: FrozenInputs,
+    e_range: (f64, f64),
+    points: usize,
+) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    let (mut e_null, mut i_null) = (Vec::new(), Vec::new());
+    for k in 0..points {
+        let e = e_range.0 + (e_range.1 - e_range.0) * k as f64 / (points.max(2) - 1) as f64;
+        let u = c.self_weight * e + c.frac_ee * inputs.neighbour_sum;
+        let v = c.self_weight * e + c.frac_ei * inputs.neighbour_sum;
+        if c.c2 != 0.0 {
+            let x = (inputs.drive - e + c.c_ee * u.tanh()) / c.c2;
+            if x.abs() < 1.0 {
+                e_null.push((e, x.atanh()));
+            }
+        }
+        let target = inputs.h_in + c.c_ei * v.tanh();
+        // I + c4·tanh(I) lies within c4 of I, so the root is within c4 of target.
+        let (mut lo, mut hi) = (target - c.c4 - 1.0, target + c.c4 + 1.0);
+        for _ in 0..BISECTION_STEPS {
+            let mid = 0.5 * (lo + hi);
+            if mid + c.c4 * mid.tanh() < target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+            if hi - lo <= f64::EPSILON * mid.abs().max(1.0) {
+                break;
+            }
+        }
+        i_null.push((e, 0.5 * (lo + hi)));
+    }
+    (e_null, i_null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +409,32 @@ mod tests {
         let ring = Grid::new(1, 10, Boundary::Periodic);
         assert_eq!(distance(&ring, 0, 9), 1.0);
         assert_eq!(distance(&Grid::new(1, 10, Boundary::Open), 0, 9), 9.0);
+    }
+
+    #[test]
+    fn nullclines_satisfy_the_steady_state_equations() {
+        let scene = crate::FieldScene::default();
+        let mut c = Coeffs::from_scene(&scene);
+        for (c4, nsum) in [(0.0, 0.0), (2.5, 0.0), (1.0, 1.7)] {
+            c.c4 = c4;
+            let inputs = FrozenInputs {
+                drive: -6.35,
+                h_in: -4.0,
+                neighbour_sum: nsum,
+            };
+            let (e_null, i_null) = nullclines(&c, inputs, (-3.0, 5.0), 400);
+            assert!(e_null.len() > 50 && i_null.len() == 400);
+            for &(e, i) in &e_null {
+                let u = c.self_weight * e + c.frac_ee * nsum;
+                let de = inputs.drive - e - c.c2 * i.tanh() + c.c_ee * u.tanh();
+                assert!(de.abs() < 1e-9, "dE/dt = {de} at ({e}, {i})");
+            }
+            for &(e, i) in &i_null {
+                let v = c.self_weight * e + c.frac_ei * nsum;
+                let di = inputs.h_in - i - c.c4 * i.tanh() + c.c_ei * v.tanh();
+                assert!(di.abs() < 1e-9, "dI/dt = {di} at ({e}, {i})");
+            }
+        }
     }
 
     #[test]
