@@ -81,6 +81,8 @@ pub struct FieldState<'a> {
     pub drive: &'a [f64],
     /// The constant excitatory drive per cell.
     pub h_ex: &'a [f64],
+    /// The inhibitory drive per cell.
+    pub h_in: &'a [f64],
 }
 
 impl FieldState<'_> {
@@ -110,6 +112,7 @@ impl Lattice {
             i: &engine.i,
             drive: engine.drive(),
             h_ex: &engine.h_ex,
+            h_in: &engine.h_in,
         }
     }
 

@@ -9,7 +9,8 @@ use bevy::ecs::component::Mutable;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
-use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints};
+use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points};
+use eifield_model::analysis::{FrozenInputs, nullclines};
 use eifield_model::scene::{IntegratorSpec, Noise, Stimulus};
 
 use eifield_model::scene::{ColorMapName, NamedChoice, ViewField, ViewMode};
@@ -18,7 +19,7 @@ use super::ViewerSystems;
 use super::controls::{ControlStatus, SimCommand};
 use crate::capture::recording::{CaptureCommand, ScreenCapture, panels_hidden};
 use crate::sim::probes::{HISTORY_SPAN, Probes, Raster};
-use crate::sim::{ActiveScene, Lattice, SimClock, SimStatus};
+use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimStatus};
 use crate::view::ViewSettings;
 use crate::view::camera::FreeViewArea;
 use crate::view::colormap::{ColorMapLut, lut_index};
@@ -148,6 +149,73 @@ struct PlotParams<'w> {
     raster: Res<'w, Raster>,
     hovered: Res<'w, HoveredCell>,
     drawn: Res<'w, DrawnField>,
+    lattice: Option<Res<'w, Lattice>>,
+    neighbours: Option<Res<'w, Neighbours>>,
+}
+
+/// Points along the E axis at which the phase plane's nullclines are drawn.
+const NULLCLINE_POINTS: usize = 300;
+
+/// The phase plane of the first probed cell: its (E, I) trajectory over the
+/// probe history, the current point, and its nullclines with the neighbours'
+/// input and the drive frozen at their current values.
+fn phase_plane(ui: &mut egui::Ui, params: &PlotParams) {
+    let (Some(probe), Some(lattice), Some(neighbours)) = (
+        params.probes.0.first(),
+        params.lattice.as_deref(),
+        params.neighbours.as_deref(),
+    ) else {
+        ui.label("Phase plane: probe a cell (Alt + click)");
+        return;
+    };
+    let state = lattice.state();
+    let Some((e_now, i_now, _)) = state.cell(probe.row, probe.col) else {
+        return;
+    };
+    ui.label(format!("Phase plane of ({}, {})", probe.row, probe.col));
+    let k = state.grid.index(probe.row, probe.col);
+    let inputs = FrozenInputs {
+        drive: state.drive[k],
+        h_in: state.h_in[k],
+        neighbour_sum: neighbours
+            .of(probe.row, probe.col)
+            .iter()
+            .map(|&j| state.e[j])
+            .sum(),
+    };
+    let (lo, hi) = probe
+        .history
+        .iter()
+        .map(|s| s.e)
+        .filter(|e| e.is_finite())
+        .fold((-2.0f64, 4.0f64), |(lo, hi), e| {
+            (lo.min(e - 0.5), hi.max(e + 0.5))
+        });
+    let (e_null, i_null) = nullclines(&lattice.engine().coeffs, inputs, (lo, hi), NULLCLINE_POINTS);
+    // The E-nullcline is undefined where |tanh I| would exceed 1: one line per defined stretch.
+    let gap = 1.5 * (hi - lo) / (NULLCLINE_POINTS - 1) as f64;
+    let mut stretches: Vec<Vec<[f64; 2]>> = Vec::new();
+    for (e, i) in e_null {
+        match stretches.last_mut() {
+            Some(s) if s.last().is_some_and(|p| e - p[0] <= gap) => s.push([e, i]),
+            _ => stretches.push(vec![[e, i]]),
+        }
+    }
+    Plot::new("phase_plane")
+        .height(200.0)
+        .legend(Legend::default())
+        .x_axis_label("E")
+        .y_axis_label("I")
+        .show(ui, |plot| {
+            let trajectory: PlotPoints = probe.history.iter().map(|s| [s.e, s.i]).collect();
+            plot.line(Line::new("trajectory", trajectory));
+            for stretch in stretches {
+                plot.line(Line::new("dE/dt = 0", PlotPoints::from(stretch)));
+            }
+            let i_points: PlotPoints = i_null.into_iter().map(|(e, i)| [e, i]).collect();
+            plot.line(Line::new("dI/dt = 0", i_points));
+            plot.points(Points::new("now", vec![[e_now, i_now]]).radius(5.0));
+        });
 }
 
 /// Lays out the bottom plots panel, then the left control panel, in one root Ui.
@@ -506,7 +574,7 @@ fn plots_panel(
         .resizable(true)
         .default_size(260.0)
         .show(root, |ui| {
-            ui.columns(2, |cols| {
+            ui.columns(3, |cols| {
                 let ui = &mut cols[0];
                 ui.label("Probes (Alt + click a cell)");
                 let stimulated: Vec<_> = probes
@@ -540,7 +608,9 @@ fn plots_panel(
                         });
                 }
 
-                let ui = &mut cols[1];
+                phase_plane(&mut cols[1], params);
+
+                let ui = &mut cols[2];
                 match raster.row {
                     None => ui.label("Raster: E of every cell"),
                     Some(r) => ui.label(format!("Raster: E along row {r} (the first probe's row)")),
