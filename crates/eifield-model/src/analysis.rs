@@ -257,6 +257,9 @@ pub struct FrozenInputs {
     pub neighbour_sum: f64,
 }
 
+/// Points `(E, I)` of a curve in the phase plane.
+pub type PhaseCurve = Vec<(f64, f64)>;
+
 /// Iterations of the bisection that finds the I-nullcline (enough for f64).
 const BISECTION_STEPS: usize = 200;
 
@@ -271,7 +274,7 @@ pub fn nullclines(
     inputs: FrozenInputs,
     e_range: (f64, f64),
     points: usize,
-) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+) -> (PhaseCurve, PhaseCurve) {
     let (mut e_null, mut i_null) = (Vec::new(), Vec::new());
     for k in 0..points {
         let e = e_range.0 + (e_range.1 - e_range.0) * k as f64 / (points.max(2) - 1) as f64;
