@@ -1,5 +1,6 @@
 //! The probes plugin: time series of chosen cells (E, I and the stimulus they
-//! receive) and a raster (kymograph) of E over the last few units of time.
+//! receive), a raster (kymograph) of E over the last few units of time, and
+//! the live activation map (first activation times since the last load).
 
 use std::collections::VecDeque;
 
@@ -71,6 +72,69 @@ pub struct Raster {
     pub columns: VecDeque<Vec<f32>>,
 }
 
+/// The first upward crossing of a threshold by each cell's E since the
+/// lattice was last (re)loaded, followed tick by tick: the live activation map
+/// (same definition as `eifield analyze`, interpolated between ticks).
+#[derive(Resource, Clone, Debug, PartialEq)]
+pub struct ActivationTimes {
+    /// The threshold E crosses upward.
+    pub threshold: f64,
+    /// First activation time per cell, row-major (NaN: not yet).
+    pub first: Vec<f64>,
+    /// E and model time at the previous tick.
+    previous: Option<(Vec<f64>, f64)>,
+}
+
+impl Default for ActivationTimes {
+    fn default() -> Self {
+        Self {
+            threshold: eifield_model::analysis::DEFAULT_THRESHOLD,
+            first: Vec::new(),
+            previous: None,
+        }
+    }
+}
+
+impl ActivationTimes {
+    /// Forgets every activation (after a load or reset).
+    pub fn clear(&mut self) {
+        self.first.clear();
+        self.previous = None;
+    }
+
+    /// Takes the state `e` at time `t` into account.
+    pub fn observe(&mut self, e: &[f64], t: f64) {
+        if self.first.len() != e.len() {
+            self.first = vec![f64::NAN; e.len()];
+            self.previous = None;
+        }
+        let theta = self.threshold;
+        if let Some((before, t0)) = &mut self.previous
+            && before.len() == e.len()
+            && t > *t0
+        {
+            for ((first, &a), &b) in self.first.iter_mut().zip(before.iter()).zip(e) {
+                if first.is_nan() && a < theta && theta <= b {
+                    *first = *t0 + (theta - a) / (b - a) * (t - *t0);
+                }
+            }
+            before.copy_from_slice(e);
+            *t0 = t;
+        } else {
+            self.previous = Some((e.to_vec(), t));
+        }
+    }
+
+    /// The latest first-activation time (0 if none yet).
+    pub fn latest(&self) -> f64 {
+        self.first
+            .iter()
+            .copied()
+            .filter(|f| f.is_finite())
+            .fold(0.0, f64::max)
+    }
+}
+
 /// The probes' systems in `Update` (the viewer orders them after its controls).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProbeSystems {
@@ -85,6 +149,7 @@ impl Plugin for ProbesPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Probes>()
             .init_resource::<Raster>()
+            .init_resource::<ActivationTimes>()
             .add_systems(
                 Update,
                 reset_on_load
@@ -93,7 +158,7 @@ impl Plugin for ProbesPlugin {
             )
             .add_systems(
                 FixedUpdate,
-                (record_probes, record_raster).in_set(SimSystems::Record),
+                (record_probes, record_raster, record_activations).in_set(SimSystems::Record),
             );
     }
 }
@@ -106,7 +171,13 @@ fn reset_on_load(
     scene: Option<Res<ActiveScene>>,
     mut probes: ResMut<Probes>,
     mut raster: ResMut<Raster>,
+    mut activations: ResMut<ActivationTimes>,
+    state: (Option<Res<Lattice>>, Option<Res<SimClock>>),
 ) {
+    activations.clear();
+    if let (Some(lattice), Some(clock)) = state {
+        activations.observe(lattice.state().e, clock.time());
+    }
     let grid = neighbours.grid();
     probes.0.retain(|p| p.row < grid.rows && p.col < grid.cols);
     for p in &mut probes.0 {
@@ -119,6 +190,17 @@ fn reset_on_load(
         probes.toggle(row, col);
     }
     *raster = Raster::default();
+}
+
+fn record_activations(
+    mut activations: ResMut<ActivationTimes>,
+    clock: Option<Res<SimClock>>,
+    lattice: Option<Res<Lattice>>,
+) {
+    let (Some(clock), Some(lattice)) = (clock, lattice) else {
+        return;
+    };
+    activations.observe(lattice.state().e, clock.time());
 }
 
 fn record_probes(

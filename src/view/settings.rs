@@ -29,6 +29,9 @@ pub struct ViewSettings {
     pub height_scale: f32,
     /// Field values mapped to the two ends of the colour map.
     pub range: (f32, f32),
+    /// Show the live activation map (first activation time since the last
+    /// load, flat) instead of the field.
+    pub activation_map: bool,
 }
 
 /// Default colour range for E (its typical span in the notebook's regime).
@@ -44,6 +47,7 @@ impl Default for ViewSettings {
             colormap: ColorMapName::Viridis,
             height_scale: DEFAULT_HEIGHT_SCALE,
             range: DEFAULT_E_RANGE,
+            activation_map: false,
         }
     }
 }
@@ -64,6 +68,7 @@ impl ViewSettings {
             range: spec
                 .range
                 .map_or(defaults.range, |(lo, hi)| (lo as f32, hi as f32)),
+            activation_map: false,
         }
     }
 

@@ -24,6 +24,7 @@ pub use eifield_model::scene::ViewMode;
 
 use super::colormap::{ColorMapLut, LUT_SIZE};
 use super::settings::{DEFAULT_E_RANGE, ViewSettings, ViewSystems};
+use crate::sim::probes::ActivationTimes;
 use crate::sim::{Lattice, Neighbours};
 
 /// Marks the entity that carries the lattice mesh.
@@ -43,6 +44,9 @@ pub struct DrawnField {
     /// World height of each cell's vertex.
     pub heights: Vec<f32>,
 }
+
+/// The value shown for cells not yet activated on the activation map.
+const NOT_YET_ACTIVATED: f32 = 1e30;
 
 /// The shader that displaces and colours the lattice mesh.
 const SURFACE_SHADER: &str = "embedded://eifield/shaders/lattice_surface.wgsl";
@@ -277,6 +281,7 @@ fn update_surface(
     mut materials: ResMut<Assets<LatticeSurfaceMaterial>>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut shown_map: Local<Option<(AssetId<LatticeSurfaceMaterial>, ColorMapName)>>,
+    (activations, mut overlay): (Option<Res<ActivationTimes>>, Local<Vec<f32>>),
 ) {
     let Ok((surface, material)) = surfaces.single() else {
         return;
@@ -295,11 +300,26 @@ fn update_surface(
             *drawn = value as f32;
         }
     }
-    let flat = settings.mode == ViewMode::Heatmap;
+    let activation_map = activations.filter(|_| settings.activation_map);
+    let flat = settings.mode == ViewMode::Heatmap || activation_map.is_some();
     let drawn = &mut *drawn;
-    let values = match settings.field {
-        ViewField::E => &drawn.e,
-        ViewField::I => &drawn.i,
+    let mut range = settings.range;
+    let values = match (&activation_map, settings.field) {
+        (Some(times), _) => {
+            // Cells not yet activated lie above the range: the map's top colour.
+            overlay.clear();
+            overlay.extend((0..n).map(|k| {
+                times
+                    .first
+                    .get(k)
+                    .filter(|t| t.is_finite())
+                    .map_or(NOT_YET_ACTIVATED, |&t| t as f32)
+            }));
+            range = (0.0, (times.latest() as f32).max(1e-3));
+            &*overlay
+        }
+        (None, ViewField::E) => &drawn.e,
+        (None, ViewField::I) => &drawn.i,
     };
     for (h, &v) in drawn.heights.iter_mut().zip(values) {
         *h = if flat || !v.is_finite() {
@@ -316,8 +336,8 @@ fn update_surface(
     }
     let params = SurfaceParams {
         height_scale: settings.height_scale,
-        low: settings.range.0,
-        high: settings.range.1,
+        low: range.0,
+        high: range.1,
         flat_shading: u32::from(flat),
         ..current.params
     };

@@ -153,6 +153,9 @@ struct PlotParams<'w> {
     neighbours: Option<Res<'w, Neighbours>>,
 }
 
+/// The colour of every stretch of the E-nullcline.
+const E_NULLCLINE_COLOUR: egui::Color32 = egui::Color32::from_rgb(90, 160, 255);
+
 /// Points along the E axis at which the phase plane's nullclines are drawn.
 const NULLCLINE_POINTS: usize = 300;
 
@@ -210,7 +213,9 @@ fn phase_plane(ui: &mut egui::Ui, params: &PlotParams) {
             let trajectory: PlotPoints = probe.history.iter().map(|s| [s.e, s.i]).collect();
             plot.line(Line::new("trajectory", trajectory));
             for stretch in stretches {
-                plot.line(Line::new("dE/dt = 0", PlotPoints::from(stretch)));
+                plot.line(
+                    Line::new("dE/dt = 0", PlotPoints::from(stretch)).color(E_NULLCLINE_COLOUR),
+                );
             }
             let i_points: PlotPoints = i_null.into_iter().map(|(e, i)| [e, i]).collect();
             plot.line(Line::new("dI/dt = 0", i_points));
@@ -368,6 +373,10 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                             ui.selectable_value(&mut view.colormap, map, map.name());
                         }
                     });
+                ui.checkbox(
+                    &mut view.activation_map,
+                    "activation map (first crossing of E = 1 since the last load; top colour: not yet)",
+                );
                 ui.add(egui::Slider::new(&mut view.height_scale, 0.0..=10.0).text("height scale"));
                 ui.horizontal(|ui| {
                     ui.label("colour range");

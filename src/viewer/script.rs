@@ -12,6 +12,7 @@
 //!
 //! Clicks are sent as window events, the way a real mouse's are.
 //! | `record` | start recording, or stop the recording and wait until its video is written |
+//! | `activation_map on` / `off` | show the live activation map, or the field again |
 //! | `exit` | quit |
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,8 @@ pub enum ScriptCommand {
     Report(PathBuf),
     /// Start or stop recording.
     Record,
+    /// Show the activation map (`on`) or the field (`off`).
+    ActivationMap(bool),
     /// Quit.
     Exit,
 }
@@ -84,10 +87,12 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
             ["screenshot", p] => ScriptCommand::Screenshot(PathBuf::from(p)),
             ["report", p] => ScriptCommand::Report(PathBuf::from(p)),
             ["record"] => ScriptCommand::Record,
+            ["activation_map", "on"] => ScriptCommand::ActivationMap(true),
+            ["activation_map", "off"] => ScriptCommand::ActivationMap(false),
             ["exit"] => ScriptCommand::Exit,
             _ => {
                 return Err(err(
-                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | exit)",
+                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | exit)",
                 ));
             }
         };
@@ -295,6 +300,7 @@ fn run_script(
     time: Res<Time<Real>>,
     (capture, mut capture_commands): (Option<Res<ScreenCapture>>, MessageWriter<CaptureCommand>),
     clock: Option<Res<SimClock>>,
+    mut view: ResMut<ViewSettings>,
 ) {
     let Some(mut script) = script else {
         return;
@@ -415,6 +421,10 @@ fn run_script(
                     }
                 }
             }
+        }
+        ScriptCommand::ActivationMap(on) => {
+            view.activation_map = on;
+            script.next += 1;
         }
         ScriptCommand::Exit => {
             if script.exit_delay < EXIT_DELAY_FRAMES {

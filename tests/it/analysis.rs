@@ -178,3 +178,41 @@ fn plot_draws_a_kymograph_along_any_line() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("outside"));
 }
+
+#[test]
+fn the_live_activation_map_agrees_with_the_analysis_of_the_same_ticks() {
+    use bevy::prelude::*;
+    use bevy::time::TimeUpdateStrategy;
+    use eifield::sim::probes::{ActivationTimes, ProbesPlugin};
+    use eifield::sim::{SimClock, SimSettings, load_scene};
+
+    let scene = load("seed_notebook.ron");
+    let mut app = eifield::commands::run::headless_app();
+    app.add_plugins(ProbesPlugin);
+    load_scene(
+        app.world_mut(),
+        scene.clone(),
+        SimSettings {
+            ticks_per_unit: 100.0,
+            engine: eifield_model::EngineOptions::default(),
+        },
+    )
+    .unwrap();
+    app.insert_resource(TimeUpdateStrategy::FixedTimesteps(1));
+    app.update();
+    let (mut e, mut t) = (engine_state(&app).0, vec![0.0]);
+    for _ in 0..1500 {
+        app.update();
+        e.extend(engine_state(&app).0);
+        t.push(app.world().resource::<SimClock>().time());
+    }
+    let live = app.world().resource::<ActivationTimes>().first.clone();
+    let offline = eifield_model::analysis::activations(&e, &t, 49, 1.0).first;
+    assert!(live.iter().any(|f| f.is_finite()), "something activated");
+    for (k, (a, b)) in live.iter().zip(&offline).enumerate() {
+        assert!(
+            a.to_bits() == b.to_bits() || (a - b).abs() < 1e-12,
+            "cell {k}: live {a}, offline {b}"
+        );
+    }
+}
