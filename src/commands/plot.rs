@@ -484,7 +484,7 @@ pub fn kymograph(root: &Area, run: &RunData, line: &[(usize, usize)]) -> Result<
     let mut chart = ChartBuilder::on(&main)
         .caption(
             format!(
-                "Kymograph: E along the line ({},{}) → ({},{})",
+                "Kymograph: E along the line ({},{}) to ({},{})",
                 a.0, a.1, b.0, b.1
             ),
             (FONT, 26),

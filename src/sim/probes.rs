@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use bevy::prelude::*;
 
+use eifield_model::analysis::line_cells;
 use eifield_model::scene::Stimulus;
 
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimSystems};
@@ -64,8 +65,13 @@ impl Probes {
 /// Recent E of the raster's cells: `columns[k][j]` is cell j at time `times[k]`.
 #[derive(Resource, Clone, Debug, Default, PartialEq)]
 pub struct Raster {
-    /// Which row is shown (`None`: every cell).
+    /// Which row is shown (`None`: every cell, or the line).
     pub row: Option<usize>,
+    /// A straight line of cells chosen with the line tool: the raster then
+    /// follows it, a kymograph (ends as `(row, col)`).
+    pub line: Option<((usize, usize), (usize, usize))>,
+    /// The line the columns were recorded along.
+    recorded_line: Option<((usize, usize), (usize, usize))>,
     /// Sample times, oldest first.
     pub times: VecDeque<f64>,
     /// Values per time.
@@ -249,27 +255,35 @@ fn record_raster(
     {
         return;
     }
-    let row = (grid.len() > RASTER_ALL_CELLS_LIMIT).then(|| {
+    let on_grid = |(r, c): (usize, usize)| r < grid.rows && c < grid.cols;
+    let line = raster.line.filter(|&(a, b)| on_grid(a) && on_grid(b));
+    let row = (line.is_none() && grid.len() > RASTER_ALL_CELLS_LIMIT).then(|| {
         probes
             .0
             .first()
             .map_or(grid.rows / 2, |p| p.row.min(grid.rows - 1))
     });
-    if raster.row != row || raster.times.back().is_some_and(|&last| t < last) {
+    if raster.row != row
+        || raster.recorded_line != line
+        || raster.times.back().is_some_and(|&last| t < last)
+    {
         raster.times.clear();
         raster.columns.clear();
         raster.row = row;
+        raster.recorded_line = line;
     }
-    let width = if row.is_some() { grid.cols } else { grid.len() };
     let e = state.e;
-    let column: Vec<f32> = match row {
-        None => e.iter().map(|&v| v as f32).collect(),
-        Some(r) => e[r * grid.cols..(r + 1) * grid.cols]
+    let column: Vec<f32> = match (line, row) {
+        (Some((a, b)), _) => line_cells(a, b)
+            .into_iter()
+            .map(|(r, c)| e[grid.index(r, c)] as f32)
+            .collect(),
+        (None, None) => e.iter().map(|&v| v as f32).collect(),
+        (None, Some(r)) => e[r * grid.cols..(r + 1) * grid.cols]
             .iter()
             .map(|&v| v as f32)
             .collect(),
     };
-    debug_assert_eq!(column.len(), width);
     raster.times.push_back(t);
     raster.columns.push_back(column);
     while raster.times.front().is_some_and(|&s| s < t - HISTORY_SPAN) {

@@ -13,7 +13,7 @@ use eifield_model::scene::Stimulus;
 
 use super::camera::{FreeViewArea, OrbitCamera};
 use super::surface::{DrawnField, LatticeSurface, cell_at};
-use crate::sim::probes::Probes;
+use crate::sim::probes::{Probes, Raster};
 use crate::sim::stimulus::Perturb;
 use crate::sim::{ActiveScene, Neighbours};
 
@@ -36,6 +36,9 @@ pub enum Tool {
     Stimulator,
     /// Add a probe at the cell, or remove it.
     Probe,
+    /// Two clicks give the ends of a line of cells: the raster becomes a
+    /// kymograph along it.
+    Line,
 }
 
 /// The click tool and the perturbation it sends.
@@ -48,6 +51,8 @@ pub struct ClickSettings {
     pub amount: f64,
     /// How long a perturbation lasts.
     pub duration: f64,
+    /// The first end of a line being drawn with [`Tool::Line`].
+    pub line_start: Option<(usize, usize)>,
 }
 
 /// Default drive of a click perturbation (as a pulse of the notebook's train).
@@ -61,6 +66,7 @@ impl Default for ClickSettings {
             tool: Tool::Perturb,
             amount: DEFAULT_KICK_AMOUNT,
             duration: DEFAULT_KICK_DURATION,
+            line_start: None,
         }
     }
 }
@@ -247,9 +253,9 @@ pub fn click_action(settings: &ClickSettings, ctrl: bool, alt: bool) -> Tool {
 pub fn apply_tool(
     tool: Tool,
     (row, col): (usize, usize),
-    settings: &ClickSettings,
+    settings: &mut ClickSettings,
     mut scene: Mut<ActiveScene>,
-    probes: &mut Probes,
+    (probes, raster): (&mut Probes, &mut Raster),
     perturbs: &mut MessageWriter<Perturb>,
 ) {
     match tool {
@@ -275,6 +281,10 @@ pub fn apply_tool(
             scene.0.stimuli = Some(list);
         }
         Tool::Probe => probes.toggle(row, col),
+        Tool::Line => match settings.line_start.take() {
+            None => settings.line_start = Some((row, col)),
+            Some(start) => raster.line = Some((start, (row, col))),
+        },
     }
 }
 
@@ -284,9 +294,9 @@ fn on_surface_click(
     surfaces: Query<&LatticeSurface>,
     neighbours: Option<Res<Neighbours>>,
     keys: Res<ButtonInput<KeyCode>>,
-    settings: Res<ClickSettings>,
+    mut settings: ResMut<ClickSettings>,
     mut scene: Option<ResMut<ActiveScene>>,
-    mut probes: ResMut<Probes>,
+    (mut probes, mut raster): (ResMut<Probes>, ResMut<Raster>),
     mut perturbs: MessageWriter<Perturb>,
 ) {
     if click.event.button != PointerButton::Primary || surfaces.get(click.entity).is_err() {
@@ -308,9 +318,9 @@ fn on_surface_click(
     apply_tool(
         tool,
         cell,
-        &settings,
+        &mut settings,
         scene.reborrow(),
-        &mut probes,
+        (&mut probes, &mut raster),
         &mut perturbs,
     );
 }

@@ -156,6 +156,9 @@ struct PlotParams<'w> {
 /// The colour of every stretch of the E-nullcline.
 const E_NULLCLINE_COLOUR: egui::Color32 = egui::Color32::from_rgb(90, 160, 255);
 
+/// The colour of the I-nullcline.
+const I_NULLCLINE_COLOUR: egui::Color32 = egui::Color32::from_rgb(240, 170, 60);
+
 /// Points along the E axis at which the phase plane's nullclines are drawn.
 const NULLCLINE_POINTS: usize = 300;
 
@@ -218,7 +221,7 @@ fn phase_plane(ui: &mut egui::Ui, params: &PlotParams) {
                 );
             }
             let i_points: PlotPoints = i_null.into_iter().map(|(e, i)| [e, i]).collect();
-            plot.line(Line::new("dI/dt = 0", i_points));
+            plot.line(Line::new("dI/dt = 0", i_points).color(I_NULLCLINE_COLOUR));
             plot.points(Points::new("now", vec![[e_now, i_now]]).radius(5.0));
         });
 }
@@ -392,7 +395,14 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                     ui.radio_value(&mut click.tool, Tool::Perturb, "perturb");
                     ui.radio_value(&mut click.tool, Tool::Stimulator, "stimulator");
                     ui.radio_value(&mut click.tool, Tool::Probe, "probe");
+                    ui.radio_value(&mut click.tool, Tool::Line, "line");
                 });
+                if click.tool == Tool::Line {
+                    ui.small(match click.line_start {
+                        None => "Line: click its first cell, then its last; the raster becomes a kymograph along it.".to_owned(),
+                        Some((r, c)) => format!("Line from ({r}, {c}): click its last cell."),
+                    });
+                }
                 ui.small("Ctrl + click: stimulator, Alt + click: probe. Right drag: orbit, middle drag: pan, wheel: zoom, R: reset view.");
                 drag(ui, "kick amount", &mut click.amount, 0.1);
                 drag(ui, "kick duration", &mut click.duration, 0.05);
@@ -620,9 +630,14 @@ fn plots_panel(
                 phase_plane(&mut cols[1], params);
 
                 let ui = &mut cols[2];
-                match raster.row {
-                    None => ui.label("Raster: E of every cell"),
-                    Some(r) => ui.label(format!("Raster: E along row {r} (the first probe's row)")),
+                match (raster.line, raster.row) {
+                    (Some(((r0, c0), (r1, c1))), _) => ui.label(format!(
+                        "Kymograph: E along the line ({r0}, {c0}) to ({r1}, {c1})"
+                    )),
+                    (None, None) => ui.label("Raster: E of every cell"),
+                    (None, Some(r)) => {
+                        ui.label(format!("Raster: E along row {r} (the first probe's row)"))
+                    }
                 };
                 if let (Some(first), Some(last)) = (raster.times.front(), raster.times.back()) {
                     let height = raster.columns.front().map_or(0, |c| c.len());
@@ -653,10 +668,10 @@ fn plots_panel(
                         Plot::new("raster")
                             .height(200.0)
                             .x_axis_label("time")
-                            .y_axis_label(if raster.row.is_some() {
-                                "column"
-                            } else {
-                                "cell"
+                            .y_axis_label(match (raster.line, raster.row) {
+                                (Some(_), _) => "cell along the line",
+                                (None, Some(_)) => "column",
+                                (None, None) => "cell",
                             })
                             .include_x(last - HISTORY_SPAN)
                             .show(ui, |plot| {

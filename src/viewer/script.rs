@@ -13,6 +13,7 @@
 //! Clicks are sent as window events, the way a real mouse's are.
 //! | `record` | start recording, or stop the recording and wait until its video is written |
 //! | `activation_map on` / `off` | show the live activation map, or the field again |
+//! | `tool NAME` | the tool of a plain click: `perturb`, `stimulator`, `probe` or `line` |
 //! | `exit` | quit |
 
 use std::path::{Path, PathBuf};
@@ -26,10 +27,11 @@ use serde::Serialize;
 
 use super::ViewerSystems;
 use crate::capture::recording::{CaptureCommand, ScreenCapture};
+use crate::sim::probes::Raster;
 use crate::sim::stimulus::Perturb;
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock};
 use crate::view::ViewSettings;
-use crate::view::picking::ray_to_cell;
+use crate::view::picking::{ClickSettings, Tool, ray_to_cell};
 use crate::view::surface::{DrawnField, cell_centre};
 
 /// Frames between the pointer move, press and release of a scripted click.
@@ -56,6 +58,8 @@ pub enum ScriptCommand {
     Record,
     /// Show the activation map (`on`) or the field (`off`).
     ActivationMap(bool),
+    /// Choose the tool of a plain click.
+    Tool(Tool),
     /// Quit.
     Exit,
 }
@@ -89,10 +93,22 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
             ["record"] => ScriptCommand::Record,
             ["activation_map", "on"] => ScriptCommand::ActivationMap(true),
             ["activation_map", "off"] => ScriptCommand::ActivationMap(false),
+            ["tool", name] => ScriptCommand::Tool(match *name {
+                "perturb" => Tool::Perturb,
+                "stimulator" => Tool::Stimulator,
+                "probe" => Tool::Probe,
+                "line" => Tool::Line,
+                _ => {
+                    return Err(format!(
+                        "{origin}:{}: unknown tool {name} (perturb | stimulator | probe | line)",
+                        k + 1
+                    ));
+                }
+            }),
             ["exit"] => ScriptCommand::Exit,
             _ => {
                 return Err(err(
-                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | exit)",
+                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | tool NAME | exit)",
                 ));
             }
         };
@@ -146,6 +162,8 @@ pub struct Script {
     scene_changes: u64,
     /// Frames after the first in which the view settings were marked changed.
     view_changes: u64,
+    /// The raster's line (kymograph), if one was drawn.
+    raster_line: Option<((usize, usize), (usize, usize))>,
     /// Frames run and the real time at the first one (for the report's frame rate).
     frames: u64,
     started: Option<f64>,
@@ -169,6 +187,7 @@ impl Script {
             perturbations: 0,
             scene_changes: 0,
             view_changes: 0,
+            raster_line: None,
             frames: 0,
             started: None,
             exit_delay: 0,
@@ -197,10 +216,12 @@ fn follow_clicks(
     scene: Option<Res<ActiveScene>>,
     view: Option<Res<ViewSettings>>,
     mut perturbs: MessageReader<Perturb>,
+    raster: Option<Res<Raster>>,
 ) {
     let (Some(mut script), Some(lattice)) = (script, lattice) else {
         return;
     };
+    script.raster_line = raster.and_then(|r| r.line);
     script.perturbations += perturbs.read().count() as u64;
     if script.frames > 0 {
         script.scene_changes += u64::from(scene.is_some_and(|s| s.is_changed()));
@@ -300,7 +321,7 @@ fn run_script(
     time: Res<Time<Real>>,
     (capture, mut capture_commands): (Option<Res<ScreenCapture>>, MessageWriter<CaptureCommand>),
     clock: Option<Res<SimClock>>,
-    mut view: ResMut<ViewSettings>,
+    (mut view, mut click): (ResMut<ViewSettings>, ResMut<ClickSettings>),
 ) {
     let Some(mut script) = script else {
         return;
@@ -426,6 +447,10 @@ fn run_script(
             view.activation_map = on;
             script.next += 1;
         }
+        ScriptCommand::Tool(tool) => {
+            click.tool = tool;
+            script.next += 1;
+        }
         ScriptCommand::Exit => {
             if script.exit_delay < EXIT_DELAY_FRAMES {
                 // Let any finished screenshot readback settle before quitting.
@@ -446,6 +471,7 @@ fn write_report(path: &Path, script: &Script, fps: f64, t: f64) -> std::io::Resu
         "perturbations": script.perturbations,
         "active_scene_changes": script.scene_changes,
         "view_settings_changes": script.view_changes,
+        "raster_line": script.raster_line,
         "frames_per_second": fps,
     }))
     .map_err(std::io::Error::other)?;

@@ -1,6 +1,7 @@
 //! The viewer in a real window (Xvfb + Mesa's software Vulkan): a scripted run
 //! loads a scene, clicks a cell, waits, takes a screenshot and exits.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::common::*;
@@ -164,4 +165,37 @@ fn clicks_over_the_panels_never_reach_the_lattice() {
     );
     // The same clicks on the free view do reach it.
     assert_eq!(read(&all)["perturbations"].as_u64(), Some(1));
+}
+
+#[test]
+fn the_line_tool_turns_the_raster_into_a_kymograph() {
+    let dir = temp_out("line");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (report, shot) = (dir.join("line.json"), dir.join("line.png"));
+    let script = dir.join("line.script");
+    std::fs::write(
+        &script,
+        format!(
+            "tool line\nwait 10\nclick 32 4\nwait 5\nclick 32 60\nwait 40\nactivation_map on\nwait 20\n\
+             screenshot {}\nreport {}\nexit\n",
+            shot.display(),
+            report.display()
+        ),
+    )
+    .unwrap();
+    let output = view_scripted(Path::new("waves"), &script, &[]);
+    assert!(
+        output.status.success(),
+        "viewer failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        report["raster_line"],
+        serde_json::json!([[32, 4], [32, 60]])
+    );
+    // Line clicks do not perturb the lattice.
+    assert_eq!(report["perturbations"].as_u64(), Some(0));
+    assert!(image::open(&shot).is_ok());
 }
