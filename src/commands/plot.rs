@@ -331,11 +331,23 @@ fn raster(root: &Area, run: &RunData) -> Result<(), String> {
             format!("column (row {row}, through the stimulus)"),
         )
     };
+    cells_against_time(root, run, &cells, "E raster (cells × time)", &axis)
+}
+
+/// E of `cells` (in order, bottom to top) against time in blue-white-red,
+/// with a colour bar: the raster and the kymographs.
+fn cells_against_time(
+    root: &Area,
+    run: &RunData,
+    cells: &[usize],
+    caption: &str,
+    axis: &str,
+) -> Result<(), String> {
     let (t0, t1) = run.t_range();
     let (lo, hi) = finite_range(cells.iter().flat_map(|&i| run.series(i).map(|(_, e)| e)));
     let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 as i32 - 110);
     let mut chart = ChartBuilder::on(&main)
-        .caption("E raster (cells × time)", (FONT, 26))
+        .caption(caption, (FONT, 26))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(70)
@@ -375,10 +387,16 @@ fn raster(root: &Area, run: &RunData) -> Result<(), String> {
         }
     }
     chart.draw_series(rects).map_err(drawing_error)?;
-    colour_bar(&bar, lo, hi)
+    colour_bar(&bar, (lo, hi), ColorMapName::BlueWhiteRed, "E")
 }
 
-fn colour_bar(area: &Area, lo: f64, hi: f64) -> Result<(), String> {
+/// A vertical colour bar of `map` over `range`, labelled `label`.
+fn colour_bar(
+    area: &Area,
+    (lo, hi): (f64, f64),
+    map: ColorMapName,
+    label: &str,
+) -> Result<(), String> {
     let mut chart = ChartBuilder::on(area)
         .margin_top(52)
         .margin_bottom(56)
@@ -390,7 +408,7 @@ fn colour_bar(area: &Area, lo: f64, hi: f64) -> Result<(), String> {
         .configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_desc("E")
+        .y_desc(label)
         .label_style((FONT, 14))
         .draw()
         .map_err(drawing_error)?;
@@ -404,7 +422,7 @@ fn colour_bar(area: &Area, lo: f64, hi: f64) -> Result<(), String> {
                     (0.0, lo + k as f64 * step),
                     (1.0, lo + (k + 1) as f64 * step),
                 ],
-                rgb(ColorMapName::BlueWhiteRed, v, lo, hi).filled(),
+                rgb(map, v, lo, hi).filled(),
             )
         }))
         .map_err(drawing_error)?;
@@ -477,50 +495,17 @@ fn stimulus_figure(root: &Area, run: &RunData, (row, col): (usize, usize)) -> Re
 pub fn kymograph(root: &Area, run: &RunData, line: &[(usize, usize)]) -> Result<(), String> {
     let grid = run.scene.grid;
     let cells: Vec<usize> = line.iter().map(|&(r, c)| grid.index(r, c)).collect();
-    let (t0, t1) = run.t_range();
-    let (lo, hi) = finite_range(cells.iter().flat_map(|&i| run.series(i).map(|(_, e)| e)));
     let (a, b) = (line[0], line[line.len() - 1]);
-    let (main, bar) = root.split_horizontally(root.dim_in_pixel().0 as i32 - 110);
-    let mut chart = ChartBuilder::on(&main)
-        .caption(
-            format!(
-                "Kymograph: E along the line ({},{}) to ({},{})",
-                a.0, a.1, b.0, b.1
-            ),
-            (FONT, 26),
-        )
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(70)
-        .build_cartesian_2d(t0..t1, 0.0..cells.len() as f64)
-        .map_err(drawing_error)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("t (model time)")
-        .y_desc(format!("cell along the line ({} cells)", cells.len()))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .label_style((FONT, 16))
-        .draw()
-        .map_err(drawing_error)?;
-    let (px_w, _) = chart.plotting_area().dim_in_pixel();
-    let samples = run.t.len();
-    let time_bins = samples.min(px_w.max(1) as usize);
-    let n = run.cells();
-    let dt = (t1 - t0) / time_bins as f64;
-    let mut rects = Vec::with_capacity(time_bins * cells.len());
-    for (j, &cell) in cells.iter().enumerate() {
-        for tb in 0..time_bins {
-            let sample = (tb * samples / time_bins).min(samples - 1);
-            let x0 = t0 + tb as f64 * dt;
-            rects.push(Rectangle::new(
-                [(x0, j as f64), (x0 + dt, j as f64 + 1.0)],
-                rgb(ColorMapName::BlueWhiteRed, run.e[sample * n + cell], lo, hi).filled(),
-            ));
-        }
-    }
-    chart.draw_series(rects).map_err(drawing_error)?;
-    colour_bar(&bar, lo, hi)
+    cells_against_time(
+        root,
+        run,
+        &cells,
+        &format!(
+            "Kymograph: E along the line ({},{}) to ({},{})",
+            a.0, a.1, b.0, b.1
+        ),
+        &format!("cell along the line ({} cells)", cells.len()),
+    )
 }
 
 /// The activation map: each cell coloured by its first activation time (grey
@@ -598,33 +583,7 @@ pub fn activation_map(
             Circle::new((c as f64 + 0.5, r as f64 + 0.5), 8, RED.stroke_width(3))
         }))
         .map_err(drawing_error)?;
-    let mut bar_chart = ChartBuilder::on(&bar)
-        .margin_top(52)
-        .margin_bottom(56)
-        .margin_right(12)
-        .y_label_area_size(52)
-        .build_cartesian_2d(0.0..1.0, lo..hi)
-        .map_err(drawing_error)?;
-    bar_chart
-        .configure_mesh()
-        .disable_mesh()
-        .disable_x_axis()
-        .y_desc("t")
-        .label_style((FONT, 14))
-        .draw()
-        .map_err(drawing_error)?;
-    let steps = 200;
-    let h = (hi - lo) / steps as f64;
-    bar_chart
-        .draw_series((0..steps).map(|k| {
-            let v = lo + (k as f64 + 0.5) * h;
-            Rectangle::new(
-                [(0.0, lo + k as f64 * h), (1.0, lo + (k + 1) as f64 * h)],
-                rgb(ColorMapName::Viridis, v, lo, hi).filled(),
-            )
-        }))
-        .map_err(drawing_error)?;
-    Ok(())
+    colour_bar(&bar, (lo, hi), ColorMapName::Viridis, "t")
 }
 
 /// Distance to the nearest stimulated cell against first activation time,
