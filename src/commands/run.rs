@@ -19,8 +19,9 @@ use super::AppError;
 use super::progress::DelayedProgress;
 use crate::sim::probes::ProbesPlugin;
 use crate::sim::record::Recorder;
+use crate::sim::session::{Session, begin_session};
 use crate::sim::{
-    EntityMirror, Lattice, SimClock, SimPlugins, SimStatus, install_engine, refresh_entities,
+    EntityMirror, Lattice, SimPlugins, SimSettings, SimStatus, install_engine, refresh_entities,
 };
 
 /// Cell-ticks integrated per app update (bounds the work between checks for Ctrl-C).
@@ -230,18 +231,38 @@ pub fn run_scene(
         }
     };
     let cells = scene.grid.len();
-    let samples_requested = scene.run.samples();
+    // A session replays for its own length.
+    let run_spec = match &scene.events {
+        Some(events) => events.run(&scene.run),
+        None => scene.run,
+    };
+    let samples_requested = run_spec.samples();
+    // A session replays tick by tick at its own rate; other scenes tick once per sample.
+    let sample_rate = scene.run.sample_rate;
+    let (ticks_per_unit, ticks_per_sample) = match &scene.events {
+        Some(events) => (
+            events.tick_rate(sample_rate),
+            events.ticks_per_sample(sample_rate),
+        ),
+        None => (sample_rate, 1),
+    };
     let mut recorder = Recorder::create(
         &request.out,
         cells,
-        1,
-        scene.run.sample_rate,
+        ticks_per_sample,
+        sample_rate,
         samples_requested,
     )
     .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
-    let resolved = scene.resolved();
+    // The resolved scene runs the same without seeds; a session is written as
+    // given, since its parameter edits apply to the scene as it was written.
+    let written = if scene.events.is_some() {
+        scene.clone()
+    } else {
+        scene.resolved()
+    };
     let scene_path = request.out.join("scene.ron");
-    std::fs::write(&scene_path, resolved.to_ron_string())
+    std::fs::write(&scene_path, written.to_ron_string())
         .map_err(|e| AppError::Input(format!("cannot write {}: {e}", scene_path.display())))?;
 
     let mut manifest = Manifest {
@@ -265,13 +286,22 @@ pub fn run_scene(
     write_manifest(&request.out, &manifest).map_err(AppError::Input)?;
 
     let mut app = headless_app();
-    install_engine(app.world_mut(), resolved, engine, scene.run.sample_rate);
+    install_engine(app.world_mut(), written, engine, ticks_per_unit);
+    app.insert_resource(SimSettings {
+        ticks_per_unit,
+        engine: EngineOptions {
+            threads,
+            simd: None,
+        },
+    });
+    begin_session(app.world_mut(), &scene, ticks_per_unit, false)
+        .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
     if let Err(e) = recorder.flush() {
         return Err(AppError::Input(format!("cannot write the output: {e}")));
     }
     app.insert_resource(recorder);
 
-    let total_ticks = samples_requested - 1;
+    let total_ticks = (samples_requested - 1) * ticks_per_sample;
     let ticks_per_update = (CELL_TICKS_PER_UPDATE / cells.max(1)).max(1) as u64;
     let progress = DelayedProgress::new(
         total_ticks,
@@ -281,8 +311,10 @@ pub fn run_scene(
     let started = Instant::now();
     app.update(); // Startup: records sample 0, integrates nothing.
     let stop_reason = loop {
-        let clock = *app.world().resource::<SimClock>();
-        if let SimStatus::BlownUp(b) = app.world().resource::<SimStatus>() {
+        let tick = app.world().resource::<Session>().tick;
+        if let SimStatus::BlownUp(b) = app.world().resource::<SimStatus>()
+            && !app.world().resource::<Session>().reset_due()
+        {
             break StopReason::BlowUp {
                 time: b.time,
                 row: b.row,
@@ -294,17 +326,21 @@ pub fn run_scene(
         if let Some(message) = app.world().resource::<Recorder>().error.clone() {
             break StopReason::WriteError { message };
         }
-        if clock.ticks >= total_ticks {
+        if tick >= total_ticks {
             break StopReason::Completed;
         }
         if stop.load(Ordering::SeqCst) {
             break StopReason::Interrupted;
         }
         progress.update(
-            clock.ticks,
-            format!("{:.2} / {}", clock.time(), scene.run.duration),
+            tick,
+            format!(
+                "{:.2} / {}",
+                tick as f64 / ticks_per_unit,
+                run_spec.duration
+            ),
         );
-        let batch = ticks_per_update.min(total_ticks - clock.ticks) as u32;
+        let batch = ticks_per_update.min(total_ticks - tick) as u32;
         app.insert_resource(TimeUpdateStrategy::FixedTimesteps(batch));
         app.update();
     };
@@ -319,11 +355,11 @@ pub fn run_scene(
             message: e.to_string(),
         };
     }
-    let clock = *world.resource::<SimClock>();
+    let session_ticks = world.resource::<Session>().tick;
     let engine = world.resource::<Lattice>().engine();
     manifest.steps = engine.steps;
     manifest.samples = world.resource::<Recorder>().samples();
-    manifest.model_time = clock.time();
+    manifest.model_time = session_ticks as f64 / ticks_per_unit;
     manifest.wall_time_s = wall.as_secs_f64();
     manifest.stop = stop_reason;
     write_manifest(&request.out, &manifest).map_err(AppError::Output)?;

@@ -27,6 +27,7 @@
 //! | plugin | concern |
 //! |---|---|
 //! | [`SimPlugin`] | sets, clock, status, scene edits, component writes, integration, mirror |
+//! | [`session::SessionPlugin`] | the session's tick count, the replay of a scene's events and the log of changes |
 //! | [`stimulus::StimulusPlugin`] | [`stimulus::Perturb`] clicks into the engine's inputs |
 //! | [`record::RecordPlugin`] | `.npy` recording of a headless run |
 //! | [`probes::ProbesPlugin`] | probe time series and the raster |
@@ -34,6 +35,7 @@
 pub mod lattice;
 pub mod probes;
 pub mod record;
+pub mod session;
 pub mod stimulus;
 
 use bevy::app::PluginGroupBuilder;
@@ -44,6 +46,8 @@ pub use lattice::*;
 /// The simulation's system sets, chained in this order in `FixedUpdate`.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SimSystems {
+    /// Replays a session's events due at this tick (and logs the edits made).
+    Events,
     /// Applies live scene edits and writes to the oscillators' components.
     Edits,
     /// Turns perturbations into the engine's inputs.
@@ -67,6 +71,7 @@ impl PluginGroup for SimPlugins {
     fn build(self) -> PluginGroupBuilder {
         PluginGroupBuilder::start::<Self>()
             .add(SimPlugin)
+            .add(session::SessionPlugin)
             .add(stimulus::StimulusPlugin)
             .add(record::RecordPlugin)
             .add(probes::ProbesPlugin)
@@ -85,6 +90,7 @@ impl Plugin for SimPlugin {
             .configure_sets(
                 FixedUpdate,
                 (
+                    SimSystems::Events,
                     SimSystems::Edits,
                     SimSystems::Stimulus,
                     SimSystems::Integrate,
@@ -169,6 +175,7 @@ fn integrate(
     neighbours: Option<Res<Neighbours>>,
     mut status: ResMut<SimStatus>,
     mut cost: ResMut<TickCost>,
+    mut session: ResMut<session::Session>,
 ) {
     let (Some(mut lattice), Some(mut clock), Some(neighbours)) = (lattice, clock, neighbours)
     else {
@@ -184,7 +191,10 @@ fn integrate(
         return;
     }
     match engine.advance_to(clock.next_time()) {
-        Ok(()) => clock.ticks += 1,
+        Ok(()) => {
+            clock.ticks += 1;
+            session.tick += 1;
+        }
         Err(blow_up) => *status = SimStatus::BlownUp(blow_up),
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use eifield_model::npy::{NpyError, NpyWriter};
 
-use crate::sim::{Lattice, SimClock, SimSystems};
+use crate::sim::session::Session;
+use crate::sim::{Lattice, SimSystems};
 
 /// Longest time buffered samples wait before they are flushed to disk.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
@@ -89,17 +90,17 @@ impl Plugin for RecordPlugin {
     }
 }
 
-/// Appends the lattice state when the clock reaches the next sample tick.
+/// Appends the lattice state when the session reaches the next sample tick.
 fn record_sample(
     recorder: Option<ResMut<Recorder>>,
-    clock: Option<Res<SimClock>>,
+    session: Res<Session>,
     lattice: Option<Res<Lattice>>,
 ) {
-    let (Some(mut recorder), Some(clock), Some(lattice)) = (recorder, clock, lattice) else {
+    let (Some(mut recorder), Some(lattice)) = (recorder, lattice) else {
         return;
     };
     if recorder.error.is_some()
-        || clock.ticks != recorder.next_tick
+        || session.tick != recorder.next_tick
         || recorder.samples() >= recorder.max_samples
     {
         return;

@@ -5,8 +5,11 @@
 //! shown is what was integrated.
 
 use bevy::prelude::*;
+use eifield_model::Engine;
+use eifield_model::scene::Change;
 use eifield_model::stimulus::Perturbation;
 
+use crate::sim::session::Session;
 use crate::sim::{Lattice, SimClock, SimSystems};
 
 /// Kicks one cell: `amount` is added to its `h_ex` for `duration` units of
@@ -33,11 +36,13 @@ impl Plugin for StimulusPlugin {
     }
 }
 
-/// Registers new perturbations with the engine, starting now.
+/// Registers new perturbations with the engine, starting now, and logs them
+/// in the session.
 fn apply_stimuli(
     mut perturbs: MessageReader<Perturb>,
     lattice: Option<ResMut<Lattice>>,
     clock: Option<Res<SimClock>>,
+    mut session: ResMut<Session>,
 ) {
     let (Some(mut lattice), Some(clock)) = (lattice, clock) else {
         perturbs.clear();
@@ -46,26 +51,39 @@ fn apply_stimuli(
     let engine = lattice.engine_mut();
     let now = clock.time();
     for p in perturbs.read() {
-        let grid = engine.grid;
-        if p.row >= grid.rows || p.col >= grid.cols {
-            warn!(
-                "ignored a perturbation of cell ({}, {}) outside the {}×{} grid",
-                p.row, p.col, grid.rows, grid.cols
-            );
-            continue;
+        match register_perturbation(engine, now, p) {
+            Ok(()) => session.log(Change::Perturb {
+                row: p.row,
+                col: p.col,
+                amount: p.amount,
+                duration: p.duration,
+            }),
+            Err(message) => warn!("ignored a perturbation: {message}"),
         }
-        if !(p.amount.is_finite() && p.duration.is_finite() && p.duration > 0.0) {
-            warn!(
-                "ignored a perturbation with amount {} and duration {}",
-                p.amount, p.duration
-            );
-            continue;
-        }
-        engine.inputs.perturbations.push(Perturbation {
-            cell: grid.index(p.row, p.col),
-            amount: p.amount,
-            start: now,
-            end: now + p.duration,
-        });
     }
+}
+
+/// Adds a perturbation to the engine's inputs, starting at `now`; refuses
+/// cells outside the grid and amounts or durations it cannot use.
+pub fn register_perturbation(engine: &mut Engine, now: f64, p: &Perturb) -> Result<(), String> {
+    let grid = engine.grid;
+    if p.row >= grid.rows || p.col >= grid.cols {
+        return Err(format!(
+            "cell ({}, {}) is outside the {}×{} grid",
+            p.row, p.col, grid.rows, grid.cols
+        ));
+    }
+    if !(p.amount.is_finite() && p.duration.is_finite() && p.duration > 0.0) {
+        return Err(format!(
+            "amount {} and duration {} must be finite, with a duration > 0",
+            p.amount, p.duration
+        ));
+    }
+    engine.inputs.perturbations.push(Perturbation {
+        cell: grid.index(p.row, p.col),
+        amount: p.amount,
+        start: now,
+        end: now + p.duration,
+    });
+    Ok(())
 }

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use bevy::prelude::*;
-use eifield_model::FieldScene;
 use eifield_model::scene::{Initial, SceneSource};
+use eifield_model::{EngineOptions, FieldScene};
 
-use super::ViewerSystems;
+use super::{ViewerSystems, ticks_per_unit_for};
+use crate::sim::session::{begin_session, log_reset, save_session};
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimSettings, SimStatus, load_scene};
 use crate::view::{apply_scene_view, current_view_spec};
 
@@ -24,6 +25,13 @@ pub enum SimCommand {
     Load(PathBuf),
     /// Save the active scene, with the current state as its initial state.
     Save {
+        /// Where to write it.
+        path: PathBuf,
+        /// Replace an existing file.
+        overwrite: bool,
+    },
+    /// Save the session: the scene as loaded and every change since.
+    SaveSession {
         /// Where to write it.
         path: PathBuf,
         /// Replace an existing file.
@@ -130,6 +138,9 @@ fn handle_commands(world: &mut World) {
                     continue;
                 };
                 let result = load_scene(world, scene, settings);
+                if result.is_ok() {
+                    log_reset(world);
+                }
                 set_status(
                     world,
                     result
@@ -145,12 +156,14 @@ fn handle_commands(world: &mut World) {
                     .load()
                     .map_err(|e| e.to_string())
                     .and_then(|scene| {
-                        load_scene(world, scene.clone(), settings)
-                            .map_err(|e| format!("{}: {e}", path.display()))?;
-                        apply_scene_view(world, &scene);
-                        Ok(())
+                        open_session(world, &scene, settings.engine)
+                            .map_err(|e| format!("{}: {e}", path.display()))
                     })
                     .map(|_| format!("loaded {}", path.display()));
+                set_status(world, result);
+            }
+            SimCommand::SaveSession { path, overwrite } => {
+                let result = save_session(world, &path, overwrite);
                 set_status(world, result);
             }
             SimCommand::Save { path, overwrite } => {
@@ -166,6 +179,34 @@ fn handle_commands(world: &mut World) {
             }
         }
     }
+}
+
+/// Loads a scene into the viewer and starts a session on it: the tick rate
+/// is the session's when the scene has events (so that they replay as they
+/// were made), else one that suits the lattice's size; the scene's events are
+/// replayed as the ticks reach them, and every change from then on is logged.
+pub fn open_session(
+    world: &mut World,
+    scene: &FieldScene,
+    engine: EngineOptions,
+) -> Result<(), String> {
+    let ticks_per_unit = match &scene.events {
+        Some(events) => events.tick_rate(scene.run.sample_rate),
+        None => ticks_per_unit_for(scene.grid.len()),
+    };
+    let mut live = scene.clone();
+    live.events = None;
+    load_scene(
+        world,
+        live,
+        SimSettings {
+            ticks_per_unit,
+            engine,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    apply_scene_view(world, scene);
+    begin_session(world, scene, ticks_per_unit, true)
 }
 
 fn set_status(world: &mut World, result: Result<String, String>) {

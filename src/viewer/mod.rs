@@ -28,10 +28,10 @@ use crate::capture::recording::{ScreenCapture, recording};
 use crate::capture::{CapturePlugins, CaptureSystems};
 use crate::commands::AppError;
 use crate::sim::probes::ProbeSystems;
-use crate::sim::{SimClock, SimPlugins, SimSettings, TickCost, load_scene};
+use crate::sim::{SimClock, SimPlugins, TickCost};
+use crate::view::ViewPlugins;
 use crate::view::camera::OrbitControlsPlugin;
 use crate::view::picking::LatticePickingPlugin;
-use crate::view::{ViewPlugins, apply_scene_view};
 use script::{Script, ScriptPlugin, parse_script};
 
 /// Fixed ticks per unit of model time in the viewer for lattices up to
@@ -199,16 +199,12 @@ pub fn run_viewer(
     .insert_resource(ClearColor(Color::srgb(0.08, 0.08, 0.1)));
     add_viewer_plugins(&mut app);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let settings = SimSettings {
-        ticks_per_unit: ticks_per_unit_for(scene.grid.len()),
-        engine: EngineOptions {
-            threads,
-            simd: None,
-        },
+    let engine = EngineOptions {
+        threads,
+        simd: None,
     };
-    load_scene(app.world_mut(), scene.clone(), settings)
+    controls::open_session(app.world_mut(), &scene, engine)
         .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
-    apply_scene_view(app.world_mut(), &scene);
     {
         let view = scene.view.clone().unwrap_or_default();
         let mut capture = app.world_mut().resource_mut::<ScreenCapture>();

@@ -432,6 +432,19 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                         overwrite: panel.overwrite,
                     });
                 }
+                if ui
+                    .button("Save session")
+                    .on_hover_text(
+                        "the scene as loaded and every change since (clicks, stimulators, edits, resets), \
+                         at the tick it took effect: `eifield run` replays it bit for bit",
+                    )
+                    .clicked()
+                {
+                    commands.write(SimCommand::SaveSession {
+                        path: PathBuf::from(&panel.scene_path),
+                        overwrite: panel.overwrite,
+                    });
+                }
                 ui.checkbox(&mut panel.overwrite, "overwrite");
             });
             if let Some(error) = &status.error {

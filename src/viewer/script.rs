@@ -8,12 +8,15 @@
 //! | `click ROW COL` | move the mouse pointer over the cell and left-click it |
 //! | `click_at X Y` | move the mouse pointer to a point of the window and left-click |
 //! | `screenshot PATH` | save a PNG of the window and wait until it is written |
-//! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since), the points clicked (and the cell under each), the model time `t`, the perturbations sent so far, the frames after the first in which the active scene or the view settings were marked changed, and the frame rate |
+//! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since), the points clicked (and the cell under each), the model time `t`, the session's tick count `tick`, the state (`E` and `I`, row-major), the perturbations sent so far, the frames after the first in which the active scene or the view settings were marked changed, and the frame rate |
 //!
 //! Clicks are sent as window events, the way a real mouse's are.
 //! | `record` | start recording, or stop the recording and wait until its video is written |
 //! | `activation_map on` / `off` | show the live activation map, or the field again |
 //! | `tool NAME` | the tool of a plain click: `perturb`, `stimulator`, `probe` or `line` |
+//! | `set PARAM VALUE` | edit a parameter of the active scene, as the panel does (e.g. `set coupling.frac_ee 0.3`) |
+//! | `reset` | rebuild the lattice from its initial state, as the Reset button does |
+//! | `save_session PATH` | save the session (replacing the file), as the Save session button does |
 //! | `exit` | quit |
 
 use std::path::{Path, PathBuf};
@@ -26,8 +29,10 @@ use bevy::window::{CursorMoved, PrimaryWindow, WindowEvent};
 use serde::Serialize;
 
 use super::ViewerSystems;
+use super::controls::SimCommand;
 use crate::capture::recording::{CaptureCommand, ScreenCapture};
 use crate::sim::probes::Raster;
+use crate::sim::session::Session;
 use crate::sim::stimulus::Perturb;
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock};
 use crate::view::ViewSettings;
@@ -60,6 +65,12 @@ pub enum ScriptCommand {
     ActivationMap(bool),
     /// Choose the tool of a plain click.
     Tool(Tool),
+    /// Edit a parameter of the active scene.
+    Set(String, f64),
+    /// Reset the lattice.
+    Reset,
+    /// Save the session.
+    SaveSession(PathBuf),
     /// Quit.
     Exit,
 }
@@ -105,10 +116,16 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
                     ));
                 }
             }),
+            ["set", param, value] => ScriptCommand::Set(
+                param.to_string(),
+                value.parse::<f64>().map_err(|_| err("expected a number"))?,
+            ),
+            ["reset"] => ScriptCommand::Reset,
+            ["save_session", p] => ScriptCommand::SaveSession(PathBuf::from(p)),
             ["exit"] => ScriptCommand::Exit,
             _ => {
                 return Err(err(
-                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | tool NAME | exit)",
+                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | tool NAME | set PARAM VALUE | reset | save_session PATH | exit)",
                 ));
             }
         };
@@ -322,6 +339,11 @@ fn run_script(
     (capture, mut capture_commands): (Option<Res<ScreenCapture>>, MessageWriter<CaptureCommand>),
     clock: Option<Res<SimClock>>,
     (mut view, mut click): (ResMut<ViewSettings>, ResMut<ClickSettings>),
+    (session, mut active, mut sim_commands): (
+        Res<Session>,
+        Option<ResMut<ActiveScene>>,
+        MessageWriter<SimCommand>,
+    ),
 ) {
     let Some(mut script) = script else {
         return;
@@ -417,7 +439,15 @@ fn run_script(
         ScriptCommand::Report(path) => {
             let fps = (script.frames.saturating_sub(1)) as f64 / (now - started).max(1e-9);
             let t = clock.as_ref().map_or(0.0, |c| c.time());
-            if let Err(e) = write_report(&path, &script, fps, t) {
+            let state = lattice.as_ref().map(|l| l.state());
+            let report = Report {
+                fps,
+                t,
+                tick: session.tick,
+                e: state.map_or(&[], |s| s.e),
+                i: state.map_or(&[], |s| s.i),
+            };
+            if let Err(e) = write_report(&path, &script, &report) {
                 error!("script: cannot write {}: {e}", path.display());
             }
             script.next += 1;
@@ -451,6 +481,33 @@ fn run_script(
             click.tool = tool;
             script.next += 1;
         }
+        ScriptCommand::Set(param, value) => {
+            if let Some(scene) = active.as_mut() {
+                let mut edited = scene.0.clone();
+                match edited
+                    .set_param(&param, value)
+                    .and_then(|_| edited.validate())
+                {
+                    Ok(()) => scene.0 = edited,
+                    Err(e) => {
+                        error!("script: set {param} {value}: {e}");
+                        exit.write(AppExit::from_code(3));
+                    }
+                }
+            }
+            script.next += 1;
+        }
+        ScriptCommand::Reset => {
+            sim_commands.write(SimCommand::Reset);
+            script.next += 1;
+        }
+        ScriptCommand::SaveSession(path) => {
+            sim_commands.write(SimCommand::SaveSession {
+                path,
+                overwrite: true,
+            });
+            script.next += 1;
+        }
         ScriptCommand::Exit => {
             if script.exit_delay < EXIT_DELAY_FRAMES {
                 // Let any finished screenshot readback settle before quitting.
@@ -463,16 +520,28 @@ fn run_script(
     }
 }
 
-fn write_report(path: &Path, script: &Script, fps: f64, t: f64) -> std::io::Result<()> {
+/// What a report says of the simulation now.
+struct Report<'a> {
+    fps: f64,
+    t: f64,
+    tick: u64,
+    e: &'a [f64],
+    i: &'a [f64],
+}
+
+fn write_report(path: &Path, script: &Script, report: &Report) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(&serde_json::json!({
-        "t": t,
+        "t": report.t,
+        "tick": report.tick,
+        "E": report.e,
+        "I": report.i,
         "clicks": script.clicks,
         "clicks_at": script.clicks_at,
         "perturbations": script.perturbations,
         "active_scene_changes": script.scene_changes,
         "view_settings_changes": script.view_changes,
         "raster_line": script.raster_line,
-        "frames_per_second": fps,
+        "frames_per_second": report.fps,
     }))
     .map_err(std::io::Error::other)?;
     std::fs::write(path, text)

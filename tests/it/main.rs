@@ -5,5 +5,6 @@ mod common;
 mod engine_ecs;
 mod headless_cli;
 mod recording;
+mod session;
 mod viewer_state;
 mod viewer_window;

@@ -4,12 +4,16 @@
 //! random draws into explicit values. Reading a scene file is the only I/O here.
 
 mod builtin;
+mod events;
+mod params;
 mod validate;
 mod view;
 
 use std::path::Path;
 
 pub use builtin::*;
+pub use events::*;
+pub use params::*;
 pub use validate::*;
 pub use view::*;
 
@@ -85,6 +89,10 @@ pub struct FieldScene {
     pub run: RunSpec,
     /// How the viewer and rendered videos show the lattice (optional).
     pub view: Option<ViewSpec>,
+    /// Changes made while it ran, at the ticks where they took effect (a
+    /// saved viewer session; optional, see [`Events`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Events>,
 }
 
 impl Default for FieldScene {
@@ -101,6 +109,7 @@ impl Default for FieldScene {
             integrator: IntegratorSpec::default(),
             run: RunSpec::default(),
             view: None,
+            events: None,
         }
     }
 }

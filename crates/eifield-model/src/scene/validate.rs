@@ -133,6 +133,9 @@ impl FieldScene {
         if let Some(view) = &self.view {
             view.check(&mut v);
         }
+        if let Some(events) = &self.events {
+            events.check(self, &mut v);
+        }
         v.finish()
     }
 }
