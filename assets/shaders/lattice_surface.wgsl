@@ -1,9 +1,13 @@
 // The lattice surface: a flat grid mesh displaced in the vertex shader by the
 // field values of a storage buffer, coloured through a colour lookup table and
-// lit with one directional light (unlit in the heat-map mode).
+// lit with one directional light (unlit in the heat-map mode): diffuse and a
+// soft specular highlight from the height field's normals, a cheap ambient
+// occlusion that darkens valleys and low ground, and a subtle grid of cell
+// edges that fades where cells are smaller than a few pixels.
 
 #import bevy_pbr::{
     mesh_functions,
+    mesh_view_bindings::view,
     view_transformations::position_world_to_clip
 }
 
@@ -33,6 +37,11 @@ struct VertexOutput {
     @builtin(position) clip_position: vec4<f32>,
     @location(0) color: vec4<f32>,
     @location(1) normal: vec3<f32>,
+    @location(2) world_position: vec3<f32>,
+    // Cell coordinates: cell edges lie on whole numbers.
+    @location(3) cell: vec2<f32>,
+    // Ambient occlusion, 0 (dark) to 1.
+    @location(4) occlusion: f32,
 };
 
 // The value shown at vertex (r, c): its cell's field value (clamped for
@@ -75,6 +84,14 @@ fn vertex(vertex: Vertex) -> VertexOutput {
     );
     out.clip_position = position_world_to_clip(world_position.xyz);
     out.normal = normalize(vec3(-dx, 1.0, -dz));
+    out.world_position = world_position.xyz;
+    out.cell = vertex.position.xz + 0.5 * vec2(f32(params.cols), f32(params.rows));
+    // Valleys (a positive Laplacian of the heights) and low ground are darker.
+    let laplacian = height_at(r, c0) + height_at(r, c1) + height_at(r0, c) + height_at(r1, c) - 4.0 * h;
+    let span_h = max((params.high - params.low) * abs(params.height_scale), 1.0e-6);
+    let valley = clamp(laplacian / span_h, 0.0, 1.0);
+    let low = clamp((params.high * params.height_scale - h) / span_h, 0.0, 1.0);
+    out.occlusion = 1.0 - 0.45 * valley - 0.12 * low;
 
     let v = value_at(r, c);
     // A reversed range (low > high) reverses the map; an empty one shows its middle.
@@ -91,10 +108,22 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     if params.flat_shading != 0u {
         return in.color;
     }
-    let n = normalize(in.normal);
+    var n = normalize(in.normal);
     let l = normalize(params.light_direction.xyz);
+    let to_eye = normalize(view.world_position - in.world_position);
     // Two-sided: the underside is lit like the top.
-    let diffuse = abs(dot(n, l));
-    let shade = 0.35 + 0.65 * diffuse;
-    return vec4(in.color.rgb * shade, in.color.a);
+    if dot(n, to_eye) < 0.0 {
+        n = -n;
+    }
+    let diffuse = max(dot(n, l), 0.0);
+    let half_way = normalize(l + to_eye);
+    let specular = pow(max(dot(n, half_way), 0.0), 40.0) * 0.25;
+    let shade = (0.30 + 0.70 * diffuse) * in.occlusion;
+    // Cell edges, about a pixel wide, fading out where cells are small.
+    let width = fwidth(in.cell);
+    let edge = abs(fract(in.cell + 0.5) - 0.5) / max(width, vec2(1.0e-6));
+    let line = 1.0 - clamp(min(edge.x, edge.y), 0.0, 1.0);
+    let fade = clamp(1.0 / max(max(width.x, width.y), 1.0e-6) / 6.0 - 0.5, 0.0, 1.0);
+    let grid = 1.0 - 0.10 * line * fade;
+    return vec4((in.color.rgb * shade + vec3(specular)) * grid, in.color.a);
 }

@@ -6,10 +6,12 @@
 //! | [`frames::CapturePlugin`] | numbered screenshots read back asynchronously, handed out in frame order |
 //! | [`recording::ScreenCapturePlugin`] | Record (F9) and Screenshot (F12) in the viewer |
 //!
-//! [`video`] pipes frames into `ffmpeg`. Offscreen renders use the frame
+//! [`video`] pipes frames into `ffmpeg`; [`overlay`] draws the time, the
+//! colour bar and the scene's name onto rendered frames. Offscreen renders use the frame
 //! capture alone; the viewer adds [`CapturePlugins`].
 
 pub mod frames;
+pub mod overlay;
 pub mod recording;
 pub mod video;
 

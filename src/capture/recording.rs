@@ -309,7 +309,9 @@ fn drive_recording(
         match recording.writer.finish() {
             Ok(output) => {
                 let what = match &output {
-                    VideoOutput::Mp4(p) => format!("video saved to {}", p.display()),
+                    VideoOutput::Mp4(p) | VideoOutput::Still(p) => {
+                        format!("video saved to {}", p.display())
+                    }
                     VideoOutput::PngFrames(p) => format!("frames saved as PNGs in {}", p.display()),
                 };
                 let message = format!("{what} ({frames_written} frames, {seconds:.1} s)");

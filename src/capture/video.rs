@@ -29,13 +29,15 @@ pub enum VideoOutput {
     Mp4(PathBuf),
     /// A folder of numbered PNG frames (`ffmpeg` was missing).
     PngFrames(PathBuf),
+    /// One frame as a PNG (`eifield render --still`).
+    Still(PathBuf),
 }
 
 impl VideoOutput {
     /// The file or folder written.
     pub fn path(&self) -> &Path {
         match self {
-            Self::Mp4(p) | Self::PngFrames(p) => p,
+            Self::Mp4(p) | Self::PngFrames(p) | Self::Still(p) => p,
         }
     }
 }

@@ -149,9 +149,19 @@ pub enum Command {
 pub struct RenderArgs {
     /// The scene: a RON file, or a built-in scene's name (see `eifield scenes`).
     pub scene: PathBuf,
-    /// The video file (.mp4); must not exist unless --force is given.
+    /// The video file (.mp4), or with --still the picture (.png); must not exist unless --force is given.
     #[arg(long, required_unless_present = "discard")]
     pub out: Option<PathBuf>,
+    /// Write one frame as a PNG instead of a video: the state at --at, else
+    /// at the scene's `view.thumbnail_time`, else at the end of its run.
+    #[arg(long, conflicts_with = "discard")]
+    pub still: bool,
+    /// The model time of the --still frame (rounded to a whole number of --time-per-frame).
+    #[arg(long, requires = "still")]
+    pub at: Option<f64>,
+    /// Leave out the overlay (the scene's name, the model time and the colour bar).
+    #[arg(long)]
+    pub no_overlay: bool,
     /// Render and read back every frame but write no video (measures rendering speed).
     #[arg(long, conflicts_with = "out")]
     pub discard: bool,
@@ -220,6 +230,8 @@ impl RenderArgs {
             time_per_frame: self.time_per_frame,
             duration: self.duration,
             threads: self.threads,
+            overlay: !self.no_overlay,
+            still: self.still.then_some(self.at),
         }
     }
 }

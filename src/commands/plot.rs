@@ -33,7 +33,8 @@ pub const RASTER_ALL_LIMIT: usize = 1024;
 
 /// The font family the figures use (registered from embedded bytes, so no
 /// system fonts are needed).
-const FONT: &str = "sans-serif";
+/// The name the embedded font is registered under.
+pub const FONT: &str = "sans-serif";
 /// The figures' font (Ubuntu Light, under the Ubuntu Font Licence), embedded so
 /// that figures look the same on every machine.
 const FONT_TTF: &[u8] = include_bytes!("../../assets/fonts/Ubuntu-Light.ttf");

@@ -23,11 +23,13 @@ use eifield_model::{Engine, EngineOptions, FieldScene};
 use super::AppError;
 use super::progress::DelayedProgress;
 use crate::capture::frames::{CapturePlugin, CapturedFrames, request_frame};
+use crate::capture::overlay::Overlay;
 use crate::capture::video::{VideoOutput, VideoWriter};
 use crate::sim::probes::ProbesPlugin;
-use crate::sim::{EntityMirror, SimClock, SimPlugins, SimStatus, install_engine};
+use crate::sim::session::begin_session;
+use crate::sim::{EntityMirror, SimClock, SimPlugins, SimSettings, SimStatus, install_engine};
 use crate::view::camera::OffscreenTarget;
-use crate::view::{ViewPlugins, apply_scene_view};
+use crate::view::{ViewPlugins, ViewSettings, apply_scene_view};
 
 /// Video frames per second when neither the options nor the scene say.
 pub const DEFAULT_FPS: u32 = 30;
@@ -37,6 +39,9 @@ pub const DEFAULT_TIME_PER_FRAME: f64 = 0.05;
 pub const DEFAULT_SIZE: (u32, u32) = (1280, 720);
 /// The largest frame side accepted.
 pub const MAX_SIDE: u32 = 8192;
+/// Cell-ticks integrated per update before a still's frame (bounds the
+/// work between checks for Ctrl-C).
+const CELL_TICKS_PER_UPDATE: usize = 1 << 16;
 /// Frames requested from the GPU and not yet written, at most.
 const MAX_IN_FLIGHT: u64 = 3;
 /// Updates before frame 0, so that the surface is built and the camera framed.
@@ -81,6 +86,11 @@ pub struct RenderRequest {
     pub duration: Option<f64>,
     /// Engine threads (`None`: all cores).
     pub threads: Option<usize>,
+    /// Draw the scene's name, the model time and a colour bar onto the frames.
+    pub overlay: bool,
+    /// Write one frame as a PNG instead of a video, at this model time
+    /// (`Some(None)`: the scene's `view.thumbnail_time`, else its run's end).
+    pub still: Option<Option<f64>>,
 }
 
 /// What a finished render wrote.
@@ -269,7 +279,21 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
         view.validate()
             .map_err(|e| input(format!("{source} with the view options: {e}")))?;
     }
-    let plan = FramePlan::resolve(request, &scene).map_err(input)?;
+    let mut plan = FramePlan::resolve(request, &scene).map_err(input)?;
+    // A still: one frame, after the ticks that reach its time.
+    let still_ticks = match request.still {
+        None => None,
+        Some(at) => {
+            let at = at
+                .or(scene.view.as_ref().and_then(|v| v.thumbnail_time))
+                .unwrap_or(scene.run.duration);
+            if !(at.is_finite() && at >= 0.0 && at <= eifield_model::scene::MAX_TIME) {
+                return Err(input(format!("--at must be a time ≥ 0 (got {at})")));
+            }
+            plan.frames = 1;
+            Some((at / plan.time_per_frame).round() as u64)
+        }
+    };
     let size = request.size.unwrap_or(DEFAULT_SIZE);
     let out = match (&request.out, request.discard) {
         (_, true) => None,
@@ -277,12 +301,13 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
         (None, false) => return Err(input("--out is needed (or --discard)".into())),
     };
     if let Some(out) = out {
-        let is_mp4 = out
+        let wanted = if still_ticks.is_some() { "png" } else { "mp4" };
+        let is_wanted = out
             .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
-        if !is_mp4 {
+            .is_some_and(|e| e.eq_ignore_ascii_case(wanted));
+        if !is_wanted {
             return Err(input(format!(
-                "--out {} must name an .mp4 file",
+                "--out {} must name a .{wanted} file",
                 out.display()
             )));
         }
@@ -310,13 +335,29 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
 
     let (mut app, target) = offscreen_app(size);
     // One fixed tick per frame: tick k ends at model time k × time-per-frame.
-    install_engine(
-        app.world_mut(),
-        scene.clone(),
-        engine,
-        1.0 / plan.time_per_frame,
-    );
+    let ticks_per_unit = 1.0 / plan.time_per_frame;
+    let mut live = scene.clone();
+    live.events = None;
+    install_engine(app.world_mut(), live, engine, ticks_per_unit);
+    app.insert_resource(SimSettings {
+        ticks_per_unit,
+        engine: EngineOptions {
+            threads,
+            simd: None,
+        },
+    });
+    begin_session(app.world_mut(), &scene, ticks_per_unit, false)
+        .map_err(|e| input(format!("{source}: {e}")))?;
     apply_scene_view(app.world_mut(), &scene);
+    let overlay = request.overlay.then(|| {
+        let settings = app.world().resource::<ViewSettings>();
+        Overlay {
+            name: scene.name.clone(),
+            field: settings.field,
+            colormap: settings.colormap,
+            range: (settings.range.0 as f64, settings.range.1 as f64),
+        }
+    });
     app.world_mut()
         .resource_mut::<Time<Virtual>>()
         .set_max_delta(Duration::from_secs(u32::MAX as u64));
@@ -327,6 +368,7 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     app.cleanup();
 
     let mut writer = match out {
+        Some(_) if still_ticks.is_some() => None,
         Some(out) => {
             let (writer, notice) =
                 VideoWriter::create(out, size.0, size.1, plan.fps).map_err(failed)?;
@@ -347,6 +389,24 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     for _ in 0..WARMUP_UPDATES {
         app.update();
     }
+    // A still's frame comes after the ticks that reach its time.
+    let mut first_tick = 0;
+    if let Some(ticks) = still_ticks {
+        let batch = (CELL_TICKS_PER_UPDATE / scene.grid.len().max(1)).max(1) as u64;
+        while first_tick < ticks {
+            // The frame loop below reports an interruption or a blow-up.
+            if stop.load(Ordering::SeqCst)
+                || *app.world().resource::<SimStatus>() != SimStatus::Running
+            {
+                break;
+            }
+            let n = batch.min(ticks - first_tick);
+            app.insert_resource(TimeUpdateStrategy::FixedTimesteps(n as u32));
+            app.update();
+            first_tick += n;
+        }
+    }
+    let mut still_frame = None;
     let render_target = RenderTarget::Image(target.into());
     let started = Instant::now();
     let mut requested = 0u64;
@@ -377,9 +437,15 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
             .resource_mut::<CapturedFrames>()
             .take(written)
         {
-            let frame = frame.map_err(failed)?;
+            let mut frame = frame.map_err(failed)?;
+            if let Some(overlay) = &overlay {
+                let t = (first_tick + written) as f64 * plan.time_per_frame;
+                overlay.draw(&mut frame.pixels, size, t).map_err(failed)?;
+            }
             if let Some(writer) = &mut writer {
                 writer.push_rgba(&frame.pixels).map_err(failed)?;
+            } else if still_ticks.is_some() {
+                still_frame = Some(frame.pixels);
             }
             written += 1;
         }
@@ -388,10 +454,21 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     }
     let wall = started.elapsed();
     progress.finish();
-    let output = writer
+    let mut output = writer
         .map(VideoWriter::finish)
         .transpose()
         .map_err(failed)?;
+    if let (Some(pixels), Some(out)) = (still_frame, out) {
+        image::save_buffer(
+            out,
+            &pixels,
+            size.0,
+            size.1,
+            image::ExtendedColorType::Rgba8,
+        )
+        .map_err(|e| failed(format!("{}: {e}", out.display())))?;
+        output = Some(VideoOutput::Still(out.clone()));
+    }
     Ok(RenderSummary {
         output,
         frames: written,

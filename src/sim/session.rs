@@ -124,9 +124,10 @@ impl Session {
     }
 }
 
-/// Starts a session on `scene` (already loaded into the world): its events
-/// become the replay, the tick count starts at 0, and with `logging` every
-/// change from now on is logged.
+/// Starts a session on `scene` (already loaded into the world) ticking
+/// `ticks_per_unit` times per unit of model time: its events become the
+/// replay, the tick count starts at 0, and with `logging` every change from
+/// now on is logged.
 pub fn begin_session(
     world: &mut World,
     scene: &FieldScene,
@@ -134,7 +135,27 @@ pub fn begin_session(
     logging: bool,
 ) -> Result<(), String> {
     let pending = match &scene.events {
-        Some(events) => events.resolve(scene).map_err(|e| e.to_string())?,
+        Some(events) => {
+            let own = events.tick_rate(scene.run.sample_rate);
+            let mut list = events.resolve(scene).map_err(|e| e.to_string())?;
+            if own != ticks_per_unit {
+                // Another tick length (a render's frames): each event must
+                // still fall on a tick.
+                for (k, event) in list.iter_mut().enumerate() {
+                    let ticks = event.tick as f64 / own * ticks_per_unit;
+                    if (ticks - ticks.round()).abs() > 1e-6 {
+                        return Err(format!(
+                            "invalid value for `events.list[{k}]`: at t = {} it falls between two ticks of {} per unit of time; \
+                             choose a time per frame that divides the events' times",
+                            event.tick as f64 / own,
+                            ticks_per_unit
+                        ));
+                    }
+                    event.tick = ticks.round() as u64;
+                }
+            }
+            list
+        }
         None => Vec::new(),
     };
     let mut base = scene.clone();

@@ -75,8 +75,31 @@ pub fn frame_grid(grid: &Grid, aspect: f32, mode: ViewMode, height_scale: f32) -
                 DEFAULT_E_RANGE.1 * height_scale,
             );
             let centre_y = 0.5 * (lo + hi);
-            let radius = ((w * 0.5).powi(2) + (d * 0.5).powi(2) + (0.5 * (hi - lo)).powi(2)).sqrt();
-            let distance = radius / half_fov_y.min(half_fov_x).sin() * FRAME_MARGIN;
+            let focus = Vec3::new(0.0, centre_y, 0.0);
+            // The nearest distance at which every corner of the box that holds
+            // the surface lies inside the view (camera at focus − forward · D).
+            let view = OrbitCamera {
+                focus,
+                yaw: 0.0,
+                pitch,
+                distance: 1.0,
+            }
+            .transform();
+            let (right, up, forward) = (*view.right(), *view.up(), *view.forward());
+            let (tan_x, tan_y) = (half_fov_x.tan(), half_fov_y.tan());
+            let mut distance = 0.0f32;
+            for x in [-0.5 * w, 0.5 * w] {
+                for y in [lo, hi] {
+                    for z in [-0.5 * d, 0.5 * d] {
+                        let rel = Vec3::new(x, y, z) - focus;
+                        let ahead = rel.dot(forward);
+                        distance = distance
+                            .max(rel.dot(right).abs() / tan_x - ahead)
+                            .max(rel.dot(up).abs() / tan_y - ahead);
+                    }
+                }
+            }
+            let distance = distance * FRAME_MARGIN;
             OrbitCamera {
                 focus: Vec3::new(0.0, centre_y, 0.0),
                 yaw: 0.0,

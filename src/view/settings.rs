@@ -84,6 +84,7 @@ impl ViewSettings {
             camera: camera.or(base.camera),
             time_per_frame: base.time_per_frame,
             fps: base.fps,
+            thumbnail_time: base.thumbnail_time,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! | `activation_map on` / `off` | show the live activation map, or the field again |
 //! | `tool NAME` | the tool of a plain click: `perturb`, `stimulator`, `probe` or `line` |
 //! | `set PARAM VALUE` | edit a parameter of the active scene, as the panel does (e.g. `set coupling.frac_ee 0.3`) |
+//! | `pause` / `play` | stop or resume the simulation's clock |
 //! | `reset` | rebuild the lattice from its initial state, as the Reset button does |
 //! | `save_session PATH` | save the session (replacing the file), as the Save session button does |
 //! | `exit` | quit |
@@ -67,6 +68,8 @@ pub enum ScriptCommand {
     Tool(Tool),
     /// Edit a parameter of the active scene.
     Set(String, f64),
+    /// Stop (true) or resume (false) the simulation's clock.
+    Pause(bool),
     /// Reset the lattice.
     Reset,
     /// Save the session.
@@ -121,11 +124,13 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
                 value.parse::<f64>().map_err(|_| err("expected a number"))?,
             ),
             ["reset"] => ScriptCommand::Reset,
+            ["pause"] => ScriptCommand::Pause(true),
+            ["play"] => ScriptCommand::Pause(false),
             ["save_session", p] => ScriptCommand::SaveSession(PathBuf::from(p)),
             ["exit"] => ScriptCommand::Exit,
             _ => {
                 return Err(err(
-                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | tool NAME | set PARAM VALUE | reset | save_session PATH | exit)",
+                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | tool NAME | set PARAM VALUE | pause | play | reset | save_session PATH | exit)",
                 ));
             }
         };
@@ -344,6 +349,7 @@ fn run_script(
         Option<ResMut<ActiveScene>>,
         MessageWriter<SimCommand>,
     ),
+    mut virtual_time: ResMut<Time<Virtual>>,
 ) {
     let Some(mut script) = script else {
         return;
@@ -499,6 +505,14 @@ fn run_script(
         }
         ScriptCommand::Reset => {
             sim_commands.write(SimCommand::Reset);
+            script.next += 1;
+        }
+        ScriptCommand::Pause(pause) => {
+            if pause {
+                virtual_time.pause();
+            } else {
+                virtual_time.unpause();
+            }
             script.next += 1;
         }
         ScriptCommand::SaveSession(path) => {

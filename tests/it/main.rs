@@ -3,6 +3,7 @@
 mod analysis;
 mod common;
 mod engine_ecs;
+mod gallery;
 mod headless_cli;
 mod recording;
 mod session;

@@ -176,7 +176,8 @@ fn the_line_tool_turns_the_raster_into_a_kymograph() {
     std::fs::write(
         &script,
         format!(
-            "tool line\nwait 10\nclick 32 4\nwait 5\nclick 32 60\nwait 40\nactivation_map on\nwait 20\n\
+            // Paused while clicking, so that no wave moves the surface under the pointer.
+            "pause\ntool line\nwait 10\nclick 32 4\nwait 5\nclick 32 60\nplay\nwait 40\nactivation_map on\nwait 20\n\
              screenshot {}\nreport {}\nexit\n",
             shot.display(),
             report.display()

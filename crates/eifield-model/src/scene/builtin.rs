@@ -20,18 +20,38 @@ pub struct BuiltinScene {
 pub const BUILTIN_SCENES: &[BuiltinScene] = &[
     BuiltinScene {
         name: "waves",
-        description: "64 × 64 at rest with strong excitatory coupling: each pulse launches a ring wave across the field",
+        description: "target waves: each pulse into the centre launches a ring that crosses the 64 × 64 field and keeps its shape",
         text: include_str!("../../../../scenes/waves.ron"),
     },
     BuiltinScene {
-        name: "seed_notebook",
-        description: "the research notebook's 7 × 7 lattice, slow homoclinic regime, its own per-cell drives",
-        text: include_str!("../../../../scenes/seed_notebook.ron"),
+        name: "breakup",
+        description: "a half-plane wave in a field that re-excites behind its fronts breaks into rotating fragments (spiral turbulence)",
+        text: include_str!("../../../../scenes/breakup.ron"),
+    },
+    BuiltinScene {
+        name: "induction",
+        description: "local induction, the notebook's regime on 32 × 32: the pulsed cell and its neighbours fire, nothing spreads",
+        text: include_str!("../../../../scenes/induction.ron"),
+    },
+    BuiltinScene {
+        name: "noise",
+        description: "no stimulus, only pink noise: after a quiet spell, spots fire and waves sweep the field",
+        text: include_str!("../../../../scenes/noise.ron"),
+    },
+    BuiltinScene {
+        name: "pacemakers",
+        description: "two pacemakers at 0.25 and 0.16 pulses per unit of time compete; the faster one takes over the field",
+        text: include_str!("../../../../scenes/pacemakers.ron"),
     },
     BuiltinScene {
         name: "snic",
         description: "the notebook's fast SNIC regime (tau_in = 1) on 7 × 7",
         text: include_str!("../../../../scenes/snic.ron"),
+    },
+    BuiltinScene {
+        name: "seed_notebook",
+        description: "the research notebook's 7 × 7 lattice, slow homoclinic regime, its own per-cell drives",
+        text: include_str!("../../../../scenes/seed_notebook.ron"),
     },
 ];
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{InvalidField, MAX_RATE, MIN_RATE, Validator};
+use super::validate::{InvalidField, MAX_RATE, MAX_TIME, MIN_RATE, Validator};
 
 /// How the lattice is drawn: a 3D surface or a flat top-down heat map.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -130,6 +130,10 @@ pub struct ViewSpec {
     pub time_per_frame: Option<f64>,
     /// Video frames per second of playback.
     pub fps: Option<u32>,
+    /// The model time of the scene's still picture (`eifield render --still`
+    /// draws it; the README's thumbnails are such stills).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_time: Option<f64>,
 }
 
 /// The most video frames per second a scene or option may ask for.
@@ -176,6 +180,9 @@ impl ViewSpec {
                 1.0 / MIN_RATE,
                 true,
             );
+        }
+        if let Some(t) = self.thumbnail_time {
+            v.within("view.thumbnail_time", t, 0.0, MAX_TIME, true);
         }
         if let Some(fps) = self.fps {
             v.check((1..=MAX_VIDEO_FPS).contains(&fps), "view.fps", || {
