@@ -118,12 +118,14 @@ fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
     let diffuse = max(dot(n, l), 0.0);
     let half_way = normalize(l + to_eye);
     let specular = pow(max(dot(n, half_way), 0.0), 40.0) * 0.25;
-    let shade = (0.30 + 0.70 * diffuse) * in.occlusion;
+    // Faces seen at a grazing angle are darker: a depth cue even on flat ground.
+    let facing = 0.72 + 0.28 * dot(n, to_eye);
+    let shade = (0.30 + 0.70 * diffuse) * in.occlusion * facing;
     // Cell edges, about a pixel wide, fading out where cells are small.
     let width = fwidth(in.cell);
     let edge = abs(fract(in.cell + 0.5) - 0.5) / max(width, vec2(1.0e-6));
     let line = 1.0 - clamp(min(edge.x, edge.y), 0.0, 1.0);
-    let fade = clamp(1.0 / max(max(width.x, width.y), 1.0e-6) / 6.0 - 0.5, 0.0, 1.0);
-    let grid = 1.0 - 0.10 * line * fade;
+    let fade = clamp(1.0 / max(max(width.x, width.y), 1.0e-6) / 4.0 - 0.5, 0.0, 1.0);
+    let grid = 1.0 - 0.14 * line * fade;
     return vec4((in.color.rgb * shade + vec3(specular)) * grid, in.color.a);
 }

@@ -287,7 +287,7 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
             let at = at
                 .or(scene.view.as_ref().and_then(|v| v.thumbnail_time))
                 .unwrap_or(scene.run.duration);
-            if !(at.is_finite() && at >= 0.0 && at <= eifield_model::scene::MAX_TIME) {
+            if !(0.0..=eifield_model::scene::MAX_TIME).contains(&at) {
                 return Err(input(format!("--at must be a time ≥ 0 (got {at})")));
             }
             plan.frames = 1;
