@@ -151,6 +151,7 @@ pub fn analyze(
             force: request.force,
             quiet: request.quiet,
             threads: request.threads,
+            continue_from: None,
         },
         stop,
     )?;

@@ -86,6 +86,10 @@ pub enum Command {
         /// Also analyse the run's spread into OUT/analysis/ (see `eifield analyze`).
         #[arg(long)]
         analyze: bool,
+        /// Start from the last sample of an earlier run of the same grid (its folder);
+        /// the resolved scene records that state as its initial state.
+        #[arg(long, value_name = "DIR")]
+        continue_from: Option<PathBuf>,
         /// The threshold of E an activation crosses upward (with --analyze).
         #[arg(long, default_value_t = DEFAULT_THRESHOLD, allow_negative_numbers = true)]
         threshold: f64,
@@ -296,6 +300,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             analyze,
             threshold,
             figure_args,
+            continue_from,
         } => {
             let request = RunRequest {
                 scene,
@@ -303,6 +308,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                 force,
                 quiet,
                 threads,
+                continue_from,
             };
             let stop = stop_flag();
             let code = run_simulation(&request, stop.clone())?;

@@ -40,6 +40,8 @@ pub struct RunRequest {
     pub quiet: bool,
     /// Engine threads (`None`: all cores).
     pub threads: Option<usize>,
+    /// Start from the last sample of this earlier run (of the same grid).
+    pub continue_from: Option<PathBuf>,
 }
 
 /// Why a run stopped.
@@ -197,8 +199,77 @@ pub fn headless_app() -> App {
 /// `stop` is polled between updates.
 pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, AppError> {
     let source = SceneSource::resolve(&request.scene);
-    let scene = source.load()?;
+    let mut scene = source.load()?;
+    if let Some(dir) = &request.continue_from {
+        let (ex, inh) = last_state(dir, &scene).map_err(AppError::Input)?;
+        scene.initial = Initial::Explicit { ex, inh };
+    }
     run_scene(scene, &source.to_string(), request, stop)
+}
+
+/// The last recorded state (E and I) of the run in `dir`, which must be of
+/// `scene`'s grid. Only the last sample is read, however long the run.
+pub fn last_state(dir: &Path, scene: &FieldScene) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let what = |e: &dyn std::fmt::Display| format!("--continue-from {}: {e}", dir.display());
+    let earlier = FieldScene::load(&dir.join("scene.ron")).map_err(|e| what(&e))?;
+    let (g, h) = (earlier.grid, scene.grid);
+    if (g.rows, g.cols) != (h.rows, h.cols) {
+        return Err(what(&format!(
+            "that run's grid is {} × {}, this scene's is {} × {}; continue only on the same grid",
+            g.rows, g.cols, h.rows, h.cols
+        )));
+    }
+    let cells = h.len();
+    let mut state = Vec::with_capacity(2);
+    for name in ["E.npy", "I.npy"] {
+        let path = dir.join(name);
+        let last = last_row(&path, cells).map_err(|e| what(&format!("{name}: {e}")))?;
+        if let Some(k) = last.iter().position(|v| !v.is_finite()) {
+            let (row, col) = h.position(k);
+            return Err(what(&format!(
+                "{name}: the last sample is not finite at cell (row {row}, col {col}) (the run blew up); \
+                 continue from a run that completed"
+            )));
+        }
+        state.push(last);
+    }
+    let i = state.pop().expect("two arrays");
+    let e = state.pop().expect("two arrays");
+    Ok((e, i))
+}
+
+/// The last row of a float64 `[samples, cells]` array, read from the end of
+/// the file.
+fn last_row(path: &Path, cells: usize) -> Result<Vec<f64>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let header =
+        npyz::NpyFile::new(std::io::BufReader::new(&mut file)).map_err(|e| e.to_string())?;
+    let shape = header.shape().to_vec();
+    let little_f64 = matches!(header.dtype(), npyz::DType::Plain(t) if t.to_string() == "<f8");
+    if !little_f64
+        || header.order() != npyz::Order::C
+        || shape.len() != 2
+        || shape[1] != cells as u64
+    {
+        return Err(format!(
+            "expected a little-endian float64 array of shape [samples, {cells}], found {} {shape:?}",
+            header.dtype().descr()
+        ));
+    }
+    if shape[0] == 0 {
+        return Err("the run has no samples".into());
+    }
+    drop(header);
+    let bytes = cells * std::mem::size_of::<f64>();
+    file.seek(SeekFrom::End(-(bytes as i64)))
+        .map_err(|e| e.to_string())?;
+    let mut raw = vec![0u8; bytes];
+    file.read_exact(&mut raw).map_err(|e| e.to_string())?;
+    Ok(raw
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect())
 }
 
 /// As [`run`], for a scene already loaded; `source` names it in messages and

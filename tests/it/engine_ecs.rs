@@ -314,6 +314,7 @@ fn a_noisy_scene_that_crossed_a_block_inside_a_tick_runs_headless() {
                 force: false,
                 quiet: true,
                 threads: Some(2),
+                continue_from: None,
             },
             Arc::new(AtomicBool::new(false)),
         )

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use eifield::commands::run::{self as headless, RunRequest, StopReason};
+use eifield_model::FieldScene;
 
 use crate::common::*;
 
@@ -17,6 +18,7 @@ fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
         force: false,
         quiet: true,
         threads: Some(1),
+        continue_from: None,
     };
     let manifest =
         headless::run(&request, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e}"));
@@ -545,4 +547,76 @@ fn the_threads_option_changes_the_threads_not_the_bits() {
     ]);
     assert_eq!(result.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&result.stderr).contains("--threads"));
+}
+
+#[test]
+fn a_run_continues_from_the_last_sample_of_an_earlier_one() {
+    let dir = temp_out("continue");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut scene = load("seed_notebook.ron");
+    scene.run.duration = 5.0;
+    let path = dir.join("transient.ron");
+    std::fs::write(&path, scene.to_ron_string()).unwrap();
+    let (first, second) = (dir.join("transient"), dir.join("figure"));
+    let run = |args: &[&str]| {
+        let out = eifield(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        first.to_str().unwrap(),
+        "--quiet",
+    ]);
+    run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        second.to_str().unwrap(),
+        "--quiet",
+        "--continue-from",
+        first.to_str().unwrap(),
+    ]);
+    let cells = scene.grid.len();
+    for name in ["E.npy", "I.npy"] {
+        let (_, before) = read_npy(&first.join(name));
+        let (_, after) = read_npy(&second.join(name));
+        let last = &before[before.len() - cells..];
+        assert_eq!(
+            &after[..cells],
+            last,
+            "{name}: the second run starts from the first's last state"
+        );
+        assert_ne!(&after[after.len() - cells..], last, "{name}: and moves on");
+    }
+    // The resolved scene records that state as its initial state.
+    let resolved = FieldScene::load(&second.join("scene.ron")).unwrap();
+    let (_, before) = read_npy(&first.join("E.npy"));
+    match resolved.initial {
+        eifield_model::scene::Initial::Explicit { ex, .. } => {
+            assert_eq!(ex, before[before.len() - cells..].to_vec())
+        }
+        other => panic!("initial state {other:?}"),
+    }
+    // Another grid is a clear error.
+    let out = eifield(&[
+        "run",
+        "waves",
+        "--out",
+        dir.join("other").to_str().unwrap(),
+        "--continue-from",
+        first.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("7 × 7") && stderr.contains("64 × 64"),
+        "{stderr}"
+    );
+    assert!(!dir.join("other").exists());
 }

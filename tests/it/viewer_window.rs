@@ -117,17 +117,15 @@ fn clicks_over_the_panels_never_reach_the_lattice() {
     std::fs::create_dir_all(&dir).unwrap();
     // The seed scene seen from above, zoomed in so that the lattice lies
     // under the whole window, the panels included.
-    let seed = std::fs::read_to_string(scene_path("seed_notebook.ron")).unwrap();
-    let end = seed.trim_end().rfind(')').unwrap();
+    let mut seed = load("seed_notebook.ron");
+    seed.view.get_or_insert_with(Default::default).camera =
+        Some(eifield_model::scene::CameraSpec {
+            yaw_deg: 0.0,
+            pitch_deg: 89.0,
+            zoom: 0.1,
+        });
     let scene = dir.join("zoomed.ron");
-    std::fs::write(
-        &scene,
-        format!(
-            "{}    view: (camera: (pitch_deg: 89.0, zoom: 0.1)),\n)\n",
-            &seed[..end]
-        ),
-    )
-    .unwrap();
+    std::fs::write(&scene, seed.to_ron_string()).unwrap();
     let (over_panels, all) = (dir.join("panels.json"), dir.join("all.json"));
     let script = dir.join("panels.script");
     std::fs::write(
