@@ -1,7 +1,10 @@
 //! The recording plugin: recording the viewer's window into an MP4 (F9 or
 //! the Record button) with a fixed amount of model time per video frame, and
-//! PNG screenshots (F12). Files get fresh numbered names; nothing is overwritten.
+//! PNG screenshots (F12), optionally with the overlay of talk videos (the
+//! scene's name, the model time, the colour bar). Files get fresh numbered
+//! names; nothing is overwritten.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,9 +16,11 @@ use bevy_egui::input::egui_wants_any_keyboard_input;
 
 use super::CaptureSystems;
 use super::frames::{CaptureFrame, CapturedFrames};
+use super::overlay::Overlay;
 use super::video::{VideoOutput, VideoWriter, next_free_path};
 use crate::commands::render::{DEFAULT_FPS, DEFAULT_TIME_PER_FRAME};
-use crate::sim::{SimClock, SimStatus};
+use crate::sim::{ActiveScene, SimClock, SimStatus};
+use crate::view::ViewSettings;
 
 /// Key that starts and stops recording.
 pub const RECORD_KEY: KeyCode = KeyCode::F9;
@@ -56,6 +61,10 @@ pub struct ActiveRecording {
     failure: Option<String>,
     saved_speed: f64,
     saved_max_delta: Duration,
+    /// The overlay drawn on every frame, if asked for.
+    overlay: Option<Overlay>,
+    /// Model times of the frames requested and not yet written.
+    frame_times: VecDeque<f64>,
 }
 
 impl ActiveRecording {
@@ -81,6 +90,9 @@ pub struct ScreenCapture {
     pub fps: u32,
     /// Draw no panels while recording, so that the video shows the 3D view alone.
     pub hide_panels: bool,
+    /// Draw the overlay (the scene's name, the model time, the colour bar) on
+    /// the video's frames.
+    pub overlay: bool,
     /// The recording in progress, if any.
     pub recording: Option<ActiveRecording>,
     /// What happened last (shown in the panel).
@@ -96,6 +108,7 @@ impl Default for ScreenCapture {
             time_per_frame: DEFAULT_TIME_PER_FRAME,
             fps: DEFAULT_FPS,
             hide_panels: false,
+            overlay: false,
             recording: None,
             message: None,
             error: None,
@@ -176,6 +189,7 @@ fn handle_capture_commands(
     windows: Query<&Window, With<PrimaryWindow>>,
     clock: Option<Res<SimClock>>,
     mut commands: Commands,
+    (scene, view): (Option<Res<ActiveScene>>, Res<ViewSettings>),
 ) {
     for message in messages.read() {
         match message {
@@ -217,6 +231,15 @@ fn handle_capture_commands(
                             failure: None,
                             saved_speed: time.relative_speed_f64(),
                             saved_max_delta: time.max_delta(),
+                            overlay: capture.overlay.then(|| Overlay {
+                                name: scene
+                                    .as_ref()
+                                    .map_or_else(String::new, |s| s.0.name.clone()),
+                                field: view.field,
+                                colormap: view.colormap,
+                                range: (view.range.0 as f64, view.range.1 as f64),
+                            }),
+                            frame_times: VecDeque::new(),
                         };
                         // Model time advances by whole ticks per frame, never by wall time.
                         time.set_relative_speed_f64(1.0);
@@ -259,7 +282,12 @@ fn drive_recording(
                     size.0, size.1, f.width, f.height
                 ));
             }
-            recording.writer.push_rgba(&f.pixels)
+            let mut pixels = f.pixels;
+            let t = recording.frame_times.pop_front().unwrap_or_default();
+            if let Some(overlay) = &recording.overlay {
+                overlay.draw(&mut pixels, size, t)?;
+            }
+            recording.writer.push_rgba(&pixels)
         });
         match pushed {
             Ok(()) => recording.written += 1,
@@ -283,6 +311,9 @@ fn drive_recording(
             Screenshot::primary_window(),
             CaptureFrame(recording.requested),
         ));
+        recording
+            .frame_times
+            .push_back(clock.as_ref().map_or(0.0, |c| c.time()));
         recording.requested += 1;
         recording.awaiting = None;
     }

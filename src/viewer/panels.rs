@@ -351,6 +351,10 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                     ui.add(egui::DragValue::new(&mut capture.fps).range(1..=240).suffix(" fps"));
                     ui.checkbox(&mut capture.hide_panels, "hide panels in the video");
                 });
+                ui.checkbox(
+                    &mut capture.overlay,
+                    "overlay in the video (name, time, colour bar)",
+                );
             }
             if let Some(error) = &capture.error {
                 ui.colored_label(egui::Color32::from_rgb(230, 80, 60), error);

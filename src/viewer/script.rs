@@ -16,6 +16,8 @@
 //! | `tool NAME` | the tool of a plain click: `perturb`, `stimulator`, `probe` or `line` |
 //! | `set PARAM VALUE` | edit a parameter of the active scene, as the panel does (e.g. `set coupling.frac_ee 0.3`) |
 //! | `pause` / `play` | stop or resume the simulation's clock |
+//! | `hide_panels on` / `off` | record the 3D view alone, or the whole window |
+//! | `overlay on` / `off` | draw the overlay (name, time, colour bar) on recorded frames, or not |
 //! | `reset` | rebuild the lattice from its initial state, as the Reset button does |
 //! | `save_session PATH` | save the session (replacing the file), as the Save session button does |
 //! | `exit` | quit |
@@ -70,6 +72,10 @@ pub enum ScriptCommand {
     Set(String, f64),
     /// Stop (true) or resume (false) the simulation's clock.
     Pause(bool),
+    /// Record the 3D view alone (true) or the whole window.
+    HidePanels(bool),
+    /// Draw the overlay on recorded frames.
+    Overlay(bool),
     /// Reset the lattice.
     Reset,
     /// Save the session.
@@ -125,12 +131,16 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
             ),
             ["reset"] => ScriptCommand::Reset,
             ["pause"] => ScriptCommand::Pause(true),
+            ["hide_panels", "on"] => ScriptCommand::HidePanels(true),
+            ["hide_panels", "off"] => ScriptCommand::HidePanels(false),
+            ["overlay", "on"] => ScriptCommand::Overlay(true),
+            ["overlay", "off"] => ScriptCommand::Overlay(false),
             ["play"] => ScriptCommand::Pause(false),
             ["save_session", p] => ScriptCommand::SaveSession(PathBuf::from(p)),
             ["exit"] => ScriptCommand::Exit,
             _ => {
                 return Err(err(
-                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | tool NAME | set PARAM VALUE | pause | play | reset | save_session PATH | exit)",
+                    "unknown command (wait N | click ROW COL | click_at X Y | screenshot PATH | report PATH | record | activation_map on|off | tool NAME | set PARAM VALUE | pause | play | hide_panels on|off | overlay on|off | reset | save_session PATH | exit)",
                 ));
             }
         };
@@ -341,7 +351,10 @@ fn run_script(
     mut events: MessageWriter<WindowEvent>,
     mut exit: MessageWriter<AppExit>,
     time: Res<Time<Real>>,
-    (capture, mut capture_commands): (Option<Res<ScreenCapture>>, MessageWriter<CaptureCommand>),
+    (mut capture, mut capture_commands): (
+        Option<ResMut<ScreenCapture>>,
+        MessageWriter<CaptureCommand>,
+    ),
     clock: Option<Res<SimClock>>,
     (mut view, mut click): (ResMut<ViewSettings>, ResMut<ClickSettings>),
     (session, mut active, mut sim_commands): (
@@ -505,6 +518,18 @@ fn run_script(
         }
         ScriptCommand::Reset => {
             sim_commands.write(SimCommand::Reset);
+            script.next += 1;
+        }
+        ScriptCommand::HidePanels(on) => {
+            if let Some(capture) = capture.as_mut() {
+                capture.hide_panels = on;
+            }
+            script.next += 1;
+        }
+        ScriptCommand::Overlay(on) => {
+            if let Some(capture) = capture.as_mut() {
+                capture.overlay = on;
+            }
             script.next += 1;
         }
         ScriptCommand::Pause(pause) => {

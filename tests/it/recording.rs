@@ -322,6 +322,46 @@ fn viewer_records_an_mp4_without_losing_frames() {
 }
 
 #[test]
+fn a_recording_of_the_3d_view_can_carry_the_overlay() {
+    let dir = temp_out("record-overlay");
+    std::fs::create_dir_all(&dir).unwrap();
+    let captures = dir.join("captures");
+    let script = dir.join("record.script");
+    std::fs::write(
+        &script,
+        "wait 5\nhide_panels on\noverlay on\nrecord\nwait 12\nrecord\nexit\n",
+    )
+    .unwrap();
+    let output = view_scripted(
+        Path::new("waves"),
+        &script,
+        &["--captures".as_ref(), captures.as_os_str()],
+    );
+    assert!(
+        output.status.success(),
+        "viewer failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let video = captures.join("recording-001.mp4");
+    let (_, _, w, h, frames) = probe(&video);
+    let last = decode_frame(&video, frames - 1, &dir);
+    // The title box (top left) holds the scene's name and the time in light
+    // text; without the overlay that corner is the dark background.
+    let [title, _] = eifield::capture::overlay::Overlay::regions((w as u32, h as u32));
+    let light = (title.1..title.1 + title.3)
+        .flat_map(|y| (title.0..title.0 + title.2).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = last.get_pixel(x, y).0;
+            p.iter().all(|&c| c > 170)
+        })
+        .count();
+    assert!(
+        light > 100,
+        "{light} light pixels in the overlay's title box"
+    );
+}
+
+#[test]
 fn an_interrupted_render_keeps_a_playable_video_of_the_frames_so_far() {
     let dir = temp_out("render-int");
     std::fs::create_dir_all(&dir).unwrap();
