@@ -165,7 +165,7 @@ mod tests {
         );
         let err = SceneSource::resolve(&elsewhere).load().unwrap_err();
         assert!(
-            err.to_string().contains("waves, seed_notebook, snic"),
+            err.to_string().contains(&builtin_names().join(", ")),
             "{err}"
         );
     }
