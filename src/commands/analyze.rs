@@ -7,10 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use eifield_model::analysis::{self, Spread};
+use eifield_model::analysis::{self, Spread, Summary};
 use eifield_model::npy::write_array;
-use eifield_model::scene::Stimulus;
-use serde::Serialize;
 
 use super::AppError;
 use super::plot::{
@@ -46,62 +44,6 @@ pub struct AnalyzeRequest {
     pub quiet: bool,
     /// Engine threads of the control run (`None`: all cores).
     pub threads: Option<usize>,
-}
-
-/// `summary.json`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Summary {
-    /// The threshold used.
-    pub threshold: f64,
-    /// The extent of induction in cells (null without stimulated cells).
-    pub extent: Option<f64>,
-    /// Wave speed in cells per unit of model time (null if fewer than 5 cells qualify).
-    pub speed: Option<f64>,
-    /// Distance at t = 0 of the fit.
-    pub intercept: Option<f64>,
-    /// r² of the fit.
-    pub r2: Option<f64>,
-    /// Cells the speed was fitted to.
-    pub cells_used: usize,
-    /// Activations in the driven run.
-    pub activations_driven: i64,
-    /// Activations in the control run.
-    pub activations_control: i64,
-    /// Cells induced.
-    pub cells_induced: usize,
-}
-
-impl Summary {
-    fn of(spread: &Spread, threshold: f64) -> Self {
-        Self {
-            threshold,
-            extent: spread.extent,
-            speed: spread.fit.map(|f| f.speed),
-            intercept: spread.fit.map(|f| f.intercept),
-            r2: spread.fit.map(|f| f.r2),
-            cells_used: spread.fit.map_or(0, |f| f.cells),
-            activations_driven: spread.driven.total(),
-            activations_control: spread.control.total(),
-            cells_induced: spread.induced.iter().filter(|&&i| i).count(),
-        }
-    }
-}
-
-/// The stimulated cells of a scene (row-major indices, each once).
-fn stimulated_cells(run: &RunData) -> Vec<usize> {
-    let grid = run.scene.grid;
-    let mut cells: Vec<usize> = run
-        .scene
-        .effective_stimuli()
-        .iter()
-        .map(|s| {
-            let Stimulus::PulseTrain { row, col, .. } = *s;
-            grid.index(row, col)
-        })
-        .collect();
-    cells.sort_unstable();
-    cells.dedup();
-    cells
 }
 
 /// Analyses a run (see the module docs); returns the summary and the folder written.
@@ -164,7 +106,7 @@ pub fn analyze(
     let control = RunData::load(&control_dir).map_err(AppError::Output)?;
 
     let grid = run.scene.grid;
-    let stimulated = stimulated_cells(&run);
+    let stimulated = run.scene.stimulated_cells();
     let spread = analysis::spread(
         &grid,
         &stimulated,

@@ -305,6 +305,46 @@ pub fn nullclines(
     (e_null, i_null)
 }
 
+/// The numbers of a measured spread (`summary.json` of `eifield analyze`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Summary {
+    /// The threshold used.
+    pub threshold: f64,
+    /// The extent of induction in cells (null without stimulated cells).
+    pub extent: Option<f64>,
+    /// Wave speed in cells per unit of model time (null if fewer than 5 cells qualify).
+    pub speed: Option<f64>,
+    /// Distance at t = 0 of the fit.
+    pub intercept: Option<f64>,
+    /// r² of the fit.
+    pub r2: Option<f64>,
+    /// Cells the speed was fitted to.
+    pub cells_used: usize,
+    /// Activations in the driven run.
+    pub activations_driven: i64,
+    /// Activations in the control run.
+    pub activations_control: i64,
+    /// Cells induced.
+    pub cells_induced: usize,
+}
+
+impl Summary {
+    /// The summary of a measured spread.
+    pub fn of(spread: &Spread, threshold: f64) -> Self {
+        Self {
+            threshold,
+            extent: spread.extent,
+            speed: spread.fit.map(|f| f.speed),
+            intercept: spread.fit.map(|f| f.intercept),
+            r2: spread.fit.map(|f| f.r2),
+            cells_used: spread.fit.map_or(0, |f| f.cells),
+            activations_driven: spread.driven.total(),
+            activations_control: spread.control.total(),
+            cells_induced: spread.induced.iter().filter(|&&i| i).count(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

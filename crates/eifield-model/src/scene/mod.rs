@@ -473,6 +473,21 @@ impl FieldScene {
         }
     }
 
+    /// The stimulated cells (row-major indices, each once).
+    pub fn stimulated_cells(&self) -> Vec<usize> {
+        let mut cells: Vec<usize> = self
+            .effective_stimuli()
+            .iter()
+            .map(|s| {
+                let Stimulus::PulseTrain { row, col, .. } = *s;
+                self.grid.index(row, col)
+            })
+            .collect();
+        cells.sort_unstable();
+        cells.dedup();
+        cells
+    }
+
     /// A copy with every random draw written out, so that it runs identically
     /// without relying on seeds: heterogeneity becomes `Explicit` absolute
     /// drives, a `Random` initial state becomes `Explicit`, and the default

@@ -1,0 +1,271 @@
+"""eifield: a lattice of coupled excitatory-inhibitory population oscillators.
+
+The same engine as the ``eifield`` command line, for notebooks:
+
+>>> import eifield
+>>> scene = eifield.Scene.builtin("seed_notebook")
+>>> scene["coupling.frac_ee"] = 0.3          # parameters by their scene names
+>>> result = eifield.run(scene)              # NumPy arrays, GIL released
+>>> result.E.shape                           # (samples, rows, cols)
+(2001, 7, 7)
+>>> eifield.analyze(result).summary["extent"]
+
+``eifield.load_run(folder)`` reads a folder written by ``eifield run``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import numpy as np
+
+from . import _core
+
+__all__ = [
+    "Scene",
+    "RunResult",
+    "Analysis",
+    "run",
+    "analyze",
+    "load_run",
+    "builtin_names",
+    "__version__",
+]
+
+__version__: str = _core.__version__
+
+
+class Scene:
+    """A scene: every parameter of a run, validated as the command line does.
+
+    Make one with :meth:`Scene.load` (a ``.ron`` file or a built-in name),
+    :meth:`Scene.from_ron` or :meth:`Scene.builtin`. Parameters are read and set
+    by their scene names, ``scene["coupling.frac_ee"] = 0.5``; a bad name or
+    value raises ``ValueError`` naming the field, and leaves the scene as it
+    was. :meth:`replace` returns an edited copy.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: "_core.Scene") -> None:
+        self._inner = inner
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "Scene":
+        """Reads, parses and validates a scene file (or a built-in scene's name)."""
+        return cls(_core.Scene.load(str(path)))
+
+    @classmethod
+    def from_ron(cls, text: str, origin: str = "<string>") -> "Scene":
+        """Parses and validates RON text; ``origin`` names it in error messages."""
+        return cls(_core.Scene.from_ron(text, origin))
+
+    @classmethod
+    def builtin(cls, name: str) -> "Scene":
+        """A scene shipped with eifield: see :func:`builtin_names`."""
+        return cls(_core.Scene.builtin(name))
+
+    def to_ron(self) -> str:
+        """The scene as RON text, as ``eifield`` reads it."""
+        return self._inner.to_ron()
+
+    def save(self, path: Union[str, Path], overwrite: bool = False) -> None:
+        """Writes the scene to a file; an existing file is kept unless ``overwrite``."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        path.write_text(self.to_ron())
+
+    def resolved(self) -> "Scene":
+        """The scene with every random draw written out (as ``eifield run`` records it)."""
+        return Scene(self._inner.resolved())
+
+    def __getitem__(self, name: str) -> float:
+        return self._inner[name]
+
+    def __setitem__(self, name: str, value: float) -> None:
+        self._inner[name] = float(value)
+
+    def replace(self, params: Optional[Dict[str, float]] = None, **kwargs: float) -> "Scene":
+        """An edited copy. Names are scene names (``{"coupling.frac_ee": 0.5}``);
+        as keyword arguments, write ``__`` for the dot (``coupling__frac_ee=0.5``)."""
+        copy = self.copy()
+        edits = dict(params or {})
+        edits.update({key.replace("__", "."): value for key, value in kwargs.items()})
+        for name, value in edits.items():
+            copy[name] = value
+        return copy
+
+    def params(self) -> Dict[str, float]:
+        """Every parameter this scene has, by name."""
+        return {name: self._inner[name] for name in self._inner.params()}
+
+    def copy(self) -> "Scene":
+        return Scene(_core.Scene.from_ron(self.to_ron(), self.name))
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def shape(self) -> tuple:
+        """``(rows, cols)`` of the lattice."""
+        return self._inner.shape
+
+    def stimulated_cells(self) -> list:
+        """The stimulated cells, as row-major indices."""
+        return self._inner.stimulated_cells()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Scene) and self._inner == other._inner
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+    def __reduce__(self):
+        # Scenes travel to other processes (Dask workers) as their RON text.
+        return (Scene.from_ron, (self.to_ron(), self.name))
+
+
+@dataclass
+class RunResult:
+    """A run: model times ``t`` and the states ``E`` and ``I``.
+
+    ``E`` and ``I`` are float64 arrays shaped ``[samples, rows, cols]``; each is
+    a view of the same data as the command line's ``[samples, rows * cols]``
+    (``result.E.reshape(len(result.t), -1)`` makes no copy).
+    """
+
+    t: np.ndarray
+    E: np.ndarray
+    I: np.ndarray
+    scene: Scene
+    manifest: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.manifest.get("stop", {}).get("reason") == "completed"
+
+
+@dataclass
+class Analysis:
+    """The spread of a run, as ``eifield analyze`` measures it.
+
+    ``first_activation`` (NaN where a cell never activated),
+    ``activation_count`` and ``induced`` are ``[rows, cols]`` maps; ``summary``
+    holds ``extent``, ``speed``, ``intercept``, ``r2``, ``cells_used``,
+    ``activations_driven``, ``activations_control``, ``cells_induced`` and the
+    ``threshold``.
+    """
+
+    first_activation: np.ndarray
+    activation_count: np.ndarray
+    induced: np.ndarray
+    summary: Dict[str, Any]
+    control: RunResult
+
+
+def builtin_names() -> list:
+    """The names of the scenes shipped with eifield."""
+    return list(_core.Scene.builtin_names())
+
+
+def _as_scene(scene: Union[Scene, str, Path]) -> Scene:
+    if isinstance(scene, Scene):
+        return scene
+    if isinstance(scene, (str, Path)):
+        return Scene.load(scene)
+    raise TypeError(f"expected an eifield.Scene or a scene file, got {type(scene).__name__}")
+
+
+def run(scene: Union[Scene, str, Path], threads: Optional[int] = None, backend: str = "cpu") -> RunResult:
+    """Integrates a scene and returns its samples.
+
+    The result equals ``eifield run --backend cpu`` bit for bit. The GIL is
+    released while the engine integrates; Ctrl-C raises ``KeyboardInterrupt``.
+    A numerical blow-up stops the run: the samples before it are returned and a
+    ``RuntimeWarning`` says where (``result.manifest["stop"]``).
+
+    Parameters
+    ----------
+    scene : Scene, or a path or built-in name
+    threads : engine threads (default: all cores)
+    backend : ``"cpu"`` (the only engine of this version)
+    """
+    if backend != "cpu":
+        raise ValueError(f'backend must be "cpu" (got {backend!r}); this version has the CPU engine only')
+    scene = _as_scene(scene)
+    t, e, i, info = _core.run(scene._inner, threads)
+    manifest = json.loads(info)
+    rows, cols = scene.shape
+    result = RunResult(
+        t=t,
+        E=e.reshape(len(t), rows, cols),
+        I=i.reshape(len(t), rows, cols),
+        scene=scene.resolved(),
+        manifest=manifest,
+    )
+    stop = manifest["stop"]
+    if stop["reason"] != "completed":
+        warnings.warn(stop.get("message", str(stop)), RuntimeWarning, stacklevel=2)
+    return result
+
+
+def analyze(result: RunResult, threshold: float = 1.0, threads: Optional[int] = None) -> Analysis:
+    """Measures how far the activity spread from the stimulated cells.
+
+    Runs the control (the same scene with every stimulus removed), then
+    compares activations: a cell is induced when it activates more often than
+    in the control and is joined to a stimulated cell by such cells. See
+    ``eifield analyze`` for the definitions.
+    """
+    control = run(Scene(result.scene._inner.without_stimuli()), threads=threads)
+    samples = len(result.t)
+    first, count, induced, summary = _core.spread(
+        result.scene._inner,
+        np.ascontiguousarray(result.t),
+        np.ascontiguousarray(result.E.reshape(samples, -1)),
+        np.ascontiguousarray(control.t),
+        np.ascontiguousarray(control.E.reshape(len(control.t), -1)),
+        threshold,
+    )
+    rows, cols = result.scene.shape
+    return Analysis(
+        first_activation=first.reshape(rows, cols),
+        activation_count=count.reshape(rows, cols),
+        induced=induced.reshape(rows, cols),
+        summary=json.loads(summary),
+        control=control,
+    )
+
+
+def load_run(folder: Union[str, Path]) -> RunResult:
+    """Reads a folder written by ``eifield run`` (``E.npy``, ``I.npy``,
+    ``t.npy``, ``scene.ron``, ``manifest.json``)."""
+    folder = Path(folder)
+    missing = [name for name in ("E.npy", "I.npy", "t.npy", "scene.ron") if not (folder / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a run folder: no {', '.join(missing)}")
+    scene = Scene.load(folder / "scene.ron")
+    rows, cols = scene.shape
+    t = np.load(folder / "t.npy")
+    e = np.load(folder / "E.npy")
+    i = np.load(folder / "I.npy")
+    if e.shape != (len(t), rows * cols) or i.shape != e.shape:
+        raise ValueError(
+            f"{folder}: E.npy {e.shape} and I.npy {i.shape} do not match t.npy ({len(t)} samples) "
+            f"and the {rows} × {cols} grid"
+        )
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    return RunResult(
+        t=t,
+        E=e.reshape(len(t), rows, cols),
+        I=i.reshape(len(t), rows, cols),
+        scene=scene,
+        manifest=manifest,
+    )

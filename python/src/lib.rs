@@ -1,0 +1,324 @@
+//! The extension module `eifield._core`: scenes parsed, validated and edited
+//! by name with the engine crate's own code (so errors read as on the command
+//! line), headless runs with the GIL released and Ctrl-C honoured between
+//! chunks of samples, and the analysis of the spread. The Python package
+//! `eifield` wraps it in its public API.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use eifield_model::analysis::{self, Summary};
+use eifield_model::scene::{BUILTIN_SCENES, SceneSource, builtin_names};
+use eifield_model::{Engine, EngineOptions, FieldScene};
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+/// Cell-steps integrated between two checks for Ctrl-C (about 50 ms).
+const CELL_STEPS_PER_CHUNK: f64 = 3e6;
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// A scene: every parameter of a run (see the command line's scene files).
+#[pyclass(name = "Scene", module = "eifield._core", skip_from_py_object)]
+#[derive(Clone)]
+struct PyScene {
+    scene: FieldScene,
+}
+
+#[pymethods]
+impl PyScene {
+    /// Reads, parses and validates a scene file (or a built-in scene's name).
+    #[staticmethod]
+    fn load(path: PathBuf) -> PyResult<Self> {
+        let source = SceneSource::resolve(&path);
+        let scene = source.load().map_err(|e| match e {
+            eifield_model::SceneError::Io { .. } => PyOSError::new_err(e.to_string()),
+            e => value_error(e),
+        })?;
+        Ok(Self { scene })
+    }
+
+    /// Parses and validates RON text; `origin` names it in error messages.
+    #[staticmethod]
+    #[pyo3(signature = (text, origin = "<string>"))]
+    fn from_ron(text: &str, origin: &str) -> PyResult<Self> {
+        FieldScene::from_ron_str(text, origin)
+            .map(|scene| Self { scene })
+            .map_err(value_error)
+    }
+
+    /// A scene shipped with eifield, by name (see `builtin_names()`).
+    #[staticmethod]
+    fn builtin(name: &str) -> PyResult<Self> {
+        let builtin = BUILTIN_SCENES
+            .iter()
+            .find(|b| b.name == name)
+            .ok_or_else(|| {
+                value_error(format!(
+                    "no built-in scene named {name:?}; the built-in scenes are {}",
+                    builtin_names().join(", ")
+                ))
+            })?;
+        Self::from_ron(builtin.text, name)
+    }
+
+    /// The names of the shipped scenes.
+    #[staticmethod]
+    fn builtin_names() -> Vec<&'static str> {
+        builtin_names()
+    }
+
+    /// The scene as RON text (what `eifield` reads).
+    fn to_ron(&self) -> String {
+        self.scene.to_ron_string()
+    }
+
+    /// The scene with every random draw written out (as `eifield run` records it).
+    fn resolved(&self) -> Self {
+        Self {
+            scene: self.scene.resolved(),
+        }
+    }
+
+    /// The same scene with every stimulus removed (the control of an analysis).
+    fn without_stimuli(&self) -> Self {
+        let mut scene = self.scene.clone();
+        scene.stimuli = Some(Vec::new());
+        Self { scene }
+    }
+
+    /// A parameter's value, by its name (`coupling.frac_ee`, `stimuli[0].freq`).
+    fn __getitem__(&self, name: &str) -> PyResult<f64> {
+        self.scene.param(name).map_err(value_error)
+    }
+
+    /// Sets a parameter by its name; the scene must stay valid.
+    fn __setitem__(&mut self, name: &str, value: f64) -> PyResult<()> {
+        let mut edited = self.scene.clone();
+        edited.set_param(name, value).map_err(value_error)?;
+        edited.validate().map_err(value_error)?;
+        self.scene = edited;
+        Ok(())
+    }
+
+    /// The names of every parameter this scene has.
+    fn params(&self) -> Vec<String> {
+        self.scene.param_names()
+    }
+
+    /// The scene's name.
+    #[getter]
+    fn name(&self) -> String {
+        self.scene.name.clone()
+    }
+
+    /// `(rows, cols)` of the lattice.
+    #[getter]
+    fn shape(&self) -> (usize, usize) {
+        (self.scene.grid.rows, self.scene.grid.cols)
+    }
+
+    /// Whether the scene has a session's events.
+    #[getter]
+    fn has_events(&self) -> bool {
+        self.scene.events.is_some()
+    }
+
+    /// The stimulated cells (row-major indices, each once).
+    fn stimulated_cells(&self) -> Vec<usize> {
+        self.scene.stimulated_cells()
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        self.scene == other.scene
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Scene({:?}, {} × {}, {} units of time)",
+            self.scene.name, self.scene.grid.rows, self.scene.grid.cols, self.scene.run.duration
+        )
+    }
+}
+
+/// What a run returns besides its arrays (a JSON object).
+fn run_info(scene: &FieldScene, engine: &Engine, samples: usize, wall: f64, stop: &str) -> String {
+    serde_json::json!({
+        "program": "eifield",
+        "version": env!("CARGO_PKG_VERSION"),
+        "scene_name": scene.name,
+        "grid": [scene.grid.rows, scene.grid.cols],
+        "method": format!("{:?}", engine.method()),
+        "dt": engine.dt,
+        "threads": engine.threads(),
+        "simd": engine.simd().name(),
+        "steps": engine.steps,
+        "samples": samples,
+        "samples_requested": scene.run.samples(),
+        "model_time": (samples.saturating_sub(1)) as f64 / scene.run.sample_rate,
+        "wall_time_s": wall,
+        "backend": "cpu",
+        "stop": serde_json::from_str::<serde_json::Value>(stop).unwrap_or_default(),
+    })
+    .to_string()
+}
+
+/// Integrates a scene as `eifield run --backend cpu` does (the same steps,
+/// so the same bits) and returns `(t, E, I, info_json)`, E and I shaped
+/// `[samples, rows * cols]`. The GIL is released while it integrates;
+/// Ctrl-C raises `KeyboardInterrupt` between chunks of samples.
+#[pyfunction]
+#[pyo3(signature = (scene, threads = None))]
+#[allow(clippy::type_complexity)]
+fn run<'py>(
+    py: Python<'py>,
+    scene: &PyScene,
+    threads: Option<usize>,
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, numpy::PyArray2<f64>>,
+    Bound<'py, numpy::PyArray2<f64>>,
+    String,
+)> {
+    let scene = scene.scene.clone();
+    if scene.events.is_some() {
+        return Err(value_error(
+            "this scene has a session's events; replay it with `eifield run` (the Python package does not replay events)",
+        ));
+    }
+    let threads = match threads {
+        Some(0) => return Err(value_error("threads must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let started = Instant::now();
+    let mut engine = py
+        .detach(|| {
+            Engine::from_scene(
+                &scene,
+                EngineOptions {
+                    threads,
+                    simd: None,
+                },
+            )
+        })
+        .map_err(value_error)?;
+    let cells = scene.grid.len();
+    let samples = scene.run.samples() as usize;
+    let rate = scene.run.sample_rate;
+    // The whole output is held in memory: refuse what cannot fit.
+    let values = samples.saturating_mul(cells);
+    let (mut e, mut i) = (Vec::new(), Vec::new());
+    if e.try_reserve_exact(values).is_err() || i.try_reserve_exact(values).is_err() {
+        return Err(PyMemoryError::new_err(format!(
+            "the run's output ({samples} samples of {cells} cells, E and I) would take {:.1} GB; \
+             shorten run.duration or lower run.sample_rate",
+            2.0 * values as f64 * 8.0 / 1e9
+        )));
+    }
+    e.extend_from_slice(&engine.e);
+    i.extend_from_slice(&engine.i);
+    let steps_per_sample = (1.0 / (rate * engine.dt)).ceil().max(1.0);
+    let chunk =
+        ((CELL_STEPS_PER_CHUNK / (cells as f64 * steps_per_sample)).floor() as usize).max(1);
+    let mut k = 1;
+    let mut stop = r#"{"reason": "completed"}"#.to_owned();
+    while k < samples {
+        let end = (k + chunk).min(samples);
+        let outcome = py.detach(|| {
+            for j in k..end {
+                engine.advance_to(j as f64 / rate)?;
+                e.extend_from_slice(&engine.e);
+                i.extend_from_slice(&engine.i);
+            }
+            Ok::<(), eifield_model::BlowUp>(())
+        });
+        if let Err(b) = outcome {
+            stop = serde_json::json!({
+                "reason": "blow_up",
+                "time": b.time,
+                "row": b.row,
+                "col": b.col,
+                "variable": b.variable,
+                "message": b.to_string(),
+            })
+            .to_string();
+            break;
+        }
+        py.check_signals()?;
+        k = end;
+    }
+    let done = e.len() / cells.max(1);
+    let wall = started.elapsed().as_secs_f64();
+    let info = run_info(&scene, &engine, done, wall, &stop);
+    let t: Vec<f64> = (0..done).map(|n| n as f64 / rate).collect();
+    let e = PyArray1::from_vec(py, e).reshape([done, cells])?;
+    let i = PyArray1::from_vec(py, i).reshape([done, cells])?;
+    Ok((PyArray1::from_vec(py, t), e, i, info))
+}
+
+/// The spread of a driven run against its control (the same scene without
+/// stimuli), as `eifield analyze` measures it. Returns `(first_activation,
+/// activation_count, induced, summary_json)`, each map of `rows * cols`
+/// values.
+#[pyfunction]
+#[pyo3(signature = (scene, t, e, t_control, e_control, threshold = 1.0))]
+#[allow(clippy::type_complexity)]
+fn spread<'py>(
+    py: Python<'py>,
+    scene: &PyScene,
+    t: PyReadonlyArray1<'py, f64>,
+    e: PyReadonlyArray2<'py, f64>,
+    t_control: PyReadonlyArray1<'py, f64>,
+    e_control: PyReadonlyArray2<'py, f64>,
+    threshold: f64,
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<bool>>,
+    String,
+)> {
+    let grid = scene.scene.grid;
+    let cells = grid.len();
+    for (name, times, values) in [("E", &t, &e), ("E of the control", &t_control, &e_control)] {
+        let shape = values.shape();
+        if shape.len() != 2 || shape[1] != cells || shape[0] != times.len() {
+            return Err(value_error(format!(
+                "{name} has shape {shape:?}; expected [samples, {cells}] with one sample per time"
+            )));
+        }
+    }
+    if !threshold.is_finite() {
+        return Err(value_error(format!(
+            "threshold must be a finite number (got {threshold})"
+        )));
+    }
+    let (t, e, tc, ec) = (
+        t.as_slice()?,
+        e.as_slice()?,
+        t_control.as_slice()?,
+        e_control.as_slice()?,
+    );
+    let stimulated = scene.scene.stimulated_cells();
+    let spread = analysis::spread(&grid, &stimulated, (e, t), (ec, tc), threshold);
+    let summary = serde_json::to_string(&Summary::of(&spread, threshold)).map_err(value_error)?;
+    Ok((
+        PyArray1::from_vec(py, spread.driven.first),
+        PyArray1::from_vec(py, spread.driven.count),
+        PyArray1::from_vec(py, spread.induced),
+        summary,
+    ))
+}
+
+/// The extension module.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyScene>()?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(spread, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

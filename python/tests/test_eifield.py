@@ -1,0 +1,184 @@
+"""Tests of the Python package: the reference solution, bit-equality with the
+command line, parameters by name, load_run, analyze, the GIL and Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eifield
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = Path(os.environ.get("EIFIELD_REFERENCE_DIR", ROOT.parent / "shared" / "reference" / "seed_default"))
+
+
+def eifield_binary() -> Path:
+    """The command line built by `cargo build` (or EIFIELD_BIN)."""
+    path = Path(os.environ.get("EIFIELD_BIN", ROOT / "target" / "debug" / "eifield"))
+    if not path.exists():
+        pytest.skip(f"no eifield binary at {path} (build it with `cargo build`, or set EIFIELD_BIN)")
+    return path
+
+
+def cli_run(scene: str, out: Path) -> None:
+    done = subprocess.run(
+        [str(eifield_binary()), "run", scene, "--out", str(out), "--quiet", "--threads", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_reference_case_matches_within_1e_4():
+    result = eifield.run(eifield.Scene.builtin("seed_notebook"))
+    ref_e = np.load(REFERENCE / "E.npy")
+    ref_i = np.load(REFERENCE / "I.npy")
+    ref_t = np.load(REFERENCE / "t.npy")
+    samples = len(ref_t)
+    assert result.E.shape == (samples, 7, 7)
+    np.testing.assert_array_equal(result.t, ref_t)
+    assert np.abs(result.E.reshape(samples, -1) - ref_e).max() <= 1e-4
+    assert np.abs(result.I.reshape(samples, -1) - ref_i).max() <= 1e-4
+    assert result.completed
+
+
+def test_results_equal_the_command_line_bit_for_bit(tmp_path):
+    scene = eifield.Scene.builtin("waves")
+    scene["run.duration"] = 40.0  # the whole run is long for a test; 40 units cover several waves
+    scene.save(tmp_path / "short.ron")
+    cli_run(str(tmp_path / "short.ron"), tmp_path / "short")
+    result = eifield.run(scene, threads=2)
+    cli = eifield.load_run(tmp_path / "short")
+    assert result.E.shape == cli.E.shape
+    assert np.array_equal(result.E.view(np.uint64), cli.E.view(np.uint64))
+    assert np.array_equal(result.I.view(np.uint64), cli.I.view(np.uint64))
+    assert np.array_equal(result.t, cli.t)
+    # E is a view of the command line's layout.
+    flat = result.E.reshape(len(result.t), -1)
+    assert np.shares_memory(flat, result.E)
+
+
+def test_parameters_by_name_and_bad_ones_raise_value_error():
+    scene = eifield.Scene.builtin("seed_notebook")
+    assert scene["coupling.frac_ee"] == 0.26
+    scene["coupling.frac_ee"] = 0.5
+    assert scene["coupling.frac_ee"] == 0.5
+    other = scene.replace({"drive.h_ex": -6.2}, coupling__frac_ei=0.1)
+    assert (other["drive.h_ex"], other["coupling.frac_ei"]) == (-6.2, 0.1)
+    assert scene["coupling.frac_ei"] == 0.0, "replace leaves the original alone"
+    with pytest.raises(ValueError, match="coupling.frac"):
+        scene["coupling.frac"] = 1.0
+    with pytest.raises(ValueError, match="stimuli\\[0\\].row"):
+        scene["stimuli[0].row"] = 99
+    with pytest.raises(ValueError, match="integrator.dt"):
+        scene["integrator.dt"] = -1.0
+    assert scene["integrator.dt"] == 0.005, "a refused edit changes nothing"
+    with pytest.raises(ValueError, match="run.duration"):
+        eifield.Scene.from_ron("(run: (duration: -1.0))", "bad.ron")
+    with pytest.raises(ValueError, match="bad.ron:1:"):
+        eifield.Scene.from_ron("(grid: (rows: x))", "bad.ron")
+    assert "coupling.frac_ee" in scene.params()
+    assert eifield.Scene.from_ron(scene.to_ron()) == scene
+    assert set(eifield.builtin_names()) >= {"waves", "seed_notebook", "snic"}
+
+
+def test_load_run_reads_a_command_line_run(tmp_path):
+    cli_run("seed_notebook", tmp_path / "seed")
+    run = eifield.load_run(tmp_path / "seed")
+    assert run.E.shape == (2001, 7, 7)
+    assert run.manifest["stop"]["reason"] == "completed"
+    assert run.scene.name == "Seed notebook"
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        eifield.load_run(tmp_path)
+
+
+def test_analyze_measures_the_spread_as_the_command_line_does(tmp_path):
+    result = eifield.run(eifield.Scene.builtin("seed_notebook"))
+    analysis = eifield.analyze(result)
+    assert analysis.summary["cells_induced"] == 9
+    assert abs(analysis.summary["extent"] - 2 ** 0.5) < 1e-12
+    assert analysis.summary["speed"] is None
+    assert analysis.induced.shape == (7, 7) and analysis.induced[3, 3]
+    done = subprocess.run(
+        [str(eifield_binary()), "run", "seed_notebook", "--out", str(tmp_path / "a"), "--quiet", "--analyze"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    cli = json.loads((tmp_path / "a" / "analysis" / "summary.json").read_text())
+    assert cli == analysis.summary
+
+
+def test_the_gil_is_released_while_integrating():
+    scene = eifield.Scene.builtin("waves")
+    scene["run.duration"] = 20.0
+    ticks = 0
+    done = threading.Event()
+
+    def count():
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    started = time.perf_counter()
+    eifield.run(scene, threads=1)
+    seconds = time.perf_counter() - started
+    done.set()
+    counter.join()
+    # A thread that needs the GIL kept running: about one tick per millisecond.
+    assert ticks > 0.2 * seconds * 1000, f"{ticks} ticks in {seconds:.2f} s"
+
+
+def test_ctrl_c_interrupts_a_run_with_keyboard_interrupt():
+    code = (
+        "import eifield, sys\n"
+        "s = eifield.Scene.builtin('seed_notebook')\n"
+        "s['run.sample_rate'] = 0.01\n"
+        "s['run.duration'] = 1000000.0\n"
+        "print('started', flush=True)\n"
+        "try:\n"
+        "    eifield.run(s, threads=1)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+        "    sys.exit(7)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "started"
+    time.sleep(1.0)
+    started = time.perf_counter()
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=30)
+    assert child.returncode == 7, out
+    assert "interrupted" in out
+    assert time.perf_counter() - started < 5.0
+
+
+def test_a_run_too_large_for_memory_is_a_memory_error():
+    scene = eifield.Scene.builtin("waves")
+    scene["run.duration"] = 1e7
+    with pytest.raises(MemoryError, match="run.duration"):
+        eifield.run(scene)
+
+
+def test_the_example_script_draws_the_notebook_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    env = dict(os.environ, MPLBACKEND="Agg")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "seed_notebook.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ["traces.png", "raster.png", "stimulated_cell.png", "heatmap.gif"]:
+        assert (tmp_path / name).stat().st_size > 1000, name
