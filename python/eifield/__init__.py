@@ -10,7 +10,8 @@ The same engine as the ``eifield`` command line, for notebooks:
 (2001, 7, 7)
 >>> eifield.analyze(result).summary["extent"]
 
-``eifield.load_run(folder)`` reads a folder written by ``eifield run``.
+``eifield.load_run(folder)`` reads a folder written by ``eifield run``;
+``eifield.sweep(spec, client=...)`` runs a parameter sweep on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from . import _core
 
 __all__ = [
     "Scene",
+    "Sweep",
+    "sweep",
     "RunResult",
     "Analysis",
     "run",
@@ -269,3 +272,99 @@ def load_run(folder: Union[str, Path]) -> RunResult:
         scene=scene,
         manifest=manifest,
     )
+
+
+class Sweep:
+    """A parameter sweep: a base scene and axes of values (see ``eifield sweep``).
+
+    The points are the product of the axes, numbered with the last axis varying
+    fastest. A sweep pickles as its spec and its base scene's RON text, so it
+    travels to Dask workers whatever folder its base scene was read from.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: "_core.Sweep") -> None:
+        self._inner = inner
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "Sweep":
+        """Reads a sweep file; a relative base scene path is taken from its folder."""
+        return cls(_core.Sweep.load(str(path)))
+
+    @classmethod
+    def from_ron(cls, text: str, origin: str = "<string>", folder: Optional[Union[str, Path]] = None) -> "Sweep":
+        """Parses a sweep; a relative base scene path is taken from ``folder``."""
+        return cls(_core.Sweep.from_ron(text, origin, None if folder is None else str(folder)))
+
+    @property
+    def points(self) -> int:
+        """The number of points."""
+        return self._inner.points
+
+    def columns(self) -> list:
+        """The table's columns: ``index``, the axes' parameters, then the results."""
+        return self._inner.columns()
+
+    def scene(self, index: int) -> Scene:
+        """The scene of point ``index``."""
+        return Scene(self._inner.scene(index))
+
+    def run_point(self, index: int, threads: int = 1) -> Dict[str, Any]:
+        """Runs point ``index`` (its scene, the control without stimuli and the
+        analysis) and returns its row of the table."""
+        return _row(self._inner, json.loads(self._inner.run_point(index, threads)))
+
+    def __reduce__(self):
+        spec, base = self._inner.parts()
+        return (_sweep_from_parts, (spec, base))
+
+    def __repr__(self) -> str:
+        return f"Sweep({self.points} points, columns {self.columns()})"
+
+
+def _sweep_from_parts(spec: str, base: str) -> Sweep:
+    return Sweep(_core.Sweep.from_parts(spec, base))
+
+
+def _row(inner: "_core.Sweep", row: Dict[str, Any]) -> Dict[str, Any]:
+    """A point's JSON row as the table's columns."""
+    summary = row["summary"]
+    out: Dict[str, Any] = {"index": row["index"]}
+    out.update({param: value for param, value in row["values"]})
+    out["stop"] = row["stop"]
+    for key in ("extent", "speed", "r2", "cells_induced", "activations_driven", "activations_control"):
+        value = summary[key]
+        out[key] = float("nan") if value is None else value
+    return out
+
+
+def _run_point(sweep_: Sweep, index: int) -> Dict[str, Any]:
+    return sweep_.run_point(index)
+
+
+def sweep(spec: Union["Sweep", str, Path], client: Any = None):
+    """Runs every point of a sweep and returns its table as a pandas DataFrame
+    (the columns of ``eifield sweep``'s ``points.csv``, one row per point).
+
+    ``spec`` is an :class:`eifield.Sweep`, a path to a sweep file, or its RON
+    text. With a ``dask.distributed.Client`` (a ``LocalCluster``, or
+    ``dask_jobqueue.SLURMCluster`` on a cluster) the points are mapped over
+    its workers; without one they run here, one after another.
+    """
+    import pandas as pd
+
+    if isinstance(spec, Sweep):
+        sweep_ = spec
+    elif isinstance(spec, Path) or (isinstance(spec, str) and "(" not in spec):
+        sweep_ = Sweep.load(spec)
+    else:
+        sweep_ = Sweep.from_ron(spec)
+    indices = list(range(sweep_.points))
+    if client is None:
+        rows = [sweep_.run_point(k) for k in indices]
+    else:
+        shared = client.scatter(sweep_, broadcast=True)
+        futures = client.map(_run_point, [shared] * len(indices), indices, pure=False)
+        rows = client.gather(futures)
+    return pd.DataFrame(rows, columns=sweep_.columns())

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use eifield_model::analysis::{self, Summary};
 use eifield_model::scene::{BUILTIN_SCENES, SceneSource, builtin_names};
+use eifield_model::sweep::{Sweep, csv_header, run_point};
 use eifield_model::{Engine, EngineOptions, FieldScene};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
@@ -313,10 +314,90 @@ fn spread<'py>(
     ))
 }
 
+/// A parameter sweep (see `eifield sweep`): a base scene and axes.
+#[pyclass(name = "Sweep", module = "eifield._core", skip_from_py_object)]
+#[derive(Clone)]
+struct PySweep {
+    sweep: Sweep,
+}
+
+#[pymethods]
+impl PySweep {
+    /// Reads a sweep file; its base scene is resolved relative to the file.
+    #[staticmethod]
+    fn load(path: PathBuf) -> PyResult<Self> {
+        Sweep::load(&path)
+            .map(|sweep| Self { sweep })
+            .map_err(value_error)
+    }
+
+    /// Parses a sweep; a relative base path is taken from `folder`.
+    #[staticmethod]
+    #[pyo3(signature = (text, origin = "<string>", folder = None))]
+    fn from_ron(text: &str, origin: &str, folder: Option<PathBuf>) -> PyResult<Self> {
+        Sweep::from_ron_str(text, origin, folder.as_deref())
+            .map(|sweep| Self { sweep })
+            .map_err(value_error)
+    }
+
+    /// A sweep from its spec's RON text and its base scene's (self-contained:
+    /// how a sweep travels to other processes).
+    #[staticmethod]
+    fn from_parts(spec: &str, base: &str) -> PyResult<Self> {
+        let spec = Sweep::parse_spec(spec, "<sweep>").map_err(value_error)?;
+        let base = FieldScene::from_ron_str(base, "<base scene>").map_err(value_error)?;
+        Sweep::new(spec, base, "<sweep>")
+            .map(|sweep| Self { sweep })
+            .map_err(value_error)
+    }
+
+    /// `(spec, base)` as RON text (see `from_parts`).
+    fn parts(&self) -> (String, String) {
+        (
+            self.sweep.spec.to_ron_string(),
+            self.sweep.base.to_ron_string(),
+        )
+    }
+
+    /// The number of points.
+    #[getter]
+    fn points(&self) -> u64 {
+        self.sweep.points()
+    }
+
+    /// The table's columns (as in `points.csv`).
+    fn columns(&self) -> Vec<String> {
+        csv_header(&self.sweep)
+            .split(',')
+            .map(String::from)
+            .collect()
+    }
+
+    /// The scene of point `index`.
+    fn scene(&self, index: u64) -> PyResult<PyScene> {
+        self.sweep
+            .point_scene(index)
+            .map(|scene| PyScene { scene })
+            .map_err(value_error)
+    }
+
+    /// Runs point `index` (the scene, its control, the analysis) with the GIL
+    /// released; returns its row as JSON.
+    #[pyo3(signature = (index, threads = 1))]
+    fn run_point(&self, py: Python<'_>, index: u64, threads: usize) -> PyResult<String> {
+        let sweep = &self.sweep;
+        let row = py
+            .detach(|| run_point(sweep, index, threads.max(1)).map(|(row, _, _)| row))
+            .map_err(value_error)?;
+        serde_json::to_string(&row).map_err(value_error)
+    }
+}
+
 /// The extension module.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyScene>()?;
+    m.add_class::<PySweep>()?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(spread, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

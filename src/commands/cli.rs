@@ -20,6 +20,7 @@ use super::bench::{self, TimedScene};
 use super::plot::{self as figures, FigureOptions};
 use super::render::{self, RenderRequest, RenderStop};
 use super::run::{self as headless, RunRequest, StopReason};
+use super::sweep;
 use super::{AppError, EXIT_FAILURE, EXIT_INTERRUPTED};
 use crate::capture::recording::DEFAULT_CAPTURE_DIR;
 
@@ -146,6 +147,33 @@ pub enum Command {
     },
     /// List the built-in scenes: one line each, its name (which loads it) and what it shows.
     Scenes,
+    /// Run a parameter sweep: every point of a sweep file (or one, with --index), each against
+    /// its control, into a table (OUT/points.csv) of the extent of induction, the wave speed and
+    /// the activation counts. Finished points are skipped, so an interrupted sweep resumes.
+    Sweep {
+        /// The sweep file (RON): a base scene and axes of parameter values.
+        #[arg(required_unless_present = "collect")]
+        spec: Option<PathBuf>,
+        /// The output folder (a new one, or one holding the same sweep).
+        #[arg(long, required_unless_present = "collect")]
+        out: Option<PathBuf>,
+        /// Points run at once (default: all cores, each point on one engine thread).
+        #[arg(long, value_parser = parse_threads)]
+        jobs: Option<usize>,
+        /// What to keep of each point: its row of the table, or also its run folder.
+        #[arg(long, value_enum, default_value = "summary")]
+        keep: sweep::Keep,
+        /// Run only point N (numbered with the last axis varying fastest), e.g. one task of a
+        /// Slurm job array; `--collect` gathers the rows.
+        #[arg(long, value_name = "N")]
+        index: Option<u64>,
+        /// Gather the rows written in a sweep's folder into DIR/points.csv.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["spec", "out", "index", "jobs"])]
+        collect: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 /// `eifield render`'s arguments.
@@ -387,6 +415,15 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                 ))),
             }
         }
+        Command::Sweep {
+            spec,
+            out,
+            jobs,
+            keep,
+            index,
+            collect,
+            quiet,
+        } => run_sweep(spec, out, jobs, keep, index, collect, quiet),
         Command::Scenes => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -404,6 +441,57 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
 }
 
 /// A flag set by Ctrl-C or SIGTERM.
+fn run_sweep(
+    spec: Option<PathBuf>,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+    keep: sweep::Keep,
+    index: Option<u64>,
+    collect: Option<PathBuf>,
+    quiet: bool,
+) -> Result<ExitCode, AppError> {
+    if let Some(dir) = collect {
+        let (points, missing) = sweep::collect(&dir)?;
+        eprintln!(
+            "{} of {points} points -> {}",
+            points - missing,
+            dir.join("points.csv").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(spec), Some(out)) = (spec, out) else {
+        return Err(AppError::Input(
+            "give a sweep file and --out (or --collect DIR)".into(),
+        ));
+    };
+    let request = sweep::SweepRequest {
+        spec,
+        out,
+        jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        keep,
+        index,
+        quiet,
+    };
+    let outcome = sweep::sweep(&request, stop_flag())?;
+    let table = if index.is_some() {
+        "run `eifield sweep --collect` for the table".to_owned()
+    } else {
+        format!("{}", request.out.join("points.csv").display())
+    };
+    let text = format!(
+        "{} points: {} run, {} already done, {} missing, in {:.2} s -> {table}",
+        outcome.points, outcome.ran, outcome.skipped, outcome.missing, outcome.wall_time_s
+    );
+    if outcome.interrupted {
+        eprintln!("interrupted: {text}; run the same command again to resume");
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    if !quiet {
+        eprintln!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn stop_flag() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -13,6 +13,7 @@ pub mod plot;
 pub mod progress;
 pub mod render;
 pub mod run;
+pub mod sweep;
 
 use eifield_model::SceneError;
 

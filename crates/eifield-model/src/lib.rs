@@ -21,6 +21,7 @@ pub mod scene;
 pub mod simd;
 pub mod stepper;
 pub mod stimulus;
+pub mod sweep;
 #[cfg(test)]
 mod test_data;
 

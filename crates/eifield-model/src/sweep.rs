@@ -1,0 +1,520 @@
+//! Parameter sweeps: a sweep file (RON) names a base scene and axes of
+//! parameter values; the points are the product of the axes, numbered with
+//! the last axis varying fastest. Each point is run headless (and, for the
+//! table, against its control without stimuli) into one row: the axes'
+//! values, how the run stopped, the extent of induction, the wave speed and
+//! the activation counts. The command line and the Python package both run
+//! points through [`run_point`], so their tables are the same.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{self, Summary};
+use crate::engine::{BlowUp, Engine, EngineOptions};
+use crate::scene::{
+    FieldScene, Heterogeneity, Initial, InvalidField, Noise, SceneError, SceneSource,
+};
+
+/// The most points a sweep may have.
+pub const MAX_POINTS: u64 = 10_000_000;
+
+/// A sweep file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// The base scene: a path relative to the sweep file, or a built-in name.
+    pub base: String,
+    /// The axes; the points are their product, the last axis varying fastest.
+    pub axes: Vec<Axis>,
+    /// How each point's seeds are chosen.
+    #[serde(default)]
+    pub seeds: SeedRule,
+    /// The threshold of E an activation crosses upward (default 1.0).
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+}
+
+fn default_threshold() -> f64 {
+    1.0
+}
+
+impl SweepSpec {
+    /// The spec as RON text, readable by [`Sweep::from_ron_str`].
+    pub fn to_ron_string(&self) -> String {
+        let config = ron::ser::PrettyConfig::new()
+            .extensions(ron::extensions::Extensions::IMPLICIT_SOME)
+            .struct_names(false);
+        ron::ser::to_string_pretty(self, config).expect("a sweep always serialises")
+    }
+}
+
+/// One axis: a scene parameter and its values (a list, or a range).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axis {
+    /// The parameter, by its scene name (`coupling.frac_ee`).
+    pub param: String,
+    /// The values, listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<f64>>,
+    /// The values as `start + k·step` for `k = 0 … round((stop − start)/step)`
+    /// (each rounded to 12 significant digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<Range>,
+}
+
+/// A range of values, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// The first value.
+    pub start: f64,
+    /// The last value (reached when `stop − start` is a whole number of steps).
+    pub stop: f64,
+    /// The distance between values.
+    pub step: f64,
+}
+
+/// How each point's seeds are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeedRule {
+    /// Every point uses the base scene's seeds.
+    #[default]
+    Same,
+    /// Each seed of the base scene (heterogeneity, initial state, noise) plus
+    /// the point's index (wrapping).
+    PerPoint,
+}
+
+/// Why a sweep cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The file could not be read, or the text is malformed.
+    #[error("{0}")]
+    Scene(#[from] SceneError),
+    /// A value of the sweep is out of range.
+    #[error("{origin}: invalid value for `{field}`: {message}")]
+    Invalid {
+        /// The sweep file.
+        origin: String,
+        /// The field, e.g. `axes[1].range.step`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A sweep ready to run: its spec, its base scene and the axes' values.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// The spec as written.
+    pub spec: SweepSpec,
+    /// The base scene, loaded.
+    pub base: FieldScene,
+    /// Each axis's values.
+    pub values: Vec<Vec<f64>>,
+    /// Where the sweep came from (for messages).
+    pub origin: String,
+}
+
+/// One row of the table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointRow {
+    /// The point's number.
+    pub index: u64,
+    /// `(parameter, value)` of each axis, in axis order.
+    pub values: Vec<(String, f64)>,
+    /// `completed`, `blow_up` (the analysis then covers the samples before it).
+    pub stop: String,
+    /// The spread measured against the control.
+    pub summary: Summary,
+    /// Wall time of the point (both runs and the analysis).
+    pub wall_time_s: f64,
+}
+
+/// A point's run: the samples of E and I and how the run stopped.
+pub struct RunArrays {
+    /// Sample times.
+    pub t: Vec<f64>,
+    /// E, `samples × cells`.
+    pub e: Vec<f64>,
+    /// I, `samples × cells`.
+    pub i: Vec<f64>,
+    /// The blow-up that stopped the run, if any.
+    pub blow_up: Option<BlowUp>,
+    /// Steps taken.
+    pub steps: u64,
+}
+
+/// `v` rounded to 12 significant digits, so that a range's values read as
+/// written (`-6.3`, not `-6.300000000000001`).
+fn twelve_digits(v: f64) -> f64 {
+    format!("{v:.11e}").parse().unwrap_or(v)
+}
+
+/// Integrates a scene into memory, sample by sample, as `eifield run` does
+/// (the same `advance_to` targets, so the same bits). Scenes with events are
+/// not replayed here.
+pub fn run_to_arrays(scene: &FieldScene, threads: usize) -> Result<RunArrays, String> {
+    let mut engine = Engine::from_scene(
+        scene,
+        EngineOptions {
+            threads,
+            simd: None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let samples = scene.run.samples() as usize;
+    let rate = scene.run.sample_rate;
+    let cells = scene.grid.len();
+    let (mut e, mut i) = (Vec::new(), Vec::new());
+    e.try_reserve_exact(samples * cells)
+        .and_then(|_| i.try_reserve_exact(samples * cells))
+        .map_err(|_| format!("{samples} samples of {cells} cells do not fit in memory"))?;
+    e.extend_from_slice(&engine.e);
+    i.extend_from_slice(&engine.i);
+    let mut blow_up = None;
+    for j in 1..samples {
+        if let Err(b) = engine.advance_to(j as f64 / rate) {
+            blow_up = Some(b);
+            break;
+        }
+        e.extend_from_slice(&engine.e);
+        i.extend_from_slice(&engine.i);
+    }
+    let done = e.len() / cells.max(1);
+    Ok(RunArrays {
+        t: (0..done).map(|n| n as f64 / rate).collect(),
+        e,
+        i,
+        blow_up,
+        steps: engine.steps,
+    })
+}
+
+impl Sweep {
+    /// Reads a sweep file; its base scene is resolved relative to the file.
+    pub fn load(path: &Path) -> Result<Self, SweepError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_ron_str(&text, &path.display().to_string(), path.parent())
+    }
+
+    /// Parses a sweep; a relative base path is taken from `folder`.
+    pub fn from_ron_str(
+        text: &str,
+        origin: &str,
+        folder: Option<&Path>,
+    ) -> Result<Self, SweepError> {
+        let spec = Self::parse_spec(text, origin)?;
+        let in_folder = folder.map_or_else(|| PathBuf::from(&spec.base), |f| f.join(&spec.base));
+        let source = if in_folder.exists() {
+            SceneSource::File(in_folder)
+        } else {
+            SceneSource::resolve(Path::new(&spec.base))
+        };
+        let base = source.load()?;
+        Self::new(spec, base, origin)
+    }
+
+    /// A sweep of `base` (already loaded) along the spec's axes; every value
+    /// is checked to give a valid scene.
+    pub fn new(spec: SweepSpec, base: FieldScene, origin: &str) -> Result<Self, SweepError> {
+        let invalid = |field: String, message: String| SweepError::Invalid {
+            origin: origin.to_owned(),
+            field,
+            message,
+        };
+        if base.events.is_some() {
+            return Err(invalid(
+                "base".into(),
+                "the base scene has a session's events; sweeps run scenes without events".into(),
+            ));
+        }
+        if !(spec.threshold.is_finite()) {
+            return Err(invalid(
+                "threshold".into(),
+                format!("must be a finite number (got {})", spec.threshold),
+            ));
+        }
+        if spec.axes.is_empty() {
+            return Err(invalid("axes".into(), "give at least one axis".into()));
+        }
+        let mut values = Vec::with_capacity(spec.axes.len());
+        let mut points: u64 = 1;
+        for (k, axis) in spec.axes.iter().enumerate() {
+            let at = |f: &str| format!("axes[{k}].{f}");
+            let list = match (&axis.values, &axis.range) {
+                (Some(list), None) => list.clone(),
+                (None, Some(r)) => {
+                    if !(r.start.is_finite()
+                        && r.stop.is_finite()
+                        && r.step.is_finite()
+                        && r.step != 0.0)
+                    {
+                        return Err(invalid(
+                            at("range"),
+                            "start, stop and step must be finite numbers, step ≠ 0".into(),
+                        ));
+                    }
+                    let count = ((r.stop - r.start) / r.step).round();
+                    if !(0.0..MAX_POINTS as f64).contains(&count) {
+                        return Err(invalid(
+                            at("range"),
+                            format!(
+                                "from {} to {} by {} is not a range of at most {MAX_POINTS} values",
+                                r.start, r.stop, r.step
+                            ),
+                        ));
+                    }
+                    (0..=count as u64)
+                        .map(|j| twelve_digits(r.start + j as f64 * r.step))
+                        .collect()
+                }
+                _ => {
+                    return Err(invalid(
+                        at("values"),
+                        "give either `values` or `range` (one of them)".into(),
+                    ));
+                }
+            };
+            if list.is_empty() {
+                return Err(invalid(
+                    at("values"),
+                    "an axis needs at least one value".into(),
+                ));
+            }
+            // Every value must give a valid scene.
+            for (j, &value) in list.iter().enumerate() {
+                let mut scene = base.clone();
+                scene
+                    .set_param(&axis.param, value)
+                    .and_then(|_| scene.validate())
+                    .map_err(|e: InvalidField| {
+                        invalid(
+                            at(&format!("values[{j}]")),
+                            format!("{} = {value}: {e}", axis.param),
+                        )
+                    })?;
+            }
+            points = points.saturating_mul(list.len() as u64);
+            values.push(list);
+        }
+        if points > MAX_POINTS {
+            return Err(invalid(
+                "axes".into(),
+                format!("{points} points is more than {MAX_POINTS}"),
+            ));
+        }
+        Ok(Self {
+            spec,
+            base,
+            values,
+            origin: origin.to_owned(),
+        })
+    }
+
+    /// Parses the spec alone (its base is not loaded).
+    pub fn parse_spec(text: &str, origin: &str) -> Result<SweepSpec, SweepError> {
+        ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(text)
+            .map_err(|e| {
+                SweepError::Scene(SceneError::Parse {
+                    origin: origin.to_owned(),
+                    line: e.span.start.line,
+                    col: e.span.start.col,
+                    message: e.code.to_string(),
+                })
+            })
+    }
+
+    /// The number of points.
+    pub fn points(&self) -> u64 {
+        self.values.iter().map(|v| v.len() as u64).product()
+    }
+
+    /// The axes' values at point `index` (the last axis varying fastest).
+    pub fn point_values(&self, index: u64) -> Vec<(String, f64)> {
+        let mut rest = index;
+        let mut out = vec![(String::new(), 0.0); self.values.len()];
+        for (k, list) in self.values.iter().enumerate().rev() {
+            let n = list.len() as u64;
+            out[k] = (self.spec.axes[k].param.clone(), list[(rest % n) as usize]);
+            rest /= n;
+        }
+        out
+    }
+
+    /// The scene of point `index`.
+    pub fn point_scene(&self, index: u64) -> Result<FieldScene, String> {
+        if index >= self.points() {
+            return Err(format!(
+                "point {index} does not exist: the sweep has {} points (0 to {})",
+                self.points(),
+                self.points() - 1
+            ));
+        }
+        let mut scene = self.base.clone();
+        for (param, value) in self.point_values(index) {
+            scene.set_param(&param, value).map_err(|e| e.to_string())?;
+        }
+        if self.spec.seeds == SeedRule::PerPoint {
+            if let Heterogeneity::Random { seed, .. } = &mut scene.drive.heterogeneity {
+                *seed = seed.wrapping_add(index);
+            }
+            if let Initial::Random { seed, .. } = &mut scene.initial {
+                *seed = seed.wrapping_add(index);
+            }
+            if let Noise::Pink { seed, .. } = &mut scene.noise {
+                *seed = seed.wrapping_add(index);
+            }
+        }
+        scene.validate().map_err(|e| e.to_string())?;
+        Ok(scene)
+    }
+}
+
+/// Runs point `index`: the scene, its control without stimuli, and the
+/// analysis, on `threads` engine threads. Also returns the run's arrays
+/// (for `--keep runs`).
+pub fn run_point(
+    sweep: &Sweep,
+    index: u64,
+    threads: usize,
+) -> Result<(PointRow, FieldScene, RunArrays), String> {
+    let started = Instant::now();
+    let scene = sweep.point_scene(index)?;
+    let run = run_to_arrays(&scene, threads)?;
+    let mut control_scene = scene.clone();
+    control_scene.stimuli = Some(Vec::new());
+    let control = run_to_arrays(&control_scene, threads)?;
+    let spread = analysis::spread(
+        &scene.grid,
+        &scene.stimulated_cells(),
+        (&run.e, &run.t),
+        (&control.e, &control.t),
+        sweep.spec.threshold,
+    );
+    let row = PointRow {
+        index,
+        values: sweep.point_values(index),
+        stop: if run.blow_up.is_some() {
+            "blow_up"
+        } else {
+            "completed"
+        }
+        .into(),
+        summary: Summary::of(&spread, sweep.spec.threshold),
+        wall_time_s: started.elapsed().as_secs_f64(),
+    };
+    Ok((row, scene, run))
+}
+
+/// The CSV table's header: `index`, the axes' parameters, then the results.
+pub fn csv_header(sweep: &Sweep) -> String {
+    let mut columns = vec!["index".to_owned()];
+    columns.extend(sweep.spec.axes.iter().map(|a| a.param.clone()));
+    columns.extend(
+        [
+            "stop",
+            "extent",
+            "speed",
+            "r2",
+            "cells_induced",
+            "activations_driven",
+            "activations_control",
+        ]
+        .map(String::from),
+    );
+    columns.join(",")
+}
+
+/// One CSV line of a row (empty fields where a value is missing).
+pub fn csv_line(row: &PointRow) -> String {
+    let opt = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v}"));
+    let mut fields = vec![row.index.to_string()];
+    fields.extend(row.values.iter().map(|(_, v)| format!("{v}")));
+    let s = &row.summary;
+    fields.extend([
+        row.stop.clone(),
+        opt(s.extent),
+        opt(s.speed),
+        opt(s.r2),
+        s.cells_induced.to_string(),
+        s.activations_driven.to_string(),
+        s.activations_control.to_string(),
+    ]);
+    fields.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"(
+        base: "seed_notebook",
+        axes: [
+            (param: "coupling.frac_ee", values: [0.2, 0.3, 0.4]),
+            (param: "drive.h_ex", range: (start: -6.4, stop: -5.9, step: 0.05)),
+        ],
+        seeds: Same,
+    )"#;
+
+    #[test]
+    fn points_are_the_product_with_the_last_axis_fastest() {
+        let sweep = Sweep::from_ron_str(SPEC, "sweep.ron", None).unwrap();
+        assert_eq!(
+            sweep.values[1].len(),
+            11,
+            "both ends of the range are included"
+        );
+        assert_eq!(sweep.points(), 33);
+        let p = sweep.point_values(12);
+        assert_eq!(p[0], ("coupling.frac_ee".to_owned(), 0.3));
+        assert_eq!(p[1].1, -6.35, "range values read as written");
+        let scene = sweep.point_scene(12).unwrap();
+        assert_eq!(scene.coupling.frac_ee, 0.3);
+        assert!(sweep.point_scene(33).unwrap_err().contains("33 points"));
+    }
+
+    #[test]
+    fn per_point_seeds_follow_the_index() {
+        let spec = SPEC
+            .replace("seeds: Same", "seeds: PerPoint")
+            .replace("\"seed_notebook\"", "\"snic\"");
+        let sweep = Sweep::from_ron_str(&spec, "sweep.ron", None).unwrap();
+        let seed = |k| match sweep.point_scene(k).unwrap().drive.heterogeneity {
+            Heterogeneity::Random { seed, .. } => seed,
+            _ => unreachable!(),
+        };
+        assert_eq!(seed(5), seed(0) + 5);
+    }
+
+    #[test]
+    fn bad_sweeps_name_the_field() {
+        let bad = |text: &str| {
+            Sweep::from_ron_str(text, "s.ron", None)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad(&SPEC.replace("coupling.frac_ee", "coupling.nope"));
+        assert!(
+            e.contains("axes[0].values[0]") && e.contains("unknown parameter"),
+            "{e}"
+        );
+        let e = bad(&SPEC.replace("step: 0.05", "step: 0.0"));
+        assert!(e.contains("axes[1].range"), "{e}");
+        let e = bad(&SPEC.replace("[0.2, 0.3, 0.4]", "[0.2, -1e300]"));
+        assert!(e.contains("axes[0].values[1]"), "{e}");
+        let e = bad(&SPEC.replace(
+            "values: [0.2, 0.3, 0.4]",
+            "values: [0.2], range: (start: 0.0, stop: 1.0, step: 0.5)",
+        ));
+        assert!(e.contains("axes[0].values"), "{e}");
+    }
+}

@@ -1,0 +1,98 @@
+"""Sweeps: the command line and Dask give the same table, --index runs give
+the same rows, a resumed sweep skips finished points."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import eifield
+
+pd = pytest.importorskip("pandas")
+distributed = pytest.importorskip("dask.distributed")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SWEEP = """(
+    base: "seed_notebook",
+    axes: [
+        (param: "coupling.frac_ee", values: [0.2, 0.3]),
+        (param: "drive.h_ex", range: (start: -6.4, stop: -6.3, step: 0.1)),
+    ],
+    seeds: PerPoint,
+)
+"""
+
+
+def binary() -> str:
+    path = Path(os.environ.get("EIFIELD_BIN", ROOT / "target" / "debug" / "eifield"))
+    if not path.exists():
+        pytest.skip(f"no eifield binary at {path}")
+    return str(path)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([binary(), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def table(path: Path):
+    return pd.read_csv(path).sort_values("index").reset_index(drop=True)
+
+
+def test_the_command_line_and_dask_give_the_same_table(tmp_path):
+    spec = tmp_path / "sweep.ron"
+    spec.write_text(SWEEP)
+    cli("sweep", str(spec), "--out", str(tmp_path / "all"), "--quiet")
+    from_cli = table(tmp_path / "all" / "points.csv")
+    assert list(from_cli.columns) == [
+        "index", "coupling.frac_ee", "drive.h_ex", "stop", "extent", "speed", "r2",
+        "cells_induced", "activations_driven", "activations_control",
+    ]
+    assert list(from_cli["drive.h_ex"]) == [-6.4, -6.3, -6.4, -6.3], "both ends, as written"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            from_dask = eifield.sweep(str(spec), client=client)
+    pd.testing.assert_frame_equal(from_cli, from_dask.sort_values("index").reset_index(drop=True), check_dtype=False)
+    # Without a cluster, and from RON text, the same again.
+    pd.testing.assert_frame_equal(from_cli, eifield.sweep(SWEEP), check_dtype=False)
+
+
+def test_index_runs_give_the_rows_of_the_whole_sweep_and_a_sweep_resumes(tmp_path):
+    spec = tmp_path / "sweep.ron"
+    spec.write_text(SWEEP)
+    cli("sweep", str(spec), "--out", str(tmp_path / "all"), "--quiet")
+    whole = table(tmp_path / "all" / "points.csv")
+    parts = tmp_path / "parts"
+    for index in (3, 0):
+        cli("sweep", str(spec), "--out", str(parts), "--index", str(index), "--quiet")
+    done = cli("sweep", "--collect", str(parts))
+    assert "2 of 4 points" in done.stderr
+    partial = table(parts / "points.csv")
+    pd.testing.assert_frame_equal(partial, whole.iloc[[0, 3]].reset_index(drop=True))
+    # Resuming runs only the two missing points.
+    before = {p.name: p.stat().st_mtime_ns for p in (parts / "points").iterdir()}
+    done = cli("sweep", str(spec), "--out", str(parts))
+    assert "2 run, 2 already done" in done.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in (parts / "points").iterdir()}
+    assert all(after[name] == stamp for name, stamp in before.items()), "finished points were not rerun"
+    pd.testing.assert_frame_equal(table(parts / "points.csv"), whole)
+    # Another sweep in the same folder is refused.
+    other = tmp_path / "other.ron"
+    other.write_text(SWEEP.replace("0.3]", "0.35]"))
+    refused = subprocess.run([binary(), "sweep", str(other), "--out", str(parts)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "another sweep" in refused.stderr
+
+
+def test_bad_sweeps_name_the_field(tmp_path):
+    with pytest.raises(ValueError, match=r"axes\[0\].values\[1\]"):
+        eifield.Sweep.from_ron(SWEEP.replace("[0.2, 0.3]", "[0.2, -1e300]"))
+    spec = tmp_path / "bad.ron"
+    spec.write_text(SWEEP.replace("step: 0.1", "step: 0.0"))
+    done = subprocess.run([binary(), "sweep", str(spec), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert done.returncode == 2 and "axes[1].range" in done.stderr
+    sweep = eifield.Sweep.from_ron(SWEEP)
+    assert sweep.points == 4
+    assert sweep.scene(1)["drive.h_ex"] == -6.3

@@ -1,0 +1,260 @@
+//! `eifield sweep`: runs the points of a sweep file on this machine (all of
+//! them on `--jobs` workers, or one with `--index` for a Slurm job array),
+//! one row per point in `OUT/points/`, and gathers the rows into
+//! `OUT/points.csv` (also `--collect OUT`). Finished points are skipped, so
+//! an interrupted sweep resumes where it stopped.
+//!
+//! `OUT/sweep.ron` is a copy of the sweep that names `OUT/base.ron`, the base
+//! scene as it was loaded, so the folder describes itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use eifield_model::FieldScene;
+use eifield_model::npy::write_array;
+use eifield_model::sweep::{PointRow, Sweep, csv_header, csv_line, run_point};
+
+use super::AppError;
+use super::progress::DelayedProgress;
+
+/// What to keep of each point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Keep {
+    /// The table's row only.
+    Summary,
+    /// Also the point's run folder (`OUT/runs/NNNNNN/`).
+    Runs,
+}
+
+/// A sweep to run (or to collect).
+#[derive(Debug, Clone)]
+pub struct SweepRequest {
+    /// The sweep file.
+    pub spec: PathBuf,
+    /// The output folder.
+    pub out: PathBuf,
+    /// Points run at once.
+    pub jobs: usize,
+    /// What to keep of each point.
+    pub keep: Keep,
+    /// Run only this point.
+    pub index: Option<u64>,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone)]
+pub struct SweepOutcome {
+    /// Points of the sweep.
+    pub points: u64,
+    /// Points run now.
+    pub ran: u64,
+    /// Points found finished and skipped.
+    pub skipped: u64,
+    /// Points still missing from the table.
+    pub missing: u64,
+    /// Whether the sweep was interrupted.
+    pub interrupted: bool,
+    /// Wall time.
+    pub wall_time_s: f64,
+}
+
+fn point_file(out: &Path, index: u64) -> PathBuf {
+    out.join("points").join(format!("{index:06}.json"))
+}
+
+fn input(e: impl std::fmt::Display) -> AppError {
+    AppError::Input(e.to_string())
+}
+
+fn output(e: impl std::fmt::Display) -> AppError {
+    AppError::Output(e.to_string())
+}
+
+/// Writes `text` to `path` through a temporary file, so that a reader (or a
+/// resumed sweep) never sees half a file.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Sets up `out` for `sweep`: a new folder, or one holding the same sweep.
+fn prepare(sweep: &Sweep, out: &Path) -> Result<(), AppError> {
+    let mut spec = sweep.spec.clone();
+    spec.base = "base.ron".into();
+    let spec_text = spec.to_ron_string();
+    let base_text = sweep.base.to_ron_string();
+    let spec_path = out.join("sweep.ron");
+    if spec_path.exists() {
+        let earlier = Sweep::load(&spec_path).map_err(input)?;
+        if earlier.spec != spec || earlier.base != sweep.base {
+            return Err(AppError::Input(format!(
+                "{} holds another sweep ({}); choose another --out",
+                out.display(),
+                spec_path.display()
+            )));
+        }
+    } else if out.exists() && std::fs::read_dir(out).map_err(input)?.next().is_some() {
+        return Err(AppError::Input(format!(
+            "{} exists and holds no sweep; choose another --out",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out.join("points"))
+        .map_err(|e| AppError::Input(format!("cannot create {}: {e}", out.display())))?;
+    if !spec_path.exists() {
+        std::fs::write(out.join("base.ron"), base_text).map_err(output)?;
+        write_atomically(&spec_path, &spec_text).map_err(output)?;
+    }
+    Ok(())
+}
+
+/// Writes a point's run folder.
+fn write_run(
+    dir: &Path,
+    scene: &FieldScene,
+    run: &eifield_model::sweep::RunArrays,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let cells = scene.grid.len();
+    let samples = run.t.len();
+    let err = |e: eifield_model::npy::NpyError| e.to_string();
+    write_array(&dir.join("E.npy"), &[samples, cells], &run.e).map_err(err)?;
+    write_array(&dir.join("I.npy"), &[samples, cells], &run.i).map_err(err)?;
+    write_array(&dir.join("t.npy"), &[samples], &run.t).map_err(err)?;
+    std::fs::write(dir.join("scene.ron"), scene.resolved().to_ron_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Runs a sweep (see the module docs). `stop` is polled between points.
+pub fn sweep(request: &SweepRequest, stop: Arc<AtomicBool>) -> Result<SweepOutcome, AppError> {
+    let started = std::time::Instant::now();
+    let sweep = Sweep::load(&request.spec).map_err(input)?;
+    if let Some(index) = request.index {
+        sweep
+            .point_scene(index)
+            .map_err(|e| AppError::Input(format!("--index {index}: {e}")))?;
+    }
+    prepare(&sweep, &request.out)?;
+    let out = &request.out;
+    let indices: Vec<u64> = match request.index {
+        Some(index) => vec![index],
+        None => (0..sweep.points()).collect(),
+    };
+    let pending: Vec<u64> = indices
+        .iter()
+        .copied()
+        .filter(|&k| !point_file(out, k).exists())
+        .collect();
+    let skipped = (indices.len() - pending.len()) as u64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = request.jobs.clamp(1, pending.len().max(1));
+    let threads = (cores / jobs).max(1);
+    let progress = DelayedProgress::new(
+        pending.len() as u64,
+        "{spinner} [{elapsed_precise}] {wide_bar} point {pos}/{len} ({per_sec}, eta {eta})",
+        request.quiet,
+    );
+    let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let failure: Mutex<Option<AppError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    if stop.load(Ordering::SeqCst)
+                        || failure.lock().expect("not poisoned").is_some()
+                    {
+                        return;
+                    }
+                    let n = next.fetch_add(1, Ordering::SeqCst) as usize;
+                    let Some(&index) = pending.get(n) else {
+                        return;
+                    };
+                    let result = run_point(&sweep, index, threads)
+                        .map_err(|e| AppError::Output(format!("point {index}: {e}")))
+                        .and_then(|(row, scene, run)| {
+                            if request.keep == Keep::Runs {
+                                write_run(
+                                    &out.join("runs").join(format!("{index:06}")),
+                                    &scene,
+                                    &run,
+                                )
+                                .map_err(|e| AppError::Output(format!("point {index}: {e}")))?;
+                            }
+                            let text = serde_json::to_string(&row).map_err(output)?;
+                            write_atomically(&point_file(out, index), &(text + "\n"))
+                                .map_err(output)
+                        });
+                    match result {
+                        Ok(()) => {
+                            let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+                            progress.update(finished, String::new());
+                        }
+                        Err(e) => {
+                            *failure.lock().expect("not poisoned") = Some(e);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    progress.finish();
+    if let Some(e) = failure.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    let ran = done.load(Ordering::SeqCst);
+    let interrupted = stop.load(Ordering::SeqCst) && ran < pending.len() as u64;
+    let missing = if request.index.is_some() {
+        0
+    } else {
+        collect_rows(&sweep, out)?
+    };
+    Ok(SweepOutcome {
+        points: sweep.points(),
+        ran,
+        skipped,
+        missing,
+        interrupted,
+        wall_time_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Gathers the rows of `out` into `out/points.csv`; returns how many points
+/// are still missing (the table then holds the others).
+pub fn collect(out: &Path) -> Result<(u64, u64), AppError> {
+    let spec = out.join("sweep.ron");
+    if !spec.exists() {
+        return Err(AppError::Input(format!(
+            "{} holds no sweep (no sweep.ron); give the --out folder of `eifield sweep`",
+            out.display()
+        )));
+    }
+    let sweep = Sweep::load(&spec).map_err(input)?;
+    let missing = collect_rows(&sweep, out)?;
+    Ok((sweep.points(), missing))
+}
+
+fn collect_rows(sweep: &Sweep, out: &Path) -> Result<u64, AppError> {
+    let mut lines = vec![csv_header(sweep)];
+    let mut missing = 0;
+    for index in 0..sweep.points() {
+        let path = point_file(out, index);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let row: PointRow = serde_json::from_str(&text)
+                    .map_err(|e| AppError::Input(format!("{}: {e}", path.display())))?;
+                lines.push(csv_line(&row));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing += 1,
+            Err(e) => return Err(AppError::Input(format!("{}: {e}", path.display()))),
+        }
+    }
+    write_atomically(&out.join("points.csv"), &(lines.join("\n") + "\n")).map_err(output)?;
+    Ok(missing)
+}
