@@ -126,8 +126,12 @@ pub struct PointRow {
     pub index: u64,
     /// `(parameter, value)` of each axis, in axis order.
     pub values: Vec<(String, f64)>,
-    /// `completed`, `blow_up` (the analysis then covers the samples before it).
+    /// `completed`; `blow_up` (the analysis then covers the samples before
+    /// it); `failed` when the point's scene could not be run (see `error`).
     pub stop: String,
+    /// Why the point could not be run (e.g. no rest state to start from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// The spread measured against the control.
     pub summary: Summary,
     /// Wall time of the point (both runs and the analysis).
@@ -389,10 +393,41 @@ pub fn run_point(
 ) -> Result<(PointRow, FieldScene, RunArrays), String> {
     let started = Instant::now();
     let scene = sweep.point_scene(index)?;
-    let run = run_to_arrays(&scene, threads)?;
     let mut control_scene = scene.clone();
     control_scene.stimuli = Some(Vec::new());
-    let control = run_to_arrays(&control_scene, threads)?;
+    let runs = run_to_arrays(&scene, threads)
+        .and_then(|run| run_to_arrays(&control_scene, threads).map(|control| (run, control)));
+    let (run, control) = match runs {
+        Ok(runs) => runs,
+        Err(error) => {
+            // A point that cannot run (no rest state, say) is a row too.
+            let row = PointRow {
+                index,
+                values: sweep.point_values(index),
+                stop: "failed".into(),
+                error: Some(error),
+                summary: Summary::of(
+                    &analysis::spread(
+                        &scene.grid,
+                        &[],
+                        (&[], &[]),
+                        (&[], &[]),
+                        sweep.spec.threshold,
+                    ),
+                    sweep.spec.threshold,
+                ),
+                wall_time_s: started.elapsed().as_secs_f64(),
+            };
+            let empty = RunArrays {
+                t: Vec::new(),
+                e: Vec::new(),
+                i: Vec::new(),
+                blow_up: None,
+                steps: 0,
+            };
+            return Ok((row, scene, empty));
+        }
+    };
     let spread = analysis::spread(
         &scene.grid,
         &scene.stimulated_cells(),
@@ -409,6 +444,7 @@ pub fn run_point(
             "completed"
         }
         .into(),
+        error: run.blow_up.as_ref().map(|b| b.to_string()),
         summary: Summary::of(&spread, sweep.spec.threshold),
         wall_time_s: started.elapsed().as_secs_f64(),
     };
