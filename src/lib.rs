@@ -9,7 +9,7 @@
 //! | [`view`] | [`view::ViewPlugins`] | the lattice surface, camera, colour maps, picking |
 //! | [`capture`] | [`capture::CapturePlugins`] | frames read back from the GPU, recording and screenshots, MP4 writing |
 //! | [`viewer`] | [`viewer::ViewerPlugins`] | the window's panels, controls and scripted runs |
-//! | [`commands`] | | the command line: `run`, `render`, `plot`, `bench`, `scenes`, `view` |
+//! | [`commands`] | | the command line: `run`, `render`, `plot`, `analyze`, `sweep`, `bench`, `scenes`, `view` |
 //!
 //! A headless run builds `SimPlugins`; an offscreen render adds `ViewPlugins`
 //! and frame capture; the viewer adds the window, `ViewerPlugins` and all of

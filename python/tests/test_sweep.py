@@ -5,6 +5,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import eifield
@@ -45,8 +46,12 @@ def table(path: Path):
 def test_the_command_line_and_dask_give_the_same_table(tmp_path):
     spec = tmp_path / "sweep.ron"
     spec.write_text(SWEEP)
-    cli("sweep", str(spec), "--out", str(tmp_path / "all"), "--quiet")
+    cli("sweep", str(spec), "--out", str(tmp_path / "all"), "--quiet", "--keep", "runs")
     from_cli = table(tmp_path / "all" / "points.csv")
+    # --keep runs: each point's run folder, the bits of the point's scene run here.
+    kept = eifield.load_run(tmp_path / "all" / "runs" / "000003")
+    here = eifield.run(eifield.Sweep.load(spec).scene(3))
+    assert np.array_equal(kept.E.view(np.uint64), here.E.view(np.uint64))
     assert list(from_cli.columns) == [
         "index", "coupling.frac_ee", "drive.h_ex", "stop", "extent", "speed", "r2",
         "cells_induced", "activations_driven", "activations_control",

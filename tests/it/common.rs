@@ -130,3 +130,24 @@ pub fn view_scripted(scene: &Path, script: &Path, extra: &[&std::ffi::OsStr]) ->
         .output()
         .expect("xvfb-run is installed (package xvfb); .ci/run installs it")
 }
+
+/// Writes `scene` to `dir/NAME.ron`, runs `eifield run` on it into `dir/NAME`
+/// (asserting that it succeeds), and returns that folder.
+pub fn run_scene_file(scene: &FieldScene, dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.ron"));
+    std::fs::write(&path, scene.to_ron_string()).unwrap();
+    let out = dir.join(name);
+    let run = eifield(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        run.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out
+}

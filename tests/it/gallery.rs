@@ -30,22 +30,7 @@ fn every_shipped_scene_runs_headless_with_its_events() {
         );
         // Long enough for the breakup scene's events (at t = 1) to happen.
         scene.run.duration = 2.0;
-        let path = dir.join(format!("{}.ron", builtin.name));
-        std::fs::write(&path, scene.to_ron_string()).unwrap();
-        let out = dir.join(builtin.name);
-        let run = eifield(&[
-            "run",
-            path.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(
-            run.status.success(),
-            "{}: {}",
-            builtin.name,
-            String::from_utf8_lossy(&run.stderr)
-        );
+        let out = run_scene_file(&scene, &dir, builtin.name);
         let (shape, e) = read_npy(&out.join("E.npy"));
         assert_eq!(shape[0], scene.run.samples(), "{}", builtin.name);
         assert!(e.iter().all(|v| v.is_finite()), "{}", builtin.name);
@@ -59,21 +44,7 @@ fn the_default_scene_shows_a_wave_at_its_thumbnail_time() {
     scene.run.duration = at;
     let dir = temp_out("default-scene");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("scene.ron");
-    std::fs::write(&path, scene.to_ron_string()).unwrap();
-    let out = dir.join("run");
-    let run = eifield(&[
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = run_scene_file(&scene, &dir, "run");
     let (shape, e) = read_npy(&out.join("E.npy"));
     let cells = shape[1] as usize;
     let last = &e[e.len() - cells..];

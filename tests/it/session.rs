@@ -149,21 +149,7 @@ fn a_saved_viewer_session_replays_headless_bit_for_bit() {
     let tick = r3["tick"].as_u64().unwrap();
     let mut longer = session.clone();
     longer.events.as_mut().unwrap().duration = Some((tick + 1) as f64 / rate);
-    let longer_path = dir.join("longer.ron");
-    std::fs::write(&longer_path, longer.to_ron_string()).unwrap();
-    let out = dir.join("replay_longer");
-    let run = eifield(&[
-        "run",
-        longer_path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let out = run_scene_file(&longer, &dir, "replay_longer");
     assert_replay_matches(&out, &r3);
 }
 
