@@ -7,16 +7,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use eifield_model::FieldScene;
 use eifield_model::analysis::{self, Summary};
 use eifield_model::scene::{BUILTIN_SCENES, SceneSource, builtin_names};
-use eifield_model::sweep::{Sweep, csv_header, run_point};
-use eifield_model::{Engine, EngineOptions, FieldScene};
+use eifield_model::sweep::{
+    RunArrays, RunError, Sweep, csv_header, run_point, run_to_arrays_checked,
+};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
 use pyo3::prelude::*;
-
-/// Cell-steps integrated between two checks for Ctrl-C (about 50 ms).
-const CELL_STEPS_PER_CHUNK: f64 = 3e6;
 
 fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -146,23 +145,34 @@ impl PyScene {
 }
 
 /// What a run returns besides its arrays (a JSON object).
-fn run_info(scene: &FieldScene, engine: &Engine, samples: usize, wall: f64, stop: &str) -> String {
+fn run_info(scene: &FieldScene, run: &RunArrays, wall: f64) -> String {
+    let stop = match &run.blow_up {
+        None => serde_json::json!({"reason": "completed"}),
+        Some(b) => serde_json::json!({
+            "reason": "blow_up",
+            "time": b.time,
+            "row": b.row,
+            "col": b.col,
+            "variable": b.variable,
+            "message": b.to_string(),
+        }),
+    };
     serde_json::json!({
         "program": "eifield",
         "version": env!("CARGO_PKG_VERSION"),
         "scene_name": scene.name,
         "grid": [scene.grid.rows, scene.grid.cols],
-        "method": format!("{:?}", engine.method()),
-        "dt": engine.dt,
-        "threads": engine.threads(),
-        "simd": engine.simd().name(),
-        "steps": engine.steps,
-        "samples": samples,
+        "method": run.method,
+        "dt": run.dt,
+        "threads": run.threads,
+        "simd": run.simd,
+        "steps": run.steps,
+        "samples": run.t.len(),
         "samples_requested": scene.run.samples(),
-        "model_time": (samples.saturating_sub(1)) as f64 / scene.run.sample_rate,
+        "model_time": run.t.last().copied().unwrap_or(0.0),
         "wall_time_s": wall,
         "backend": "cpu",
-        "stop": serde_json::from_str::<serde_json::Value>(stop).unwrap_or_default(),
+        "stop": stop,
     })
     .to_string()
 }
@@ -170,7 +180,7 @@ fn run_info(scene: &FieldScene, engine: &Engine, samples: usize, wall: f64, stop
 /// Integrates a scene as `eifield run --backend cpu` does (the same steps,
 /// so the same bits) and returns `(t, E, I, info_json)`, E and I shaped
 /// `[samples, rows * cols]`. The GIL is released while it integrates;
-/// Ctrl-C raises `KeyboardInterrupt` between chunks of samples.
+/// Ctrl-C raises `KeyboardInterrupt` within about 50 ms.
 #[pyfunction]
 #[pyo3(signature = (scene, threads = None))]
 #[allow(clippy::type_complexity)]
@@ -184,7 +194,7 @@ fn run<'py>(
     Bound<'py, numpy::PyArray2<f64>>,
     String,
 )> {
-    let scene = scene.scene.clone();
+    let scene = &scene.scene;
     if scene.events.is_some() {
         return Err(value_error(
             "this scene has a session's events; replay it with `eifield run` (the Python package does not replay events)",
@@ -196,69 +206,20 @@ fn run<'py>(
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let started = Instant::now();
-    let mut engine = py
+    let run = py
         .detach(|| {
-            Engine::from_scene(
-                &scene,
-                EngineOptions {
-                    threads,
-                    simd: None,
-                },
-            )
+            run_to_arrays_checked(scene, threads, || Python::attach(|py| py.check_signals()))
         })
-        .map_err(value_error)?;
-    let cells = scene.grid.len();
-    let samples = scene.run.samples() as usize;
-    let rate = scene.run.sample_rate;
-    // The whole output is held in memory: refuse what cannot fit.
-    let values = samples.saturating_mul(cells);
-    let (mut e, mut i) = (Vec::new(), Vec::new());
-    if e.try_reserve_exact(values).is_err() || i.try_reserve_exact(values).is_err() {
-        return Err(PyMemoryError::new_err(format!(
-            "the run's output ({samples} samples of {cells} cells, E and I) would take {:.1} GB; \
-             shorten run.duration or lower run.sample_rate",
-            2.0 * values as f64 * 8.0 / 1e9
-        )));
-    }
-    e.extend_from_slice(&engine.e);
-    i.extend_from_slice(&engine.i);
-    let steps_per_sample = (1.0 / (rate * engine.dt)).ceil().max(1.0);
-    let chunk =
-        ((CELL_STEPS_PER_CHUNK / (cells as f64 * steps_per_sample)).floor() as usize).max(1);
-    let mut k = 1;
-    let mut stop = r#"{"reason": "completed"}"#.to_owned();
-    while k < samples {
-        let end = (k + chunk).min(samples);
-        let outcome = py.detach(|| {
-            for j in k..end {
-                engine.advance_to(j as f64 / rate)?;
-                e.extend_from_slice(&engine.e);
-                i.extend_from_slice(&engine.i);
-            }
-            Ok::<(), eifield_model::BlowUp>(())
-        });
-        if let Err(b) = outcome {
-            stop = serde_json::json!({
-                "reason": "blow_up",
-                "time": b.time,
-                "row": b.row,
-                "col": b.col,
-                "variable": b.variable,
-                "message": b.to_string(),
-            })
-            .to_string();
-            break;
-        }
-        py.check_signals()?;
-        k = end;
-    }
-    let done = e.len() / cells.max(1);
-    let wall = started.elapsed().as_secs_f64();
-    let info = run_info(&scene, &engine, done, wall, &stop);
-    let t: Vec<f64> = (0..done).map(|n| n as f64 / rate).collect();
-    let e = PyArray1::from_vec(py, e).reshape([done, cells])?;
-    let i = PyArray1::from_vec(py, i).reshape([done, cells])?;
-    Ok((PyArray1::from_vec(py, t), e, i, info))
+        .map_err(|e| match e {
+            RunError::Scene(message) => value_error(message),
+            RunError::Memory(message) => PyMemoryError::new_err(message),
+            RunError::Stopped(error) => error,
+        })?;
+    let info = run_info(scene, &run, started.elapsed().as_secs_f64());
+    let (samples, cells) = (run.t.len(), scene.grid.len());
+    let e = PyArray1::from_vec(py, run.e).reshape([samples, cells])?;
+    let i = PyArray1::from_vec(py, run.i).reshape([samples, cells])?;
+    Ok((PyArray1::from_vec(py, run.t), e, i, info))
 }
 
 /// The spread of a driven run against its control (the same scene without

@@ -150,6 +150,14 @@ pub struct RunArrays {
     pub blow_up: Option<BlowUp>,
     /// Steps taken.
     pub steps: u64,
+    /// The integration method.
+    pub method: String,
+    /// The largest step.
+    pub dt: f64,
+    /// Engine threads.
+    pub threads: usize,
+    /// SIMD kernel.
+    pub simd: &'static str,
 }
 
 /// `v` rounded to 12 significant digits, so that a range's values read as
@@ -158,10 +166,53 @@ fn twelve_digits(v: f64) -> f64 {
     format!("{v:.11e}").parse().unwrap_or(v)
 }
 
+/// Cell-steps integrated between two calls of a run's `check` (about 50 ms
+/// on one core).
+pub const CHECK_CELL_STEPS: f64 = 3e6;
+
+/// Why an in-memory run did not give its samples.
+#[derive(Debug)]
+pub enum RunError<E> {
+    /// The scene could not be run (e.g. it has no rest state to start from).
+    Scene(String),
+    /// Its samples do not fit in memory.
+    Memory(String),
+    /// `check` stopped it.
+    Stopped(E),
+}
+
 /// Integrates a scene into memory, sample by sample, as `eifield run` does
 /// (the same `advance_to` targets, so the same bits). Scenes with events are
 /// not replayed here.
 pub fn run_to_arrays(scene: &FieldScene, threads: usize) -> Result<RunArrays, String> {
+    run_to_arrays_checked(scene, threads, || Ok::<(), std::convert::Infallible>(())).map_err(|e| {
+        match e {
+            RunError::Scene(m) | RunError::Memory(m) => m,
+            RunError::Stopped(never) => match never {},
+        }
+    })
+}
+
+/// As [`run_to_arrays`], calling `check` between samples about every
+/// [`CHECK_CELL_STEPS`] cell-steps; an error from it stops the run. The
+/// memory for every sample is reserved before the engine is built.
+pub fn run_to_arrays_checked<E>(
+    scene: &FieldScene,
+    threads: usize,
+    mut check: impl FnMut() -> Result<(), E>,
+) -> Result<RunArrays, RunError<E>> {
+    let samples = scene.run.samples() as usize;
+    let rate = scene.run.sample_rate;
+    let cells = scene.grid.len();
+    let values = samples.saturating_mul(cells);
+    let (mut e, mut i) = (Vec::new(), Vec::new());
+    if e.try_reserve_exact(values).is_err() || i.try_reserve_exact(values).is_err() {
+        return Err(RunError::Memory(format!(
+            "the run's output ({samples} samples of {cells} cells, E and I) would take {:.1} GB; \
+             shorten run.duration or lower run.sample_rate",
+            2.0 * values as f64 * 8.0 / 1e9
+        )));
+    }
     let mut engine = Engine::from_scene(
         scene,
         EngineOptions {
@@ -169,14 +220,9 @@ pub fn run_to_arrays(scene: &FieldScene, threads: usize) -> Result<RunArrays, St
             simd: None,
         },
     )
-    .map_err(|e| e.to_string())?;
-    let samples = scene.run.samples() as usize;
-    let rate = scene.run.sample_rate;
-    let cells = scene.grid.len();
-    let (mut e, mut i) = (Vec::new(), Vec::new());
-    e.try_reserve_exact(samples * cells)
-        .and_then(|_| i.try_reserve_exact(samples * cells))
-        .map_err(|_| format!("{samples} samples of {cells} cells do not fit in memory"))?;
+    .map_err(|e| RunError::Scene(e.to_string()))?;
+    let steps_per_sample = (1.0 / (rate * engine.dt)).ceil().max(1.0);
+    let chunk = ((CHECK_CELL_STEPS / (cells as f64 * steps_per_sample)).floor() as usize).max(1);
     e.extend_from_slice(&engine.e);
     i.extend_from_slice(&engine.i);
     let mut blow_up = None;
@@ -187,6 +233,9 @@ pub fn run_to_arrays(scene: &FieldScene, threads: usize) -> Result<RunArrays, St
         }
         e.extend_from_slice(&engine.e);
         i.extend_from_slice(&engine.i);
+        if j % chunk == 0 {
+            check().map_err(RunError::Stopped)?;
+        }
     }
     let done = e.len() / cells.max(1);
     Ok(RunArrays {
@@ -195,6 +244,10 @@ pub fn run_to_arrays(scene: &FieldScene, threads: usize) -> Result<RunArrays, St
         i,
         blow_up,
         steps: engine.steps,
+        method: format!("{:?}", engine.method()),
+        dt: engine.dt,
+        threads: engine.threads(),
+        simd: engine.simd().name(),
     })
 }
 
@@ -424,6 +477,10 @@ pub fn run_point(
                 i: Vec::new(),
                 blow_up: None,
                 steps: 0,
+                method: format!("{:?}", scene.integrator),
+                dt: scene.integrator.dt(),
+                threads,
+                simd: "",
             };
             return Ok((row, scene, empty));
         }
