@@ -26,8 +26,8 @@ use crate::capture::frames::{CapturePlugin, CapturedFrames, request_frame};
 use crate::capture::overlay::Overlay;
 use crate::capture::video::{VideoOutput, VideoWriter};
 use crate::sim::probes::ProbesPlugin;
-use crate::sim::session::begin_session;
-use crate::sim::{EntityMirror, SimClock, SimPlugins, SimSettings, SimStatus, install_engine};
+use crate::sim::session::install_replay;
+use crate::sim::{EntityMirror, SimClock, SimPlugins, SimSettings, SimStatus};
 use crate::view::camera::OffscreenTarget;
 use crate::view::{ViewPlugins, ViewSettings, apply_scene_view};
 
@@ -336,17 +336,14 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     let (mut app, target) = offscreen_app(size);
     // One fixed tick per frame: tick k ends at model time k × time-per-frame.
     let ticks_per_unit = 1.0 / plan.time_per_frame;
-    let mut live = scene.clone();
-    live.events = None;
-    install_engine(app.world_mut(), live, engine, ticks_per_unit);
-    app.insert_resource(SimSettings {
+    let settings = SimSettings {
         ticks_per_unit,
         engine: EngineOptions {
             threads,
             simd: None,
         },
-    });
-    begin_session(app.world_mut(), &scene, ticks_per_unit, false)
+    };
+    install_replay(app.world_mut(), &scene, scene.clone(), engine, settings)
         .map_err(|e| input(format!("{source}: {e}")))?;
     apply_scene_view(app.world_mut(), &scene);
     let overlay = request.overlay.then(|| {

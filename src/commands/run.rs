@@ -19,10 +19,8 @@ use super::AppError;
 use super::progress::DelayedProgress;
 use crate::sim::probes::ProbesPlugin;
 use crate::sim::record::Recorder;
-use crate::sim::session::{Session, begin_session};
-use crate::sim::{
-    EntityMirror, Lattice, SimPlugins, SimSettings, SimStatus, install_engine, refresh_entities,
-};
+use crate::sim::session::{Session, install_replay};
+use crate::sim::{EntityMirror, Lattice, SimPlugins, SimSettings, SimStatus, refresh_entities};
 
 /// Cell-ticks integrated per app update (bounds the work between checks for Ctrl-C).
 const CELL_TICKS_PER_UPDATE: usize = 1 << 16;
@@ -357,15 +355,14 @@ pub fn run_scene(
     write_manifest(&request.out, &manifest).map_err(AppError::Input)?;
 
     let mut app = headless_app();
-    install_engine(app.world_mut(), written, engine, ticks_per_unit);
-    app.insert_resource(SimSettings {
+    let settings = SimSettings {
         ticks_per_unit,
         engine: EngineOptions {
             threads,
             simd: None,
         },
-    });
-    begin_session(app.world_mut(), &scene, ticks_per_unit, false)
+    };
+    install_replay(app.world_mut(), &scene, written, engine, settings)
         .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
     if let Err(e) = recorder.flush() {
         return Err(AppError::Input(format!("cannot write the output: {e}")));

@@ -19,11 +19,11 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use bevy::prelude::*;
-use eifield_model::FieldScene;
 use eifield_model::scene::{Change, Event, Events, TimedChange, changes_between};
+use eifield_model::{Engine, FieldScene};
 
 use super::stimulus::{Perturb, register_perturbation};
-use super::{ActiveScene, Lattice, SimClock, SimSettings, SimSystems, load_scene};
+use super::{ActiveScene, Lattice, SimClock, SimSettings, SimSystems, install_engine, load_scene};
 
 /// The running session: its tick count, its log and the events still to replay.
 #[derive(Resource, Debug, Default)]
@@ -170,6 +170,24 @@ pub fn begin_session(
         logging,
     });
     Ok(())
+}
+
+/// Installs an engine already built from `scene` (headless runs and
+/// renders): the active scene is `active` (the scene as the run records it)
+/// without its events, the settings let a replayed reset rebuild the lattice,
+/// and a session without logging replays `scene`'s events.
+pub fn install_replay(
+    world: &mut World,
+    scene: &FieldScene,
+    active: FieldScene,
+    engine: Engine,
+    settings: SimSettings,
+) -> Result<(), String> {
+    let mut active = active;
+    active.events = None;
+    install_engine(world, active, engine, settings.ticks_per_unit);
+    world.insert_resource(settings);
+    begin_session(world, scene, settings.ticks_per_unit, false)
 }
 
 fn live_scene(world: &World) -> Option<FieldScene> {
