@@ -2,11 +2,10 @@
 //! to any time while landing exactly on every instant where an input changes.
 
 use crate::grid::Grid;
-use crate::noise::PinkNoise;
 use crate::rhs::{Coeffs, SimdLevel, rhs};
-use crate::scene::{FieldScene, IntegratorSpec, Noise};
+use crate::scene::{FieldScene, IntegratorSpec};
 use crate::stepper::{Method, Schedule, Stepper};
-use crate::stimulus::{Inputs, PulseTrain, TIME_EPS};
+use crate::stimulus::{Inputs, TIME_EPS};
 
 /// Step used while relaxing to the rest state.
 const REST_DT: f64 = 0.02;
@@ -169,49 +168,13 @@ impl Engine {
 
     /// Replaces the pulse trains with the scene's stimuli.
     pub fn set_stimuli(&mut self, scene: &FieldScene) {
-        self.inputs.pulses = scene
-            .effective_stimuli()
-            .iter()
-            .map(|s| PulseTrain::from_stimulus(s, self.grid.cols))
-            .collect();
+        self.inputs.set_pulses(scene, self.grid.cols);
     }
 
     /// Replaces the noise with the scene's, its first block starting at time
     /// `t`; noise with the same settings is kept as it is.
     pub fn set_noise(&mut self, scene: &FieldScene, t: f64) {
-        let unchanged = match (&scene.noise, &self.inputs.noise) {
-            (Noise::None, None) => true,
-            (
-                Noise::Pink {
-                    sigma,
-                    seed,
-                    sample_rate,
-                },
-                Some(n),
-            ) => n.sigma() == *sigma && n.seed() == *seed && n.sample_rate() == *sample_rate,
-            _ => false,
-        };
-        if unchanged {
-            return;
-        }
-        self.inputs.noise = match scene.noise {
-            Noise::None => None,
-            Noise::Pink {
-                sigma,
-                seed,
-                sample_rate,
-            } => {
-                let expected = (scene.run.duration * sample_rate).ceil() as u64 + 1;
-                Some(PinkNoise::new_at(
-                    sigma,
-                    seed,
-                    sample_rate,
-                    self.grid.len(),
-                    expected,
-                    t,
-                ))
-            }
-        };
+        self.inputs.set_noise(scene, self.grid.len(), t);
     }
 
     /// Replaces the integration method and step (e.g. from a live control).
@@ -271,13 +234,10 @@ impl Engine {
 
     fn advance_on_this_thread(&mut self, t_end: f64) -> Result<(), BlowUp> {
         while self.t < t_end - TIME_EPS {
-            let seg_end = self.inputs.next_change_after(self.t).min(t_end);
-            let span = seg_end - self.t;
-            let n = (span / self.dt - TIME_EPS).ceil().max(1.0) as u64;
-            let h = span / n as f64;
-            let mid = self.t + 0.5 * span;
-            self.inputs.fill_drive(mid, &self.h_ex, &mut self.drive);
-            for _ in 0..n {
+            let segment = self.inputs.segment(self.t, t_end, self.dt);
+            self.inputs
+                .fill_drive(segment.mid, &self.h_ex, &mut self.drive);
+            for _ in 0..segment.steps {
                 self.stepper.step(
                     &self.grid,
                     &self.coeffs,
@@ -285,11 +245,11 @@ impl Engine {
                     &self.h_in,
                     &mut self.e,
                     &mut self.i,
-                    h,
+                    segment.h,
                 );
             }
-            self.steps += n;
-            self.t = seg_end;
+            self.steps += segment.steps;
+            self.t = segment.end;
             self.inputs.drop_finished(self.t);
         }
         if self.t < t_end {

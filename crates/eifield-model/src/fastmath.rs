@@ -24,9 +24,9 @@
 #![allow(clippy::excessive_precision)]
 
 /// Above this magnitude `tanh` is ±1 to double precision.
-const SATURATION: f64 = 22.0;
+pub const SATURATION: f64 = 22.0;
 /// 2·log2(e): `n = round(2|x|·log2 e)`.
-const TWO_LOG2_E: f64 = 2.0 * std::f64::consts::LOG2_E;
+pub const TWO_LOG2_E: f64 = 2.0 * std::f64::consts::LOG2_E;
 /// ln 2 split for Cody–Waite reduction: high part (exact in few bits).
 const LN2_HI: f64 = 6.931_457_519_531_25e-1;
 /// ln 2 split for Cody–Waite reduction: low part.
@@ -57,9 +57,9 @@ const EXP_Q: [f64; 4] = [
     2.000_000_000_000_000_000_09e0,
 ];
 /// `2p = h·P2(h²)`: P rescaled for `h = r/2`, times two (powers of two: exact).
-const TWO_P_IN_H: [f64; 3] = [64.0 * EXP_P[0], 16.0 * EXP_P[1], 4.0 * EXP_P[2]];
+pub const TWO_P_IN_H: [f64; 3] = [64.0 * EXP_P[0], 16.0 * EXP_P[1], 4.0 * EXP_P[2]];
 /// `Q = Q(h²)`: Q rescaled for `h = r/2` (powers of two: exact).
-const Q_IN_H: [f64; 4] = [64.0 * EXP_Q[0], 16.0 * EXP_Q[1], 4.0 * EXP_Q[2], EXP_Q[3]];
+pub const Q_IN_H: [f64; 4] = [64.0 * EXP_Q[0], 16.0 * EXP_Q[1], 4.0 * EXP_Q[2], EXP_Q[3]];
 /// Added to the bit pattern of `n + ROUNDING_SHIFTER`, it gives the biased
 /// exponent `n + EXP_BIAS` (wrapping arithmetic).
 const EXPONENT_FROM_SHIFTED: u64 = EXP_BIAS.wrapping_sub(ROUNDING_SHIFTER.to_bits());

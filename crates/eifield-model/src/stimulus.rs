@@ -2,7 +2,7 @@
 //! with the instants at which they change so that the integrator can land on them.
 
 use crate::noise::PinkNoise;
-use crate::scene::Stimulus;
+use crate::scene::{FieldScene, Noise, Stimulus};
 
 /// Two instants closer than this are the same instant (in model time units).
 pub const TIME_EPS: f64 = 1e-9;
@@ -123,6 +123,19 @@ impl Perturbation {
     }
 }
 
+/// A stretch of integration over which every input is constant.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    /// Where it ends.
+    pub end: f64,
+    /// How many equal steps it takes.
+    pub steps: u64,
+    /// The step.
+    pub h: f64,
+    /// Its middle, where the inputs are evaluated.
+    pub mid: f64,
+}
+
 /// Everything that adds to the excitatory drive besides the constant `h_ex`.
 #[derive(Default)]
 pub struct Inputs {
@@ -196,6 +209,102 @@ impl Inputs {
         }
         for p in &self.perturbations {
             out[p.cell] += p.value(t);
+        }
+    }
+
+    /// Replaces the pulse trains with a scene's stimuli (on a grid with `cols` columns).
+    pub fn set_pulses(&mut self, scene: &FieldScene, cols: usize) {
+        self.pulses = scene
+            .effective_stimuli()
+            .iter()
+            .map(|s| PulseTrain::from_stimulus(s, cols))
+            .collect();
+    }
+
+    /// Replaces the noise with a scene's for `cells` cells, its first block
+    /// starting at time `t`; noise with the same settings is kept as it is.
+    pub fn set_noise(&mut self, scene: &FieldScene, cells: usize, t: f64) {
+        let unchanged = match (&scene.noise, &self.noise) {
+            (Noise::None, None) => true,
+            (
+                Noise::Pink {
+                    sigma,
+                    seed,
+                    sample_rate,
+                },
+                Some(n),
+            ) => n.sigma() == *sigma && n.seed() == *seed && n.sample_rate() == *sample_rate,
+            _ => false,
+        };
+        if unchanged {
+            return;
+        }
+        self.noise = match scene.noise {
+            Noise::None => None,
+            Noise::Pink {
+                sigma,
+                seed,
+                sample_rate,
+            } => {
+                let expected = (scene.run.duration * sample_rate).ceil() as u64 + 1;
+                Some(PinkNoise::new_at(
+                    sigma,
+                    seed,
+                    sample_rate,
+                    cells,
+                    expected,
+                    t,
+                ))
+            }
+        };
+    }
+
+    /// The cells whose drive pulse trains or perturbations change, each once,
+    /// in increasing order (noise reaches every cell and is not listed).
+    pub fn driven_cells(&self) -> Vec<usize> {
+        let mut cells: Vec<usize> = self
+            .pulses
+            .iter()
+            .map(|p| p.cell)
+            .chain(self.perturbations.iter().map(|p| p.cell))
+            .collect();
+        cells.sort_unstable();
+        cells.dedup();
+        cells
+    }
+
+    /// The total excitatory drive at time `t` of the listed `cells` only,
+    /// into `out` (one value per cell), with the same additions in the same
+    /// order as [`Inputs::fill_drive`], so the values have its bits. Without
+    /// noise (the drive of unlisted cells is then their `h_ex`).
+    pub fn drive_of_cells(&self, t: f64, h_ex: &[f64], cells: &[usize], out: &mut Vec<f64>) {
+        debug_assert!(self.noise.is_none(), "noise reaches every cell");
+        out.clear();
+        for &cell in cells {
+            let mut value = h_ex[cell];
+            for p in self.pulses.iter().filter(|p| p.cell == cell) {
+                value += p.value(t);
+            }
+            for p in self.perturbations.iter().filter(|p| p.cell == cell) {
+                value += p.value(t);
+            }
+            out.push(value);
+        }
+    }
+
+    /// The next segment of an integration from `t` towards `t_end` (with
+    /// `t < t_end`): it ends at the first input change or at `t_end`, and is
+    /// cut into equal steps no longer than `dt`. Every engine walks time
+    /// through this, so they land on the same instants with the same steps.
+    pub fn segment(&self, t: f64, t_end: f64, dt: f64) -> Segment {
+        let end = self.next_change_after(t).min(t_end);
+        let span = end - t;
+        let steps = (span / dt - TIME_EPS).ceil().max(1.0) as u64;
+        Segment {
+            end,
+            steps,
+            h: span / steps as f64,
+            mid: t + 0.5 * span,
         }
     }
 

@@ -1,0 +1,774 @@
+//! The lattice engine on a GPU: the state, drives and constants live in
+//! storage buffers, one dispatch advances the whole lattice by one step, and
+//! the inputs (pulse trains, perturbations, pink noise) are the CPU engine's
+//! own [`Inputs`], evaluated on the CPU once per segment between two input
+//! changes, so both engines land on the same instants with the same steps.
+//!
+//! What crosses to the GPU per segment: the step's constants (under 128
+//! bytes) and the drive of the cells whose drive changed (the stimulated
+//! cells), or, with pink noise on, the whole drive (the CPU's noise samples,
+//! so the series are the CPU engine's exactly). What comes back: four bytes
+//! after each [`GpuEngine::advance_to`] (the non-finite check), and the state
+//! only when asked ([`GpuEngine::read_state`], [`GpuEngine::read_cells`]).
+
+use eifield_model::rhs::Coeffs;
+use eifield_model::stepper::Method;
+use eifield_model::stimulus::{Inputs, TIME_EPS};
+use eifield_model::{BlowUp, Boundary, Engine, EngineError, EngineOptions, FieldScene, Grid};
+
+use crate::context::{GpuContext, GpuError};
+use crate::shader::{self, Precision};
+
+/// Steps encoded into one submission at most (bounds the command buffer).
+const MAX_STEPS_PER_SUBMIT: u64 = 512;
+/// Workgroups of the helper kernels at most (they stride over the rest).
+const MAX_HELPER_GROUPS: u32 = 1024;
+/// Invocations per helper workgroup (as in `util.wgsl`).
+const HELPER_GROUP_SIZE: u32 = 256;
+/// Bytes reserved for the step's uniform block (its largest form is 128).
+const PARAMS_BYTES: u64 = 128;
+/// "No such cell" in the non-finite check.
+const NONE: u32 = u32::MAX;
+
+/// Advancing the GPU engine failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AdvanceError {
+    /// The state became non-finite.
+    #[error(transparent)]
+    BlowUp(#[from] BlowUp),
+    /// The GPU failed.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}
+
+/// Building the GPU engine failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// The initial state could not be found.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The GPU cannot hold or run the lattice.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}
+
+/// What the drive buffer on the GPU holds.
+enum DriveOnGpu {
+    /// Anything (a noise sample, or not written yet): rewrite it whole.
+    Unknown,
+    /// `h_ex`, except `cells`, which hold `values`.
+    Plain { cells: Vec<usize>, values: Vec<f64> },
+}
+
+/// The compute pipelines, built once per engine.
+struct Pipelines {
+    step: wgpu::ComputePipeline,
+    scatter: wgpu::ComputePipeline,
+    check: wgpu::ComputePipeline,
+}
+
+/// The buffers on the device.
+struct Buffers {
+    /// E, twice: a step reads one and writes the other.
+    e: [wgpu::Buffer; 2],
+    /// I, twice.
+    i: [wgpu::Buffer; 2],
+    drive: wgpu::Buffer,
+    h_in: wgpu::Buffer,
+    params: wgpu::Buffer,
+    /// Cells and values for `scatter` (grown as needed).
+    scatter_cells: wgpu::Buffer,
+    scatter_values: wgpu::Buffer,
+    scatter_counts: wgpu::Buffer,
+    check_counts: wgpu::Buffer,
+    first_bad: wgpu::Buffer,
+}
+
+/// The lattice integrated on a GPU (see the module docs).
+pub struct GpuEngine {
+    ctx: GpuContext,
+    precision: Precision,
+    method: Method,
+    /// Lattice geometry (and the stencil integrated with).
+    pub grid: Grid,
+    /// Right-hand-side constants (read at every segment).
+    pub coeffs: Coeffs,
+    /// Time-varying inputs, the CPU engine's.
+    pub inputs: Inputs,
+    /// Largest step.
+    pub dt: f64,
+    /// Model time.
+    pub t: f64,
+    /// Steps taken so far.
+    pub steps: u64,
+    h_ex: Vec<f64>,
+    h_in: Vec<f64>,
+    pipelines: Pipelines,
+    buffers: Buffers,
+    /// Which of the two state buffers holds the state.
+    current: usize,
+    step_groups: [wgpu::BindGroup; 2],
+    drive_on_gpu: DriveOnGpu,
+    /// The drive of every cell, on the CPU, while noise is on.
+    host_drive: Vec<f64>,
+}
+
+fn method_of(spec: &eifield_model::scene::IntegratorSpec) -> Method {
+    use eifield_model::scene::IntegratorSpec;
+    match spec {
+        IntegratorSpec::Rk4 { .. } => Method::Rk4,
+        IntegratorSpec::Heun { .. } => Method::Heun,
+        IntegratorSpec::Euler { .. } => Method::Euler,
+    }
+}
+
+/// The state a scene starts from, as the CPU engine finds it (relaxing to
+/// rest on the CPU when the scene asks for the rest state).
+pub fn initial_state(scene: &FieldScene) -> Result<(Vec<f64>, Vec<f64>), EngineError> {
+    match scene.initial_arrays() {
+        Some(state) => Ok(state),
+        None => {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let engine = Engine::from_scene(
+                scene,
+                EngineOptions {
+                    threads,
+                    simd: None,
+                },
+            )?;
+            Ok((engine.e, engine.i))
+        }
+    }
+}
+
+impl GpuEngine {
+    /// Builds the engine for a validated scene at t = 0 on `ctx`, in
+    /// `precision` (f64 needs an adapter with f64 shaders).
+    pub fn from_scene(
+        ctx: &GpuContext,
+        scene: &FieldScene,
+        precision: Precision,
+    ) -> Result<Self, BuildError> {
+        let (e, i) = initial_state(scene)?;
+        let mut engine = Self::with_state(ctx, scene, precision, &e, &i)?;
+        engine.set_noise(scene, 0.0);
+        Ok(engine)
+    }
+
+    /// As [`GpuEngine::from_scene`], starting from the state `(e, i)`
+    /// instead of the scene's initial state.
+    pub fn with_state(
+        ctx: &GpuContext,
+        scene: &FieldScene,
+        precision: Precision,
+        e: &[f64],
+        i: &[f64],
+    ) -> Result<Self, BuildError> {
+        let grid = scene.grid;
+        let n = grid.len();
+        if precision == Precision::F64 && !ctx.adapter.f64 {
+            return Err(GpuError::NoF64 {
+                found: ctx.adapter.name.clone(),
+            }
+            .into());
+        }
+        let state_bytes = (n * precision.bytes()) as u64;
+        let limits = ctx.device.limits();
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if state_bytes > limit {
+            return Err(GpuError::TooLarge {
+                adapter: ctx.adapter.name.clone(),
+                needed: state_bytes,
+                limit,
+            }
+            .into());
+        }
+        let device = &ctx.device;
+        let method = method_of(&scene.integrator);
+        let pipelines = Pipelines::new(device, precision, method);
+        let storage = |label: &str| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: state_bytes.max(16),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        };
+        let uniform = |label: &str, size: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let buffers = Buffers {
+            e: [storage("E (a)"), storage("E (b)")],
+            i: [storage("I (a)"), storage("I (b)")],
+            drive: storage("drive"),
+            h_in: storage("h_in"),
+            params: uniform("step constants", PARAMS_BYTES),
+            scatter_cells: scatter_buffer(device, "scatter cells", 64),
+            scatter_values: scatter_buffer(device, "scatter values", 64),
+            scatter_counts: uniform("scatter counts", 16),
+            check_counts: uniform("check counts", 16),
+            first_bad: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("first non-finite cell"),
+                size: 8,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+        };
+        let step_groups = [0, 1].map(|from| step_group(device, &pipelines, &buffers, from));
+        let (h_ex, h_in) = scene.cell_drives();
+        let mut engine = Self {
+            ctx: ctx.clone(),
+            precision,
+            method,
+            grid,
+            coeffs: Coeffs::from_scene(scene),
+            inputs: Inputs::default(),
+            dt: scene.integrator.dt(),
+            t: 0.0,
+            steps: 0,
+            h_ex,
+            h_in,
+            pipelines,
+            buffers,
+            current: 0,
+            step_groups,
+            drive_on_gpu: DriveOnGpu::Unknown,
+            host_drive: Vec::new(),
+        };
+        engine.write_state(e, i);
+        engine.upload(&engine.buffers.h_in, &engine.h_in);
+        engine.set_stimuli(scene);
+        Ok(engine)
+    }
+
+    /// The device and queue the engine runs on.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// The precision of the state and arithmetic.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The integration method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The constant excitatory drive per cell.
+    pub fn h_ex(&self) -> &[f64] {
+        &self.h_ex
+    }
+
+    /// The inhibitory drive per cell.
+    pub fn h_in(&self) -> &[f64] {
+        &self.h_in
+    }
+
+    /// The buffers holding E and I now (they swap at every step): what a
+    /// renderer on the same device reads.
+    pub fn state_buffers(&self) -> (&wgpu::Buffer, &wgpu::Buffer) {
+        (&self.buffers.e[self.current], &self.buffers.i[self.current])
+    }
+
+    /// Bytes of device memory per cell.
+    pub fn bytes_per_cell(&self) -> usize {
+        6 * self.precision.bytes()
+    }
+
+    /// Replaces the pulse trains with the scene's stimuli.
+    pub fn set_stimuli(&mut self, scene: &FieldScene) {
+        self.inputs.set_pulses(scene, self.grid.cols);
+    }
+
+    /// Replaces the noise with the scene's, its first block starting at `t`.
+    pub fn set_noise(&mut self, scene: &FieldScene, t: f64) {
+        self.inputs.set_noise(scene, self.grid.len(), t);
+    }
+
+    /// Replaces the constant drives (one value per cell each).
+    pub fn set_drives(&mut self, h_ex: Vec<f64>, h_in: Vec<f64>) {
+        self.h_ex = h_ex;
+        self.h_in = h_in;
+        self.upload(&self.buffers.h_in, &self.h_in);
+        self.drive_on_gpu = DriveOnGpu::Unknown;
+    }
+
+    /// Replaces the integration method and step.
+    pub fn set_integrator(&mut self, spec: &eifield_model::scene::IntegratorSpec) {
+        let method = method_of(spec);
+        if method != self.method {
+            self.method = method;
+            self.pipelines = Pipelines::new(&self.ctx.device, self.precision, method);
+            self.step_groups = [0, 1]
+                .map(|from| step_group(&self.ctx.device, &self.pipelines, &self.buffers, from));
+        }
+        self.dt = spec.dt();
+    }
+
+    /// Replaces the coupling stencil by one of the same shape (its boundary
+    /// may differ); false, changing nothing, when the shape differs.
+    pub fn set_stencil(&mut self, stencil: Grid) -> bool {
+        if (stencil.rows, stencil.cols) != (self.grid.rows, self.grid.cols) {
+            return false;
+        }
+        self.grid = stencil;
+        true
+    }
+
+    /// Replaces the whole state.
+    pub fn write_state(&mut self, e: &[f64], i: &[f64]) {
+        self.upload(&self.buffers.e[self.current], e);
+        self.upload(&self.buffers.i[self.current], i);
+    }
+
+    /// Sets E and I of a few cells (`(index, e, i)`), leaving the others.
+    pub fn write_cells(&mut self, cells: &[(usize, f64, f64)]) {
+        if cells.is_empty() {
+            return;
+        }
+        let index: Vec<usize> = cells.iter().map(|c| c.0).collect();
+        let e: Vec<f64> = cells.iter().map(|c| c.1).collect();
+        let i: Vec<f64> = cells.iter().map(|c| c.2).collect();
+        let mut encoder = self.encoder();
+        let current = self.current;
+        self.scatter_into(&mut encoder, &index, &e, Target::E(current));
+        self.ctx.queue.submit([encoder.finish()]);
+        let mut encoder = self.encoder();
+        self.scatter_into(&mut encoder, &index, &i, Target::I(current));
+        self.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Integrates to `t_end` as the CPU engine does (same segments, same
+    /// steps), then checks the state for non-finite values.
+    pub fn advance_to(&mut self, t_end: f64) -> Result<(), AdvanceError> {
+        while self.t < t_end - TIME_EPS {
+            let segment = self.inputs.segment(self.t, t_end, self.dt);
+            let mut encoder = self.encoder();
+            self.update_drive(&mut encoder, segment.mid);
+            self.ctx
+                .queue
+                .write_buffer(&self.buffers.params, 0, &self.params_bytes(segment.h));
+            let mut left = segment.steps;
+            loop {
+                let chunk = left.min(MAX_STEPS_PER_SUBMIT);
+                self.encode_steps(&mut encoder, chunk);
+                left -= chunk;
+                self.ctx.queue.submit([encoder.finish()]);
+                if left == 0 {
+                    break;
+                }
+                encoder = self.encoder();
+            }
+            self.steps += segment.steps;
+            self.t = segment.end;
+            self.inputs.drop_finished(self.t);
+        }
+        if self.t < t_end {
+            self.t = t_end;
+        }
+        self.check_finite()
+    }
+
+    /// The first non-finite value of the state, if any (E before I, the
+    /// smallest index first, as on the CPU).
+    pub fn check_finite(&self) -> Result<(), AdvanceError> {
+        let n = self.grid.len() as u32;
+        let groups = n.div_ceil(HELPER_GROUP_SIZE).clamp(1, MAX_HELPER_GROUPS);
+        let queue = &self.ctx.queue;
+        queue.write_buffer(
+            &self.buffers.check_counts,
+            0,
+            bytemuck::cast_slice(&[n, groups * HELPER_GROUP_SIZE, 0, 0]),
+        );
+        queue.write_buffer(
+            &self.buffers.first_bad,
+            0,
+            bytemuck::cast_slice(&[NONE, NONE]),
+        );
+        let layout0 = self.pipelines.check.get_bind_group_layout(0);
+        let layout1 = self.pipelines.check.get_bind_group_layout(1);
+        let device = &self.ctx.device;
+        let counts = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("check counts"),
+            layout: &layout0,
+            entries: &[entry(0, &self.buffers.check_counts)],
+        });
+        let (e, i) = self.state_buffers();
+        let state = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("check state"),
+            layout: &layout1,
+            entries: &[entry(0, e), entry(1, i), entry(2, &self.buffers.first_bad)],
+        });
+        let mut encoder = self.encoder();
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&self.pipelines.check);
+            pass.set_bind_group(0, &counts, &[]);
+            pass.set_bind_group(1, &state, &[]);
+            pass.dispatch_workgroups(groups, 1, 1);
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+        let bad: Vec<u32> = self
+            .read_raw(&[(&self.buffers.first_bad, 0, 8)])?
+            .pop()
+            .map(|bytes| bytemuck::cast_slice(&bytes).to_vec())
+            .unwrap_or_default();
+        for (variable, &k) in ["E", "I"].iter().zip(&bad) {
+            if k != NONE {
+                let k = k as usize;
+                let (e, i) = self.read_cells(&[k])?;
+                let value = if *variable == "E" { e[0] } else { i[0] };
+                let (row, col) = self.grid.position(k);
+                return Err(BlowUp {
+                    time: self.t,
+                    row,
+                    col,
+                    variable,
+                    value,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// E and I of every cell, read back from the GPU (as f64).
+    pub fn read_state(&self) -> Result<(Vec<f64>, Vec<f64>), GpuError> {
+        let bytes = (self.grid.len() * self.precision.bytes()) as u64;
+        let (e, i) = self.state_buffers();
+        let mut out = self.read_raw(&[(e, 0, bytes), (i, 0, bytes)])?;
+        let i = self.values_of(&out.pop().unwrap_or_default());
+        let e = self.values_of(&out.pop().unwrap_or_default());
+        Ok((e, i))
+    }
+
+    /// E and I of the listed cells, read back from the GPU.
+    pub fn read_cells(&self, cells: &[usize]) -> Result<(Vec<f64>, Vec<f64>), GpuError> {
+        let size = self.precision.bytes() as u64;
+        let (e, i) = self.state_buffers();
+        let ranges: Vec<_> = cells
+            .iter()
+            .flat_map(|&k| [(e, k as u64 * size, size), (i, k as u64 * size, size)])
+            .collect();
+        let out = self.read_raw(&ranges)?;
+        let mut es = Vec::with_capacity(cells.len());
+        let mut is = Vec::with_capacity(cells.len());
+        for pair in out.chunks(2) {
+            es.push(self.values_of(&pair[0])[0]);
+            is.push(self.values_of(&pair[1])[0]);
+        }
+        Ok((es, is))
+    }
+
+    /// Waits until everything submitted so far has run (for timing).
+    pub fn finish(&self) -> Result<(), GpuError> {
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Failed(e.to_string()))
+    }
+
+    fn encoder(&self) -> wgpu::CommandEncoder {
+        self.ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+    }
+
+    /// Writes f64 values into a buffer in the engine's precision.
+    fn upload(&self, buffer: &wgpu::Buffer, values: &[f64]) {
+        self.ctx
+            .queue
+            .write_buffer(buffer, 0, &self.bytes_of(values));
+    }
+
+    fn bytes_of(&self, values: &[f64]) -> Vec<u8> {
+        match self.precision {
+            Precision::F64 => bytemuck::cast_slice(values).to_vec(),
+            Precision::F32 => {
+                let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+                bytemuck::cast_slice(&v).to_vec()
+            }
+        }
+    }
+
+    fn values_of(&self, bytes: &[u8]) -> Vec<f64> {
+        match self.precision {
+            Precision::F64 => bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
+                .collect(),
+            Precision::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()) as f64)
+                .collect(),
+        }
+    }
+
+    /// The step's uniform block (see `Params` in `step.wgsl`).
+    fn params_bytes(&self, h: f64) -> Vec<u8> {
+        let (a, w) = match self.method {
+            Method::Rk4 => ([0.5 * h, 0.5 * h, h], h / 6.0),
+            Method::Heun => ([h, 0.0, 0.0], 0.5 * h),
+            Method::Euler => ([0.0; 3], h),
+        };
+        let c = &self.coeffs;
+        let periodic = u32::from(self.grid.boundary == Boundary::Periodic);
+        let mut out = Vec::with_capacity(PARAMS_BYTES as usize);
+        for v in [self.grid.rows as u32, self.grid.cols as u32, periodic, 0] {
+            out.extend(v.to_le_bytes());
+        }
+        let reals = [
+            a[0],
+            a[1],
+            a[2],
+            w,
+            c.tau_ex,
+            c.tau_in,
+            c.c2,
+            c.c4,
+            c.c_ee,
+            c.c_ei,
+            c.frac_ee,
+            c.frac_ei,
+            c.self_weight,
+            0.0,
+        ];
+        out.extend(self.bytes_of(&reals));
+        out.resize(PARAMS_BYTES as usize, 0);
+        out
+    }
+
+    /// Brings the drive on the GPU to its value at `t`: the whole buffer
+    /// with noise on (or after a change of `h_ex`), else only the cells
+    /// whose drive changed.
+    fn update_drive(&mut self, encoder: &mut wgpu::CommandEncoder, t: f64) {
+        if self.inputs.noise.is_some() {
+            self.host_drive.resize(self.grid.len(), 0.0);
+            self.inputs.fill_drive(t, &self.h_ex, &mut self.host_drive);
+            self.upload(&self.buffers.drive, &self.host_drive);
+            self.drive_on_gpu = DriveOnGpu::Unknown;
+            return;
+        }
+        self.host_drive = Vec::new();
+        let cells = self.inputs.driven_cells();
+        let mut values = Vec::with_capacity(cells.len());
+        self.inputs
+            .drive_of_cells(t, &self.h_ex, &cells, &mut values);
+        let (mut write_cells, mut write_values) = (cells.clone(), values.clone());
+        match &self.drive_on_gpu {
+            DriveOnGpu::Unknown => self.upload(&self.buffers.drive, &self.h_ex),
+            DriveOnGpu::Plain {
+                cells: old_cells,
+                values: old_values,
+            } => {
+                if *old_cells == cells && *old_values == values {
+                    return;
+                }
+                // Cells no longer driven go back to h_ex.
+                for &k in old_cells {
+                    if cells.binary_search(&k).is_err() {
+                        write_cells.push(k);
+                        write_values.push(self.h_ex[k]);
+                    }
+                }
+            }
+        }
+        self.scatter_into(encoder, &write_cells, &write_values, Target::Drive);
+        self.drive_on_gpu = DriveOnGpu::Plain { cells, values };
+    }
+
+    /// Records `target[cells[j]] = values[j]`.
+    fn scatter_into(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        cells: &[usize],
+        values: &[f64],
+        target: Target,
+    ) {
+        if cells.is_empty() {
+            return;
+        }
+        let device = &self.ctx.device;
+        let value_bytes = self.bytes_of(values);
+        if self.buffers.scatter_values.size() < value_bytes.len() as u64 {
+            let size = (value_bytes.len() as u64).next_power_of_two();
+            self.buffers.scatter_values = scatter_buffer(device, "scatter values", size);
+            self.buffers.scatter_cells = scatter_buffer(device, "scatter cells", size);
+        }
+        let index: Vec<u32> = cells.iter().map(|&k| k as u32).collect();
+        let queue = &self.ctx.queue;
+        queue.write_buffer(&self.buffers.scatter_cells, 0, bytemuck::cast_slice(&index));
+        queue.write_buffer(&self.buffers.scatter_values, 0, &value_bytes);
+        let n = cells.len() as u32;
+        let groups = n.div_ceil(HELPER_GROUP_SIZE).clamp(1, MAX_HELPER_GROUPS);
+        queue.write_buffer(
+            &self.buffers.scatter_counts,
+            0,
+            bytemuck::cast_slice(&[n, groups * HELPER_GROUP_SIZE, 0, 0]),
+        );
+        let destination = match target {
+            Target::Drive => &self.buffers.drive,
+            Target::E(k) => &self.buffers.e[k],
+            Target::I(k) => &self.buffers.i[k],
+        };
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("scatter"),
+            layout: &self.pipelines.scatter.get_bind_group_layout(0),
+            entries: &[
+                entry(0, &self.buffers.scatter_counts),
+                entry(1, &self.buffers.scatter_cells),
+                entry(2, &self.buffers.scatter_values),
+                entry(3, destination),
+            ],
+        });
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&self.pipelines.scatter);
+        pass.set_bind_group(0, &group, &[]);
+        pass.dispatch_workgroups(groups, 1, 1);
+    }
+
+    /// Records `steps` steps, swapping the state buffers after each.
+    fn encode_steps(&mut self, encoder: &mut wgpu::CommandEncoder, steps: u64) {
+        let out = shader::output_side(self.method) as u32;
+        let x = (self.grid.cols as u32).div_ceil(out);
+        let y = (self.grid.rows as u32).div_ceil(out);
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&self.pipelines.step);
+        for _ in 0..steps {
+            pass.set_bind_group(0, &self.step_groups[self.current], &[]);
+            pass.dispatch_workgroups(x, y, 1);
+            self.current ^= 1;
+        }
+    }
+
+    /// Copies byte ranges `(buffer, offset, size)` back to the CPU, waiting
+    /// for the GPU.
+    fn read_raw(&self, ranges: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<Vec<u8>>, GpuError> {
+        // Copies need 4-byte alignment; every range here is a multiple of 4.
+        let total: u64 = ranges.iter().map(|r| r.2).sum();
+        let device = &self.ctx.device;
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: total.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.encoder();
+        let mut at = 0;
+        for &(buffer, offset, size) in ranges {
+            encoder.copy_buffer_to_buffer(buffer, offset, &staging, at, size);
+            at += size;
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        staging
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                let _ = sender.send(result);
+            });
+        self.finish()?;
+        receiver
+            .recv()
+            .map_err(|e| GpuError::Failed(e.to_string()))?
+            .map_err(|e| GpuError::Failed(e.to_string()))?;
+        let mapped = staging.slice(..).get_mapped_range();
+        let mut out = Vec::with_capacity(ranges.len());
+        let mut at = 0usize;
+        for &(_, _, size) in ranges {
+            out.push(mapped[at..at + size as usize].to_vec());
+            at += size as usize;
+        }
+        drop(mapped);
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+/// Where a scatter writes.
+#[derive(Clone, Copy)]
+enum Target {
+    Drive,
+    E(usize),
+    I(usize),
+}
+
+fn scatter_buffer(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: size.max(64),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: buffer.as_entire_binding(),
+    }
+}
+
+/// The step's bindings reading state buffer `from` and writing the other.
+fn step_group(
+    device: &wgpu::Device,
+    pipelines: &Pipelines,
+    buffers: &Buffers,
+    from: usize,
+) -> wgpu::BindGroup {
+    let to = 1 - from;
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("step"),
+        layout: &pipelines.step.get_bind_group_layout(0),
+        entries: &[
+            entry(0, &buffers.params),
+            entry(1, &buffers.e[from]),
+            entry(2, &buffers.i[from]),
+            entry(3, &buffers.e[to]),
+            entry(4, &buffers.i[to]),
+            entry(5, &buffers.drive),
+            entry(6, &buffers.h_in),
+        ],
+    })
+}
+
+impl Pipelines {
+    fn new(device: &wgpu::Device, precision: Precision, method: Method) -> Self {
+        let module = |label: &str, source: String| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
+        };
+        let step = module("step", shader::step_source(precision, method));
+        let util = module("util", shader::util_source(precision));
+        let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        Self {
+            step: pipeline(&step, "step"),
+            scatter: pipeline(&util, "scatter"),
+            check: pipeline(&util, "check"),
+        }
+    }
+}

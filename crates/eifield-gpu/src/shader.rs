@@ -1,0 +1,178 @@
+//! The WGSL of the engine: a preamble written here for each precision and
+//! method (the scalar type, tile constants and the `tanh` used), followed by
+//! the step kernel (`step.wgsl`) or the helper kernels (`util.wgsl`).
+
+use eifield_model::fastmath::{Q_IN_H, SATURATION, TWO_LOG2_E, TWO_P_IN_H};
+use eifield_model::stepper::Method;
+
+/// Floating-point precision of the state and the arithmetic on the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// Double precision (needs `wgpu::Features::SHADER_F64`).
+    F64,
+    /// Single precision (any adapter).
+    F32,
+}
+
+impl Precision {
+    /// `"f64"` or `"f32"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F64 => "f64",
+            Self::F32 => "f32",
+        }
+    }
+
+    /// Bytes of one value.
+    pub fn bytes(self) -> usize {
+        match self {
+            Self::F64 => 8,
+            Self::F32 => 4,
+        }
+    }
+}
+
+/// Invocations along each side of a workgroup.
+pub const WORKGROUP_SIDE: usize = 16;
+/// Side of the square of cells a workgroup loads (a multiple of
+/// [`WORKGROUP_SIDE`]): it writes the inner `TILE − 2·halo` square.
+pub const TILE: usize = 32;
+
+/// Cells each step workgroup writes along a side, for `method` (the halo is
+/// one cell per stage).
+pub fn output_side(method: Method) -> usize {
+    TILE - 2 * method.stages()
+}
+
+/// A WGSL float literal that reads back as exactly `x` (Rust's shortest
+/// round-trip form, in exponent notation so that it is never an integer).
+fn literal(x: f64) -> String {
+    format!("{x:e}")
+}
+
+/// The hyperbolic tangent of three arguments for `precision`. In f64 it is the
+/// CPU engine's branch-free `tanh` (its fused-multiply-add form, with the
+/// same constants), because WGSL's `tanh` has no f64 form on Vulkan; in f32
+/// it is WGSL's own.
+fn tanh_functions(precision: Precision) -> String {
+    match precision {
+        Precision::F32 => "fn tanh3(a: real, b: real, c: real) -> array<real, 3> {\n    \
+                           return array<real, 3>(tanh(a), tanh(b), tanh(c));\n}\n"
+            .to_string(),
+        Precision::F64 => {
+            let [p0, p1, p2] = TWO_P_IN_H.map(literal);
+            let [q0, q1, q2, q3] = Q_IN_H.map(literal);
+            format!(
+                "// tanh(x) = num / den, num with the sign of x (see the CPU engine's fastmath).
+fn tanh_fraction(x: real) -> vec2<real> {{
+    var z = abs(x);
+    z = select(z, real({saturation}), z > real({saturation}));
+    // The CPU rounds with a shifter constant, (x + S) − S; shader compilers
+    // may fold that to x, so round() it is (any nearby integer works).
+    let n = round(z * real({two_log2_e}));
+    let h = fma(-n, real({half_ln2}), z);
+    let h2 = h * h;
+    let two_p = h * fma(fma(real({p0}), h2, real({p1})), h2, real({p2}));
+    let q = fma(fma(fma(real({q0}), h2, real({q1})), h2, real({q2})), h2, real({q3}));
+    let scale = ldexp(real(1.0), i32(n));
+    let d = fma(real(-0.5), two_p, q);
+    let num = fma(scale - real(1.0), d, scale * two_p);
+    let den = fma(real(2.0), d, num);
+    return vec2<real>(select(num, -num, x < real(0.0)), den);
+}}
+
+// Three tangents sharing one division.
+fn tanh3(a: real, b: real, c: real) -> array<real, 3> {{
+    let fa = tanh_fraction(a);
+    let fb = tanh_fraction(b);
+    let fc = tanh_fraction(c);
+    let dab = fa.y * fb.y;
+    let r = real(1.0) / (dab * fc.y);
+    let rab = r * fc.y;
+    return array<real, 3>(fa.x * fb.y * rab, fb.x * fa.y * rab, fc.x * dab * r);
+}}
+",
+                saturation = literal(SATURATION),
+                two_log2_e = literal(TWO_LOG2_E),
+                half_ln2 = literal(0.5 * std::f64::consts::LN_2),
+            )
+        }
+    }
+}
+
+/// The scalar type and the largest finite value of a precision.
+fn scalar_preamble(precision: Precision) -> String {
+    let max = match precision {
+        Precision::F64 => literal(f64::MAX),
+        Precision::F32 => literal(f32::MAX as f64),
+    };
+    format!(
+        "alias real = {};\nconst MAX_FINITE: real = {max};\n",
+        precision.name()
+    )
+}
+
+/// The step kernel for a precision and method.
+pub fn step_source(precision: Precision, method: Method) -> String {
+    let span = TILE / WORKGROUP_SIDE;
+    format!(
+        "{scalar}const WG: i32 = {wg};\nconst TILE: i32 = {tile};\nconst TILE_CELLS: i32 = {cells};\n\
+         const SPAN: i32 = {span};\nconst CELLS: i32 = {per};\nconst HALO: i32 = {halo};\n\
+         const STAGES: i32 = {stages};\n\n\
+         fn mul_add(a: real, b: real, c: real) -> real {{\n    return fma(a, b, c);\n}}\n\n\
+         {tanh}\n{body}",
+        scalar = scalar_preamble(precision),
+        wg = WORKGROUP_SIDE,
+        tile = TILE,
+        cells = TILE * TILE,
+        per = span * span,
+        halo = method.stages(),
+        stages = method.stages(),
+        tanh = tanh_functions(precision),
+        body = include_str!("step.wgsl"),
+    )
+}
+
+/// The helper kernels (`scatter`, `check`) for a precision.
+pub fn util_source(precision: Precision) -> String {
+    format!(
+        "{}\n{}",
+        scalar_preamble(precision),
+        include_str!("util.wgsl")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses and validates a module with naga as wgpu would, with f64 allowed.
+    fn validate(source: &str) {
+        let module = naga::front::wgsl::parse_str(source)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::FLOAT64,
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+    }
+
+    #[test]
+    fn every_kernel_is_valid_wgsl_in_both_precisions() {
+        for precision in [Precision::F64, Precision::F32] {
+            for method in [Method::Rk4, Method::Heun, Method::Euler] {
+                validate(&step_source(precision, method));
+            }
+            validate(&util_source(precision));
+        }
+    }
+
+    #[test]
+    fn literals_read_back_exactly() {
+        for x in [TWO_LOG2_E, f64::MAX, 0.1, TWO_P_IN_H[0]] {
+            let text = literal(x);
+            assert_eq!(text.parse::<f64>().unwrap(), x, "{text}");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+// One whole step of the lattice ODE per dispatch (RK4, Heun or Euler).
+//
+// Each workgroup loads a TILE × TILE square of the state, HALO cells wider
+// than the square it writes on every side, into workgroup memory. Stage s
+// needs the stage input of the neighbours, so the valid part of the square
+// shrinks by one cell per stage; with HALO = STAGES the inner square is still
+// valid after the last. The lattice is read and written once per step.
+//
+// The preamble (written by shader.rs) defines `real`, the constants TILE,
+// HALO, STAGES, CELLS (cells per invocation) and WG, and the functions
+// `tanh3(a, b, c) -> array<real, 3>` and `mul_add(a, b, c)`.
+
+struct Params {
+    rows: i32,
+    cols: i32,
+    periodic: u32,
+    _pad: u32,
+    // Stage coefficients of the step: next = y + a_s·k (s < STAGES − 1),
+    // new state = y + w·(acc + k) (or y + w·k for Euler).
+    a0: real,
+    a1: real,
+    a2: real,
+    w: real,
+    tau_ex: real,
+    tau_in: real,
+    c2: real,
+    c4: real,
+    c_ee: real,
+    c_ei: real,
+    frac_ee: real,
+    frac_ei: real,
+    self_weight: real,
+    _pad1: real,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> e_in: array<real>;
+@group(0) @binding(2) var<storage, read> i_in: array<real>;
+@group(0) @binding(3) var<storage, read_write> e_out: array<real>;
+@group(0) @binding(4) var<storage, read_write> i_out: array<real>;
+@group(0) @binding(5) var<storage, read> drive: array<real>;
+@group(0) @binding(6) var<storage, read> h_in: array<real>;
+
+var<workgroup> tile_e: array<real, TILE_CELLS>;
+
+// Row-major index of lattice cell (r, c), wrapped on a periodic lattice;
+// −1 outside an open one.
+fn lattice_index(r: i32, c: i32) -> i32 {
+    if p.periodic != 0u {
+        let rr = ((r % p.rows) + p.rows) % p.rows;
+        let cc = ((c % p.cols) + p.cols) % p.cols;
+        return rr * p.cols + cc;
+    }
+    if r < 0 || r >= p.rows || c < 0 || c >= p.cols {
+        return -1;
+    }
+    return r * p.cols + c;
+}
+
+// Stage input of E at tile position (r, c); 0 beyond the tile (only cells
+// whose results are thrown away read there).
+fn tile_at(r: i32, c: i32) -> real {
+    if r < 0 || r >= TILE || c < 0 || c >= TILE {
+        return real(0.0);
+    }
+    return tile_e[r * TILE + c];
+}
+
+@compute @workgroup_size(WG, WG, 1)
+fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+    let out_side = TILE - 2 * HALO;
+    let r0 = i32(group.y) * out_side - HALO;
+    let c0 = i32(group.x) * out_side - HALO;
+
+    var idx: array<i32, CELLS>;
+    var ye: array<real, CELLS>;
+    var yi: array<real, CELLS>;
+    var si: array<real, CELLS>;
+    var ne: array<real, CELLS>;
+    var acc_e: array<real, CELLS>;
+    var acc_i: array<real, CELLS>;
+    var drv: array<real, CELLS>;
+    var hin: array<real, CELLS>;
+
+    for (var s = 0; s < CELLS; s++) {
+        let tr = i32(local.y) + WG * (s / SPAN);
+        let tc = i32(local.x) + WG * (s % SPAN);
+        let k = lattice_index(r0 + tr, c0 + tc);
+        idx[s] = k;
+        if k >= 0 {
+            ye[s] = e_in[k];
+            yi[s] = i_in[k];
+            drv[s] = drive[k];
+            hin[s] = h_in[k];
+        } else {
+            ye[s] = real(0.0);
+            yi[s] = real(0.0);
+            drv[s] = real(0.0);
+            hin[s] = real(0.0);
+        }
+        tile_e[tr * TILE + tc] = ye[s];
+        si[s] = yi[s];
+        acc_e[s] = real(0.0);
+        acc_i[s] = real(0.0);
+    }
+    workgroupBarrier();
+
+    for (var stage = 0; stage < STAGES; stage++) {
+        var a = p.a0;
+        if stage == 1 {
+            a = p.a1;
+        } else if stage == 2 {
+            a = p.a2;
+        }
+        let last = stage == STAGES - 1;
+        for (var s = 0; s < CELLS; s++) {
+            let tr = i32(local.y) + WG * (s / SPAN);
+            let tc = i32(local.x) + WG * (s % SPAN);
+            let e = tile_e[tr * TILE + tc];
+            // Missing neighbours are 0, so this is the CPU's sum: up + down,
+            // then plus left + right.
+            let nsum = (tile_at(tr - 1, tc) + tile_at(tr + 1, tc))
+                + (tile_at(tr, tc - 1) + tile_at(tr, tc + 1));
+            let own = p.self_weight * e;
+            let u = mul_add(p.frac_ee, nsum, own);
+            let v = mul_add(p.frac_ei, nsum, own);
+            let t = tanh3(si[s], u, v);
+            let de = mul_add(p.c_ee, t[1], mul_add(-p.c2, t[0], drv[s] - e)) * p.tau_ex;
+            let di = mul_add(p.c_ei, t[2], mul_add(-p.c4, t[0], hin[s] - si[s])) * p.tau_in;
+            if STAGES == 1 {
+                ne[s] = ye[s] + p.w * de;
+                si[s] = yi[s] + p.w * di;
+            } else if last {
+                ne[s] = ye[s] + p.w * (acc_e[s] + de);
+                si[s] = yi[s] + p.w * (acc_i[s] + di);
+            } else {
+                if stage == 0 {
+                    acc_e[s] = de;
+                    acc_i[s] = di;
+                } else {
+                    acc_e[s] += real(2.0) * de;
+                    acc_i[s] += real(2.0) * di;
+                }
+                ne[s] = ye[s] + a * de;
+                si[s] = yi[s] + a * di;
+            }
+        }
+        if !last {
+            workgroupBarrier();
+            for (var s = 0; s < CELLS; s++) {
+                let tr = i32(local.y) + WG * (s / SPAN);
+                let tc = i32(local.x) + WG * (s % SPAN);
+                // Cells beyond an open edge stay 0.
+                if idx[s] >= 0 {
+                    tile_e[tr * TILE + tc] = ne[s];
+                }
+            }
+            workgroupBarrier();
+        }
+    }
+
+    for (var s = 0; s < CELLS; s++) {
+        let tr = i32(local.y) + WG * (s / SPAN);
+        let tc = i32(local.x) + WG * (s % SPAN);
+        let r = r0 + tr;
+        let c = c0 + tc;
+        let inner = tr >= HALO && tr < HALO + out_side && tc >= HALO && tc < HALO + out_side;
+        // Each cell once: its own position, not a periodic copy.
+        if inner && r >= 0 && r < p.rows && c >= 0 && c < p.cols {
+            let k = r * p.cols + c;
+            e_out[k] = ne[s];
+            i_out[k] = si[s];
+        }
+    }
+}
