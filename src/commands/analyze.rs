@@ -15,6 +15,7 @@ use super::plot::{
     self, DEFAULT_FIGURE_SIZE, RunData, activation_map, distance_time, kymograph, save_png,
 };
 use super::run::{self as headless, RunRequest, StopReason};
+use crate::sim::backend::BackendRequest;
 
 /// The files the analysis writes (besides the control run's folder).
 pub const ANALYSIS_FILES: [&str; 7] = [
@@ -94,6 +95,7 @@ pub fn analyze(
             quiet: request.quiet,
             threads: request.threads,
             continue_from: None,
+            backend: BackendRequest::default(),
         },
         stop,
     )?;

@@ -1,5 +1,7 @@
 //! `eifield bench`: lattice integration throughput in cell-steps per second,
 //! on the same problem as the NumPy peer baseline (`bench/numpy_peer.py`),
+//! on the CPU engine and, with `--backend gpu` (or `auto` on a hardware GPU),
+//! the GPU engine in both precisions with the state staying on the GPU;
 //! plus the full seed-notebook run and the engine's memory per cell.
 
 use std::io::Write;
@@ -12,7 +14,9 @@ use eifield_model::stepper::Schedule;
 use eifield_model::{Engine, EngineOptions, FieldScene, Grid};
 use serde::Serialize;
 
+use crate::sim::backend::BackendChoice;
 use crate::sim::{Excitatory, GridPosition, Inhibitory};
+use eifield_gpu::{ContextRequest, GpuContext, GpuEngine, Precision};
 
 /// A scene whose whole run the benchmark times, with the name it was given by.
 pub struct TimedScene {
@@ -22,8 +26,12 @@ pub struct TimedScene {
     pub scene: FieldScene,
 }
 
-/// The lattice sides measured.
+/// The lattice sides measured on the CPU.
 pub const SIDES: [usize; 4] = [7, 64, 256, 1024];
+/// The lattice sides measured on the GPU (those that fit its memory).
+pub const GPU_SIDES: [usize; 4] = [1024, 2048, 4096, 8192];
+/// The largest side `--sides` and `--gpu-sides` accept.
+pub const MAX_SIDE: usize = 8192;
 /// The step of the benchmark problem (as the NumPy peer's default).
 const BENCH_DT: f64 = 0.005;
 /// The held stimulus added to the centre cell's drive (as the NumPy peer).
@@ -32,6 +40,10 @@ const HELD_STIMULUS: f64 = 6.0;
 /// One throughput measurement.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
+    /// `"cpu"` or `"gpu"`.
+    pub backend: &'static str,
+    /// `"f64"` or `"f32"`.
+    pub precision: &'static str,
     /// Rows (= columns).
     pub side: usize,
     /// Engine threads.
@@ -82,6 +94,8 @@ pub fn measure(side: usize, threads: usize, steps: u64, simd: Option<SimdLevel>)
     let seconds = start.elapsed().as_secs_f64();
     let centre = (side / 2) * side + side / 2;
     Measurement {
+        backend: "cpu",
+        precision: "f64",
         side,
         threads: engine.threads(),
         steps: engine.steps,
@@ -104,6 +118,53 @@ pub fn measure_for(
         .ceil()
         .max(2.0) as u64;
     measure(side, threads, steps, simd)
+}
+
+/// Times `steps` steps of the peer problem on the GPU (the state stays
+/// there; the clock stops when the last step and the non-finite check are done).
+pub fn measure_gpu(
+    ctx: &GpuContext,
+    side: usize,
+    precision: Precision,
+    steps: u64,
+) -> Result<Measurement, String> {
+    let scene = peer_problem(side);
+    let mut engine = GpuEngine::from_scene(ctx, &scene, precision).map_err(|e| e.to_string())?;
+    // The first dispatch compiles the pipeline: keep it out of the timing.
+    engine.advance_to(BENCH_DT).map_err(|e| e.to_string())?;
+    let start_steps = engine.steps;
+    let start = Instant::now();
+    engine
+        .advance_to((steps + 1) as f64 * BENCH_DT)
+        .map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let steps = engine.steps - start_steps;
+    let centre = (side / 2) * side + side / 2;
+    let (e, _) = engine.read_cells(&[centre]).map_err(|e| e.to_string())?;
+    Ok(Measurement {
+        backend: "gpu",
+        precision: precision.name(),
+        side,
+        threads: 0,
+        steps,
+        seconds,
+        cell_steps_per_s: (side * side) as f64 * steps as f64 / seconds,
+        centre_e: e[0],
+    })
+}
+
+/// As [`measure_for`], on the GPU.
+pub fn measure_gpu_for(
+    ctx: &GpuContext,
+    side: usize,
+    precision: Precision,
+    target: Duration,
+) -> Result<Measurement, String> {
+    let probe = measure_gpu(ctx, side, precision, 20)?;
+    let steps = ((probe.cell_steps_per_s * target.as_secs_f64()) / (side * side) as f64)
+        .ceil()
+        .max(2.0) as u64;
+    measure_gpu(ctx, side, precision, steps)
 }
 
 /// Model-time integration of a whole scene through the engine alone (no ECS,
@@ -157,6 +218,8 @@ pub fn run(
     sides: &[usize],
     json: bool,
     timed_scene: Option<&TimedScene>,
+    backend: BackendChoice,
+    gpu_sides: &[usize],
 ) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -169,9 +232,24 @@ pub fn run(
     )?;
     writeln!(
         out,
-        "{:>6} {:>8} {:>10} {:>9} {:>16}",
-        "side", "threads", "steps", "seconds", "cell-steps/s"
+        "{:>7} {:>9} {:>6} {:>8} {:>10} {:>9} {:>16}",
+        "backend", "precision", "side", "threads", "steps", "seconds", "cell-steps/s"
     )?;
+    let print = |out: &mut std::io::StdoutLock, m: &Measurement| -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{:>7} {:>9} {:>6} {:>8} {:>10} {:>9.3} {:>16.4e}",
+            m.backend, m.precision, m.side, m.threads, m.steps, m.seconds, m.cell_steps_per_s
+        )?;
+        if json {
+            writeln!(
+                out,
+                "json {}",
+                serde_json::to_string(m).expect("serialisable")
+            )?;
+        }
+        Ok(())
+    };
     let target = Duration::from_secs_f64(seconds_per_case);
     let mut thread_counts = vec![1];
     if all > 1 {
@@ -184,17 +262,52 @@ pub fn run(
                 continue;
             }
             let m = measure_for(side, threads, target, None);
-            writeln!(
-                out,
-                "{:>6} {:>8} {:>10} {:>9.3} {:>16.4e}",
-                m.side, m.threads, m.steps, m.seconds, m.cell_steps_per_s
-            )?;
-            if json {
-                writeln!(
-                    out,
-                    "json {}",
-                    serde_json::to_string(&m).expect("serialisable")
-                )?;
+            print(&mut out, &m)?;
+        }
+    }
+    let gpu = match backend {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu | BackendChoice::Auto => {
+            let allow_software = backend == BackendChoice::Gpu;
+            match GpuContext::open(ContextRequest {
+                precision: None,
+                allow_software,
+            }) {
+                Ok(ctx) => Some(ctx),
+                Err(e) => {
+                    writeln!(out, "GPU not measured: {e}")?;
+                    None
+                }
+            }
+        }
+    };
+    if let Some(ctx) = gpu {
+        writeln!(
+            out,
+            "GPU: {}{}",
+            ctx.adapter.name,
+            if ctx.adapter.software {
+                " (a software adapter)"
+            } else {
+                ""
+            }
+        )?;
+        let precisions: &[Precision] = if ctx.adapter.f64 {
+            &[Precision::F64, Precision::F32]
+        } else {
+            &[Precision::F32]
+        };
+        for &side in gpu_sides {
+            for &precision in precisions {
+                match measure_gpu_for(&ctx, side, precision, target) {
+                    Ok(m) => print(&mut out, &m)?,
+                    Err(e) => writeln!(
+                        out,
+                        "{:>7} {:>9} {side:>6}  not measured: {e}",
+                        "gpu",
+                        precision.name()
+                    )?,
+                }
             }
         }
     }

@@ -23,6 +23,7 @@ use super::run::{self as headless, RunRequest, StopReason};
 use super::sweep;
 use super::{AppError, EXIT_FAILURE, EXIT_INTERRUPTED};
 use crate::capture::recording::DEFAULT_CAPTURE_DIR;
+use crate::sim::backend::{BackendChoice, BackendRequest, PrecisionChoice};
 
 /// Simulate a lattice of coupled excitatory–inhibitory oscillators.
 #[derive(Parser, Debug)]
@@ -50,6 +51,30 @@ fn parse_threads(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `--backend` and `--precision`, shared by the commands that integrate.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct BackendArgs {
+    /// Which engine integrates: `cpu`, `gpu` (any adapter, a software one too) or `auto` (the
+    /// GPU for lattices of at least 65 536 cells when a hardware GPU has what the precision
+    /// needs, else the CPU).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// Precision of the GPU engine (default: f64 where the GPU has f64 shaders, else f32;
+    /// the CPU engine is f64 only).
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionChoice>,
+}
+
+impl BackendArgs {
+    /// The request these arguments make.
+    pub fn request(self) -> BackendRequest {
+        BackendRequest {
+            backend: self.backend,
+            precision: self.precision,
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -64,6 +89,8 @@ pub enum Command {
         /// Folder for recordings (F9) and screenshots (F12).
         #[arg(long, default_value = DEFAULT_CAPTURE_DIR)]
         captures: PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
     },
     /// Integrate a scene headless and write E.npy, I.npy, t.npy, scene.ron and manifest.json.
     Run {
@@ -96,6 +123,8 @@ pub enum Command {
         threshold: f64,
         #[command(flatten)]
         figure_args: FigureArgs,
+        #[command(flatten)]
+        backend: BackendArgs,
     },
     /// Measure the spread of a recorded run: activation maps, induced cells (against a
     /// control run without stimuli), the extent of induction, the wave speed and figures.
@@ -144,6 +173,13 @@ pub enum Command {
         /// A scene whose whole run is timed through the engine (a file or a built-in name).
         #[arg(long, default_value = DEFAULT_BENCH_SCENE)]
         scene: PathBuf,
+        /// `cpu`: the CPU engine; `gpu`: the GPU engine in both precisions (the CPU engine
+        /// measured beside it); `auto`: the GPU too when a hardware GPU exists.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendChoice,
+        /// Lattice sides measured on the GPU (those that do not fit its memory are reported).
+        #[arg(long, value_delimiter = ',', default_values_t = bench::GPU_SIDES)]
+        gpu_sides: Vec<usize>,
     },
     /// List the built-in scenes: one line each, its name (which loads it) and what it shows.
     Scenes,
@@ -239,6 +275,8 @@ pub struct RenderArgs {
     /// Engine threads (default: all cores).
     #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 impl RenderArgs {
@@ -262,6 +300,7 @@ impl RenderArgs {
             time_per_frame: self.time_per_frame,
             duration: self.duration,
             threads: self.threads,
+            backend: self.backend.request(),
             overlay: !self.no_overlay,
             still: self.still.then_some(self.at),
         }
@@ -302,6 +341,10 @@ pub fn main() -> ExitCode {
         scene: PathBuf::from(DEFAULT_SCENE),
         script: None,
         captures: PathBuf::from(DEFAULT_CAPTURE_DIR),
+        backend: BackendArgs {
+            backend: BackendChoice::Auto,
+            precision: None,
+        },
     })) {
         Ok(code) => code,
         Err(e) => {
@@ -317,7 +360,8 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             scene,
             script,
             captures,
-        } => crate::viewer::run_viewer(&scene, script.as_deref(), &captures),
+            backend,
+        } => crate::viewer::run_viewer(&scene, script.as_deref(), &captures, backend.request()),
         Command::Run {
             scene,
             out,
@@ -329,6 +373,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             threshold,
             figure_args,
             continue_from,
+            backend,
         } => {
             let request = RunRequest {
                 scene,
@@ -337,6 +382,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                 quiet,
                 threads,
                 continue_from,
+                backend: backend.request(),
             };
             let stop = stop_flag();
             let code = run_simulation(&request, stop.clone())?;
@@ -390,15 +436,22 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             sides,
             json,
             scene,
+            backend,
+            gpu_sides,
         } => {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
                 return Err(AppError::Input(format!(
                     "--seconds must be a number of seconds between 0 and 3600 (got {seconds})"
                 )));
             }
-            if let Some(&side) = sides.iter().find(|&&s| s == 0 || s > 4096) {
+            if let Some(&side) = sides
+                .iter()
+                .chain(&gpu_sides)
+                .find(|&&s| s == 0 || s > bench::MAX_SIDE)
+            {
                 return Err(AppError::Input(format!(
-                    "--sides must be between 1 and 4096 (got {side})"
+                    "--sides and --gpu-sides must be between 1 and {} (got {side})",
+                    bench::MAX_SIDE
                 )));
             }
             let source = SceneSource::resolve(&scene);
@@ -406,7 +459,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                 label: source.to_string(),
                 scene: source.load()?,
             };
-            match bench::run(seconds, &sides, json, Some(&timed)) {
+            match bench::run(seconds, &sides, json, Some(&timed), backend, &gpu_sides) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 // The reader went away (`eifield bench | head`): nothing to report.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
@@ -602,6 +655,9 @@ fn run_simulation(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<ExitCod
         ))),
         StopReason::WriteError { message } => Err(AppError::Output(format!(
             "writing the output failed: {message}"
+        ))),
+        StopReason::GpuFailure { message } => Err(AppError::Output(format!(
+            "{message}; the samples before it were kept: {summary}"
         ))),
         StopReason::Running => Ok(ExitCode::from(EXIT_FAILURE)),
     }

@@ -18,13 +18,14 @@ use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 use eifield_model::scene::SceneSource;
 use eifield_model::scene::{CameraSpec, ColorMapName, MAX_VIDEO_FPS, ViewField, ViewMode};
-use eifield_model::{Engine, EngineOptions, FieldScene};
+use eifield_model::{EngineOptions, FieldScene};
 
 use super::AppError;
 use super::progress::DelayedProgress;
 use crate::capture::frames::{CapturePlugin, CapturedFrames, request_frame};
 use crate::capture::overlay::Overlay;
 use crate::capture::video::{VideoOutput, VideoWriter};
+use crate::sim::backend::{BackendRequest, FieldEngine, GpuDevice};
 use crate::sim::probes::ProbesPlugin;
 use crate::sim::session::install_replay;
 use crate::sim::{EntityMirror, SimClock, SimPlugins, SimSettings, SimStatus};
@@ -86,6 +87,8 @@ pub struct RenderRequest {
     pub duration: Option<f64>,
     /// Engine threads (`None`: all cores).
     pub threads: Option<usize>,
+    /// Which engine, in which precision.
+    pub backend: BackendRequest,
     /// Draw the scene's name, the model time and a colour bar onto the frames.
     pub overlay: bool,
     /// Write one frame as a PNG instead of a video, at this model time
@@ -324,25 +327,25 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     let threads = request
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let engine = Engine::from_scene(
-        &scene,
-        EngineOptions {
-            threads,
-            simd: None,
-        },
-    )
-    .map_err(|e| input(format!("{source}: {e}")))?;
+    let cpu_options = EngineOptions {
+        threads,
+        simd: None,
+    };
+    let mut gpu = None;
+    let engine = FieldEngine::build(&scene, request.backend, cpu_options, &mut gpu)
+        .map_err(|e| input(format!("{source}: {e}")))?;
 
     let (mut app, target) = offscreen_app(size);
     // One fixed tick per frame: tick k ends at model time k × time-per-frame.
     let ticks_per_unit = 1.0 / plan.time_per_frame;
     let settings = SimSettings {
         ticks_per_unit,
-        engine: EngineOptions {
-            threads,
-            simd: None,
-        },
+        engine: cpu_options,
+        backend: request.backend,
     };
+    if let Some(gpu) = gpu {
+        app.insert_resource(GpuDevice(gpu));
+    }
     install_replay(app.world_mut(), &scene, scene.clone(), engine, settings)
         .map_err(|e| input(format!("{source}: {e}")))?;
     apply_scene_view(app.world_mut(), &scene);

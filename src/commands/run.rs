@@ -12,11 +12,12 @@ use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use eifield_model::scene::{Heterogeneity, Initial, Noise, SceneSource};
-use eifield_model::{Engine, EngineOptions, FieldScene};
+use eifield_model::{EngineOptions, FieldScene};
 use serde::Serialize;
 
 use super::AppError;
 use super::progress::DelayedProgress;
+use crate::sim::backend::{BackendRequest, FieldEngine, GpuDevice};
 use crate::sim::probes::ProbesPlugin;
 use crate::sim::record::Recorder;
 use crate::sim::session::{Session, install_replay};
@@ -40,6 +41,8 @@ pub struct RunRequest {
     pub threads: Option<usize>,
     /// Start from the last sample of this earlier run (of the same grid).
     pub continue_from: Option<PathBuf>,
+    /// Which engine, in which precision.
+    pub backend: BackendRequest,
 }
 
 /// Why a run stopped.
@@ -70,6 +73,11 @@ pub enum StopReason {
         /// Full message.
         message: String,
     },
+    /// The GPU failed.
+    GpuFailure {
+        /// Full message.
+        message: String,
+    },
 }
 
 /// The `manifest.json` of a run.
@@ -91,10 +99,16 @@ pub struct Manifest {
     pub method: String,
     /// Largest step.
     pub dt: f64,
-    /// Engine threads.
+    /// `"cpu"` or `"gpu"`.
+    pub backend: &'static str,
+    /// The GPU adapter's name (on the CPU: the CPU and its SIMD kernel).
+    pub adapter: String,
+    /// `"f64"` or `"f32"`.
+    pub precision: &'static str,
+    /// Engine threads (0 on the GPU).
     pub threads: usize,
-    /// SIMD kernel.
-    pub simd: &'static str,
+    /// SIMD kernel of the CPU engine (`null` on the GPU).
+    pub simd: Option<&'static str>,
     /// Steps taken.
     pub steps: u64,
     /// Samples written.
@@ -283,13 +297,12 @@ pub fn run_scene(
     let threads = request
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let engine = match Engine::from_scene(
-        &scene,
-        EngineOptions {
-            threads,
-            simd: None,
-        },
-    ) {
+    let cpu_options = EngineOptions {
+        threads,
+        simd: None,
+    };
+    let mut gpu = None;
+    let engine = match FieldEngine::build(&scene, request.backend, cpu_options, &mut gpu) {
         Ok(engine) => engine,
         Err(e) => {
             if created {
@@ -334,6 +347,7 @@ pub fn run_scene(
     std::fs::write(&scene_path, written.to_ron_string())
         .map_err(|e| AppError::Input(format!("cannot write {}: {e}", scene_path.display())))?;
 
+    let info = engine.info();
     let mut manifest = Manifest {
         program: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
@@ -342,9 +356,15 @@ pub fn run_scene(
         grid: [scene.grid.rows, scene.grid.cols],
         seeds: Seeds::of(&scene),
         method: format!("{:?}", engine.method()),
-        dt: engine.dt,
+        dt: engine.dt(),
+        backend: info.backend,
+        adapter: info.adapter,
+        precision: info.precision,
         threads: engine.threads(),
-        simd: engine.simd().name(),
+        simd: match &engine {
+            FieldEngine::Cpu(cpu) => Some(cpu.simd().name()),
+            FieldEngine::Gpu(_) => None,
+        },
         steps: 0,
         samples: 0,
         samples_requested,
@@ -357,11 +377,12 @@ pub fn run_scene(
     let mut app = headless_app();
     let settings = SimSettings {
         ticks_per_unit,
-        engine: EngineOptions {
-            threads,
-            simd: None,
-        },
+        engine: cpu_options,
+        backend: request.backend,
     };
+    if let Some(gpu) = gpu {
+        app.insert_resource(GpuDevice(gpu));
+    }
     install_replay(app.world_mut(), &scene, written, engine, settings)
         .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
     if let Err(e) = recorder.flush() {
@@ -389,6 +410,11 @@ pub fn run_scene(
                 col: b.col,
                 variable: b.variable.to_owned(),
                 message: b.to_string(),
+            };
+        }
+        if let SimStatus::Failed(message) = app.world().resource::<SimStatus>() {
+            break StopReason::GpuFailure {
+                message: message.clone(),
             };
         }
         if let Some(message) = app.world().resource::<Recorder>().error.clone() {
@@ -425,7 +451,7 @@ pub fn run_scene(
     }
     let session_ticks = world.resource::<Session>().tick;
     let engine = world.resource::<Lattice>().engine();
-    manifest.steps = engine.steps;
+    manifest.steps = engine.steps();
     manifest.samples = world.resource::<Recorder>().samples();
     manifest.model_time = session_ticks as f64 / ticks_per_unit;
     manifest.wall_time_s = wall.as_secs_f64();

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use bevy::prelude::*;
-use eifield_model::{BlowUp, Boundary, Engine, EngineError, EngineOptions, FieldScene, Grid};
+use eifield_model::{BlowUp, Boundary, EngineOptions, FieldScene, Grid};
+
+use super::backend::{BackendRequest, EngineView, FieldEngine, GpuDevice};
 
 /// The excitatory activity E of one oscillator (a mirror of the engine's state).
 #[derive(Component, Debug, Clone, Copy, PartialEq, Default)]
@@ -57,33 +59,18 @@ impl Neighbours {
     }
 }
 
-/// The owner of the lattice state: the engine with its contiguous E and I
-/// buffers, per-cell parameters and inputs. Everything that shows or saves
-/// the state reads it here, through [`Lattice::state`]; the simulation's own
-/// systems change it through [`Lattice::engine_mut`].
+/// The owner of the lattice state: the engine (on the CPU, or on the GPU
+/// with a copy in CPU memory) with its E and I buffers, per-cell parameters
+/// and inputs. Everything that shows or saves the state reads it here,
+/// through [`Lattice::state`]; the simulation's own systems change it
+/// through [`Lattice::engine_mut`].
 #[derive(Resource)]
 pub struct Lattice {
-    engine: Engine,
+    engine: FieldEngine,
 }
 
 /// A read-only view of the lattice state.
-#[derive(Clone, Copy)]
-pub struct FieldState<'a> {
-    /// Lattice shape (and the stencil last integrated with).
-    pub grid: Grid,
-    /// Model time of the state.
-    pub t: f64,
-    /// E per cell, row-major.
-    pub e: &'a [f64],
-    /// I per cell, row-major.
-    pub i: &'a [f64],
-    /// The total excitatory drive the integration used over its last segment.
-    pub drive: &'a [f64],
-    /// The constant excitatory drive per cell.
-    pub h_ex: &'a [f64],
-    /// The inhibitory drive per cell.
-    pub h_in: &'a [f64],
-}
+pub type FieldState<'a> = EngineView<'a>;
 
 impl FieldState<'_> {
     /// E, I and the time-varying part of the drive (pulses, perturbations,
@@ -98,31 +85,29 @@ impl FieldState<'_> {
 
 impl Lattice {
     /// Wraps an engine.
-    pub fn new(engine: Engine) -> Self {
+    pub fn new(engine: FieldEngine) -> Self {
         Self { engine }
     }
 
-    /// The state, for every reader.
+    /// The state, for every reader. With the GPU engine this is the copy
+    /// made by the last [`Lattice::sync`].
     pub fn state(&self) -> FieldState<'_> {
-        let engine = &self.engine;
-        FieldState {
-            grid: engine.grid,
-            t: engine.t,
-            e: &engine.e,
-            i: &engine.i,
-            drive: engine.drive(),
-            h_ex: &engine.h_ex,
-            h_in: &engine.h_in,
-        }
+        self.engine.view()
     }
 
-    /// The engine, read-only (its settings: threads, method, steps).
-    pub fn engine(&self) -> &Engine {
+    /// Brings the CPU copy of a GPU engine's state up to date (a no-op on
+    /// the CPU engine, and when nothing changed since the last call).
+    pub fn sync(&mut self) -> Result<(), String> {
+        self.engine.sync()
+    }
+
+    /// The engine, read-only (its settings: backend, method, steps).
+    pub fn engine(&self) -> &FieldEngine {
         &self.engine
     }
 
     /// The engine, for the simulation's systems ([`crate::sim::SimSystems`]).
-    pub fn engine_mut(&mut self) -> &mut Engine {
+    pub fn engine_mut(&mut self) -> &mut FieldEngine {
         &mut self.engine
     }
 }
@@ -176,6 +161,8 @@ pub enum SimStatus {
     Running,
     /// The state became non-finite; integration has stopped there.
     BlownUp(BlowUp),
+    /// The GPU failed; integration has stopped.
+    Failed(String),
 }
 
 /// When the oscillator entities' components are refreshed from the engine.
@@ -194,25 +181,37 @@ pub enum EntityMirror {
 pub struct SimSettings {
     /// Fixed ticks per unit of model time.
     pub ticks_per_unit: f64,
-    /// Engine threads and SIMD level.
+    /// CPU engine threads and SIMD level.
     pub engine: EngineOptions,
+    /// Which engine, in which precision.
+    pub backend: BackendRequest,
 }
 
 /// Builds the engine for `scene`, spawns one entity per oscillator (replacing
-/// any earlier lattice) and resets the clock to t = 0.
+/// any earlier lattice) and resets the clock to t = 0. The GPU, where one is
+/// used, is opened once and kept in [`GpuDevice`].
 pub fn load_scene(
     world: &mut World,
     scene: FieldScene,
     settings: SimSettings,
-) -> Result<(), EngineError> {
-    let engine = Engine::from_scene(&scene, settings.engine)?;
+) -> Result<(), String> {
+    let mut gpu = world.get_resource::<GpuDevice>().map(|d| d.0.clone());
+    let engine = FieldEngine::build(&scene, settings.backend, settings.engine, &mut gpu)?;
+    if let Some(gpu) = gpu {
+        world.insert_resource(GpuDevice(gpu));
+    }
     install_engine(world, scene, engine, settings.ticks_per_unit);
     world.insert_resource(settings);
     Ok(())
 }
 
 /// As [`load_scene`], with an engine the caller has already built.
-pub fn install_engine(world: &mut World, scene: FieldScene, engine: Engine, ticks_per_unit: f64) {
+pub fn install_engine(
+    world: &mut World,
+    scene: FieldScene,
+    engine: FieldEngine,
+    ticks_per_unit: f64,
+) {
     let old: Vec<Entity> = world
         .query_filtered::<Entity, With<GridPosition>>()
         .iter(world)
@@ -220,14 +219,15 @@ pub fn install_engine(world: &mut World, scene: FieldScene, engine: Engine, tick
     for entity in old {
         world.despawn(entity);
     }
-    let grid = engine.grid;
+    let state = engine.view();
+    let grid = state.grid;
     let cells: Vec<_> = (0..grid.len())
         .map(|index| {
             let (row, col) = grid.position(index);
             (
                 GridPosition { row, col, index },
-                Excitatory(engine.e[index]),
-                Inhibitory(engine.i[index]),
+                Excitatory(state.e[index]),
+                Inhibitory(state.i[index]),
             )
         })
         .collect();
@@ -252,7 +252,10 @@ pub fn refresh_entities(world: &mut World) {
     if !world.contains_resource::<Lattice>() {
         return;
     }
-    world.resource_scope(|world, lattice: Mut<Lattice>| {
+    world.resource_scope(|world, mut lattice: Mut<Lattice>| {
+        if let Err(e) = lattice.sync() {
+            error!("cannot read the lattice back from the GPU: {e}");
+        }
         let mut cells = world.query::<(&GridPosition, &mut Excitatory, &mut Inhibitory)>();
         mirror_cell_states(lattice.state(), cells.par_iter_mut(world));
     });

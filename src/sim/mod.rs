@@ -32,6 +32,7 @@
 //! | [`record::RecordPlugin`] | `.npy` recording of a headless run |
 //! | [`probes::ProbesPlugin`] | probe time series and the raster |
 
+pub mod backend;
 pub mod lattice;
 pub mod probes;
 pub mod record;
@@ -113,6 +114,10 @@ impl Plugin for SimPlugin {
                         .run_if(resource_equals(EntityMirror::EveryTick))
                         .in_set(SimSystems::Writeback),
                 ),
+            )
+            .add_systems(
+                RunFixedMainLoop,
+                sync_gpu_state.in_set(RunFixedMainLoopSystems::AfterFixedMainLoop),
             );
     }
 }
@@ -130,18 +135,12 @@ fn apply_scene_edits(
         return;
     };
     let scene = &scene.0;
-    let engine = lattice.engine_mut();
-    let same_shape = (scene.grid.rows, scene.grid.cols) == (engine.grid.rows, engine.grid.cols);
+    let grid = lattice.state().grid;
+    let same_shape = (scene.grid.rows, scene.grid.cols) == (grid.rows, grid.cols);
     if !same_shape || scene.validate().is_err() {
         return;
     }
-    engine.coeffs = eifield_model::rhs::Coeffs::from_scene(scene);
-    let (h_ex, h_in) = scene.cell_drives();
-    engine.h_ex = h_ex;
-    engine.h_in = h_in;
-    engine.set_stimuli(scene);
-    engine.set_noise(scene, clock.time());
-    engine.set_integrator(&scene.integrator);
+    lattice.engine_mut().apply_scene(scene, clock.time());
 }
 
 /// Oscillators whose E or I something wrote since the last tick.
@@ -158,13 +157,11 @@ fn take_component_writes(
     if cells.is_empty() {
         return;
     }
-    let engine = lattice.engine_mut();
-    for (pos, e, i) in &cells {
-        if pos.index < engine.e.len() {
-            engine.e[pos.index] = e.0;
-            engine.i[pos.index] = i.0;
-        }
-    }
+    let written: Vec<_> = cells
+        .iter()
+        .map(|(pos, e, i)| (pos.index, e.0, i.0))
+        .collect();
+    lattice.engine_mut().write_cells(&written);
 }
 
 /// Integrates one tick with the [`Neighbours`] stencil, and stops the clock
@@ -186,7 +183,7 @@ fn integrate(
     }
     let started = std::time::Instant::now();
     let engine = lattice.engine_mut();
-    if engine.grid != neighbours.grid() && !engine.set_stencil(neighbours.grid()) {
+    if engine.view().grid != neighbours.grid() && !engine.set_stencil(neighbours.grid()) {
         error!("the neighbour stencil does not match the lattice's shape; not integrating");
         return;
     }
@@ -195,7 +192,11 @@ fn integrate(
             clock.ticks += 1;
             session.tick += 1;
         }
-        Err(blow_up) => *status = SimStatus::BlownUp(blow_up),
+        Err(backend::EngineStop::BlowUp(blow_up)) => *status = SimStatus::BlownUp(blow_up),
+        Err(backend::EngineStop::Failed(message)) => {
+            error!("{message}");
+            *status = SimStatus::Failed(message);
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     cost.seconds = if cost.seconds == 0.0 {
@@ -205,8 +206,13 @@ fn integrate(
     };
 }
 
-/// Mirrors the engine's state into the entities (after a blow-up too: there
-/// is one state, and the entities show it).
+/// Lattice cells read back from a GPU per frame at most: larger lattices are
+/// read back every `cells / GPU_SYNC_CELLS_PER_FRAME` frames (rounded up).
+pub const GPU_SYNC_CELLS_PER_FRAME: usize = 1 << 20;
+
+/// Mirrors the CPU engine's state into the entities after every tick (after
+/// a blow-up too: there is one state, and the entities show it). A GPU
+/// engine's state is mirrored by [`sync_gpu_state`] instead.
 fn write_back(
     lattice: Option<Res<Lattice>>,
     mut cells: Query<(&GridPosition, &mut Excitatory, &mut Inhibitory)>,
@@ -214,5 +220,48 @@ fn write_back(
     let Some(lattice) = lattice else {
         return;
     };
+    if matches!(lattice.engine(), backend::FieldEngine::Gpu(_)) {
+        return;
+    }
     mirror_cell_states(lattice.state(), cells.par_iter_mut());
+}
+
+/// Reads a GPU engine's state back once per frame, after the frame's ticks
+/// (in the viewer, for lattices over [`GPU_SYNC_CELLS_PER_FRAME`] cells, once
+/// every few frames), and mirrors it into the entities under [`EntityMirror::EveryTick`];
+/// the readers of [`Lattice::state`] see that copy.
+fn sync_gpu_state(
+    lattice: Option<ResMut<Lattice>>,
+    mirror: Res<EntityMirror>,
+    mut frames: Local<usize>,
+    mut cells: Query<(&GridPosition, &mut Excitatory, &mut Inhibitory)>,
+) {
+    let Some(mut lattice) = lattice else {
+        return;
+    };
+    if !matches!(lattice.engine(), backend::FieldEngine::Gpu(_)) {
+        return;
+    }
+    // Renders and runs draw or record every frame they make: no skipping there.
+    let every = match *mirror {
+        EntityMirror::EveryTick => lattice
+            .state()
+            .grid
+            .len()
+            .div_ceil(GPU_SYNC_CELLS_PER_FRAME)
+            .max(1),
+        EntityMirror::OnRequest => 1,
+    };
+    *frames += 1;
+    if *frames < every {
+        return;
+    }
+    *frames = 0;
+    if let Err(e) = lattice.sync() {
+        error!("cannot read the lattice back from the GPU: {e}");
+        return;
+    }
+    if *mirror == EntityMirror::EveryTick {
+        mirror_cell_states(lattice.state(), cells.par_iter_mut());
+    }
 }

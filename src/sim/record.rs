@@ -94,9 +94,9 @@ impl Plugin for RecordPlugin {
 fn record_sample(
     recorder: Option<ResMut<Recorder>>,
     session: Res<Session>,
-    lattice: Option<Res<Lattice>>,
+    lattice: Option<ResMut<Lattice>>,
 ) {
-    let (Some(mut recorder), Some(lattice)) = (recorder, lattice) else {
+    let (Some(mut recorder), Some(mut lattice)) = (recorder, lattice) else {
         return;
     };
     if recorder.error.is_some()
@@ -106,6 +106,11 @@ fn record_sample(
         return;
     }
     let rec = &mut *recorder;
+    // A GPU state is read back here, at sample times only.
+    if let Err(e) = lattice.sync() {
+        rec.error = Some(format!("cannot read the lattice back from the GPU: {e}"));
+        return;
+    }
     let state = lattice.state();
     if let Err(err) = rec.append(state.e, state.i) {
         rec.error = Some(err.to_string());

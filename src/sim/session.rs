@@ -19,8 +19,10 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use bevy::prelude::*;
+use eifield_model::FieldScene;
 use eifield_model::scene::{Change, Event, Events, TimedChange, changes_between};
-use eifield_model::{Engine, FieldScene};
+
+use super::backend::FieldEngine;
 
 use super::stimulus::{Perturb, register_perturbation};
 use super::{ActiveScene, Lattice, SimClock, SimSettings, SimSystems, install_engine, load_scene};
@@ -180,7 +182,7 @@ pub fn install_replay(
     world: &mut World,
     scene: &FieldScene,
     active: FieldScene,
-    engine: Engine,
+    engine: FieldEngine,
     settings: SimSettings,
 ) -> Result<(), String> {
     let mut active = active;

@@ -4,8 +4,8 @@
 //! and keeps the drive it used ([`crate::sim::FieldState::drive`]), so what is
 //! shown is what was integrated.
 
+use crate::sim::backend::FieldEngine;
 use bevy::prelude::*;
-use eifield_model::Engine;
 use eifield_model::scene::Change;
 use eifield_model::stimulus::Perturbation;
 
@@ -65,8 +65,12 @@ fn apply_stimuli(
 
 /// Adds a perturbation to the engine's inputs, starting at `now`; refuses
 /// cells outside the grid and amounts or durations it cannot use.
-pub fn register_perturbation(engine: &mut Engine, now: f64, p: &Perturb) -> Result<(), String> {
-    let grid = engine.grid;
+pub fn register_perturbation(
+    engine: &mut FieldEngine,
+    now: f64,
+    p: &Perturb,
+) -> Result<(), String> {
+    let grid = engine.view().grid;
     if p.row >= grid.rows || p.col >= grid.cols {
         return Err(format!(
             "cell ({}, {}) is outside the {}×{} grid",
@@ -79,7 +83,7 @@ pub fn register_perturbation(engine: &mut Engine, now: f64, p: &Perturb) -> Resu
             p.amount, p.duration
         ));
     }
-    engine.inputs.perturbations.push(Perturbation {
+    engine.inputs_mut().perturbations.push(Perturbation {
         cell: grid.index(p.row, p.col),
         amount: p.amount,
         start: now,

@@ -8,6 +8,7 @@ use eifield_model::scene::{Initial, SceneSource};
 use eifield_model::{EngineOptions, FieldScene};
 
 use super::{ViewerSystems, ticks_per_unit_for};
+use crate::sim::backend::BackendRequest;
 use crate::sim::session::{begin_session, log_reset, save_session};
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimSettings, SimStatus, load_scene};
 use crate::view::{apply_scene_view, current_view_spec};
@@ -156,7 +157,7 @@ fn handle_commands(world: &mut World) {
                     .load()
                     .map_err(|e| e.to_string())
                     .and_then(|scene| {
-                        open_session(world, &scene, settings.engine)
+                        open_session(world, &scene, settings.engine, settings.backend)
                             .map_err(|e| format!("{}: {e}", path.display()))
                     })
                     .map(|_| format!("loaded {}", path.display()));
@@ -189,6 +190,7 @@ pub fn open_session(
     world: &mut World,
     scene: &FieldScene,
     engine: EngineOptions,
+    backend: BackendRequest,
 ) -> Result<(), String> {
     let ticks_per_unit = match &scene.events {
         Some(events) => events.tick_rate(scene.run.sample_rate),
@@ -202,6 +204,7 @@ pub fn open_session(
         SimSettings {
             ticks_per_unit,
             engine,
+            backend,
         },
     )
     .map_err(|e| e.to_string())?;

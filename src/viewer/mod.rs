@@ -27,6 +27,7 @@ use eifield_model::scene::SceneSource;
 use crate::capture::recording::{ScreenCapture, recording};
 use crate::capture::{CapturePlugins, CaptureSystems};
 use crate::commands::AppError;
+use crate::sim::backend::BackendRequest;
 use crate::sim::probes::ProbeSystems;
 use crate::sim::{SimClock, SimPlugins, TickCost};
 use crate::view::ViewPlugins;
@@ -165,6 +166,7 @@ pub fn run_viewer(
     scene_arg: &Path,
     script: Option<&Path>,
     captures: &Path,
+    backend: BackendRequest,
 ) -> Result<ExitCode, AppError> {
     if !display_available() {
         return Err(AppError::Input(
@@ -203,7 +205,7 @@ pub fn run_viewer(
         threads,
         simd: None,
     };
-    controls::open_session(app.world_mut(), &scene, engine)
+    controls::open_session(app.world_mut(), &scene, engine, backend)
         .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
     {
         let view = scene.view.clone().unwrap_or_default();

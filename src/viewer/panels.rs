@@ -90,7 +90,7 @@ fn measure_throughput(
         return;
     };
     let now = time.elapsed_secs_f64();
-    let steps = lattice.engine().steps;
+    let steps = lattice.engine().steps();
     if let Some((last_steps, last_time)) = throughput.last {
         let dt = now - last_time;
         if dt > 0.0 && steps >= last_steps {
@@ -197,7 +197,12 @@ fn phase_plane(ui: &mut egui::Ui, params: &PlotParams) {
         .fold((-2.0f64, 4.0f64), |(lo, hi), e| {
             (lo.min(e - 0.5), hi.max(e + 0.5))
         });
-    let (e_null, i_null) = nullclines(&lattice.engine().coeffs, inputs, (lo, hi), NULLCLINE_POINTS);
+    let (e_null, i_null) = nullclines(
+        lattice.engine().coeffs(),
+        inputs,
+        (lo, hi),
+        NULLCLINE_POINTS,
+    );
     // The E-nullcline is undefined where |tanh I| would exceed 1: one line per defined stretch.
     let gap = 1.5 * (hi - lo) / (NULLCLINE_POINTS - 1) as f64;
     let mut stretches: Vec<Vec<[f64; 2]>> = Vec::new();

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use eifield::commands::run::headless_app;
+use eifield::sim::backend::BackendRequest;
 use eifield::sim::{
     EntityMirror, Excitatory, GridPosition, Inhibitory, Lattice, SimSettings, load_scene,
 };
@@ -53,6 +54,7 @@ pub fn app_with_rate(scene: FieldScene, ticks_per_unit: f64) -> App {
         SimSettings {
             ticks_per_unit,
             engine: EngineOptions::default(),
+            backend: BackendRequest::default(),
         },
     )
     .unwrap();

@@ -1,6 +1,7 @@
 //! The simulation as ECS systems: reference accuracy, messages, stencil, clock.
 
 use bevy::prelude::*;
+use eifield::sim::backend::BackendRequest;
 use eifield::sim::stimulus::Perturb;
 use eifield::sim::{Excitatory, GridPosition, Lattice, Neighbours, SimClock};
 use eifield_model::noise::PinkNoise;
@@ -91,7 +92,7 @@ fn perturb_changes_the_drive_of_only_its_target() {
         .world_mut()
         .resource_mut::<Lattice>()
         .engine_mut()
-        .inputs
+        .inputs_mut()
         .pulses
         .clear();
     kicked.world_mut().write_message(Perturb {
@@ -315,6 +316,7 @@ fn a_noisy_scene_that_crossed_a_block_inside_a_tick_runs_headless() {
                 quiet: true,
                 threads: Some(2),
                 continue_from: None,
+                backend: BackendRequest::default(),
             },
             Arc::new(AtomicBool::new(false)),
         )

@@ -4,6 +4,7 @@ mod analysis;
 mod common;
 mod engine_ecs;
 mod gallery;
+mod gpu;
 mod headless_cli;
 mod recording;
 mod session;

@@ -43,6 +43,16 @@ pub enum GpuError {
         /// The device's limit.
         limit: u64,
     },
+    /// The device ran out of memory for the lattice.
+    #[error(
+        "`{adapter}` has not enough memory for the lattice ({reason}); use a smaller grid or `--precision f32`"
+    )]
+    OutOfMemory {
+        /// Adapter name.
+        adapter: String,
+        /// wgpu's message.
+        reason: String,
+    },
     /// The device was lost or a transfer failed.
     #[error("the GPU failed: {0}")]
     Failed(String),

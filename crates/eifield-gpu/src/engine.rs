@@ -186,6 +186,8 @@ impl GpuEngine {
             .into());
         }
         let device = &ctx.device;
+        // Running out of device memory is an error to report, not a panic.
+        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let method = method_of(&scene.integrator);
         let pipelines = Pipelines::new(device, precision, method);
         let storage = |label: &str| {
@@ -225,6 +227,13 @@ impl GpuEngine {
                 mapped_at_creation: false,
             }),
         };
+        if let Some(error) = futures_lite::future::block_on(out_of_memory.pop()) {
+            return Err(GpuError::OutOfMemory {
+                adapter: ctx.adapter.name.clone(),
+                reason: error.to_string(),
+            }
+            .into());
+        }
         let step_groups = [0, 1].map(|from| step_group(device, &pipelines, &buffers, from));
         let (h_ex, h_in) = scene.cell_drives();
         let mut engine = Self {

