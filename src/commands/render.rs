@@ -343,8 +343,11 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
         engine: cpu_options,
         backend: request.backend,
     };
-    if let Some(gpu) = gpu {
-        app.insert_resource(GpuDevice(gpu));
+    if let Some(context) = gpu {
+        app.insert_resource(GpuDevice {
+            context,
+            renderer_shares_it: false,
+        });
     }
     install_replay(app.world_mut(), &scene, scene.clone(), engine, settings)
         .map_err(|e| input(format!("{source}: {e}")))?;

@@ -380,8 +380,11 @@ pub fn run_scene(
         engine: cpu_options,
         backend: request.backend,
     };
-    if let Some(gpu) = gpu {
-        app.insert_resource(GpuDevice(gpu));
+    if let Some(context) = gpu {
+        app.insert_resource(GpuDevice {
+            context,
+            renderer_shares_it: false,
+        });
     }
     install_replay(app.world_mut(), &scene, written, engine, settings)
         .map_err(|e| AppError::Input(format!("{source}: {e}")))?;

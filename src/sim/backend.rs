@@ -58,9 +58,16 @@ pub struct BackendRequest {
     pub precision: Option<PrecisionChoice>,
 }
 
-/// The GPU device the lattice runs on, opened once per process.
+/// The GPU device the lattice runs on, opened once per process (or the
+/// viewer's render device).
 #[derive(Resource, Clone)]
-pub struct GpuDevice(pub GpuContext);
+pub struct GpuDevice {
+    /// The device and queue.
+    pub context: GpuContext,
+    /// Whether it is the renderer's own device, so that the surface can
+    /// read the engine's buffers directly.
+    pub renderer_shares_it: bool,
+}
 
 /// An engine of either kind.
 pub enum FieldEngine {

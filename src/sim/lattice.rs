@@ -195,10 +195,14 @@ pub fn load_scene(
     scene: FieldScene,
     settings: SimSettings,
 ) -> Result<(), String> {
-    let mut gpu = world.get_resource::<GpuDevice>().map(|d| d.0.clone());
+    let known = world.get_resource::<GpuDevice>().map(|d| d.context.clone());
+    let mut gpu = known.clone();
     let engine = FieldEngine::build(&scene, settings.backend, settings.engine, &mut gpu)?;
-    if let Some(gpu) = gpu {
-        world.insert_resource(GpuDevice(gpu));
+    if let (None, Some(context)) = (known, gpu) {
+        world.insert_resource(GpuDevice {
+            context,
+            renderer_shares_it: false,
+        });
     }
     install_engine(world, scene, engine, settings.ticks_per_unit);
     world.insert_resource(settings);

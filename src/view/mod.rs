@@ -5,6 +5,7 @@
 //! | plugin | concern |
 //! |---|---|
 //! | [`surface::SurfacePlugin`] | the lattice mesh, displaced and coloured by a shader from the shown field |
+//! | [`gpu_feed::GpuFeedPlugin`] | the surface's field converted on the GPU from a GPU engine's state |
 //! | [`camera::CameraPlugin`] | the orbit camera and its framing of the lattice |
 //! | [`camera::OrbitControlsPlugin`] | mouse and keyboard camera controls (viewer only) |
 //! | [`picking::LatticePickingPlugin`] | pointer rays to cells, click tools (viewer only) |
@@ -13,6 +14,7 @@
 
 pub mod camera;
 pub mod colormap;
+pub mod gpu_feed;
 pub mod picking;
 pub mod settings;
 pub mod surface;
@@ -32,6 +34,7 @@ impl PluginGroup for ViewPlugins {
     fn build(self) -> PluginGroupBuilder {
         PluginGroupBuilder::start::<Self>()
             .add(surface::SurfacePlugin)
+            .add(gpu_feed::GpuFeedPlugin)
             .add(camera::CameraPlugin)
     }
 }

@@ -23,7 +23,9 @@ use eifield_model::scene::{ColorMapName, ViewField};
 pub use eifield_model::scene::ViewMode;
 
 use super::colormap::{ColorMapLut, LUT_SIZE};
+use super::gpu_feed::{FeedSource, GpuSurfaceFeed};
 use super::settings::{DEFAULT_E_RANGE, ViewSettings, ViewSystems};
+use crate::sim::backend::{FieldEngine, GpuDevice};
 use crate::sim::probes::ActivationTimes;
 use crate::sim::{Lattice, Neighbours};
 
@@ -282,6 +284,7 @@ fn update_surface(
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut shown_map: Local<Option<(AssetId<LatticeSurfaceMaterial>, ColorMapName)>>,
     (activations, mut overlay): (Option<Res<ActivationTimes>>, Local<Vec<f32>>),
+    (gpu, mut feed): (Option<Res<GpuDevice>>, ResMut<GpuSurfaceFeed>),
 ) {
     let Ok((surface, material)) = surfaces.single() else {
         return;
@@ -291,7 +294,8 @@ fn update_surface(
     drawn.e.resize(n, 0.0);
     drawn.i.resize(n, 0.0);
     drawn.heights.resize(n, 0.0);
-    if let Some(lattice) = lattice.filter(|l| l.state().grid.len() == n) {
+    let lattice = lattice.filter(|l| l.state().grid.len() == n);
+    if let Some(lattice) = &lattice {
         let state = lattice.state();
         for (drawn, &value) in drawn.e.iter_mut().zip(state.e) {
             *drawn = value as f32;
@@ -331,9 +335,29 @@ fn update_surface(
     let Some(current) = materials.get(&material.0) else {
         return;
     };
-    if let Some(mut field) = buffers.get_mut(&current.field) {
+    // A GPU engine on the renderer's device feeds E or I to the surface
+    // directly; the activation map and other engines go through the CPU.
+    let source = match (&lattice, gpu.as_deref(), &activation_map) {
+        (Some(lattice), Some(gpu), None) if gpu.renderer_shares_it => match lattice.engine() {
+            FieldEngine::Gpu(engine) => {
+                let (e, i) = engine.engine.state_buffers();
+                Some(FeedSource {
+                    state: if settings.field == ViewField::E { e } else { i }.clone(),
+                    precision: engine.engine.precision(),
+                    cells: n as u32,
+                    target: current.field.id(),
+                })
+            }
+            FieldEngine::Cpu(_) => None,
+        },
+        _ => None,
+    };
+    if source.is_none()
+        && let Some(mut field) = buffers.get_mut(&current.field)
+    {
         field.data = Some(bytemuck::cast_slice(values).to_vec());
     }
+    feed.0 = source;
     let params = SurfaceParams {
         height_scale: settings.height_scale,
         low: range.0,

@@ -19,15 +19,17 @@ use std::process::ExitCode;
 
 use bevy::app::PluginGroupBuilder;
 use bevy::prelude::*;
+use bevy::render::renderer::{RenderAdapterInfo, RenderDevice, RenderQueue};
 use bevy::window::WindowResolution;
 use bevy_egui::EguiPlugin;
-use eifield_model::EngineOptions;
+use eifield_gpu::GpuContext;
 use eifield_model::scene::SceneSource;
+use eifield_model::{EngineOptions, FieldScene};
 
 use crate::capture::recording::{ScreenCapture, recording};
 use crate::capture::{CapturePlugins, CaptureSystems};
-use crate::commands::AppError;
-use crate::sim::backend::BackendRequest;
+use crate::commands::{AppError, EXIT_INPUT};
+use crate::sim::backend::{AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, GpuDevice};
 use crate::sim::probes::ProbeSystems;
 use crate::sim::{SimClock, SimPlugins, TickCost};
 use crate::view::ViewPlugins;
@@ -205,8 +207,25 @@ pub fn run_viewer(
         threads,
         simd: None,
     };
-    controls::open_session(app.world_mut(), &scene, engine, backend)
-        .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
+    // A lattice that may run on the GPU waits for the renderer's device
+    // (it exists once the app runs), so that the surface can read its buffers.
+    let may_use_gpu = match backend.backend {
+        BackendChoice::Cpu => false,
+        BackendChoice::Gpu => true,
+        BackendChoice::Auto => scene.grid.len() >= AUTO_GPU_MIN_CELLS,
+    };
+    if may_use_gpu {
+        app.insert_resource(PendingSession {
+            scene: scene.clone(),
+            source: source.to_string(),
+            engine,
+            backend,
+        })
+        .add_systems(Startup, open_pending_session);
+    } else {
+        controls::open_session(app.world_mut(), &scene, engine, backend)
+            .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
+    }
     {
         let view = scene.view.clone().unwrap_or_default();
         let mut capture = app.world_mut().resource_mut::<ScreenCapture>();
@@ -224,6 +243,40 @@ pub fn run_viewer(
         AppExit::Success => ExitCode::SUCCESS,
         AppExit::Error(code) => ExitCode::from(code.get()),
     })
+}
+
+/// A session to open once the renderer's device exists.
+#[derive(Resource)]
+struct PendingSession {
+    scene: FieldScene,
+    source: String,
+    engine: EngineOptions,
+    backend: BackendRequest,
+}
+
+/// Opens the pending session on the renderer's device: the GPU engine, if
+/// one is chosen, runs there. A scene that cannot be loaded ends the viewer
+/// with exit code 2, as before the window opened.
+fn open_pending_session(world: &mut World) {
+    let Some(pending) = world.remove_resource::<PendingSession>() else {
+        return;
+    };
+    if let (Some(device), Some(queue), Some(info)) = (
+        world.get_resource::<RenderDevice>(),
+        world.get_resource::<RenderQueue>(),
+        world.get_resource::<RenderAdapterInfo>(),
+    ) {
+        let queue: &eifield_gpu::wgpu::Queue = &queue.0;
+        let context = GpuContext::from_device(device.wgpu_device().clone(), queue.clone(), &info.0);
+        world.insert_resource(GpuDevice {
+            context,
+            renderer_shares_it: true,
+        });
+    }
+    if let Err(e) = controls::open_session(world, &pending.scene, pending.engine, pending.backend) {
+        eprintln!("error: {}: {e}", pending.source);
+        world.write_message(AppExit::from_code(EXIT_INPUT));
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ use crate::sim::session::Session;
 use crate::sim::stimulus::Perturb;
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock};
 use crate::view::ViewSettings;
+use crate::view::gpu_feed::GpuSurfaceFeed;
 use crate::view::picking::{ClickSettings, Tool, ray_to_cell};
 use crate::view::surface::{DrawnField, cell_centre};
 
@@ -347,7 +348,7 @@ fn run_script(
     windows: Query<Entity, With<PrimaryWindow>>,
     neighbours: Option<Res<Neighbours>>,
     drawn: Res<DrawnField>,
-    lattice: Option<Res<Lattice>>,
+    (lattice, feed): (Option<Res<Lattice>>, Res<GpuSurfaceFeed>),
     mut events: MessageWriter<WindowEvent>,
     mut exit: MessageWriter<AppExit>,
     time: Res<Time<Real>>,
@@ -465,6 +466,8 @@ fn run_script(
                 tick: session.tick,
                 e: state.map_or(&[], |s| s.e),
                 i: state.map_or(&[], |s| s.i),
+                backend: lattice.as_ref().map(|l| l.engine().info().backend),
+                surface_from_gpu: feed.0.is_some(),
             };
             if let Err(e) = write_report(&path, &script, &report) {
                 error!("script: cannot write {}: {e}", path.display());
@@ -566,6 +569,10 @@ struct Report<'a> {
     tick: u64,
     e: &'a [f64],
     i: &'a [f64],
+    /// The engine's backend (`"cpu"`, `"gpu"`).
+    backend: Option<&'static str>,
+    /// Whether the surface is fed from the GPU engine's buffers.
+    surface_from_gpu: bool,
 }
 
 fn write_report(path: &Path, script: &Script, report: &Report) -> std::io::Result<()> {
@@ -581,6 +588,8 @@ fn write_report(path: &Path, script: &Script, report: &Report) -> std::io::Resul
         "view_settings_changes": script.view_changes,
         "raster_line": script.raster_line,
         "frames_per_second": report.fps,
+        "backend": report.backend,
+        "surface_from_gpu": report.surface_from_gpu,
     }))
     .map_err(std::io::Error::other)?;
     std::fs::write(path, text)

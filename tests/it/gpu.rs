@@ -3,7 +3,8 @@
 //! issue's tolerances in f64 and f32, the manifest's backend keys, identical
 //! bits from run to run, the benchmark's GPU lines and a GPU render.
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
 use eifield_model::FieldScene;
 use eifield_model::scene::IntegratorSpec;
@@ -205,5 +206,126 @@ fn a_gpu_render_draws_what_the_cpu_render_draws() {
         .filter(|(a, b)| a != b)
         .count();
     println!("GPU and CPU stills differ in {differing} pixels");
+    assert_eq!(differing, 0);
+}
+
+/// Writes a viewer script: let `ticks_frames` frames run, pause, then report
+/// and take a screenshot.
+fn pause_report_shot(dir: &Path, name: &str, run_frames: u32) -> (PathBuf, PathBuf, PathBuf) {
+    let report = dir.join(format!("{name}.json"));
+    let shot = dir.join(format!("{name}.png"));
+    let script = dir.join(format!("{name}.script"));
+    let running = if run_frames > 0 {
+        format!("wait {run_frames}\n")
+    } else {
+        String::new()
+    };
+    std::fs::write(
+        &script,
+        format!(
+            "{running}pause\nwait 20\nreport {}\nscreenshot {}\nwait 3\nexit\n",
+            report.display(),
+            shot.display()
+        ),
+    )
+    .unwrap();
+    (script, report, shot)
+}
+
+/// The viewer on the GPU backend: the engine runs on the renderer's device
+/// and the surface is fed from its buffers (the report says so); the state
+/// it reaches agrees with the CPU engine's after the same ticks, and it is
+/// drawn exactly as the CPU viewer draws that state.
+#[test]
+fn the_gpu_viewer_draws_its_state_as_the_cpu_viewer_does() {
+    let dir = temp_out("gpu-viewer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut scene = FieldScene {
+        name: "random start".into(),
+        grid: eifield_model::Grid::new(40, 56, eifield_model::Boundary::Open),
+        initial: eifield_model::scene::Initial::Random {
+            sigma: 1.5,
+            seed: 3,
+        },
+        ..FieldScene::default()
+    };
+    scene.view = Some(eifield_model::scene::ViewSpec {
+        range: Some((-3.0, 3.0)),
+        ..Default::default()
+    });
+    let path = dir.join("random.ron");
+    std::fs::write(&path, scene.to_ron_string()).unwrap();
+
+    let (script, report, shot) = pause_report_shot(&dir, "gpu", 15);
+    let output = view_scripted(
+        &path,
+        &script,
+        &[OsStr::new("--backend"), OsStr::new("gpu")],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let gpu: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(gpu["backend"], "gpu");
+    assert_eq!(gpu["surface_from_gpu"], true);
+    let values = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (e, i) = (values(&gpu["E"]), values(&gpu["I"]));
+    let ticks = gpu["tick"].as_u64().unwrap();
+    println!("the GPU viewer paused at tick {ticks}");
+
+    // The CPU engine after the same ticks.
+    let rate = eifield::viewer::ticks_per_unit_for(scene.grid.len());
+    let mut app = app_with_rate(scene.clone(), rate);
+    for _ in 0..ticks {
+        app.update();
+    }
+    let (cpu_e, cpu_i) = engine_state(&app);
+    let difference = max_abs_diff(&e, &cpu_e).max(max_abs_diff(&i, &cpu_i));
+    println!("GPU viewer against the CPU engine: max difference {difference:e}");
+    assert!(difference <= 1e-10, "{difference:e}");
+
+    // The CPU viewer shown that state draws the same picture.
+    let mut same_state = scene.clone();
+    same_state.initial = eifield_model::scene::Initial::Explicit { ex: e, inh: i };
+    let same_path = dir.join("same_state.ron");
+    std::fs::write(&same_path, same_state.to_ron_string()).unwrap();
+    let (script, _, cpu_shot) = pause_report_shot(&dir, "cpu", 0);
+    let output = view_scripted(
+        &same_path,
+        &script,
+        &[OsStr::new("--backend"), OsStr::new("cpu")],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (a, b) = (
+        image::open(&shot).unwrap().to_rgb8(),
+        image::open(&cpu_shot).unwrap().to_rgb8(),
+    );
+    // The 3D view: right of the side panel, above the plots (the panels show the time).
+    let (mut differing, mut varied) = (0, std::collections::HashSet::new());
+    for y in 0..490 {
+        for x in 310..1280 {
+            let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
+            differing += usize::from(p != q);
+            varied.insert(p.0);
+        }
+    }
+    println!(
+        "3D view: {differing} differing pixels, {} colours",
+        varied.len()
+    );
+    assert!(varied.len() > 100, "the surface is drawn");
     assert_eq!(differing, 0);
 }

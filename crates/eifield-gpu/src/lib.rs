@@ -15,3 +15,5 @@ pub mod shader;
 pub use context::{AdapterSummary, ContextRequest, GpuContext, GpuError};
 pub use engine::{AdvanceError, BuildError, GpuEngine, initial_state};
 pub use shader::Precision;
+/// The `wgpu` this crate is built on (the one Bevy 0.19 uses).
+pub use wgpu;
