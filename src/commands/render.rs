@@ -25,7 +25,7 @@ use super::progress::DelayedProgress;
 use crate::capture::frames::{CapturePlugin, CapturedFrames, request_frame};
 use crate::capture::overlay::Overlay;
 use crate::capture::video::{VideoOutput, VideoWriter};
-use crate::sim::backend::{BackendRequest, FieldEngine, GpuDevice};
+use crate::sim::backend::{BackendRequest, FieldEngine, GpuDevice, renderer_context};
 use crate::sim::probes::ProbesPlugin;
 use crate::sim::session::install_replay;
 use crate::sim::{EntityMirror, SimClock, SimPlugins, SimSettings, SimStatus};
@@ -331,11 +331,19 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
         threads,
         simd: None,
     };
-    let mut gpu = None;
+    let (mut app, target) = offscreen_app(size);
+    while app.plugins_state() == PluginsState::Adding {
+        bevy::tasks::tick_global_task_pools_on_main_thread();
+    }
+    app.finish();
+    app.cleanup();
+    // The GPU engine runs on the renderer's device, which then draws the
+    // surface straight from the engine's buffers.
+    let mut gpu = renderer_context(app.world());
+    let shares = gpu.is_some();
     let engine = FieldEngine::build(&scene, request.backend, cpu_options, &mut gpu)
         .map_err(|e| input(format!("{source}: {e}")))?;
 
-    let (mut app, target) = offscreen_app(size);
     // One fixed tick per frame: tick k ends at model time k × time-per-frame.
     let ticks_per_unit = 1.0 / plan.time_per_frame;
     let settings = SimSettings {
@@ -346,7 +354,7 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     if let Some(context) = gpu {
         app.insert_resource(GpuDevice {
             context,
-            renderer_shares_it: false,
+            renderer_shares_it: shares,
         });
     }
     install_replay(app.world_mut(), &scene, scene.clone(), engine, settings)
@@ -364,11 +372,6 @@ pub fn render(request: &RenderRequest, stop: Arc<AtomicBool>) -> Result<RenderSu
     app.world_mut()
         .resource_mut::<Time<Virtual>>()
         .set_max_delta(Duration::from_secs(u32::MAX as u64));
-    while app.plugins_state() == PluginsState::Adding {
-        bevy::tasks::tick_global_task_pools_on_main_thread();
-    }
-    app.finish();
-    app.cleanup();
 
     let mut writer = match out {
         Some(_) if still_ticks.is_some() => None,

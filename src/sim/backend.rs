@@ -397,3 +397,17 @@ pub enum EngineStop {
     /// The device failed.
     Failed(String),
 }
+
+/// The renderer's device as a GPU context, once the render plugin has
+/// created it (after `App::finish`).
+pub fn renderer_context(world: &World) -> Option<GpuContext> {
+    use bevy::render::renderer::{RenderAdapterInfo, RenderDevice, RenderQueue};
+    let device = world.get_resource::<RenderDevice>()?;
+    let queue: &eifield_gpu::wgpu::Queue = &world.get_resource::<RenderQueue>()?.0;
+    let info = world.get_resource::<RenderAdapterInfo>()?;
+    Some(GpuContext::from_device(
+        device.wgpu_device().clone(),
+        queue.clone(),
+        &info.0,
+    ))
+}

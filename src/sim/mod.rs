@@ -117,7 +117,9 @@ impl Plugin for SimPlugin {
             )
             .add_systems(
                 RunFixedMainLoop,
-                sync_gpu_state.in_set(RunFixedMainLoopSystems::AfterFixedMainLoop),
+                sync_gpu_state
+                    .run_if(resource_equals(EntityMirror::EveryTick))
+                    .in_set(RunFixedMainLoopSystems::AfterFixedMainLoop),
             );
     }
 }
@@ -226,13 +228,14 @@ fn write_back(
     mirror_cell_states(lattice.state(), cells.par_iter_mut());
 }
 
-/// Reads a GPU engine's state back once per frame, after the frame's ticks
-/// (in the viewer, for lattices over [`GPU_SYNC_CELLS_PER_FRAME`] cells, once
-/// every few frames), and mirrors it into the entities under [`EntityMirror::EveryTick`];
-/// the readers of [`Lattice::state`] see that copy.
+/// Under [`EntityMirror::EveryTick`] (the viewer), reads a GPU engine's state
+/// back once per frame, after the frame's ticks (for lattices over
+/// [`GPU_SYNC_CELLS_PER_FRAME`] cells, once every few frames), and mirrors it
+/// into the entities; the readers of [`Lattice::state`] see that copy.
+/// Headless runs read back at sample times ([`record`]); renders draw from
+/// the GPU and read nothing back.
 fn sync_gpu_state(
     lattice: Option<ResMut<Lattice>>,
-    mirror: Res<EntityMirror>,
     mut frames: Local<usize>,
     mut cells: Query<(&GridPosition, &mut Excitatory, &mut Inhibitory)>,
 ) {
@@ -242,16 +245,12 @@ fn sync_gpu_state(
     if !matches!(lattice.engine(), backend::FieldEngine::Gpu(_)) {
         return;
     }
-    // Renders and runs draw or record every frame they make: no skipping there.
-    let every = match *mirror {
-        EntityMirror::EveryTick => lattice
-            .state()
-            .grid
-            .len()
-            .div_ceil(GPU_SYNC_CELLS_PER_FRAME)
-            .max(1),
-        EntityMirror::OnRequest => 1,
-    };
+    let every = lattice
+        .state()
+        .grid
+        .len()
+        .div_ceil(GPU_SYNC_CELLS_PER_FRAME)
+        .max(1);
     *frames += 1;
     if *frames < every {
         return;
@@ -261,7 +260,5 @@ fn sync_gpu_state(
         error!("cannot read the lattice back from the GPU: {e}");
         return;
     }
-    if *mirror == EntityMirror::EveryTick {
-        mirror_cell_states(lattice.state(), cells.par_iter_mut());
-    }
+    mirror_cell_states(lattice.state(), cells.par_iter_mut());
 }

@@ -1,8 +1,11 @@
 //! The surface fed straight from the GPU engine: when the lattice runs on
-//! the render device, a compute pass in the render world converts the shown
-//! state buffer (E or I, f64 or f32) into the f32 field buffer the surface
-//! shader reads, every frame, so the drawn field never goes through the CPU.
-//! The main world only names the buffers ([`GpuSurfaceFeed`]).
+//! the render device, the main world copies the shown state buffer (E or I,
+//! f64 or f32) on the GPU into a snapshot after the frame's ticks, and a
+//! compute pass in the render world converts that snapshot into the f32
+//! field buffer the surface shader reads, so the drawn field never goes
+//! through the CPU. The snapshots rotate through [`SNAPSHOT_SLOTS`] buffers:
+//! the render world draws a frame while the main world already integrates
+//! the next, and must not see the state move under it.
 
 use bevy::prelude::*;
 use bevy::render::extract_resource::{ExtractResource, ExtractResourcePlugin};
@@ -10,18 +13,22 @@ use bevy::render::render_asset::RenderAssets;
 use bevy::render::renderer::{RenderDevice, RenderQueue};
 use bevy::render::storage::{GpuShaderBuffer, ShaderBuffer};
 use bevy::render::{Render, RenderApp, RenderSystems};
-use eifield_gpu::{Precision, wgpu};
+use eifield_gpu::{GpuContext, Precision, wgpu};
 
 /// What the surface shows when it is fed from the GPU: the state buffer of
 /// the shown field and the surface's field buffer (`None`: fed from the CPU).
 #[derive(Resource, ExtractResource, Clone, Default)]
 pub struct GpuSurfaceFeed(pub Option<FeedSource>);
 
+/// Snapshot buffers in rotation (the render world works at most one frame
+/// behind the main world; one more for safety).
+pub const SNAPSHOT_SLOTS: usize = 3;
+
 /// One conversion: `cells` values of `precision` from `state` into the f32
 /// buffer of `target`.
 #[derive(Clone)]
 pub struct FeedSource {
-    /// The engine's buffer holding the shown field now.
+    /// A snapshot of the shown field, taken after the frame's ticks.
     pub state: wgpu::Buffer,
     /// Its element type.
     pub precision: Precision,
@@ -29,6 +36,43 @@ pub struct FeedSource {
     pub cells: u32,
     /// The surface material's field buffer.
     pub target: AssetId<ShaderBuffer>,
+}
+
+/// The snapshot buffers of the main world.
+#[derive(Resource, Default)]
+pub struct Snapshots {
+    slots: Vec<wgpu::Buffer>,
+    next: usize,
+}
+
+impl Snapshots {
+    /// Copies the first `bytes` of `state` into the next snapshot buffer, on
+    /// the GPU (submitted after every step already submitted), and returns it.
+    pub fn take(&mut self, ctx: &GpuContext, state: &wgpu::Buffer, bytes: u64) -> wgpu::Buffer {
+        if self.slots.first().is_none_or(|b| b.size() != bytes) {
+            self.slots = (0..SNAPSHOT_SLOTS)
+                .map(|_| {
+                    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("surface field snapshot"),
+                        size: bytes,
+                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                })
+                .collect();
+            self.next = 0;
+        }
+        let slot = self.slots[self.next].clone();
+        self.next = (self.next + 1) % SNAPSHOT_SLOTS;
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("surface field snapshot"),
+            });
+        encoder.copy_buffer_to_buffer(state, 0, &slot, 0, bytes);
+        ctx.queue.submit([encoder.finish()]);
+        slot
+    }
 }
 
 /// Invocations per workgroup of the conversion (as in its WGSL).
@@ -42,6 +86,7 @@ pub struct GpuFeedPlugin;
 impl Plugin for GpuFeedPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<GpuSurfaceFeed>()
+            .init_resource::<Snapshots>()
             .add_plugins(ExtractResourcePlugin::<GpuSurfaceFeed>::default());
         if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
             render_app.add_systems(

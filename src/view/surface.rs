@@ -23,7 +23,7 @@ use eifield_model::scene::{ColorMapName, ViewField};
 pub use eifield_model::scene::ViewMode;
 
 use super::colormap::{ColorMapLut, LUT_SIZE};
-use super::gpu_feed::{FeedSource, GpuSurfaceFeed};
+use super::gpu_feed::{FeedSource, GpuSurfaceFeed, Snapshots};
 use super::settings::{DEFAULT_E_RANGE, ViewSettings, ViewSystems};
 use crate::sim::backend::{FieldEngine, GpuDevice};
 use crate::sim::probes::ActivationTimes;
@@ -284,7 +284,11 @@ fn update_surface(
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut shown_map: Local<Option<(AssetId<LatticeSurfaceMaterial>, ColorMapName)>>,
     (activations, mut overlay): (Option<Res<ActivationTimes>>, Local<Vec<f32>>),
-    (gpu, mut feed): (Option<Res<GpuDevice>>, ResMut<GpuSurfaceFeed>),
+    (gpu, mut feed, mut snapshots): (
+        Option<Res<GpuDevice>>,
+        ResMut<GpuSurfaceFeed>,
+        ResMut<Snapshots>,
+    ),
 ) {
     let Ok((surface, material)) = surfaces.single() else {
         return;
@@ -340,10 +344,13 @@ fn update_surface(
     let source = match (&lattice, gpu.as_deref(), &activation_map) {
         (Some(lattice), Some(gpu), None) if gpu.renderer_shares_it => match lattice.engine() {
             FieldEngine::Gpu(engine) => {
-                let (e, i) = engine.engine.state_buffers();
+                let engine = &engine.engine;
+                let (e, i) = engine.state_buffers();
+                let shown = if settings.field == ViewField::E { e } else { i };
+                let bytes = (n * engine.precision().bytes()) as u64;
                 Some(FeedSource {
-                    state: if settings.field == ViewField::E { e } else { i }.clone(),
-                    precision: engine.engine.precision(),
+                    state: snapshots.take(engine.context(), shown, bytes),
+                    precision: engine.precision(),
                     cells: n as u32,
                     target: current.field.id(),
                 })

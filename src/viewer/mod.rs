@@ -19,17 +19,17 @@ use std::process::ExitCode;
 
 use bevy::app::PluginGroupBuilder;
 use bevy::prelude::*;
-use bevy::render::renderer::{RenderAdapterInfo, RenderDevice, RenderQueue};
 use bevy::window::WindowResolution;
 use bevy_egui::EguiPlugin;
-use eifield_gpu::GpuContext;
 use eifield_model::scene::SceneSource;
 use eifield_model::{EngineOptions, FieldScene};
 
 use crate::capture::recording::{ScreenCapture, recording};
 use crate::capture::{CapturePlugins, CaptureSystems};
 use crate::commands::{AppError, EXIT_INPUT};
-use crate::sim::backend::{AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, GpuDevice};
+use crate::sim::backend::{
+    AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, GpuDevice, renderer_context,
+};
 use crate::sim::probes::ProbeSystems;
 use crate::sim::{SimClock, SimPlugins, TickCost};
 use crate::view::ViewPlugins;
@@ -261,13 +261,7 @@ fn open_pending_session(world: &mut World) {
     let Some(pending) = world.remove_resource::<PendingSession>() else {
         return;
     };
-    if let (Some(device), Some(queue), Some(info)) = (
-        world.get_resource::<RenderDevice>(),
-        world.get_resource::<RenderQueue>(),
-        world.get_resource::<RenderAdapterInfo>(),
-    ) {
-        let queue: &eifield_gpu::wgpu::Queue = &queue.0;
-        let context = GpuContext::from_device(device.wgpu_device().clone(), queue.clone(), &info.0);
+    if let Some(context) = renderer_context(world) {
         world.insert_resource(GpuDevice {
             context,
             renderer_shares_it: true,
