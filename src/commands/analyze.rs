@@ -15,7 +15,7 @@ use super::plot::{
     self, DEFAULT_FIGURE_SIZE, RunData, activation_map, distance_time, kymograph, save_png,
 };
 use super::run::{self as headless, RunRequest, StopReason};
-use crate::sim::backend::BackendRequest;
+use crate::sim::backend::{BackendChoice, BackendRequest, PrecisionChoice};
 
 /// The files the analysis writes (besides the control run's folder).
 pub const ANALYSIS_FILES: [&str; 7] = [
@@ -95,7 +95,7 @@ pub fn analyze(
             quiet: request.quiet,
             threads: request.threads,
             continue_from: None,
-            backend: BackendRequest::default(),
+            backend: backend_of_run(&request.run_dir),
         },
         stop,
     )?;
@@ -178,4 +178,30 @@ fn write_results(
     })
     .map_err(failed)?;
     Ok(())
+}
+
+/// The engine a recorded run used, from its manifest, so that its control
+/// runs on the same one (`auto` when the manifest does not say).
+fn backend_of_run(run_dir: &Path) -> BackendRequest {
+    let manifest: Option<serde_json::Value> =
+        std::fs::read_to_string(run_dir.join("manifest.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+    let field = |key: &str| {
+        manifest
+            .as_ref()
+            .and_then(|m| m[key].as_str().map(str::to_owned))
+    };
+    BackendRequest {
+        backend: match field("backend").as_deref() {
+            Some("gpu") => BackendChoice::Gpu,
+            Some("cpu") => BackendChoice::Cpu,
+            _ => BackendChoice::Auto,
+        },
+        precision: match field("precision").as_deref() {
+            Some("f32") => Some(PrecisionChoice::F32),
+            Some("f64") => Some(PrecisionChoice::F64),
+            _ => None,
+        },
+    }
 }

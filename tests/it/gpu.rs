@@ -352,3 +352,18 @@ fn the_gpu_viewer_draws_its_state_as_the_cpu_viewer_does() {
     assert!(varied.len() > 100, "the surface is drawn");
     assert_eq!(differing, 0);
 }
+
+#[test]
+fn the_control_of_an_analysis_runs_on_the_runs_engine() {
+    let dir = temp_out("gpu-analyze");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("run");
+    run(
+        &scene_path("seed_notebook.ron"),
+        &out,
+        &["--backend", "gpu", "--precision", "f32", "--analyze"],
+    );
+    let control = manifest(&out.join("analysis").join("control"));
+    assert_eq!(control["backend"], "gpu");
+    assert_eq!(control["precision"], "f32");
+}
