@@ -223,3 +223,63 @@ fn a_non_finite_state_stops_the_run_at_the_cpu_engines_cell_and_time() {
     assert!(gpu_error.value.is_nan());
     println!("{gpu_error}");
 }
+
+/// Live edits as the viewer makes them (constants, drives, stimuli, noise,
+/// integrator, boundary, written cells), applied to both engines mid-run.
+#[test]
+fn live_edits_keep_the_engines_together() {
+    let ctx = context();
+    let scene = scene(18, 22, Boundary::Open, IntegratorSpec::Rk4 { dt: 0.01 });
+    let mut cpu = cpu_engine(&scene);
+    let mut gpu = GpuEngine::from_scene(&ctx, &scene, Precision::F64).expect("GPU engine");
+    cpu.advance_to(1.5).expect("CPU run");
+    gpu.advance_to(1.5).expect("GPU run");
+
+    let mut edited = scene.clone();
+    edited.coupling.frac_ee = 0.35;
+    edited.model.tau_in = 1.2;
+    edited.drive.h_ex = -6.1;
+    edited.stimuli = Some(vec![Stimulus::PulseTrain {
+        row: 3,
+        col: 17,
+        freq: 0.5,
+        width: 0.6,
+        amp: 7.0,
+        onset: 1.5,
+        count: None,
+    }]);
+    edited.noise = Noise::Pink {
+        sigma: 0.2,
+        seed: 5,
+        sample_rate: 10.0,
+    };
+    edited.integrator = IntegratorSpec::Heun { dt: 0.004 };
+    edited.validate().expect("valid edit");
+    let coeffs = eifield_model::rhs::Coeffs::from_scene(&edited);
+    let (h_ex, h_in) = edited.cell_drives();
+    cpu.coeffs = coeffs;
+    cpu.h_ex = h_ex.clone();
+    cpu.h_in = h_in.clone();
+    cpu.set_stimuli(&edited);
+    cpu.set_noise(&edited, 1.5);
+    cpu.set_integrator(&edited.integrator);
+    gpu.coeffs = coeffs;
+    gpu.set_drives(h_ex, h_in);
+    gpu.set_stimuli(&edited);
+    gpu.set_noise(&edited, 1.5);
+    gpu.set_integrator(&edited.integrator);
+    let periodic = Grid::new(18, 22, Boundary::Periodic);
+    assert!(cpu.set_stencil(periodic) && gpu.set_stencil(periodic));
+    let k = 7 * 22 + 9;
+    cpu.e[k] = 2.5;
+    cpu.i[k] = -0.5;
+    gpu.write_cells(&[(k, 2.5, -0.5)]);
+
+    cpu.advance_to(3.0).expect("CPU run");
+    gpu.advance_to(3.0).expect("GPU run");
+    assert_eq!(gpu.steps, cpu.steps);
+    let (e, i) = gpu.read_state().expect("read back");
+    let (de, di) = (max_difference(&e, &cpu.e), max_difference(&i, &cpu.i));
+    println!("after the edits: max |dE| {de:e}, max |dI| {di:e}");
+    assert!(de <= 1e-10 && di <= 1e-10, "{de:e} {di:e}");
+}
