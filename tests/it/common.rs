@@ -153,3 +153,12 @@ pub fn run_scene_file(scene: &FieldScene, dir: &Path, name: &str) -> PathBuf {
     );
     out
 }
+
+/// The `json …` lines of `eifield bench --json`, parsed.
+pub fn bench_json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("json "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -151,11 +151,7 @@ fn bench_measures_the_gpu_beside_the_cpu() {
         "{text}{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("json "))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = bench_json_lines(&text);
     let has = |backend: &str, precision: &str| {
         lines
             .iter()

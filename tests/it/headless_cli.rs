@@ -485,11 +485,7 @@ fn bench_reports_throughput_lines_and_the_seed_run_from_any_folder() {
         "{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("json "))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = bench_json_lines(&text);
     // 7 × 7 once (it always runs on one thread), 128 × 128 at 1 and all threads.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(lines.len(), if threads > 1 { 3 } else { 2 }, "{text}");
