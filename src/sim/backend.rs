@@ -124,9 +124,7 @@ impl GpuLattice {
             .next_change_after(engine.t)
             .min(engine.t + engine.dt);
         let instant = engine.t + 0.5 * (next - engine.t);
-        self.drive.resize(engine.grid.len(), 0.0);
-        let h_ex = engine.h_ex().to_vec();
-        engine.inputs.fill_drive(instant, &h_ex, &mut self.drive);
+        engine.drive_at(instant, &mut self.drive);
     }
 }
 
@@ -153,14 +151,18 @@ impl FieldEngine {
         let use_gpu = match request.backend {
             BackendChoice::Cpu => false,
             BackendChoice::Gpu => true,
-            BackendChoice::Auto => {
-                scene.grid.len() >= AUTO_GPU_MIN_CELLS
-                    && (gpu.as_ref().is_some_and(|c| !c.adapter.software)
-                        || open(request, false).is_ok_and(|c| {
-                            *gpu = Some(c);
-                            true
-                        }))
-            }
+            BackendChoice::Auto if scene.grid.len() < AUTO_GPU_MIN_CELLS => false,
+            // A device already in use (the renderer's) is the only candidate.
+            BackendChoice::Auto => match gpu {
+                Some(c) => {
+                    !c.adapter.software
+                        && (c.adapter.f64 || request.precision == Some(PrecisionChoice::F32))
+                }
+                None => open(request, false).is_ok_and(|c| {
+                    *gpu = Some(c);
+                    true
+                }),
+            },
         };
         if !use_gpu {
             if request.backend == BackendChoice::Cpu
@@ -373,8 +375,7 @@ impl FieldEngine {
         }
     }
 
-    /// Integrates to `t_end`. A GPU failure is reported as a blow-up at the
-    /// current time with the GPU's message (the run stops either way).
+    /// Integrates to `t_end`; stops on a blow-up or a GPU failure.
     pub fn advance_to(&mut self, t_end: f64) -> Result<(), EngineStop> {
         match self {
             Self::Cpu(e) => e.advance_to(t_end).map_err(EngineStop::BlowUp),

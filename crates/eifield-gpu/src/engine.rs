@@ -297,6 +297,14 @@ impl GpuEngine {
         6 * self.precision.bytes()
     }
 
+    /// The total excitatory drive `h_ex + s(t) + σ·p(t)` of every cell at
+    /// time `t` (not before the noise's current block), computed on the CPU
+    /// as the integration computes it, into `out`.
+    pub fn drive_at(&mut self, t: f64, out: &mut Vec<f64>) {
+        out.resize(self.grid.len(), 0.0);
+        self.inputs.fill_drive(t, &self.h_ex, out);
+    }
+
     /// Replaces the pulse trains with the scene's stimuli.
     pub fn set_stimuli(&mut self, scene: &FieldScene) {
         self.inputs.set_pulses(scene, self.grid.cols);
