@@ -46,6 +46,8 @@ pub struct Measurement {
     pub precision: &'static str,
     /// Rows (= columns).
     pub side: usize,
+    /// Side of the GPU engine's workgroup tile (`None` on the CPU).
+    pub tile: Option<usize>,
     /// Engine threads.
     pub threads: usize,
     /// Steps taken.
@@ -97,6 +99,7 @@ pub fn measure(side: usize, threads: usize, steps: u64, simd: Option<SimdLevel>)
         backend: "cpu",
         precision: "f64",
         side,
+        tile: None,
         threads: engine.threads(),
         steps: engine.steps,
         seconds,
@@ -126,10 +129,17 @@ pub fn measure_gpu(
     ctx: &GpuContext,
     side: usize,
     precision: Precision,
+    tile: usize,
     steps: u64,
 ) -> Result<Measurement, String> {
     let scene = peer_problem(side);
     let mut engine = GpuEngine::from_scene(ctx, &scene, precision).map_err(|e| e.to_string())?;
+    if !engine.set_tile(tile) {
+        return Err(format!(
+            "tile {tile} is not one of {:?}",
+            eifield_gpu::shader::TILES
+        ));
+    }
     // The first dispatch compiles the pipeline: keep it out of the timing.
     engine.advance_to(BENCH_DT).map_err(|e| e.to_string())?;
     let start_steps = engine.steps;
@@ -145,6 +155,7 @@ pub fn measure_gpu(
         backend: "gpu",
         precision: precision.name(),
         side,
+        tile: Some(tile),
         threads: 0,
         steps,
         seconds,
@@ -158,13 +169,14 @@ pub fn measure_gpu_for(
     ctx: &GpuContext,
     side: usize,
     precision: Precision,
+    tile: usize,
     target: Duration,
 ) -> Result<Measurement, String> {
-    let probe = measure_gpu(ctx, side, precision, 20)?;
+    let probe = measure_gpu(ctx, side, precision, tile, 20)?;
     let steps = ((probe.cell_steps_per_s * target.as_secs_f64()) / (side * side) as f64)
         .ceil()
         .max(2.0) as u64;
-    measure_gpu(ctx, side, precision, steps)
+    measure_gpu(ctx, side, precision, tile, steps)
 }
 
 /// Model-time integration of a whole scene through the engine alone (no ECS,
@@ -220,6 +232,7 @@ pub fn run(
     timed_scene: Option<&TimedScene>,
     backend: BackendChoice,
     gpu_sides: &[usize],
+    gpu_tiles: &[usize],
 ) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -232,14 +245,21 @@ pub fn run(
     )?;
     writeln!(
         out,
-        "{:>7} {:>9} {:>6} {:>8} {:>10} {:>9} {:>16}",
-        "backend", "precision", "side", "threads", "steps", "seconds", "cell-steps/s"
+        "{:>7} {:>9} {:>6} {:>5} {:>8} {:>10} {:>9} {:>16}",
+        "backend", "precision", "side", "tile", "threads", "steps", "seconds", "cell-steps/s"
     )?;
     let print = |out: &mut std::io::StdoutLock, m: &Measurement| -> std::io::Result<()> {
         writeln!(
             out,
-            "{:>7} {:>9} {:>6} {:>8} {:>10} {:>9.3} {:>16.4e}",
-            m.backend, m.precision, m.side, m.threads, m.steps, m.seconds, m.cell_steps_per_s
+            "{:>7} {:>9} {:>6} {:>5} {:>8} {:>10} {:>9.3} {:>16.4e}",
+            m.backend,
+            m.precision,
+            m.side,
+            m.tile.map_or("-".to_string(), |t| t.to_string()),
+            m.threads,
+            m.steps,
+            m.seconds,
+            m.cell_steps_per_s
         )?;
         if json {
             writeln!(
@@ -299,14 +319,16 @@ pub fn run(
         };
         for &side in gpu_sides {
             for &precision in precisions {
-                match measure_gpu_for(&ctx, side, precision, target) {
-                    Ok(m) => print(&mut out, &m)?,
-                    Err(e) => writeln!(
-                        out,
-                        "{:>7} {:>9} {side:>6}  not measured: {e}",
-                        "gpu",
-                        precision.name()
-                    )?,
+                for &tile in gpu_tiles {
+                    match measure_gpu_for(&ctx, side, precision, tile, target) {
+                        Ok(m) => print(&mut out, &m)?,
+                        Err(e) => writeln!(
+                            out,
+                            "{:>7} {:>9} {side:>6}  not measured (tile {tile}): {e}",
+                            "gpu",
+                            precision.name()
+                        )?,
+                    }
                 }
             }
         }

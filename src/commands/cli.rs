@@ -180,6 +180,10 @@ pub enum Command {
         /// Lattice sides measured on the GPU (those that do not fit its memory are reported).
         #[arg(long, value_delimiter = ',', default_values_t = bench::GPU_SIDES)]
         gpu_sides: Vec<usize>,
+        /// Sides of the GPU engine's workgroup tile to measure (32, 48 or 64; results do not
+        /// depend on it).
+        #[arg(long, value_delimiter = ',', default_values_t = [eifield_gpu::shader::DEFAULT_TILE])]
+        gpu_tiles: Vec<usize>,
     },
     /// List the built-in scenes: one line each, its name (which loads it) and what it shows.
     Scenes,
@@ -438,6 +442,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             scene,
             backend,
             gpu_sides,
+            gpu_tiles,
         } => {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
                 return Err(AppError::Input(format!(
@@ -454,12 +459,29 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                     bench::MAX_SIDE
                 )));
             }
+            if let Some(tile) = gpu_tiles
+                .iter()
+                .find(|t| !eifield_gpu::shader::TILES.contains(t))
+            {
+                return Err(AppError::Input(format!(
+                    "--gpu-tiles must each be one of {:?} (got {tile})",
+                    eifield_gpu::shader::TILES
+                )));
+            }
             let source = SceneSource::resolve(&scene);
             let timed = TimedScene {
                 label: source.to_string(),
                 scene: source.load()?,
             };
-            match bench::run(seconds, &sides, json, Some(&timed), backend, &gpu_sides) {
+            match bench::run(
+                seconds,
+                &sides,
+                json,
+                Some(&timed),
+                backend,
+                &gpu_sides,
+                &gpu_tiles,
+            ) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 // The reader went away (`eifield bench | head`): nothing to report.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),

@@ -89,6 +89,8 @@ pub struct GpuEngine {
     ctx: GpuContext,
     precision: Precision,
     method: Method,
+    /// Side of the tile a step workgroup loads.
+    tile: usize,
     /// Lattice geometry (and the stencil integrated with).
     pub grid: Grid,
     /// Right-hand-side constants (read at every segment).
@@ -189,7 +191,7 @@ impl GpuEngine {
         // Running out of device memory is an error to report, not a panic.
         let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let method = method_of(&scene.integrator);
-        let pipelines = Pipelines::new(device, precision, method);
+        let pipelines = Pipelines::new(device, precision, method, shader::DEFAULT_TILE);
         let storage = |label: &str| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -240,6 +242,7 @@ impl GpuEngine {
             ctx: ctx.clone(),
             precision,
             method,
+            tile: shader::DEFAULT_TILE,
             grid,
             coeffs: Coeffs::from_scene(scene),
             inputs: Inputs::default(),
@@ -328,11 +331,33 @@ impl GpuEngine {
         let method = method_of(spec);
         if method != self.method {
             self.method = method;
-            self.pipelines = Pipelines::new(&self.ctx.device, self.precision, method);
-            self.step_groups = [0, 1]
-                .map(|from| step_group(&self.ctx.device, &self.pipelines, &self.buffers, from));
+            self.rebuild_pipelines();
         }
         self.dt = spec.dt();
+    }
+
+    /// The side of the tile a step workgroup loads.
+    pub fn tile(&self) -> usize {
+        self.tile
+    }
+
+    /// Chooses the tile side (one of [`shader::TILES`]; others are refused
+    /// with false). Results do not depend on it, only speed.
+    pub fn set_tile(&mut self, tile: usize) -> bool {
+        if !shader::TILES.contains(&tile) {
+            return false;
+        }
+        if tile != self.tile {
+            self.tile = tile;
+            self.rebuild_pipelines();
+        }
+        true
+    }
+
+    fn rebuild_pipelines(&mut self) {
+        self.pipelines = Pipelines::new(&self.ctx.device, self.precision, self.method, self.tile);
+        self.step_groups =
+            [0, 1].map(|from| step_group(&self.ctx.device, &self.pipelines, &self.buffers, from));
     }
 
     /// Replaces the coupling stencil by one of the same shape (its boundary
@@ -660,7 +685,7 @@ impl GpuEngine {
 
     /// Records `steps` steps, swapping the state buffers after each.
     fn encode_steps(&mut self, encoder: &mut wgpu::CommandEncoder, steps: u64) {
-        let out = shader::output_side(self.method) as u32;
+        let out = shader::output_side(self.tile, self.method) as u32;
         let x = (self.grid.cols as u32).div_ceil(out);
         let y = (self.grid.rows as u32).div_ceil(out);
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -763,14 +788,14 @@ fn step_group(
 }
 
 impl Pipelines {
-    fn new(device: &wgpu::Device, precision: Precision, method: Method) -> Self {
+    fn new(device: &wgpu::Device, precision: Precision, method: Method, tile: usize) -> Self {
         let module = |label: &str, source: String| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             })
         };
-        let step = module("step", shader::step_source(precision, method));
+        let step = module("step", shader::step_source(precision, method, tile));
         let util = module("util", shader::util_source(precision));
         let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

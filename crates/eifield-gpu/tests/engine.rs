@@ -283,3 +283,28 @@ fn live_edits_keep_the_engines_together() {
     println!("after the edits: max |dE| {de:e}, max |dI| {di:e}");
     assert!(de <= 1e-10 && di <= 1e-10, "{de:e} {di:e}");
 }
+
+#[test]
+fn the_tile_side_changes_nothing_but_speed() {
+    let ctx = context();
+    let scene = scene(53, 71, Boundary::Periodic, IntegratorSpec::Rk4 { dt: 0.01 });
+    let run = |tile: usize| {
+        let mut gpu = GpuEngine::from_scene(&ctx, &scene, Precision::F64).expect("GPU engine");
+        assert!(gpu.set_tile(tile));
+        gpu.advance_to(2.0).expect("run");
+        let (e, i) = gpu.read_state().expect("read back");
+        (
+            e.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            i.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        )
+    };
+    let reference = run(eifield_gpu::shader::DEFAULT_TILE);
+    for tile in eifield_gpu::shader::TILES {
+        assert!(run(tile) == reference, "tile {tile} gives other bits");
+    }
+    let mut gpu = GpuEngine::from_scene(&ctx, &scene, Precision::F64).expect("GPU engine");
+    assert!(
+        !gpu.set_tile(40),
+        "a tile that is not a multiple of 16 is refused"
+    );
+}
