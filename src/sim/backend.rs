@@ -85,6 +85,8 @@ pub struct GpuLattice {
     e: Vec<f64>,
     i: Vec<f64>,
     drive: Vec<f64>,
+    /// Model time of the copy.
+    copied_t: f64,
     /// Whether the GPU state moved on since the last sync.
     stale: bool,
 }
@@ -96,6 +98,7 @@ impl GpuLattice {
             e: Vec::new(),
             i: Vec::new(),
             drive: Vec::new(),
+            copied_t: 0.0,
             stale: true,
         };
         lattice.sync()?;
@@ -110,6 +113,7 @@ impl GpuLattice {
         let (e, i) = self.engine.read_state().map_err(|e| e.to_string())?;
         self.e = e;
         self.i = i;
+        self.copied_t = self.engine.t;
         self.refresh_drive();
         self.stale = false;
         Ok(())
@@ -226,7 +230,7 @@ fn open(
 pub struct EngineView<'a> {
     /// Lattice shape and the stencil last integrated with.
     pub grid: Grid,
-    /// Model time.
+    /// Model time of the state shown (for the GPU engine: of its copy).
     pub t: f64,
     /// E per cell.
     pub e: &'a [f64],
@@ -256,7 +260,7 @@ impl FieldEngine {
             },
             Self::Gpu(gpu) => EngineView {
                 grid: gpu.engine.grid,
-                t: gpu.engine.t,
+                t: gpu.copied_t,
                 e: &gpu.e,
                 i: &gpu.i,
                 drive: &gpu.drive,

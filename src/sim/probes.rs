@@ -9,7 +9,7 @@ use bevy::prelude::*;
 use eifield_model::analysis::line_cells;
 use eifield_model::scene::Stimulus;
 
-use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimSystems};
+use crate::sim::{ActiveScene, Lattice, Neighbours, SimSystems};
 
 /// Model time kept in the probe histories and the raster.
 pub const HISTORY_SPAN: f64 = 20.0;
@@ -178,11 +178,12 @@ fn reset_on_load(
     mut probes: ResMut<Probes>,
     mut raster: ResMut<Raster>,
     mut activations: ResMut<ActivationTimes>,
-    state: (Option<Res<Lattice>>, Option<Res<SimClock>>),
+    lattice: Option<Res<Lattice>>,
 ) {
     activations.clear();
-    if let (Some(lattice), Some(clock)) = state {
-        activations.observe(lattice.state().e, clock.time());
+    if let Some(lattice) = lattice {
+        let state = lattice.state();
+        activations.observe(state.e, state.t);
     }
     let grid = neighbours.grid();
     probes.0.retain(|p| p.row < grid.rows && p.col < grid.cols);
@@ -198,27 +199,31 @@ fn reset_on_load(
     *raster = Raster::default();
 }
 
-fn record_activations(
-    mut activations: ResMut<ActivationTimes>,
-    clock: Option<Res<SimClock>>,
-    lattice: Option<Res<Lattice>>,
-) {
-    let (Some(clock), Some(lattice)) = (clock, lattice) else {
+fn record_activations(mut activations: ResMut<ActivationTimes>, lattice: Option<Res<Lattice>>) {
+    let Some(lattice) = lattice else {
         return;
     };
-    activations.observe(lattice.state().e, clock.time());
+    // The state's own time: a GPU engine's copy is refreshed once per frame,
+    // and a copy already seen is ignored (observe needs a later time).
+    let state = lattice.state();
+    activations.observe(state.e, state.t);
 }
 
-fn record_probes(
-    mut probes: ResMut<Probes>,
-    clock: Option<Res<SimClock>>,
-    lattice: Option<Res<Lattice>>,
-) {
-    let (Some(clock), Some(lattice)) = (clock, lattice) else {
+fn record_probes(mut probes: ResMut<Probes>, lattice: Option<Res<Lattice>>) {
+    let Some(lattice) = lattice else {
         return;
     };
     let state = lattice.state();
-    let t = clock.time();
+    // A GPU engine's copy is refreshed once per frame: sample it once, at
+    // its own time.
+    let t = state.t;
+    if probes
+        .0
+        .iter()
+        .any(|p| p.history.back().is_some_and(|s| s.t == t))
+    {
+        return;
+    }
     for probe in &mut probes.0 {
         let Some((e, i, stimulus)) = state.cell(probe.row, probe.col) else {
             continue;
@@ -234,18 +239,15 @@ fn record_probes(
     }
 }
 
-fn record_raster(
-    mut raster: ResMut<Raster>,
-    clock: Option<Res<SimClock>>,
-    probes: Res<Probes>,
-    lattice: Option<Res<Lattice>>,
-) {
-    let (Some(clock), Some(lattice)) = (clock, lattice) else {
+fn record_raster(mut raster: ResMut<Raster>, probes: Res<Probes>, lattice: Option<Res<Lattice>>) {
+    let Some(lattice) = lattice else {
         return;
     };
     let state = lattice.state();
     let grid = state.grid;
-    let t = clock.time();
+    // The state's own time (see record_probes); a copy already recorded
+    // falls under the gap below.
+    let t = state.t;
     // Keep at most RASTER_COLUMNS over the span.
     let min_gap = HISTORY_SPAN / RASTER_COLUMNS as f64;
     if raster

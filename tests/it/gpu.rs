@@ -6,6 +6,12 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use eifield::commands::run::headless_app;
+use eifield::sim::backend::{BackendChoice, BackendRequest};
+use eifield::sim::probes::{Probes, ProbesPlugin};
+use eifield::sim::{EntityMirror, SimSettings, load_scene};
 use eifield_model::FieldScene;
 use eifield_model::scene::IntegratorSpec;
 
@@ -362,4 +368,65 @@ fn the_control_of_an_analysis_runs_on_the_runs_engine() {
     let control = manifest(&out.join("analysis").join("control"));
     assert_eq!(control["backend"], "gpu");
     assert_eq!(control["precision"], "f32");
+}
+
+/// A headless app with probes on `backend`, four ticks per update.
+fn probed_app(backend: BackendChoice) -> App {
+    let mut app = headless_app();
+    app.add_plugins(ProbesPlugin)
+        .insert_resource(EntityMirror::EveryTick);
+    load_scene(
+        app.world_mut(),
+        FieldScene::load(&scene_path("seed_notebook.ron")).unwrap(),
+        SimSettings {
+            ticks_per_unit: 100.0,
+            engine: eifield_model::EngineOptions::default(),
+            backend: BackendRequest {
+                backend,
+                precision: None,
+            },
+        },
+    )
+    .unwrap();
+    app.insert_resource(TimeUpdateStrategy::FixedTimesteps(4));
+    app.update();
+    app
+}
+
+/// With the GPU engine the viewer's readers see a copy read back once per
+/// frame: the probes sample it once per frame, at the copy's own time, and
+/// each sample is the CPU engine's state at that time.
+#[test]
+fn gpu_probes_sample_once_per_frame_at_the_copys_time() {
+    let mut gpu = probed_app(BackendChoice::Gpu);
+    let mut cpu = probed_app(BackendChoice::Cpu);
+    for _ in 0..60 {
+        gpu.update();
+        cpu.update();
+    }
+    let history = |app: &App| {
+        let probes = app.world().resource::<Probes>();
+        assert_eq!(probes.0.len(), 1, "a probe on the stimulated cell");
+        probes.0[0].history.iter().copied().collect::<Vec<_>>()
+    };
+    let (gpu, cpu) = (history(&gpu), history(&cpu));
+    assert!(gpu.len() >= 55, "one sample per frame: {}", gpu.len());
+    assert!(cpu.len() >= 4 * 55, "one sample per tick: {}", cpu.len());
+    for pair in gpu.windows(2) {
+        assert!(pair[1].t > pair[0].t, "times increase");
+    }
+    // The first sample is the loaded state (t = 0), which the CPU's probes,
+    // recording after each tick, never see.
+    assert_eq!(gpu[0].t, 0.0);
+    for sample in &gpu[1..] {
+        let same_time = cpu
+            .iter()
+            .find(|c| c.t == sample.t)
+            .unwrap_or_else(|| panic!("the CPU has a sample at t = {}", sample.t));
+        assert!(
+            (same_time.e - sample.e).abs() <= 1e-10 && (same_time.i - sample.i).abs() <= 1e-10,
+            "t = {}: {sample:?} vs {same_time:?}",
+            sample.t
+        );
+    }
 }
