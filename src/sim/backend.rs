@@ -363,9 +363,7 @@ impl FieldEngine {
                 }
             }
             Self::Gpu(gpu) => {
-                let n = gpu.engine.grid.len();
-                let cells: Vec<_> = cells.iter().copied().filter(|c| c.0 < n).collect();
-                gpu.engine.write_cells(&cells);
+                gpu.engine.write_cells(cells);
                 gpu.stale = true;
             }
         }

@@ -174,6 +174,11 @@ impl GpuContext {
             adapter: summary.name.clone(),
             reason: e.to_string(),
         })?;
+        // wgpu's default reaction to an error outside an error scope is a
+        // panic; report it instead (the operation then fails visibly).
+        device.on_uncaptured_error(std::sync::Arc::new(|error| {
+            eprintln!("GPU error: {error}");
+        }));
         Ok(Self {
             device,
             queue,

@@ -376,8 +376,11 @@ impl GpuEngine {
         self.upload(&self.buffers.i[self.current], i);
     }
 
-    /// Sets E and I of a few cells (`(index, e, i)`), leaving the others.
+    /// Sets E and I of a few cells (`(index, e, i)`), leaving the others;
+    /// indices outside the lattice are ignored.
     pub fn write_cells(&mut self, cells: &[(usize, f64, f64)]) {
+        let n = self.grid.len();
+        let cells: Vec<_> = cells.iter().copied().filter(|c| c.0 < n).collect();
         if cells.is_empty() {
             return;
         }
@@ -499,6 +502,12 @@ impl GpuEngine {
 
     /// E and I of the listed cells, read back from the GPU.
     pub fn read_cells(&self, cells: &[usize]) -> Result<(Vec<f64>, Vec<f64>), GpuError> {
+        if let Some(&k) = cells.iter().find(|&&k| k >= self.grid.len()) {
+            return Err(GpuError::Failed(format!(
+                "cell {k} is outside the lattice of {} cells",
+                self.grid.len()
+            )));
+        }
         let size = self.precision.bytes() as u64;
         let (e, i) = self.state_buffers();
         let ranges: Vec<_> = cells
