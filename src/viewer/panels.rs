@@ -299,12 +299,23 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                 "t = {t:.2}   {fps:.0} fps   {:.3e} cell-steps/s",
                 throughput.cell_steps_per_s
             ));
-            if let SimStatus::BlownUp(b) = &**sim_status {
-                ui.colored_label(egui::Color32::RED, b.to_string());
+            match &**sim_status {
+                SimStatus::BlownUp(b) => {
+                    ui.colored_label(egui::Color32::RED, b.to_string());
+                }
+                SimStatus::Failed(message) => {
+                    ui.colored_label(egui::Color32::RED, message);
+                }
+                SimStatus::Running => {}
             }
             if let Some(lattice) = &lattice {
                 let g = lattice.state().grid;
+                let info = lattice.engine().info();
                 ui.label(format!("{} × {} cells, {:?}", g.rows, g.cols, g.boundary));
+                ui.label(match info.backend {
+                    "gpu" => format!("GPU engine ({}) on {}", info.precision, info.adapter),
+                    _ => format!("{} engine ({})", info.adapter, info.precision),
+                });
             }
 
             ui.separator();
