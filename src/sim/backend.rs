@@ -162,10 +162,12 @@ impl FieldEngine {
                     !c.adapter.software
                         && (c.adapter.f64 || request.precision == Some(PrecisionChoice::F32))
                 }
-                None => open(request, false).is_ok_and(|c| {
-                    *gpu = Some(c);
-                    true
-                }),
+                None => {
+                    open(request.precision.or(Some(PrecisionChoice::F64)), false).is_ok_and(|c| {
+                        *gpu = Some(c);
+                        true
+                    })
+                }
             },
         };
         if !use_gpu {
@@ -185,7 +187,8 @@ impl FieldEngine {
         let context = match gpu {
             Some(c) => c.clone(),
             None => {
-                let c = open(request, true).map_err(|e| e.to_string())?;
+                // With no precision asked: f64 where some adapter has it, else f32.
+                let c = open(request.precision, true).map_err(|e| e.to_string())?;
                 *gpu = Some(c.clone());
                 c
             }
@@ -216,11 +219,11 @@ impl FieldEngine {
 }
 
 fn open(
-    request: BackendRequest,
+    precision: Option<PrecisionChoice>,
     allow_software: bool,
 ) -> Result<GpuContext, eifield_gpu::GpuError> {
     GpuContext::open(ContextRequest {
-        precision: Some(request.precision.map_or(Precision::F64, Precision::from)),
+        precision: precision.map(Precision::from),
         allow_software,
     })
 }
