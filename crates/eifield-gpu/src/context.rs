@@ -120,15 +120,6 @@ impl GpuContext {
         }
     }
 
-    /// The adapters this machine has, with their kind and f64 support.
-    pub fn adapters() -> Vec<AdapterSummary> {
-        let instance = instance();
-        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-            .iter()
-            .map(|a| AdapterSummary::new(&a.get_info(), a.features()))
-            .collect()
-    }
-
     /// Opens a device on the best adapter for `request`: a hardware GPU before
     /// a software one, and one with f64 shaders when f64 is asked for (or, with
     /// no precision asked, when any adapter has them).

@@ -295,11 +295,6 @@ impl GpuEngine {
         (&self.buffers.e[self.current], &self.buffers.i[self.current])
     }
 
-    /// Bytes of device memory per cell.
-    pub fn bytes_per_cell(&self) -> usize {
-        6 * self.precision.bytes()
-    }
-
     /// The total excitatory drive `h_ex + s(t) + σ·p(t)` of every cell at
     /// time `t` (not before the noise's current block), computed on the CPU
     /// as the integration computes it, into `out`.
