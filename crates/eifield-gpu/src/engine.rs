@@ -17,6 +17,7 @@ use eifield_model::stimulus::{Inputs, TIME_EPS};
 use eifield_model::{BlowUp, Boundary, Engine, EngineError, EngineOptions, FieldScene, Grid};
 
 use crate::context::{GpuContext, GpuError};
+use crate::readback::PendingRead;
 use crate::shader::{self, Precision};
 
 /// Steps encoded into one submission at most (bounds the command buffer).
@@ -50,6 +51,58 @@ pub enum BuildError {
     /// The GPU cannot hold or run the lattice.
     #[error(transparent)]
     Gpu(#[from] GpuError),
+}
+
+/// A non-finite check on its way back from the GPU
+/// ([`GpuEngine::check_finite_async`]).
+pub struct FiniteCheck {
+    read: PendingRead,
+    /// Model time of the state checked.
+    pub time: f64,
+}
+
+impl FiniteCheck {
+    /// The outcome, if it has arrived (never waits). A blow-up names the
+    /// time of the state checked, its first non-finite cell and the value
+    /// that cell holds now (read from `engine`, waiting for the GPU).
+    pub fn try_finish(&mut self, engine: &GpuEngine) -> Option<Result<(), AdvanceError>> {
+        let bytes = self.read.try_take()?;
+        Some(first_non_finite(engine, self.time, bytes))
+    }
+
+    /// The outcome, waiting for the GPU.
+    pub fn wait(self, engine: &GpuEngine) -> Result<(), AdvanceError> {
+        first_non_finite(engine, self.time, self.read.wait())
+    }
+}
+
+/// The blow-up that the check kernel's output `bytes` reports, if any.
+fn first_non_finite(
+    engine: &GpuEngine,
+    time: f64,
+    bytes: Result<Vec<Vec<u8>>, GpuError>,
+) -> Result<(), AdvanceError> {
+    let bad: Vec<u32> = bytes?
+        .pop()
+        .map(|bytes| bytemuck::cast_slice(&bytes).to_vec())
+        .unwrap_or_default();
+    for (variable, &k) in ["E", "I"].iter().zip(&bad) {
+        if k != NONE {
+            let k = k as usize;
+            let (e, i) = engine.read_cells(&[k])?;
+            let value = if *variable == "E" { e[0] } else { i[0] };
+            let (row, col) = engine.grid.position(k);
+            return Err(BlowUp {
+                time,
+                row,
+                col,
+                variable,
+                value,
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// What the drive buffer on the GPU holds.
@@ -392,8 +445,17 @@ impl GpuEngine {
     }
 
     /// Integrates to `t_end` as the CPU engine does (same segments, same
-    /// steps), then checks the state for non-finite values.
+    /// steps), then checks the state for non-finite values (waiting for the
+    /// GPU).
     pub fn advance_to(&mut self, t_end: f64) -> Result<(), AdvanceError> {
+        self.advance_unchecked(t_end);
+        self.check_finite()
+    }
+
+    /// Integrates to `t_end` as [`GpuEngine::advance_to`] does, without
+    /// checking the state and without waiting for the GPU: a host that
+    /// checks later uses [`GpuEngine::check_finite_async`].
+    pub fn advance_unchecked(&mut self, t_end: f64) {
         while self.t < t_end - TIME_EPS {
             let segment = self.inputs.segment(self.t, t_end, self.dt);
             let mut encoder = self.encoder();
@@ -419,12 +481,17 @@ impl GpuEngine {
         if self.t < t_end {
             self.t = t_end;
         }
-        self.check_finite()
     }
 
     /// The first non-finite value of the state, if any (E before I, the
-    /// smallest index first, as on the CPU).
+    /// smallest index first, as on the CPU), waiting for the GPU.
     pub fn check_finite(&self) -> Result<(), AdvanceError> {
+        self.check_finite_async().wait(self)
+    }
+
+    /// Starts looking for a non-finite value in the state as it is after
+    /// the work submitted so far; [`FiniteCheck::try_finish`] collects it.
+    pub fn check_finite_async(&self) -> FiniteCheck {
         let n = self.grid.len() as u32;
         let groups = n.div_ceil(HELPER_GROUP_SIZE).clamp(1, MAX_HELPER_GROUPS);
         let queue = &self.ctx.queue;
@@ -461,28 +528,18 @@ impl GpuEngine {
             pass.dispatch_workgroups(groups, 1, 1);
         }
         self.ctx.queue.submit([encoder.finish()]);
-        let bad: Vec<u32> = self
-            .read_raw(&[(&self.buffers.first_bad, 0, 8)])?
-            .pop()
-            .map(|bytes| bytemuck::cast_slice(&bytes).to_vec())
-            .unwrap_or_default();
-        for (variable, &k) in ["E", "I"].iter().zip(&bad) {
-            if k != NONE {
-                let k = k as usize;
-                let (e, i) = self.read_cells(&[k])?;
-                let value = if *variable == "E" { e[0] } else { i[0] };
-                let (row, col) = self.grid.position(k);
-                return Err(BlowUp {
-                    time: self.t,
-                    row,
-                    col,
-                    variable,
-                    value,
-                }
-                .into());
-            }
+        FiniteCheck {
+            read: PendingRead::start(&self.ctx, &[(&self.buffers.first_bad, 0, 8)]),
+            time: self.t,
         }
-        Ok(())
+    }
+
+    /// E and I of every cell as they are after the work submitted so far,
+    /// on their way back (decode each range with [`Precision::decode`]).
+    pub fn read_state_async(&self) -> PendingRead {
+        let bytes = (self.grid.len() * self.precision.bytes()) as u64;
+        let (e, i) = self.state_buffers();
+        PendingRead::start(&self.ctx, &[(e, 0, bytes), (i, 0, bytes)])
     }
 
     /// E and I of every cell, read back from the GPU (as f64).
@@ -490,8 +547,8 @@ impl GpuEngine {
         let bytes = (self.grid.len() * self.precision.bytes()) as u64;
         let (e, i) = self.state_buffers();
         let mut out = self.read_raw(&[(e, 0, bytes), (i, 0, bytes)])?;
-        let i = self.values_of(&out.pop().unwrap_or_default());
-        let e = self.values_of(&out.pop().unwrap_or_default());
+        let i = self.precision.decode(&out.pop().unwrap_or_default());
+        let e = self.precision.decode(&out.pop().unwrap_or_default());
         Ok((e, i))
     }
 
@@ -513,8 +570,8 @@ impl GpuEngine {
         let mut es = Vec::with_capacity(cells.len());
         let mut is = Vec::with_capacity(cells.len());
         for pair in out.chunks(2) {
-            es.push(self.values_of(&pair[0])[0]);
-            is.push(self.values_of(&pair[1])[0]);
+            es.push(self.precision.decode(&pair[0])[0]);
+            is.push(self.precision.decode(&pair[1])[0]);
         }
         Ok((es, is))
     }
@@ -538,30 +595,7 @@ impl GpuEngine {
     fn upload(&self, buffer: &wgpu::Buffer, values: &[f64]) {
         self.ctx
             .queue
-            .write_buffer(buffer, 0, &self.bytes_of(values));
-    }
-
-    fn bytes_of(&self, values: &[f64]) -> Vec<u8> {
-        match self.precision {
-            Precision::F64 => bytemuck::cast_slice(values).to_vec(),
-            Precision::F32 => {
-                let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
-                bytemuck::cast_slice(&v).to_vec()
-            }
-        }
-    }
-
-    fn values_of(&self, bytes: &[u8]) -> Vec<f64> {
-        match self.precision {
-            Precision::F64 => bytes
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
-                .collect(),
-            Precision::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()) as f64)
-                .collect(),
-        }
+            .write_buffer(buffer, 0, &self.precision.encode(values));
     }
 
     /// The step's uniform block (see `Params` in `step.wgsl`).
@@ -593,7 +627,7 @@ impl GpuEngine {
             c.self_weight,
             0.0,
         ];
-        out.extend(self.bytes_of(&reals));
+        out.extend(self.precision.encode(&reals));
         out.resize(PARAMS_BYTES as usize, 0);
         out
     }
@@ -649,7 +683,7 @@ impl GpuEngine {
             return;
         }
         let device = &self.ctx.device;
-        let value_bytes = self.bytes_of(values);
+        let value_bytes = self.precision.encode(values);
         if self.buffers.scatter_values.size() < value_bytes.len() as u64 {
             let size = (value_bytes.len() as u64).next_power_of_two();
             self.buffers.scatter_values = scatter_buffer(device, "scatter values", size);
@@ -704,43 +738,7 @@ impl GpuEngine {
     /// Copies byte ranges `(buffer, offset, size)` back to the CPU, waiting
     /// for the GPU.
     fn read_raw(&self, ranges: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<Vec<u8>>, GpuError> {
-        // Copies need 4-byte alignment; every range here is a multiple of 4.
-        let total: u64 = ranges.iter().map(|r| r.2).sum();
-        let device = &self.ctx.device;
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: total.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self.encoder();
-        let mut at = 0;
-        for &(buffer, offset, size) in ranges {
-            encoder.copy_buffer_to_buffer(buffer, offset, &staging, at, size);
-            at += size;
-        }
-        self.ctx.queue.submit([encoder.finish()]);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        staging
-            .slice(..)
-            .map_async(wgpu::MapMode::Read, move |result| {
-                let _ = sender.send(result);
-            });
-        self.finish()?;
-        receiver
-            .recv()
-            .map_err(|e| GpuError::Failed(e.to_string()))?
-            .map_err(|e| GpuError::Failed(e.to_string()))?;
-        let mapped = staging.slice(..).get_mapped_range();
-        let mut out = Vec::with_capacity(ranges.len());
-        let mut at = 0usize;
-        for &(_, _, size) in ranges {
-            out.push(mapped[at..at + size as usize].to_vec());
-            at += size as usize;
-        }
-        drop(mapped);
-        staging.unmap();
-        Ok(out)
+        PendingRead::start(&self.ctx, ranges).wait()
     }
 }
 

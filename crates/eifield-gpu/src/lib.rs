@@ -5,15 +5,21 @@
 //! or on one a host hands over ([`GpuContext::from_device`]), so the viewer's
 //! renderer can read its state buffers directly.
 //!
-//! I/O: none besides the GPU; the state comes back to the CPU only when asked.
+//! I/O: none besides the GPU; the state comes back to the CPU only when asked,
+//! waiting for it or collected later ([`PendingRead`]), whole or only the
+//! cells a host watches ([`CellWatch`]).
 #![warn(missing_docs)]
 
 pub mod context;
 pub mod engine;
+pub mod readback;
 pub mod shader;
+pub mod watch;
 
 pub use context::{AdapterSummary, ContextRequest, GpuContext, GpuError};
-pub use engine::{AdvanceError, BuildError, GpuEngine, initial_state};
+pub use engine::{AdvanceError, BuildError, FiniteCheck, GpuEngine, initial_state};
+pub use readback::PendingRead;
 pub use shader::Precision;
+pub use watch::{ActivationTracker, CellWatch, PendingWatch, WatchedTick};
 /// The `wgpu` this crate is built on (the one Bevy 0.19 uses).
 pub use wgpu;

@@ -1,6 +1,7 @@
 //! The WGSL of the engine: a preamble written here for each precision and
 //! method (the scalar type, tile constants and the `tanh` used), followed by
-//! the step kernel (`step.wgsl`) or the helper kernels (`util.wgsl`).
+//! the step kernel (`step.wgsl`), the helper kernels (`util.wgsl`) or the
+//! kernels that follow the state for a host (`watch.wgsl`).
 
 use eifield_model::fastmath::{Q_IN_H, SATURATION, TWO_LOG2_E, TWO_P_IN_H};
 use eifield_model::stepper::Method;
@@ -28,6 +29,31 @@ impl Precision {
         match self {
             Self::F64 => 8,
             Self::F32 => 4,
+        }
+    }
+
+    /// `values` as this precision's little-endian bytes (f32 rounds).
+    pub fn encode(self, values: &[f64]) -> Vec<u8> {
+        match self {
+            Self::F64 => bytemuck::cast_slice(values).to_vec(),
+            Self::F32 => {
+                let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+                bytemuck::cast_slice(&v).to_vec()
+            }
+        }
+    }
+
+    /// Values of this precision read from little-endian `bytes`, as f64.
+    pub fn decode(self, bytes: &[u8]) -> Vec<f64> {
+        match self {
+            Self::F64 => bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
+                .collect(),
+            Self::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()) as f64)
+                .collect(),
         }
     }
 }
@@ -147,6 +173,16 @@ pub fn util_source(precision: Precision) -> String {
     )
 }
 
+/// The kernels that follow the state for a host (`gather`, `activate`) for
+/// a precision.
+pub fn watch_source(precision: Precision) -> String {
+    format!(
+        "{}\n{}",
+        scalar_preamble(precision),
+        include_str!("watch.wgsl")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +208,7 @@ mod tests {
                 }
             }
             validate(&util_source(precision));
+            validate(&watch_source(precision));
         }
     }
 

@@ -308,3 +308,130 @@ fn the_tile_side_changes_nothing_but_speed() {
         "a tile that is not a multiple of 16 is refused"
     );
 }
+
+/// Polls a collection that never waits until it has arrived.
+fn collect<T>(mut take: impl FnMut() -> Option<T>) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = take() {
+            return value;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "a readback did not arrive within a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Tick by tick without waiting, as the viewer runs: the watched cells'
+/// samples and the activation times come back later and equal what
+/// waiting readbacks and the CPU's activation rule give.
+#[test]
+fn watched_cells_and_activations_follow_every_tick_without_waiting() {
+    let ctx = context();
+    let scene = scene(16, 19, Boundary::Periodic, IntegratorSpec::Rk4 { dt: 0.01 });
+    let mut gpu = GpuEngine::from_scene(&ctx, &scene, Precision::F64).expect("GPU engine");
+    let cells = [0, 7, 16 * 19 - 1, 8 * 19 + 9, 7];
+    let mut watch = eifield_gpu::CellWatch::new(&gpu, &cells, 8);
+    let threshold = 0.5;
+    let mut tracker = eifield_gpu::ActivationTracker::new(&gpu, threshold);
+    let mut cpu = cpu_engine(&scene);
+    // The CPU engine's activation map, kept by hand with the same rule.
+    let mut first = vec![f64::NAN; scene.grid.len()];
+    let mut before = cpu.e.clone();
+    let mut pending = Vec::new();
+    let mut expected = Vec::new();
+    let ticks_per_unit = 25.0;
+    for tick in 1..=80 {
+        let t = f64::from(tick) / ticks_per_unit;
+        gpu.advance_unchecked(t);
+        tracker.observe(&gpu);
+        if watch.is_full() {
+            pending.push(watch.take().expect("a full watch has ticks"));
+        }
+        assert!(watch.record(&gpu));
+        let t0 = cpu.t;
+        cpu.advance_to(t).expect("CPU run");
+        for (k, f) in first.iter_mut().enumerate() {
+            let (a, b) = (before[k], cpu.e[k]);
+            if f.is_nan() && a < threshold && threshold <= b {
+                *f = t0 + (threshold - a) / (b - a) * (cpu.t - t0);
+            }
+        }
+        before.copy_from_slice(&cpu.e);
+        expected.push((
+            cpu.t,
+            cells.map(|k| cpu.e[k]).to_vec(),
+            cells.map(|k| cpu.i[k]).to_vec(),
+        ));
+    }
+    pending.push(watch.take().expect("ticks since the last take"));
+    assert!(watch.take().is_none(), "a take empties the watch");
+    let mut ticks = Vec::new();
+    for mut p in pending {
+        assert_eq!(p.cells(), &cells);
+        ticks.extend(collect(|| p.try_take()).expect("watched samples"));
+    }
+    assert_eq!(ticks.len(), 80);
+    let mut worst = 0.0f64;
+    for (tick, (t, e, i)) in ticks.iter().zip(&expected) {
+        assert_eq!(tick.t, *t);
+        worst = worst
+            .max(max_difference(&tick.e, e))
+            .max(max_difference(&tick.i, i));
+    }
+    assert!(
+        worst <= 1e-12,
+        "watched samples differ from the CPU by {worst:e}"
+    );
+    let mut read = tracker.read_async();
+    let bytes = collect(|| read.try_take()).expect("activation times");
+    let times = tracker.decode(&bytes[0]);
+    let activated = first.iter().filter(|f| f.is_finite()).count();
+    assert!(
+        activated > 10,
+        "the test needs activations ({activated} cells)"
+    );
+    for (k, (g, c)) in times.iter().zip(&first).enumerate() {
+        assert_eq!(g.is_nan(), c.is_nan(), "cell {k}: GPU {g}, CPU {c}");
+        if c.is_finite() {
+            assert!((g - c).abs() <= 1e-9, "cell {k}: GPU {g}, CPU {c}");
+        }
+    }
+    println!(
+        "{} ticks watched (largest difference {worst:e}); {activated} cells activated",
+        ticks.len()
+    );
+}
+
+/// Without waiting, a blow-up is found later, stamped with the time of the
+/// state that was checked, at the CPU engine's cell.
+#[test]
+fn a_check_collected_later_names_the_state_it_checked() {
+    let ctx = context();
+    let scene = scene(9, 11, Boundary::Open, IntegratorSpec::Rk4 { dt: 0.01 });
+    let mut gpu = GpuEngine::from_scene(&ctx, &scene, Precision::F64).expect("GPU engine");
+    let mut cpu = cpu_engine(&scene);
+    gpu.advance_unchecked(0.2);
+    cpu.advance_to(0.2).expect("CPU run");
+    let mut fine = gpu.check_finite_async();
+    let k = 4 * 11 + 3;
+    gpu.write_cells(&[(k, cpu.e[k], f64::INFINITY)]);
+    cpu.i[k] = f64::INFINITY;
+    gpu.advance_unchecked(0.21);
+    let mut bad = gpu.check_finite_async();
+    gpu.advance_unchecked(0.3);
+    let cpu_error = cpu.advance_to(0.21).expect_err("the CPU run blows up");
+    assert!(collect(|| fine.try_finish(&gpu)).is_ok());
+    match collect(|| bad.try_finish(&gpu)) {
+        Err(eifield_gpu::AdvanceError::BlowUp(b)) => {
+            assert_eq!(b.time, 0.21);
+            assert_eq!(
+                (b.row, b.col, b.variable),
+                (cpu_error.row, cpu_error.col, cpu_error.variable)
+            );
+        }
+        other => panic!("expected a blow-up, got {other:?}"),
+    }
+}
