@@ -8,8 +8,14 @@
 //! shaders unless `--precision f32`); a software adapter never counts for
 //! `auto`, though `--backend gpu` runs on one.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use bevy::prelude::*;
-use eifield_gpu::{ContextRequest, GpuContext, GpuEngine, Precision};
+use eifield_gpu::{
+    ActivationTracker, CellWatch, ContextRequest, FiniteCheck, GpuContext, GpuEngine, PendingRead,
+    PendingWatch, Precision,
+};
 use eifield_model::rhs::Coeffs;
 use eifield_model::stepper::Method;
 use eifield_model::stimulus::Inputs;
@@ -78,7 +84,8 @@ pub enum FieldEngine {
 }
 
 /// The GPU engine with the copy of the state that readers on the CPU see,
-/// brought up to date by [`GpuLattice::sync`].
+/// brought up to date by [`GpuLattice::sync`] (waiting for the GPU) or, in
+/// the viewer, by [`GpuLattice::end_frame`] (collected when it has arrived).
 pub struct GpuLattice {
     /// The engine.
     pub engine: GpuEngine,
@@ -87,9 +94,57 @@ pub struct GpuLattice {
     drive: Vec<f64>,
     /// Model time of the copy.
     copied_t: f64,
-    /// Whether the GPU state moved on since the last sync.
+    /// Whether the GPU state moved on since the last copy was made.
     stale: bool,
+    /// What the viewer follows without waiting (`None`: runs and renders).
+    live: Option<Box<LiveFollow>>,
 }
+
+/// E, I and stimulus of the followed cells after one tick.
+#[derive(Clone, Debug)]
+pub struct TickSamples {
+    /// Model time.
+    pub t: f64,
+    /// The cells, in the order of the values (shared by many ticks).
+    pub cells: Arc<Vec<usize>>,
+    /// E per cell.
+    pub e: Vec<f64>,
+    /// I per cell.
+    pub i: Vec<f64>,
+    /// The time-varying part of the drive per cell (pulses, perturbations,
+    /// noise), as the CPU engine's state reports it after the tick.
+    pub stimulus: Vec<f64>,
+}
+
+/// A whole-state copy on its way back, with what the CPU knows of its time.
+struct CopyInFlight {
+    state: PendingRead,
+    activations: PendingRead,
+    t: f64,
+    drive: Vec<f64>,
+}
+
+/// What the viewer follows on the GPU without waiting for it: the followed
+/// cells after every tick, the first activation times, a non-finite check
+/// per frame and whole-state copies; each is collected frames later, when
+/// it has arrived.
+struct LiveFollow {
+    watch: CellWatch,
+    cells: Arc<Vec<usize>>,
+    /// Stimuli of the followed cells at each tick recorded in `watch`.
+    stimuli: Vec<Vec<f64>>,
+    watches: VecDeque<(PendingWatch, Arc<Vec<usize>>, Vec<Vec<f64>>)>,
+    tracker: ActivationTracker,
+    checks: VecDeque<FiniteCheck>,
+    copy: Option<CopyInFlight>,
+    /// Frames since the last copy was started.
+    frames: usize,
+    arrived: Vec<TickSamples>,
+    activations: Option<Vec<f64>>,
+}
+
+/// Ticks a cell watch holds between two frames before it is sent early.
+const WATCH_SLOTS: usize = 64;
 
 impl GpuLattice {
     fn new(engine: GpuEngine) -> Result<Self, String> {
@@ -100,35 +155,225 @@ impl GpuLattice {
             drive: Vec::new(),
             copied_t: 0.0,
             stale: true,
+            live: None,
         };
         lattice.sync()?;
         Ok(lattice)
     }
 
-    /// Reads the state back if it changed since the last call.
+    /// Reads the state back if it changed since the last copy, waiting
+    /// for the GPU.
     pub fn sync(&mut self) -> Result<(), String> {
         if !self.stale {
             return Ok(());
+        }
+        if let Some(live) = &mut self.live {
+            // An older copy on its way must not replace this one.
+            live.copy = None;
         }
         let (e, i) = self.engine.read_state().map_err(|e| e.to_string())?;
         self.e = e;
         self.i = i;
         self.copied_t = self.engine.t;
-        self.refresh_drive();
+        self.drive = self.drive_now();
         self.stale = false;
         Ok(())
     }
 
     /// The drive in effect just after the current time, as the CPU engine's
     /// `refresh_drive` finds it.
-    fn refresh_drive(&mut self) {
-        let engine = &mut self.engine;
+    fn drive_now(&mut self) -> Vec<f64> {
+        let instant = self.instant_after_now();
+        let mut drive = Vec::new();
+        self.engine.drive_at(instant, &mut drive);
+        drive
+    }
+
+    /// The instant at which the CPU engine evaluates the drive it reports
+    /// after integrating to the current time.
+    fn instant_after_now(&self) -> f64 {
+        let engine = &self.engine;
         let next = engine
             .inputs
             .next_change_after(engine.t)
             .min(engine.t + engine.dt);
-        let instant = engine.t + 0.5 * (next - engine.t);
-        engine.drive_at(instant, &mut self.drive);
+        engine.t + 0.5 * (next - engine.t)
+    }
+
+    /// From now on, follows the state as the viewer needs, without waiting
+    /// for the GPU: ticks no longer wait for the non-finite check, the
+    /// first activation times (threshold `threshold`) are followed on the
+    /// GPU, and [`GpuLattice::end_frame`] collects what arrived.
+    pub fn follow_live(&mut self, threshold: f64) {
+        self.live = Some(Box::new(LiveFollow {
+            watch: CellWatch::new(&self.engine, &[], WATCH_SLOTS),
+            cells: Arc::default(),
+            stimuli: Vec::new(),
+            watches: VecDeque::new(),
+            tracker: ActivationTracker::new(&self.engine, threshold),
+            checks: VecDeque::new(),
+            copy: None,
+            frames: 0,
+            arrived: Vec::new(),
+            activations: None,
+        }));
+    }
+
+    /// Whether the state is followed live ([`GpuLattice::follow_live`]).
+    pub fn is_live(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Follows these cells after every tick from now on (live only).
+    pub fn set_followed(&mut self, cells: &[usize]) {
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        if live.cells.as_slice() == cells {
+            return;
+        }
+        live.send_watch();
+        live.watch.set_cells(&self.engine, cells);
+        live.cells = Arc::new(live.watch.cells().to_vec());
+    }
+
+    /// Forgets the activations so far and follows them from the state now.
+    pub fn restart_activations(&mut self) {
+        if let Some(live) = &mut self.live {
+            let threshold = live.tracker.threshold();
+            live.tracker = ActivationTracker::new(&self.engine, threshold);
+            live.activations = None;
+            if let Some(copy) = &mut live.copy {
+                copy.activations = live.tracker.read_async();
+            }
+        }
+    }
+
+    /// After a tick, live: first activations, and the followed cells.
+    fn after_tick(&mut self) {
+        let instant = self.instant_after_now();
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        live.tracker.observe(&self.engine);
+        if live.cells.is_empty() {
+            return;
+        }
+        if live.watch.is_full() {
+            live.send_watch();
+        }
+        if live.watch.record(&self.engine) {
+            let mut drive = Vec::with_capacity(live.cells.len());
+            self.engine.drive_of_cells(instant, &live.cells, &mut drive);
+            let h_ex = self.engine.h_ex();
+            for (d, &k) in drive.iter_mut().zip(live.cells.iter()) {
+                *d -= h_ex[k];
+            }
+            live.stimuli.push(drive);
+        }
+    }
+
+    /// At the end of a frame, live: sends this frame's ticks of the
+    /// followed cells and a non-finite check, starts a whole-state copy
+    /// every `every` frames (when none is on its way and the state moved),
+    /// and collects whatever has arrived. True when a copy arrived (the
+    /// view and [`GpuLattice::take_arrived`]'s ticks are then newer); a
+    /// non-finite state found by a check is an error.
+    pub fn end_frame(&mut self, every: usize) -> Result<bool, EngineStop> {
+        let instant = self.instant_after_now();
+        let Some(live) = &mut self.live else {
+            return Ok(false);
+        };
+        live.send_watch();
+        live.checks.push_back(self.engine.check_finite_async());
+        live.frames += 1;
+        if live.frames >= every && live.copy.is_none() && self.stale {
+            live.frames = 0;
+            self.stale = false;
+            let mut drive = Vec::new();
+            self.engine.drive_at(instant, &mut drive);
+            live.copy = Some(CopyInFlight {
+                state: self.engine.read_state_async(),
+                activations: live.tracker.read_async(),
+                t: self.engine.t,
+                drive,
+            });
+        }
+        let failed = |e: eifield_gpu::GpuError| EngineStop::Failed(e.to_string());
+        while let Some((pending, cells, stimuli)) = live.watches.front_mut() {
+            let Some(ticks) = pending.try_take() else {
+                break;
+            };
+            let cells = cells.clone();
+            let stimuli = std::mem::take(stimuli);
+            live.watches.pop_front();
+            for (tick, stimulus) in ticks.map_err(failed)?.into_iter().zip(stimuli) {
+                live.arrived.push(TickSamples {
+                    t: tick.t,
+                    cells: cells.clone(),
+                    e: tick.e,
+                    i: tick.i,
+                    stimulus,
+                });
+            }
+        }
+        while let Some(check) = live.checks.front_mut() {
+            let Some(outcome) = check.try_finish(&self.engine) else {
+                break;
+            };
+            live.checks.pop_front();
+            outcome.map_err(advance_stop)?;
+        }
+        let Some(state) = live.copy.as_mut().and_then(|c| c.state.try_take()) else {
+            return Ok(false);
+        };
+        let Some(copy) = live.copy.take() else {
+            return Ok(false);
+        };
+        // Sent right after the state: there by now, or nearly.
+        let activations = copy.activations.wait();
+        let mut state = state.map_err(failed)?;
+        let precision = self.engine.precision();
+        self.i = precision.decode(&state.pop().unwrap_or_default());
+        self.e = precision.decode(&state.pop().unwrap_or_default());
+        self.copied_t = copy.t;
+        self.drive = copy.drive;
+        let activations = activations.map_err(failed)?;
+        live.activations = Some(live.tracker.decode(&activations.concat()));
+        Ok(true)
+    }
+
+    /// The ticks of the followed cells that arrived since the last call,
+    /// oldest first.
+    pub fn take_arrived(&mut self) -> Vec<TickSamples> {
+        self.live
+            .as_mut()
+            .map(|l| std::mem::take(&mut l.arrived))
+            .unwrap_or_default()
+    }
+
+    /// The first activation times that arrived since the last call, if any
+    /// (NaN: not yet activated).
+    pub fn take_activations(&mut self) -> Option<Vec<f64>> {
+        self.live.as_mut().and_then(|l| l.activations.take())
+    }
+}
+
+impl LiveFollow {
+    /// Sends the ticks recorded so far on their way back.
+    fn send_watch(&mut self) {
+        if let Some(pending) = self.watch.take() {
+            let stimuli = std::mem::take(&mut self.stimuli);
+            self.watches
+                .push_back((pending, self.cells.clone(), stimuli));
+        }
+    }
+}
+
+fn advance_stop(e: eifield_gpu::AdvanceError) -> EngineStop {
+    match e {
+        eifield_gpu::AdvanceError::BlowUp(b) => EngineStop::BlowUp(b),
+        eifield_gpu::AdvanceError::Gpu(e) => EngineStop::Failed(e.to_string()),
     }
 }
 
@@ -386,10 +631,14 @@ impl FieldEngine {
             Self::Cpu(e) => e.advance_to(t_end).map_err(EngineStop::BlowUp),
             Self::Gpu(g) => {
                 g.stale = true;
-                g.engine.advance_to(t_end).map_err(|e| match e {
-                    eifield_gpu::AdvanceError::BlowUp(b) => EngineStop::BlowUp(b),
-                    eifield_gpu::AdvanceError::Gpu(e) => EngineStop::Failed(e.to_string()),
-                })
+                if g.is_live() {
+                    // The check comes back at the end of the frame.
+                    g.engine.advance_unchecked(t_end);
+                    g.after_tick();
+                    Ok(())
+                } else {
+                    g.engine.advance_to(t_end).map_err(advance_stop)
+                }
             }
         }
     }

@@ -168,11 +168,13 @@ pub enum SimStatus {
 /// When the oscillator entities' components are refreshed from the engine.
 #[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum EntityMirror {
-    /// After every tick (the viewer and tests: entities always show the state).
+    /// After every tick (the viewer and tests: entities always show the
+    /// state); with a GPU engine, whenever a copy of its state arrives
+    /// (see [`crate::sim::follow_gpu_state`]).
     #[default]
     EveryTick,
-    /// Only when [`refresh_entities`] is called (headless runs, where no system
-    /// reads the entities, and engines whose state is not in CPU memory).
+    /// Only when [`refresh_entities`] is called (headless runs and renders,
+    /// where no system reads the entities).
     OnRequest,
 }
 
@@ -222,6 +224,15 @@ pub fn install_engine(
         .collect();
     for entity in old {
         world.despawn(entity);
+    }
+    let mut engine = engine;
+    if let FieldEngine::Gpu(gpu) = &mut engine
+        && world.get_resource::<EntityMirror>() == Some(&EntityMirror::EveryTick)
+    {
+        let threshold = world
+            .get_resource::<super::probes::ActivationTimes>()
+            .map_or(eifield_model::analysis::DEFAULT_THRESHOLD, |a| a.threshold);
+        gpu.follow_live(threshold);
     }
     let state = engine.view();
     let grid = state.grid;

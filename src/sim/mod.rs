@@ -21,8 +21,9 @@
 //! The mirror writes bypass change detection, so they never come back in.
 //! Readers never read the components; they read the engine's buffers, so the
 //! per-tick copy into entities can be switched off ([`EntityMirror::OnRequest`])
-//! where nothing needs it (headless runs) or where the state lives elsewhere
-//! (an engine on a GPU).
+//! where nothing needs it (headless runs). A GPU engine's state lives on the
+//! GPU: the viewer follows it without waiting ([`follow_gpu_state`]), the
+//! probes and the raster from the few cells they watch, tick by tick.
 //!
 //! | plugin | concern |
 //! |---|---|
@@ -117,7 +118,7 @@ impl Plugin for SimPlugin {
             )
             .add_systems(
                 RunFixedMainLoop,
-                sync_gpu_state
+                follow_gpu_state
                     .run_if(resource_equals(EntityMirror::EveryTick))
                     .in_set(RunFixedMainLoopSystems::AfterFixedMainLoop),
             );
@@ -208,13 +209,13 @@ fn integrate(
     };
 }
 
-/// Lattice cells read back from a GPU per frame at most: larger lattices are
-/// read back every `cells / GPU_SYNC_CELLS_PER_FRAME` frames (rounded up).
+/// Lattice cells copied back from a GPU per frame at most: larger lattices
+/// are copied every `cells / GPU_SYNC_CELLS_PER_FRAME` frames (rounded up).
 pub const GPU_SYNC_CELLS_PER_FRAME: usize = 1 << 20;
 
 /// Mirrors the CPU engine's state into the entities after every tick (after
 /// a blow-up too: there is one state, and the entities show it). A GPU
-/// engine's state is mirrored by [`sync_gpu_state`] instead.
+/// engine's state is mirrored by [`follow_gpu_state`] instead.
 fn write_back(
     lattice: Option<Res<Lattice>>,
     mut cells: Query<(&GridPosition, &mut Excitatory, &mut Inhibitory)>,
@@ -228,37 +229,43 @@ fn write_back(
     mirror_cell_states(lattice.state(), cells.par_iter_mut());
 }
 
-/// Under [`EntityMirror::EveryTick`] (the viewer), reads a GPU engine's state
-/// back once per frame, after the frame's ticks (for lattices over
-/// [`GPU_SYNC_CELLS_PER_FRAME`] cells, once every few frames), and mirrors it
-/// into the entities; the readers of [`Lattice::state`] see that copy.
-/// Headless runs read back at sample times ([`record`]); renders draw from
-/// the GPU and read nothing back.
-fn sync_gpu_state(
+/// Under [`EntityMirror::EveryTick`] (the viewer), a GPU engine is followed
+/// without waiting for it (see [`backend::GpuLattice::end_frame`]): at the
+/// end of each frame this sends the frame's ticks of the followed cells
+/// and a non-finite check, starts a whole-state copy once per frame (for
+/// lattices over [`GPU_SYNC_CELLS_PER_FRAME`] cells, once every few
+/// frames), and collects what has arrived, typically a frame later. A copy
+/// that arrives becomes what [`Lattice::state`] shows and is mirrored into
+/// the entities; a non-finite state stops the clock.
+pub(crate) fn follow_gpu_state(
     lattice: Option<ResMut<Lattice>>,
-    mut frames: Local<usize>,
+    mut status: ResMut<SimStatus>,
     mut cells: Query<(&GridPosition, &mut Excitatory, &mut Inhibitory)>,
 ) {
     let Some(mut lattice) = lattice else {
         return;
     };
-    if !matches!(lattice.engine(), backend::FieldEngine::Gpu(_)) {
-        return;
-    }
     let every = lattice
         .state()
         .grid
         .len()
         .div_ceil(GPU_SYNC_CELLS_PER_FRAME)
         .max(1);
-    *frames += 1;
-    if *frames < every {
+    let backend::FieldEngine::Gpu(gpu) = lattice.engine_mut() else {
         return;
+    };
+    match gpu.end_frame(every) {
+        Ok(true) => mirror_cell_states(lattice.state(), cells.par_iter_mut()),
+        Ok(false) => {}
+        Err(stop) if *status == SimStatus::Running => {
+            *status = match stop {
+                backend::EngineStop::BlowUp(blow_up) => SimStatus::BlownUp(blow_up),
+                backend::EngineStop::Failed(message) => {
+                    error!("{message}");
+                    SimStatus::Failed(message)
+                }
+            };
+        }
+        Err(_) => {}
     }
-    *frames = 0;
-    if let Err(e) = lattice.sync() {
-        error!("cannot read the lattice back from the GPU: {e}");
-        return;
-    }
-    mirror_cell_states(lattice.state(), cells.par_iter_mut());
 }

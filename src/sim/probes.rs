@@ -1,14 +1,19 @@
 //! The probes plugin: time series of chosen cells (E, I and the stimulus they
 //! receive), a raster (kymograph) of E over the last few units of time, and
 //! the live activation map (first activation times since the last load).
+//! On the CPU they read the state after every tick; with a GPU engine in the
+//! viewer the GPU gathers the cells they watch after every tick and follows
+//! the activation times itself, and they take what arrived once per frame.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use bevy::prelude::*;
 
+use eifield_model::Grid;
 use eifield_model::analysis::line_cells;
 use eifield_model::scene::Stimulus;
 
+use crate::sim::backend::FieldEngine;
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimSystems};
 
 /// Model time kept in the probe histories and the raster.
@@ -162,11 +167,47 @@ impl Plugin for ProbesPlugin {
                     .run_if(resource_exists_and_changed::<Neighbours>)
                     .in_set(ProbeSystems::Reset),
             )
+            .init_resource::<FollowedCells>()
             .add_systems(
                 FixedUpdate,
-                (record_probes, record_raster, record_activations).in_set(SimSystems::Record),
+                (record_probes, record_raster, record_activations)
+                    .run_if(not(followed_on_gpu))
+                    .in_set(SimSystems::Record),
+            )
+            .add_systems(
+                RunFixedMainLoop,
+                take_gpu_samples
+                    .after(super::follow_gpu_state)
+                    .in_set(RunFixedMainLoopSystems::AfterFixedMainLoop),
             );
     }
+}
+
+/// Cells followed after every tick on a GPU besides the probes and the
+/// raster (the hovered cell), with their latest values.
+#[derive(Resource, Clone, Debug, Default, PartialEq)]
+pub struct FollowedCells {
+    /// Row-major indices of the extra cells.
+    pub extra: Vec<usize>,
+    /// The latest `(t, E, I)` of each extra cell that arrived.
+    pub latest: Vec<(usize, f64, f64, f64)>,
+}
+
+impl FollowedCells {
+    /// The latest E and I of a followed cell, if any arrived.
+    pub fn values(&self, cell: usize) -> Option<(f64, f64)> {
+        self.latest
+            .iter()
+            .find(|v| v.0 == cell)
+            .map(|&(_, _, e, i)| (e, i))
+    }
+}
+
+/// Whether the lattice runs on a GPU followed live: the probes, the raster
+/// and the activation map then take their values from
+/// [`take_gpu_samples`], not from the state's copy.
+fn followed_on_gpu(lattice: Option<Res<Lattice>>) -> bool {
+    lattice.is_some_and(|l| matches!(l.engine(), FieldEngine::Gpu(g) if g.is_live()))
 }
 
 /// After a (re)load: histories restart, probes outside the new grid go, and a
@@ -178,10 +219,13 @@ fn reset_on_load(
     mut probes: ResMut<Probes>,
     mut raster: ResMut<Raster>,
     mut activations: ResMut<ActivationTimes>,
-    lattice: Option<Res<Lattice>>,
+    lattice: Option<ResMut<Lattice>>,
 ) {
     activations.clear();
-    if let Some(lattice) = lattice {
+    if let Some(mut lattice) = lattice {
+        if let FieldEngine::Gpu(gpu) = lattice.engine_mut() {
+            gpu.restart_activations();
+        }
         let state = lattice.state();
         activations.observe(state.e, state.t);
     }
@@ -214,8 +258,8 @@ fn record_probes(mut probes: ResMut<Probes>, lattice: Option<Res<Lattice>>) {
         return;
     };
     let state = lattice.state();
-    // A GPU engine's copy is refreshed once per frame: sample it once, at
-    // its own time.
+    // A headless GPU run's copy is refreshed at sample times only: sample
+    // it once, at its own time.
     let t = state.t;
     if probes
         .0
@@ -228,13 +272,79 @@ fn record_probes(mut probes: ResMut<Probes>, lattice: Option<Res<Lattice>>) {
         let Some((e, i, stimulus)) = state.cell(probe.row, probe.col) else {
             continue;
         };
-        probe.history.push_back(ProbeSample { t, e, i, stimulus });
-        while probe
-            .history
-            .front()
-            .is_some_and(|s| s.t < t - HISTORY_SPAN)
+        probe.push(ProbeSample { t, e, i, stimulus });
+    }
+}
+
+impl Probe {
+    /// Appends a sample and forgets those older than [`HISTORY_SPAN`].
+    fn push(&mut self, sample: ProbeSample) {
+        let t = sample.t;
+        self.history.push_back(sample);
+        while self.history.front().is_some_and(|s| s.t < t - HISTORY_SPAN) {
+            self.history.pop_front();
+        }
+    }
+}
+
+/// Which cells the raster records, in its column order.
+#[derive(Clone, Debug, PartialEq)]
+struct RasterCells {
+    row: Option<usize>,
+    line: Option<((usize, usize), (usize, usize))>,
+    cells: Vec<usize>,
+}
+
+impl Raster {
+    /// The cells to record on lattice `grid`: along the line, every cell
+    /// (small lattices) or one row (the first probe's, else the middle one).
+    fn cells(&self, probes: &Probes, grid: Grid) -> RasterCells {
+        let on_grid = |(r, c): (usize, usize)| r < grid.rows && c < grid.cols;
+        let line = self.line.filter(|&(a, b)| on_grid(a) && on_grid(b));
+        let row = (line.is_none() && grid.len() > RASTER_ALL_CELLS_LIMIT).then(|| {
+            probes
+                .0
+                .first()
+                .map_or(grid.rows / 2, |p| p.row.min(grid.rows - 1))
+        });
+        let cells = match (line, row) {
+            (Some((a, b)), _) => line_cells(a, b)
+                .into_iter()
+                .map(|(r, c)| grid.index(r, c))
+                .collect(),
+            (None, None) => (0..grid.len()).collect(),
+            (None, Some(r)) => (r * grid.cols..(r + 1) * grid.cols).collect(),
+        };
+        RasterCells { row, line, cells }
+    }
+
+    /// Whether a column at time `t` is due (at most [`RASTER_COLUMNS`] over
+    /// the span; a time before the last starts again).
+    fn wants(&self, t: f64) -> bool {
+        let min_gap = HISTORY_SPAN / RASTER_COLUMNS as f64;
+        !self
+            .times
+            .back()
+            .is_some_and(|&last| t - last < min_gap && t >= last)
+    }
+
+    /// Appends the column of `cells` at time `t` (starting again when the
+    /// cells or the direction of time changed) and forgets old columns.
+    fn push(&mut self, cells: &RasterCells, t: f64, column: Vec<f32>) {
+        if self.row != cells.row
+            || self.recorded_line != cells.line
+            || self.times.back().is_some_and(|&last| t < last)
         {
-            probe.history.pop_front();
+            self.times.clear();
+            self.columns.clear();
+            self.row = cells.row;
+            self.recorded_line = cells.line;
+        }
+        self.times.push_back(t);
+        self.columns.push_back(column);
+        while self.times.front().is_some_and(|&s| s < t - HISTORY_SPAN) {
+            self.times.pop_front();
+            self.columns.pop_front();
         }
     }
 }
@@ -244,52 +354,93 @@ fn record_raster(mut raster: ResMut<Raster>, probes: Res<Probes>, lattice: Optio
         return;
     };
     let state = lattice.state();
-    let grid = state.grid;
     // The state's own time (see record_probes); a copy already recorded
-    // falls under the gap below.
+    // is not due.
     let t = state.t;
-    // Keep at most RASTER_COLUMNS over the span.
-    let min_gap = HISTORY_SPAN / RASTER_COLUMNS as f64;
-    if raster
-        .times
-        .back()
-        .is_some_and(|&last| t - last < min_gap && t >= last)
-    {
+    if !raster.wants(t) {
         return;
     }
-    let on_grid = |(r, c): (usize, usize)| r < grid.rows && c < grid.cols;
-    let line = raster.line.filter(|&(a, b)| on_grid(a) && on_grid(b));
-    let row = (line.is_none() && grid.len() > RASTER_ALL_CELLS_LIMIT).then(|| {
-        probes
-            .0
-            .first()
-            .map_or(grid.rows / 2, |p| p.row.min(grid.rows - 1))
-    });
-    if raster.row != row
-        || raster.recorded_line != line
-        || raster.times.back().is_some_and(|&last| t < last)
-    {
-        raster.times.clear();
-        raster.columns.clear();
-        raster.row = row;
-        raster.recorded_line = line;
-    }
-    let e = state.e;
-    let column: Vec<f32> = match (line, row) {
-        (Some((a, b)), _) => line_cells(a, b)
-            .into_iter()
-            .map(|(r, c)| e[grid.index(r, c)] as f32)
-            .collect(),
-        (None, None) => e.iter().map(|&v| v as f32).collect(),
-        (None, Some(r)) => e[r * grid.cols..(r + 1) * grid.cols]
-            .iter()
-            .map(|&v| v as f32)
-            .collect(),
+    let cells = raster.cells(&probes, state.grid);
+    let column = cells.cells.iter().map(|&k| state.e[k] as f32).collect();
+    raster.push(&cells, t, column);
+}
+
+/// With a GPU engine followed live: feeds the probes, the raster, the
+/// activation map and the followed cells' latest values from what arrived
+/// (every tick of the watched cells, typically a frame late), then tells
+/// the engine which cells to follow from now on.
+fn take_gpu_samples(
+    lattice: Option<ResMut<Lattice>>,
+    mut probes: ResMut<Probes>,
+    mut raster: ResMut<Raster>,
+    mut activations: ResMut<ActivationTimes>,
+    mut followed: ResMut<FollowedCells>,
+) {
+    let Some(mut lattice) = lattice else {
+        return;
     };
-    raster.times.push_back(t);
-    raster.columns.push_back(column);
-    while raster.times.front().is_some_and(|&s| s < t - HISTORY_SPAN) {
-        raster.times.pop_front();
-        raster.columns.pop_front();
+    let grid = lattice.state().grid;
+    let FieldEngine::Gpu(gpu) = lattice.engine_mut() else {
+        return;
+    };
+    if !gpu.is_live() {
+        return;
     }
+    if let Some(first) = gpu.take_activations() {
+        activations.first = first;
+    }
+    let raster_cells = raster.cells(&probes, grid);
+    let mut position: Option<(std::sync::Arc<Vec<usize>>, HashMap<usize, usize>)> = None;
+    let mut latest = std::mem::take(&mut followed.latest);
+    for tick in gpu.take_arrived() {
+        let index = match &position {
+            Some((cells, index)) if std::sync::Arc::ptr_eq(cells, &tick.cells) => index,
+            _ => {
+                let index = tick
+                    .cells
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &k)| (k, j))
+                    .collect();
+                &position.insert((tick.cells.clone(), index)).1
+            }
+        };
+        for probe in &mut probes.0 {
+            if let Some(&j) = index.get(&grid.index(probe.row, probe.col)) {
+                probe.push(ProbeSample {
+                    t: tick.t,
+                    e: tick.e[j],
+                    i: tick.i[j],
+                    stimulus: tick.stimulus[j],
+                });
+            }
+        }
+        if raster.wants(tick.t) {
+            let column: Option<Vec<f32>> = raster_cells
+                .cells
+                .iter()
+                .map(|k| index.get(k).map(|&j| tick.e[j] as f32))
+                .collect();
+            if let Some(column) = column {
+                raster.push(&raster_cells, tick.t, column);
+            }
+        }
+        latest.retain(|v| !followed.extra.contains(&v.0) || !index.contains_key(&v.0));
+        for &k in &followed.extra {
+            if let Some(&j) = index.get(&k) {
+                latest.push((k, tick.t, tick.e[j], tick.i[j]));
+            }
+        }
+    }
+    latest.retain(|v| followed.extra.contains(&v.0));
+    followed.latest = latest;
+    let mut cells: Vec<usize> = probes
+        .0
+        .iter()
+        .filter(|p| p.row < grid.rows && p.col < grid.cols)
+        .map(|p| grid.index(p.row, p.col))
+        .collect();
+    cells.extend(&raster_cells.cells);
+    cells.extend(followed.extra.iter().filter(|&&k| k < grid.len()));
+    gpu.set_followed(&cells);
 }

@@ -13,7 +13,7 @@ use eifield_model::scene::Stimulus;
 
 use super::camera::{FreeViewArea, OrbitCamera};
 use super::surface::{DrawnField, LatticeSurface, cell_at};
-use crate::sim::probes::{Probes, Raster};
+use crate::sim::probes::{FollowedCells, Probes, Raster};
 use crate::sim::stimulus::Perturb;
 use crate::sim::{ActiveScene, Neighbours};
 
@@ -205,7 +205,7 @@ fn lattice_backend(
     drawn: Res<DrawnField>,
     free: Option<Res<FreeViewArea>>,
     pointers: Query<(&PointerId, &PointerLocation)>,
-    mut hovered: ResMut<HoveredCell>,
+    (mut hovered, mut followed): (ResMut<HoveredCell>, ResMut<FollowedCells>),
     mut hits: MessageWriter<PointerHits>,
 ) {
     let Ok((entity, surface)) = surfaces.single() else {
@@ -236,6 +236,14 @@ fn lattice_backend(
         ));
     }
     hovered.0 = mouse_cell;
+    // A GPU engine gathers the hovered cell's values after every tick.
+    let extra: Vec<usize> = mouse_cell
+        .map(|(row, col)| grid.index(row, col))
+        .into_iter()
+        .collect();
+    if followed.extra != extra {
+        followed.extra = extra;
+    }
 }
 
 /// What a click on a cell does, after the modifiers are taken into account.

@@ -70,6 +70,10 @@ impl Plugin for ControlsPlugin {
 /// second value says so.
 pub fn snapshot_scene(world: &mut World) -> Option<(FieldScene, Option<String>)> {
     let scene = world.get_resource::<ActiveScene>()?.0.clone();
+    // The state now (a GPU engine's copy may be a frame or more old).
+    if let Err(e) = world.get_resource_mut::<Lattice>()?.sync() {
+        error!("cannot read the lattice back from the GPU: {e}");
+    }
     let state = world.get_resource::<Lattice>()?.state();
     let mut snapshot = scene.resolved();
     // The stencil the lattice is integrated with.

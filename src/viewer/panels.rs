@@ -18,7 +18,7 @@ use eifield_model::scene::{ColorMapName, NamedChoice, ViewField, ViewMode};
 use super::ViewerSystems;
 use super::controls::{ControlStatus, SimCommand};
 use crate::capture::recording::{CaptureCommand, ScreenCapture, panels_hidden};
-use crate::sim::probes::{HISTORY_SPAN, Probes, Raster};
+use crate::sim::probes::{FollowedCells, HISTORY_SPAN, Probes, Raster};
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimStatus};
 use crate::view::ViewSettings;
 use crate::view::camera::FreeViewArea;
@@ -149,6 +149,7 @@ struct PlotParams<'w> {
     raster: Res<'w, Raster>,
     hovered: Res<'w, HoveredCell>,
     drawn: Res<'w, DrawnField>,
+    followed: Res<'w, FollowedCells>,
     lattice: Option<Res<'w, Lattice>>,
     neighbours: Option<Res<'w, Neighbours>>,
 }
@@ -732,8 +733,14 @@ fn hover_tooltip(ctx: &egui::Context, params: &PlotParams, scene: Option<&Active
         return;
     };
     let k = scene.0.grid.index(row, col);
-    let (Some(e), Some(i)) = (params.drawn.e.get(k), params.drawn.i.get(k)) else {
-        return;
+    // With a GPU engine, the values gathered after the latest tick; else
+    // (and until they arrive) the drawn ones.
+    let (e, i) = match params.followed.values(k) {
+        Some(values) => values,
+        None => match (params.drawn.e.get(k), params.drawn.i.get(k)) {
+            (Some(&e), Some(&i)) => (f64::from(e), f64::from(i)),
+            _ => return,
+        },
     };
     egui::Area::new(egui::Id::new("cell_tooltip"))
         .fixed_pos(pos + egui::vec2(16.0, 16.0))

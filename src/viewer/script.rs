@@ -348,7 +348,7 @@ fn run_script(
     windows: Query<Entity, With<PrimaryWindow>>,
     neighbours: Option<Res<Neighbours>>,
     drawn: Res<DrawnField>,
-    (lattice, feed): (Option<Res<Lattice>>, Res<GpuSurfaceFeed>),
+    (mut lattice, feed): (Option<ResMut<Lattice>>, Res<GpuSurfaceFeed>),
     mut events: MessageWriter<WindowEvent>,
     mut exit: MessageWriter<AppExit>,
     time: Res<Time<Real>>,
@@ -459,6 +459,10 @@ fn run_script(
         ScriptCommand::Report(path) => {
             let fps = (script.frames.saturating_sub(1)) as f64 / (now - started).max(1e-9);
             let t = clock.as_ref().map_or(0.0, |c| c.time());
+            // The state now: a GPU engine's copy may be a frame or more old.
+            if let Some(Err(e)) = lattice.as_mut().map(|l| l.sync()) {
+                error!("script: cannot read the lattice back from the GPU: {e}");
+            }
             let state = lattice.as_ref().map(|l| l.state());
             let report = Report {
                 fps,

@@ -10,8 +10,8 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use eifield::commands::run::headless_app;
 use eifield::sim::backend::{BackendChoice, BackendRequest};
-use eifield::sim::probes::{Probes, ProbesPlugin};
-use eifield::sim::{EntityMirror, SimSettings, load_scene};
+use eifield::sim::probes::{ActivationTimes, FollowedCells, Probes, ProbesPlugin, Raster};
+use eifield::sim::{EntityMirror, Neighbours, SimSettings, load_scene};
 use eifield_model::FieldScene;
 use eifield_model::scene::IntegratorSpec;
 
@@ -393,40 +393,107 @@ fn probed_app(backend: BackendChoice) -> App {
     app
 }
 
-/// With the GPU engine the viewer's readers see a copy read back once per
-/// frame: the probes sample it once per frame, at the copy's own time, and
-/// each sample is the CPU engine's state at that time.
+/// With the GPU engine the viewer's probes, raster, activation map and
+/// hovered cell take what the GPU gathers after every tick, collected a
+/// frame or so later: every tick's sample, each the CPU engine's at that time.
 #[test]
-fn gpu_probes_sample_once_per_frame_at_the_copys_time() {
+fn gpu_probes_raster_and_activations_get_every_tick_from_the_gpu() {
     let mut gpu = probed_app(BackendChoice::Gpu);
     let mut cpu = probed_app(BackendChoice::Cpu);
+    let (row, col) = {
+        let probes = gpu.world().resource::<Probes>();
+        assert_eq!(probes.0.len(), 1, "a probe on the stimulated cell");
+        (probes.0[0].row, probes.0[0].col)
+    };
+    let grid = gpu.world().resource::<Neighbours>().grid();
+    let probed = grid.index(row, col);
+    gpu.world_mut().resource_mut::<FollowedCells>().extra = vec![probed];
     for _ in 0..60 {
         gpu.update();
         cpu.update();
     }
     let history = |app: &App| {
         let probes = app.world().resource::<Probes>();
-        assert_eq!(probes.0.len(), 1, "a probe on the stimulated cell");
         probes.0[0].history.iter().copied().collect::<Vec<_>>()
     };
-    let (gpu, cpu) = (history(&gpu), history(&cpu));
-    assert!(gpu.len() >= 55, "one sample per frame: {}", gpu.len());
-    assert!(cpu.len() >= 4 * 55, "one sample per tick: {}", cpu.len());
-    for pair in gpu.windows(2) {
-        assert!(pair[1].t > pair[0].t, "times increase");
+    let (gpu_history, cpu_history) = (history(&gpu), history(&cpu));
+    assert!(
+        cpu_history.len() >= 4 * 55,
+        "one sample per tick: {}",
+        cpu_history.len()
+    );
+    assert!(
+        gpu_history.len() + 4 * 3 >= cpu_history.len() && gpu_history.len() <= cpu_history.len(),
+        "every tick but the last few frames': GPU {}, CPU {}",
+        gpu_history.len(),
+        cpu_history.len()
+    );
+    for pair in gpu_history.windows(2) {
+        assert!(
+            (pair[1].t - pair[0].t - 0.01).abs() < 1e-12,
+            "one sample per tick: {} then {}",
+            pair[0].t,
+            pair[1].t
+        );
     }
-    // The first sample is the loaded state (t = 0), which the CPU's probes,
-    // recording after each tick, never see.
-    assert_eq!(gpu[0].t, 0.0);
-    for sample in &gpu[1..] {
-        let same_time = cpu
-            .iter()
-            .find(|c| c.t == sample.t)
-            .unwrap_or_else(|| panic!("the CPU has a sample at t = {}", sample.t));
+    for (sample, same_time) in gpu_history.iter().zip(&cpu_history) {
+        assert_eq!(sample.t, same_time.t);
         assert!(
             (same_time.e - sample.e).abs() <= 1e-10 && (same_time.i - sample.i).abs() <= 1e-10,
             "t = {}: {sample:?} vs {same_time:?}",
             sample.t
         );
+        assert_eq!(sample.stimulus, same_time.stimulus, "t = {}", sample.t);
     }
+    assert!(
+        gpu_history.iter().any(|s| s.stimulus != 0.0),
+        "the samples cover a pulse"
+    );
+    // The raster: the CPU's columns at the same times.
+    let (gpu_raster, cpu_raster) = (
+        gpu.world().resource::<Raster>().clone(),
+        cpu.world().resource::<Raster>().clone(),
+    );
+    assert!(gpu_raster.times.len() >= 50, "{}", gpu_raster.times.len());
+    for (t, column) in gpu_raster.times.iter().zip(&gpu_raster.columns) {
+        let k = cpu_raster
+            .times
+            .iter()
+            .position(|c| c == t)
+            .unwrap_or_else(|| panic!("the CPU raster has a column at t = {t}"));
+        let difference = column
+            .iter()
+            .zip(&cpu_raster.columns[k])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(difference <= 1e-6, "t = {t}: {difference:e}");
+    }
+    // The activation map: what has arrived is the CPU's.
+    let (gpu_first, cpu_first) = (
+        gpu.world().resource::<ActivationTimes>().first.clone(),
+        cpu.world().resource::<ActivationTimes>().first.clone(),
+    );
+    let activated = gpu_first.iter().filter(|t| t.is_finite()).count();
+    assert!(activated > 0, "some cells activated");
+    for (k, (g, c)) in gpu_first.iter().zip(&cpu_first).enumerate() {
+        if g.is_finite() {
+            assert!((g - c).abs() <= 1e-9, "cell {k}: GPU {g}, CPU {c}");
+        }
+    }
+    // The hovered cell's latest values are those of a gathered tick.
+    let latest = gpu.world().resource::<FollowedCells>().latest.clone();
+    assert_eq!(latest.len(), 1);
+    let (cell, t, e, i) = latest[0];
+    assert_eq!(cell, probed);
+    let sample = gpu_history
+        .iter()
+        .find(|s| s.t == t)
+        .expect("a probe sample then");
+    assert_eq!((sample.e, sample.i), (e, i));
+    println!(
+        "{} GPU samples, {} CPU; {} raster columns; {activated} cells activated",
+        gpu_history.len(),
+        cpu_history.len(),
+        gpu_raster.times.len()
+    );
 }

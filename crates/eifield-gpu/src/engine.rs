@@ -356,6 +356,12 @@ impl GpuEngine {
         self.inputs.fill_drive(t, &self.h_ex, out);
     }
 
+    /// The total excitatory drive of `cells` at time `t`, as
+    /// [`GpuEngine::drive_at`] finds it for every cell, into `out`.
+    pub fn drive_of_cells(&mut self, t: f64, cells: &[usize], out: &mut Vec<f64>) {
+        self.inputs.drive_of_cells(t, &self.h_ex, cells, out);
+    }
+
     /// Replaces the pulse trains with the scene's stimuli.
     pub fn set_stimuli(&mut self, scene: &FieldScene) {
         self.inputs.set_pulses(scene, self.grid.cols);

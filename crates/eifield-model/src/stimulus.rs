@@ -275,13 +275,20 @@ impl Inputs {
 
     /// The total excitatory drive at time `t` of the listed `cells` only,
     /// into `out` (one value per cell), with the same additions in the same
-    /// order as [`Inputs::fill_drive`], so the values have its bits. Without
-    /// noise (the drive of unlisted cells is then their `h_ex`).
-    pub fn drive_of_cells(&self, t: f64, h_ex: &[f64], cells: &[usize], out: &mut Vec<f64>) {
-        debug_assert!(self.noise.is_none(), "noise reaches every cell");
+    /// order as [`Inputs::fill_drive`], so the values have its bits (noise
+    /// included, when there is noise).
+    pub fn drive_of_cells(&mut self, t: f64, h_ex: &[f64], cells: &[usize], out: &mut Vec<f64>) {
         out.clear();
+        let noise = self.noise.as_mut().map(|noise| {
+            let sigma = noise.sigma();
+            let j = noise.sample_index(t);
+            (sigma, noise.sample(j))
+        });
         for &cell in cells {
-            let mut value = h_ex[cell];
+            let mut value = match &noise {
+                Some((sigma, p)) => h_ex[cell] + sigma * p[cell],
+                None => h_ex[cell],
+            };
             for p in self.pulses.iter().filter(|p| p.cell == cell) {
                 value += p.value(t);
             }
@@ -407,5 +414,37 @@ mod tests {
         inputs.fill_drive(0.5, &h, &mut out);
         assert_eq!(out, [-6.0, -6.0, -3.0, -6.0]);
         assert_eq!(inputs.next_change_after(0.0), 1.0);
+    }
+
+    #[test]
+    fn the_drive_of_listed_cells_has_the_bits_of_the_whole_drive_with_noise_too() {
+        let cells = 6;
+        let h: Vec<f64> = (0..cells).map(|k| -6.0 + 0.1 * k as f64).collect();
+        for noise in [None, Some(PinkNoise::new(0.7, 11, 50.0, cells, 256))] {
+            let mut inputs = Inputs {
+                pulses: vec![PulseTrain {
+                    cell: 1,
+                    onset: 0.0,
+                    ..train(None)
+                }],
+                perturbations: vec![Perturbation {
+                    cell: 4,
+                    amount: 3.0,
+                    start: 0.0,
+                    end: 1.0,
+                }],
+                noise,
+            };
+            let listed = [4, 0, 1, 5];
+            for t in [0.03, 0.5, 1.7] {
+                let mut whole = vec![0.0; cells];
+                inputs.fill_drive(t, &h, &mut whole);
+                let mut some = Vec::new();
+                inputs.drive_of_cells(t, &h, &listed, &mut some);
+                let expected: Vec<u64> = listed.iter().map(|&k| whole[k].to_bits()).collect();
+                let got: Vec<u64> = some.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, expected, "t = {t}, noise: {}", inputs.noise.is_some());
+            }
+        }
     }
 }
