@@ -124,6 +124,10 @@ struct CopyInFlight {
     drive: Vec<f64>,
 }
 
+/// Ticks of the followed cells on their way back, with the cells and the
+/// stimuli the CPU computed for each tick.
+type WatchInFlight = (PendingWatch, Arc<Vec<usize>>, Vec<Vec<f64>>);
+
 /// What the viewer follows on the GPU without waiting for it: the followed
 /// cells after every tick, the first activation times, a non-finite check
 /// per frame and whole-state copies; each is collected frames later, when
@@ -133,7 +137,7 @@ struct LiveFollow {
     cells: Arc<Vec<usize>>,
     /// Stimuli of the followed cells at each tick recorded in `watch`.
     stimuli: Vec<Vec<f64>>,
-    watches: VecDeque<(PendingWatch, Arc<Vec<usize>>, Vec<Vec<f64>>)>,
+    watches: VecDeque<WatchInFlight>,
     tracker: ActivationTracker,
     checks: VecDeque<FiniteCheck>,
     copy: Option<CopyInFlight>,

@@ -6,6 +6,7 @@
 //! the activation times itself, and they take what arrived once per frame.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use bevy::prelude::*;
 
@@ -365,6 +366,9 @@ fn record_raster(mut raster: ResMut<Raster>, probes: Res<Probes>, lattice: Optio
     raster.push(&cells, t, column);
 }
 
+/// A list of cells and where each cell is in it.
+type CellPositions = (Arc<Vec<usize>>, HashMap<usize, usize>);
+
 /// With a GPU engine followed live: feeds the probes, the raster, the
 /// activation map and the followed cells' latest values from what arrived
 /// (every tick of the watched cells, typically a frame late), then tells
@@ -390,11 +394,12 @@ fn take_gpu_samples(
         activations.first = first;
     }
     let raster_cells = raster.cells(&probes, grid);
-    let mut position: Option<(std::sync::Arc<Vec<usize>>, HashMap<usize, usize>)> = None;
+    // Where each cell is in the ticks' values (ticks share their cell lists).
+    let mut position: Option<CellPositions> = None;
     let mut latest = std::mem::take(&mut followed.latest);
     for tick in gpu.take_arrived() {
         let index = match &position {
-            Some((cells, index)) if std::sync::Arc::ptr_eq(cells, &tick.cells) => index,
+            Some((cells, index)) if Arc::ptr_eq(cells, &tick.cells) => index,
             _ => {
                 let index = tick
                     .cells
