@@ -11,6 +11,7 @@
 //! after each [`GpuEngine::advance_to`] (the non-finite check), and the state
 //! only when asked ([`GpuEngine::read_state`], [`GpuEngine::read_cells`]).
 
+use eifield_model::engine::{REST_CHECK_INTERVAL, REST_DT, REST_MAX_TIME, REST_TOLERANCE};
 use eifield_model::rhs::Coeffs;
 use eifield_model::stepper::Method;
 use eifield_model::stimulus::{Inputs, TIME_EPS};
@@ -118,6 +119,7 @@ struct Pipelines {
     step: wgpu::ComputePipeline,
     scatter: wgpu::ComputePipeline,
     check: wgpu::ComputePipeline,
+    residual: wgpu::ComputePipeline,
 }
 
 /// The buffers on the device.
@@ -178,7 +180,8 @@ fn method_of(spec: &eifield_model::scene::IntegratorSpec) -> Method {
 }
 
 /// The state a scene starts from, as the CPU engine finds it (relaxing to
-/// rest on the CPU when the scene asks for the rest state).
+/// rest on the CPU when the scene asks for the rest state; the GPU engine
+/// in f64 relaxes on the GPU instead, [`GpuEngine::relax_to_rest`]).
 pub fn initial_state(scene: &FieldScene) -> Result<(Vec<f64>, Vec<f64>), EngineError> {
     match scene.initial_arrays() {
         Some(state) => Ok(state),
@@ -204,8 +207,16 @@ impl GpuEngine {
         scene: &FieldScene,
         precision: Precision,
     ) -> Result<Self, BuildError> {
-        let (e, i) = initial_state(scene)?;
-        let mut engine = Self::with_state(ctx, scene, precision, &e, &i)?;
+        let rest_on_gpu = scene.initial_arrays().is_none() && precision == Precision::F64;
+        let mut engine = if rest_on_gpu {
+            let zeros = vec![0.0; scene.grid.len()];
+            let mut engine = Self::with_state(ctx, scene, precision, &zeros, &zeros)?;
+            engine.relax_to_rest()?;
+            engine
+        } else {
+            let (e, i) = initial_state(scene)?;
+            Self::with_state(ctx, scene, precision, &e, &i)?
+        };
         engine.set_noise(scene, 0.0);
         Ok(engine)
     }
@@ -424,6 +435,127 @@ impl GpuEngine {
         true
     }
 
+    /// Replaces the state with the lattice's rest state with all inputs
+    /// off, as the CPU engine's `relax_to_rest` finds it: RK4 steps of
+    /// [`REST_DT`] from E = I = 0 on the GPU until every |dE/dt|, |dI/dt| is
+    /// below [`REST_TOLERANCE`], checked at the same times. The derivatives
+    /// are the change of one Euler step of length 1, whose rounding
+    /// (1e-16 of E) is far below the tolerance.
+    pub fn relax_to_rest(&mut self) -> Result<(), BuildError> {
+        let n = self.grid.len();
+        let zeros = vec![0.0; n];
+        self.write_state(&zeros, &zeros);
+        self.upload(&self.buffers.drive, &self.h_ex);
+        self.drive_on_gpu = DriveOnGpu::Unknown;
+        let method = self.method;
+        if method != Method::Rk4 {
+            self.method = Method::Rk4;
+            self.rebuild_pipelines();
+        }
+        let outcome = self.relax();
+        if method != Method::Rk4 {
+            self.method = method;
+            self.rebuild_pipelines();
+        }
+        outcome
+    }
+
+    fn relax(&mut self) -> Result<(), BuildError> {
+        let device = &self.ctx.device;
+        let euler = Pipelines::new(device, self.precision, Method::Euler, self.tile);
+        let euler_groups = [0, 1].map(|from| step_group(device, &euler, &self.buffers, from));
+        let steps_per_check = (REST_CHECK_INTERVAL / REST_DT).round() as u64;
+        let mut time = 0.0;
+        loop {
+            let residual = self.largest_derivative(&euler, &euler_groups)?;
+            if residual < REST_TOLERANCE {
+                return Ok(());
+            }
+            if !residual.is_finite() || time >= REST_MAX_TIME {
+                return Err(EngineError::NoRest { residual, time }.into());
+            }
+            self.ctx
+                .queue
+                .write_buffer(&self.buffers.params, 0, &self.params_bytes(REST_DT));
+            let mut encoder = self.encoder();
+            self.encode_steps(&mut encoder, steps_per_check);
+            self.ctx.queue.submit([encoder.finish()]);
+            time += REST_CHECK_INTERVAL;
+        }
+    }
+
+    /// The largest |dE/dt|, |dI/dt| of the state (∞ if any is not finite),
+    /// waiting for the GPU: one Euler step of length 1 into the other state
+    /// buffer, and the largest change per workgroup.
+    fn largest_derivative(
+        &self,
+        euler: &Pipelines,
+        euler_groups: &[wgpu::BindGroup; 2],
+    ) -> Result<f64, GpuError> {
+        let queue = &self.ctx.queue;
+        queue.write_buffer(
+            &self.buffers.params,
+            0,
+            &self.params_bytes_for(Method::Euler, 1.0),
+        );
+        let n = self.grid.len() as u32;
+        let groups = n.div_ceil(HELPER_GROUP_SIZE).clamp(1, MAX_HELPER_GROUPS);
+        queue.write_buffer(
+            &self.buffers.check_counts,
+            0,
+            bytemuck::cast_slice(&[n, groups * HELPER_GROUP_SIZE, 0, 0]),
+        );
+        let device = &self.ctx.device;
+        let largest = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("largest change per workgroup"),
+            size: u64::from(groups) * self.precision.bytes() as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let layout = |k| self.pipelines.residual.get_bind_group_layout(k);
+        let counts = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("residual counts"),
+            layout: &layout(0),
+            entries: &[entry(0, &self.buffers.check_counts)],
+        });
+        let (from, to) = (self.current, 1 - self.current);
+        let states = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("residual states"),
+            layout: &layout(1),
+            entries: &[
+                entry(3, &self.buffers.e[from]),
+                entry(4, &self.buffers.i[from]),
+                entry(5, &self.buffers.e[to]),
+                entry(6, &self.buffers.i[to]),
+                entry(7, &largest),
+            ],
+        });
+        let out = shader::output_side(self.tile, Method::Euler) as u32;
+        let mut encoder = self.encoder();
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&euler.step);
+            pass.set_bind_group(0, &euler_groups[from], &[]);
+            pass.dispatch_workgroups(
+                (self.grid.cols as u32).div_ceil(out),
+                (self.grid.rows as u32).div_ceil(out),
+                1,
+            );
+            pass.set_pipeline(&self.pipelines.residual);
+            pass.set_bind_group(0, &counts, &[]);
+            pass.set_bind_group(1, &states, &[]);
+            pass.dispatch_workgroups(groups, 1, 1);
+        }
+        queue.submit([encoder.finish()]);
+        let bytes = self.read_raw(&[(&largest, 0, largest.size())])?;
+        let per_group = self.precision.decode(&bytes.concat());
+        Ok(if per_group.iter().any(|&m| m < 0.0) {
+            f64::INFINITY
+        } else {
+            per_group.into_iter().fold(0.0, f64::max)
+        })
+    }
+
     /// Replaces the whole state.
     pub fn write_state(&mut self, e: &[f64], i: &[f64]) {
         self.upload(&self.buffers.e[self.current], e);
@@ -606,7 +738,12 @@ impl GpuEngine {
 
     /// The step's uniform block (see `Params` in `step.wgsl`).
     fn params_bytes(&self, h: f64) -> Vec<u8> {
-        let (a, w) = match self.method {
+        self.params_bytes_for(self.method, h)
+    }
+
+    /// As [`GpuEngine::params_bytes`], for another method.
+    fn params_bytes_for(&self, method: Method, h: f64) -> Vec<u8> {
+        let (a, w) = match method {
             Method::Rk4 => ([0.5 * h, 0.5 * h, h], h / 6.0),
             Method::Heun => ([h, 0.0, 0.0], 0.5 * h),
             Method::Euler => ([0.0; 3], h),
@@ -819,6 +956,7 @@ impl Pipelines {
             step: pipeline(&step, "step"),
             scatter: pipeline(&util, "scatter"),
             check: pipeline(&util, "check"),
+            residual: pipeline(&util, "residual"),
         }
     }
 }

@@ -164,7 +164,7 @@ pub fn step_source(precision: Precision, method: Method, tile: usize) -> String 
     )
 }
 
-/// The helper kernels (`scatter`, `check`) for a precision.
+/// The helper kernels (`scatter`, `check`, `residual`) for a precision.
 pub fn util_source(precision: Precision) -> String {
     format!(
         "{}\n{}",

@@ -1,6 +1,7 @@
 // Small kernels around the step: writing a few cells of a buffer (the drive
-// of stimulated cells, edits of the state) and finding the first non-finite
-// value of the state. Each invocation walks the work with a grid stride, so
+// of stimulated cells, edits of the state), finding the first non-finite
+// value of the state, and the largest change between two states (the
+// derivatives, while relaxing to rest). Each invocation walks the work with a grid stride, so
 // any lattice size fits in one fixed dispatch. The preamble defines `real`
 // and MAX_FINITE.
 
@@ -53,5 +54,43 @@ fn check(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     if bad_i != 0xffffffffu {
         atomicMin(&first_bad[1], bad_i);
+    }
+}
+
+@group(1) @binding(3) var<storage, read> before_e: array<real>;
+@group(1) @binding(4) var<storage, read> before_i: array<real>;
+@group(1) @binding(5) var<storage, read> after_e: array<real>;
+@group(1) @binding(6) var<storage, read> after_i: array<real>;
+// The largest |after − before| of E and I per workgroup (−1: not finite).
+@group(1) @binding(7) var<storage, read_write> largest_change: array<real>;
+
+var<workgroup> largest: array<real, 256>;
+
+@compute @workgroup_size(256, 1, 1)
+fn residual(
+    @builtin(global_invocation_id) id: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) group: vec3<u32>,
+) {
+    var m = real(0.0);
+    var bad = false;
+    for (var k = id.x; k < counts.n; k += counts.stride) {
+        let de = abs(after_e[k] - before_e[k]);
+        let di = abs(after_i[k] - before_i[k]);
+        bad = bad || !finite(de) || !finite(di);
+        m = max(m, max(de, di));
+    }
+    largest[lid] = select(m, real(-1.0), bad);
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if lid < s {
+            let a = largest[lid];
+            let b = largest[lid + s];
+            largest[lid] = select(max(a, b), real(-1.0), a < real(0.0) || b < real(0.0));
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        largest_change[group.x] = largest[0];
     }
 }

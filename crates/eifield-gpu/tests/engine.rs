@@ -435,3 +435,40 @@ fn a_check_collected_later_names_the_state_it_checked() {
         other => panic!("expected a blow-up, got {other:?}"),
     }
 }
+
+/// `Initial: Rest` relaxes on the GPU in f64, to the CPU engine's rest state.
+#[test]
+fn the_rest_state_is_found_on_the_gpu_as_on_the_cpu() {
+    let ctx = context();
+    let waves = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenes/waves.ron");
+    for (rows, cols, boundary, integrator) in [
+        (14, 17, Boundary::Open, IntegratorSpec::Rk4 { dt: 0.01 }),
+        (
+            9,
+            12,
+            Boundary::Periodic,
+            IntegratorSpec::Heun { dt: 0.005 },
+        ),
+    ] {
+        let mut scene = FieldScene::load(std::path::Path::new(waves)).expect("the waves scene");
+        scene.grid = Grid::new(rows, cols, boundary);
+        scene.integrator = integrator;
+        scene.stimuli = None;
+        assert_eq!(scene.initial, Initial::Rest);
+        // The drives vary from cell to cell: the rest state is not uniform.
+        scene.validate().expect("valid");
+        let cpu = cpu_engine(&scene);
+        let gpu = GpuEngine::from_scene(&ctx, &scene, Precision::F64).expect("GPU engine");
+        let (e, i) = gpu.read_state().expect("read back");
+        let (de, di) = (max_difference(&e, &cpu.e), max_difference(&i, &cpu.i));
+        assert!(de <= 1e-12 && di <= 1e-12, "{rows} × {cols}: {de:e} {di:e}");
+        assert!(
+            max_difference(&e, &vec![0.0; e.len()]) > 0.01,
+            "not the zero state"
+        );
+        let spread = max_difference(&e, &vec![e[0]; e.len()]);
+        assert!(spread > 1e-6, "not uniform: {spread:e}");
+        assert_eq!(gpu.steps, 0, "relaxing is no step of the run");
+        println!("{rows} × {cols} {boundary:?}: rest state within {de:e} (E), {di:e} (I)");
+    }
+}

@@ -8,13 +8,13 @@ use crate::stepper::{Method, Schedule, Stepper};
 use crate::stimulus::{Inputs, TIME_EPS};
 
 /// Step used while relaxing to the rest state.
-const REST_DT: f64 = 0.02;
+pub const REST_DT: f64 = 0.02;
 /// The rest state is reached when every |dE/dt|, |dI/dt| is below this.
-const REST_TOLERANCE: f64 = 1e-11;
+pub const REST_TOLERANCE: f64 = 1e-11;
 /// Give up relaxing after this much model time.
-const REST_MAX_TIME: f64 = 5000.0;
+pub const REST_MAX_TIME: f64 = 5000.0;
 /// How often (in model time) relaxation checks for convergence.
-const REST_CHECK_INTERVAL: f64 = 1.0;
+pub const REST_CHECK_INTERVAL: f64 = 1.0;
 
 /// The state became non-finite.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
