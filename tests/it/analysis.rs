@@ -195,7 +195,7 @@ fn the_live_activation_map_agrees_with_the_analysis_of_the_same_ticks() {
         SimSettings {
             ticks_per_unit: 100.0,
             engine: eifield_model::EngineOptions::default(),
-            backend: eifield::sim::backend::BackendRequest::default(),
+            backend: CPU,
         },
     )
     .unwrap();

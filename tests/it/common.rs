@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use eifield::commands::run::headless_app;
-use eifield::sim::backend::BackendRequest;
+use eifield::sim::backend::{BackendChoice, BackendRequest};
 use eifield::sim::{
     EntityMirror, Excitatory, GridPosition, Inhibitory, Lattice, SimSettings, load_scene,
 };
@@ -54,7 +54,7 @@ pub fn app_with_rate(scene: FieldScene, ticks_per_unit: f64) -> App {
         SimSettings {
             ticks_per_unit,
             engine: EngineOptions::default(),
-            backend: BackendRequest::default(),
+            backend: CPU,
         },
     )
     .unwrap();
@@ -111,6 +111,13 @@ pub fn temp_out(tag: &str) -> PathBuf {
     dir
 }
 
+/// The CPU engine, named: tests that compare bits say which engine they
+/// compare (`auto` could pick a GPU on a machine that has one).
+pub const CPU: BackendRequest = BackendRequest {
+    backend: BackendChoice::Cpu,
+    precision: None,
+};
+
 /// Runs the `eifield` binary with `args`.
 pub fn eifield(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_eifield"))
@@ -145,6 +152,8 @@ pub fn run_scene_file(scene: &FieldScene, dir: &Path, name: &str) -> PathBuf {
         "--out",
         out.to_str().unwrap(),
         "--quiet",
+        "--backend",
+        "cpu",
     ]);
     assert!(
         run.status.success(),

@@ -1,7 +1,6 @@
 //! The simulation as ECS systems: reference accuracy, messages, stencil, clock.
 
 use bevy::prelude::*;
-use eifield::sim::backend::BackendRequest;
 use eifield::sim::stimulus::Perturb;
 use eifield::sim::{Excitatory, GridPosition, Lattice, Neighbours, SimClock};
 use eifield_model::noise::PinkNoise;
@@ -316,7 +315,7 @@ fn a_noisy_scene_that_crossed_a_block_inside_a_tick_runs_headless() {
                 quiet: true,
                 threads: Some(2),
                 continue_from: None,
-                backend: BackendRequest::default(),
+                backend: CPU,
             },
             Arc::new(AtomicBool::new(false)),
         )

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use eifield::commands::run::{self as headless, RunRequest, StopReason};
-use eifield::sim::backend::BackendRequest;
 use eifield_model::FieldScene;
 
 use crate::common::*;
@@ -20,7 +19,7 @@ fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
         quiet: true,
         threads: Some(1),
         continue_from: None,
-        backend: BackendRequest::default(),
+        backend: CPU,
     };
     let manifest =
         headless::run(&request, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e}"));

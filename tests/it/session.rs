@@ -90,7 +90,7 @@ fn a_saved_viewer_session_replays_headless_bit_for_bit() {
         ),
     )
     .unwrap();
-    let output = view_scripted(&scene, &script, &[]);
+    let output = view_scripted(&scene, &script, &["--backend".as_ref(), "cpu".as_ref()]);
     assert!(
         output.status.success(),
         "viewer failed: {}",
@@ -122,6 +122,8 @@ fn a_saved_viewer_session_replays_headless_bit_for_bit() {
         "--out",
         out.to_str().unwrap(),
         "--quiet",
+        "--backend",
+        "cpu",
     ]);
     assert!(
         run.status.success(),
@@ -139,7 +141,7 @@ fn a_saved_viewer_session_replays_headless_bit_for_bit() {
         format!("wait 150\nreport {}\nexit\n", r3.display()),
     )
     .unwrap();
-    let output = view_scripted(&saved, &script, &[]);
+    let output = view_scripted(&saved, &script, &["--backend".as_ref(), "cpu".as_ref()]);
     assert!(
         output.status.success(),
         "viewer failed: {}",
