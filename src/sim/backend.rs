@@ -94,6 +94,8 @@ pub struct GpuLattice {
     drive: Vec<f64>,
     /// Model time of the copy.
     copied_t: f64,
+    /// Copies made so far.
+    copies: u64,
     /// Whether the GPU state moved on since the last copy was made.
     stale: bool,
     /// What the viewer follows without waiting (`None`: runs and renders).
@@ -158,6 +160,7 @@ impl GpuLattice {
             i: Vec::new(),
             drive: Vec::new(),
             copied_t: 0.0,
+            copies: 0,
             stale: true,
             live: None,
         };
@@ -179,6 +182,7 @@ impl GpuLattice {
         self.e = e;
         self.i = i;
         self.copied_t = self.engine.t;
+        self.copies += 1;
         self.drive = self.drive_now();
         self.stale = false;
         Ok(())
@@ -341,6 +345,7 @@ impl GpuLattice {
         self.i = precision.decode(&state.pop().unwrap_or_default());
         self.e = precision.decode(&state.pop().unwrap_or_default());
         self.copied_t = copy.t;
+        self.copies += 1;
         self.drive = copy.drive;
         let activations = activations.map_err(failed)?;
         live.activations = Some(live.tracker.decode(&activations.concat()));
@@ -519,6 +524,15 @@ impl FieldEngine {
                 h_ex: gpu.engine.h_ex(),
                 h_in: gpu.engine.h_in(),
             },
+        }
+    }
+
+    /// How many copies of a GPU engine's state the CPU has seen (`None` on
+    /// the CPU, whose state is always there): what changes when the copy does.
+    pub fn copies(&self) -> Option<u64> {
+        match self {
+            Self::Cpu(_) => None,
+            Self::Gpu(g) => Some(g.copies),
         }
     }
 

@@ -272,6 +272,10 @@ fn rebuild_surface(
     ));
 }
 
+/// What the drawn values were last computed from: the GPU engine's copy
+/// count, the field, the height scale's bits, flatness and the grid.
+type DrawnKey = (Option<u64>, ViewField, u32, bool, Grid);
+
 /// Uploads the shown field from the lattice state, and the shading settings
 /// when they change; keeps [`DrawnField`] for picking and tooltips.
 #[allow(clippy::too_many_arguments)]
@@ -284,6 +288,7 @@ fn update_surface(
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut shown_map: Local<Option<(AssetId<LatticeSurfaceMaterial>, ColorMapName)>>,
     (activations, mut overlay): (Option<Res<ActivationTimes>>, Local<Vec<f32>>),
+    mut drawn_for: Local<Option<DrawnKey>>,
     (gpu, mut feed, mut snapshots): (
         Option<Res<GpuDevice>>,
         ResMut<GpuSurfaceFeed>,
@@ -299,7 +304,25 @@ fn update_surface(
     drawn.i.resize(n, 0.0);
     drawn.heights.resize(n, 0.0);
     let lattice = lattice.filter(|l| l.state().grid.len() == n);
-    if let Some(lattice) = &lattice {
+    let activation_map = activations.filter(|_| settings.activation_map);
+    let flat = settings.mode == ViewMode::Heatmap || activation_map.is_some();
+    // Fed from the GPU, the surface needs nothing from the CPU; the drawn
+    // values there serve picking and tooltips only, and change only when a
+    // copy of the state arrives or the view changes.
+    let copies = lattice.as_ref().and_then(|l| l.engine().copies());
+    let fed_from_gpu = copies.is_some()
+        && activation_map.is_none()
+        && gpu.as_deref().is_some_and(|g| g.renderer_shares_it);
+    let key = (
+        copies,
+        settings.field,
+        settings.height_scale.to_bits(),
+        flat,
+        grid,
+    );
+    let unchanged = fed_from_gpu && *drawn_for == Some(key);
+    *drawn_for = Some(key);
+    if let Some(lattice) = lattice.as_ref().filter(|_| !unchanged) {
         let state = lattice.state();
         for (drawn, &value) in drawn.e.iter_mut().zip(state.e) {
             *drawn = value as f32;
@@ -308,8 +331,6 @@ fn update_surface(
             *drawn = value as f32;
         }
     }
-    let activation_map = activations.filter(|_| settings.activation_map);
-    let flat = settings.mode == ViewMode::Heatmap || activation_map.is_some();
     let drawn = &mut *drawn;
     let mut range = settings.range;
     let values = match (&activation_map, settings.field) {
@@ -329,12 +350,14 @@ fn update_surface(
         (None, ViewField::E) => &drawn.e,
         (None, ViewField::I) => &drawn.i,
     };
-    for (h, &v) in drawn.heights.iter_mut().zip(values) {
-        *h = if flat || !v.is_finite() {
-            0.0
-        } else {
-            v * settings.height_scale
-        };
+    if !unchanged {
+        for (h, &v) in drawn.heights.iter_mut().zip(values) {
+            *h = if flat || !v.is_finite() {
+                0.0
+            } else {
+                v * settings.height_scale
+            };
+        }
     }
     let Some(current) = materials.get(&material.0) else {
         return;
