@@ -29,6 +29,10 @@ const MAX_HELPER_GROUPS: u32 = 1024;
 const HELPER_GROUP_SIZE: u32 = 256;
 /// Bytes reserved for the step's uniform block (its largest form is 128).
 const PARAMS_BYTES: u64 = 128;
+/// Lattices from this many cells relax to rest on the GPU (in f64); smaller
+/// ones on the CPU, where a few hundred cells take milliseconds and the
+/// GPU's round trip per convergence check would dominate.
+pub const REST_ON_GPU_MIN_CELLS: usize = 256 * 256;
 /// "No such cell" in the non-finite check.
 const NONE: u32 = u32::MAX;
 
@@ -181,7 +185,8 @@ fn method_of(spec: &eifield_model::scene::IntegratorSpec) -> Method {
 
 /// The state a scene starts from, as the CPU engine finds it (relaxing to
 /// rest on the CPU when the scene asks for the rest state; the GPU engine
-/// in f64 relaxes on the GPU instead, [`GpuEngine::relax_to_rest`]).
+/// in f64 relaxes large lattices on the GPU instead,
+/// [`GpuEngine::relax_to_rest`]).
 pub fn initial_state(scene: &FieldScene) -> Result<(Vec<f64>, Vec<f64>), EngineError> {
     match scene.initial_arrays() {
         Some(state) => Ok(state),
@@ -207,7 +212,9 @@ impl GpuEngine {
         scene: &FieldScene,
         precision: Precision,
     ) -> Result<Self, BuildError> {
-        let rest_on_gpu = scene.initial_arrays().is_none() && precision == Precision::F64;
+        let rest_on_gpu = scene.initial_arrays().is_none()
+            && precision == Precision::F64
+            && scene.grid.len() >= REST_ON_GPU_MIN_CELLS;
         let mut engine = if rest_on_gpu {
             let zeros = vec![0.0; scene.grid.len()];
             let mut engine = Self::with_state(ctx, scene, precision, &zeros, &zeros)?;
