@@ -54,6 +54,31 @@ fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     }
 }
 
+/// Submits one dispatch of `groups` workgroups of `pipeline` with `entries`
+/// as its bind group 0 (after the queue's pending buffer writes).
+fn dispatch(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    entries: &[wgpu::BindGroupEntry<'_>],
+    groups: u32,
+) {
+    let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries,
+    });
+    let mut encoder = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &group, &[]);
+        pass.dispatch_workgroups(groups, 1, 1);
+    }
+    ctx.queue.submit([encoder.finish()]);
+}
+
 /// E and I of some cells after each recorded tick (see the module docs).
 pub struct CellWatch {
     ctx: GpuContext,
@@ -156,33 +181,18 @@ impl CellWatch {
             bytemuck::cast_slice(&[n, groups * GATHER_GROUP_SIZE, offset, 0]),
         );
         let (e, i) = engine.state_buffers();
-        let group = self
-            .ctx
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("gather"),
-                layout: &self.pipeline.get_bind_group_layout(0),
-                entries: &[
-                    entry(0, &self.counts),
-                    entry(1, &self.index),
-                    entry(2, e),
-                    entry(3, i),
-                    entry(4, &self.samples),
-                ],
-            });
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("gather"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &group, &[]);
-            pass.dispatch_workgroups(groups, 1, 1);
-        }
-        queue.submit([encoder.finish()]);
+        dispatch(
+            &self.ctx,
+            &self.pipeline,
+            &[
+                entry(0, &self.counts),
+                entry(1, &self.index),
+                entry(2, e),
+                entry(3, i),
+                entry(4, &self.samples),
+            ],
+            groups,
+        );
         self.times.push(engine.t);
         true
     }
@@ -346,32 +356,17 @@ impl ActivationTracker {
         params.extend(self.precision.encode(&[self.t, engine.t, self.threshold]));
         params.resize(CROSSING_BYTES as usize, 0);
         self.ctx.queue.write_buffer(&self.params, 0, &params);
-        let group = self
-            .ctx
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("activate"),
-                layout: &self.pipeline.get_bind_group_layout(0),
-                entries: &[
-                    entry(5, &self.params),
-                    entry(6, engine.state_buffers().0),
-                    entry(7, &self.before),
-                    entry(8, &self.first),
-                ],
-            });
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("activate"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &group, &[]);
-            pass.dispatch_workgroups(groups, 1, 1);
-        }
-        self.ctx.queue.submit([encoder.finish()]);
+        dispatch(
+            &self.ctx,
+            &self.pipeline,
+            &[
+                entry(5, &self.params),
+                entry(6, engine.state_buffers().0),
+                entry(7, &self.before),
+                entry(8, &self.first),
+            ],
+            groups,
+        );
         self.t = engine.t;
     }
 

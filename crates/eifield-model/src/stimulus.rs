@@ -391,22 +391,27 @@ mod tests {
         assert!((p.next_change_after(0.6 * period) - period).abs() < 1e-12);
     }
 
-    #[test]
-    fn drive_adds_pulses_and_perturbations_to_their_cells_only() {
-        let mut inputs = Inputs {
+    /// A pulse train into cell 1, a kick into `kicked` over [0, 1], and `noise`.
+    fn pulse_and_kick(kicked: usize, noise: Option<PinkNoise>) -> Inputs {
+        Inputs {
             pulses: vec![PulseTrain {
                 cell: 1,
                 onset: 0.0,
                 ..train(None)
             }],
             perturbations: vec![Perturbation {
-                cell: 2,
+                cell: kicked,
                 amount: 3.0,
                 start: 0.0,
                 end: 1.0,
             }],
-            noise: None,
-        };
+            noise,
+        }
+    }
+
+    #[test]
+    fn drive_adds_pulses_and_perturbations_to_their_cells_only() {
+        let mut inputs = pulse_and_kick(2, None);
         let h = [-6.0; 4];
         let mut out = [0.0; 4];
         inputs.fill_drive(0.5 / 0.3 + 0.1, &h, &mut out);
@@ -421,20 +426,7 @@ mod tests {
         let cells = 6;
         let h: Vec<f64> = (0..cells).map(|k| -6.0 + 0.1 * k as f64).collect();
         for noise in [None, Some(PinkNoise::new(0.7, 11, 50.0, cells, 256))] {
-            let mut inputs = Inputs {
-                pulses: vec![PulseTrain {
-                    cell: 1,
-                    onset: 0.0,
-                    ..train(None)
-                }],
-                perturbations: vec![Perturbation {
-                    cell: 4,
-                    amount: 3.0,
-                    start: 0.0,
-                    end: 1.0,
-                }],
-                noise,
-            };
+            let mut inputs = pulse_and_kick(4, noise);
             let listed = [4, 0, 1, 5];
             for t in [0.03, 0.5, 1.7] {
                 let mut whole = vec![0.0; cells];
