@@ -145,6 +145,8 @@ struct LiveFollow {
     copy: Option<CopyInFlight>,
     /// Frames since the last copy was started.
     frames: usize,
+    /// Whether a tick ran since the last non-finite check was sent.
+    ticked: bool,
     arrived: Vec<TickSamples>,
     activations: Option<Vec<f64>>,
 }
@@ -222,6 +224,7 @@ impl GpuLattice {
             checks: VecDeque::new(),
             copy: None,
             frames: 0,
+            ticked: false,
             arrived: Vec::new(),
             activations: None,
         }));
@@ -264,6 +267,7 @@ impl GpuLattice {
             return;
         };
         live.tracker.observe(&self.engine);
+        live.ticked = true;
         if live.cells.is_empty() {
             return;
         }
@@ -282,7 +286,7 @@ impl GpuLattice {
     }
 
     /// At the end of a frame, live: sends this frame's ticks of the
-    /// followed cells and a non-finite check, starts a whole-state copy
+    /// followed cells and a non-finite check (if it had ticks), starts a whole-state copy
     /// every `every` frames (when none is on its way and the state moved),
     /// and collects whatever has arrived. True when a copy arrived (the
     /// view and [`GpuLattice::take_arrived`]'s ticks are then newer); a
@@ -293,7 +297,9 @@ impl GpuLattice {
             return Ok(false);
         };
         live.send_watch();
-        live.checks.push_back(self.engine.check_finite_async());
+        if std::mem::take(&mut live.ticked) {
+            live.checks.push_back(self.engine.check_finite_async());
+        }
         live.frames += 1;
         if live.frames >= every && live.copy.is_none() && self.stale {
             live.frames = 0;

@@ -11,7 +11,7 @@ use bevy::time::TimeUpdateStrategy;
 use eifield::commands::run::headless_app;
 use eifield::sim::backend::{BackendChoice, BackendRequest};
 use eifield::sim::probes::{ActivationTimes, FollowedCells, Probes, ProbesPlugin, Raster};
-use eifield::sim::{EntityMirror, Neighbours, SimSettings, load_scene};
+use eifield::sim::{EntityMirror, Neighbours, SimClock, SimSettings, SimStatus, load_scene};
 use eifield_model::FieldScene;
 use eifield_model::scene::IntegratorSpec;
 
@@ -372,12 +372,20 @@ fn the_control_of_an_analysis_runs_on_the_runs_engine() {
 
 /// A headless app with probes on `backend`, four ticks per update.
 fn probed_app(backend: BackendChoice) -> App {
+    probed_app_with(
+        backend,
+        FieldScene::load(&scene_path("seed_notebook.ron")).unwrap(),
+    )
+}
+
+/// As [`probed_app`], with another scene.
+fn probed_app_with(backend: BackendChoice, scene: FieldScene) -> App {
     let mut app = headless_app();
     app.add_plugins(ProbesPlugin)
         .insert_resource(EntityMirror::EveryTick);
     load_scene(
         app.world_mut(),
-        FieldScene::load(&scene_path("seed_notebook.ron")).unwrap(),
+        scene,
         SimSettings {
             ticks_per_unit: 100.0,
             engine: eifield_model::EngineOptions::default(),
@@ -496,4 +504,43 @@ fn gpu_probes_raster_and_activations_get_every_tick_from_the_gpu() {
         cpu_history.len(),
         gpu_raster.times.len()
     );
+}
+
+/// The viewer does not wait for the GPU's non-finite check: a blow-up stops
+/// the clock when the check arrives, named at the end of the frame whose
+/// ticks produced it (the CPU engine names the tick itself).
+#[test]
+fn a_gpu_blow_up_stops_the_viewer_at_the_end_of_its_frame() {
+    let mut scene = FieldScene::load(&scene_path("seed_notebook.ron")).unwrap();
+    // A rate this large makes RK4 explode within a few ticks.
+    scene.model.tau_ex = 1e6;
+    let mut gpu = probed_app_with(BackendChoice::Gpu, scene.clone());
+    let mut cpu = probed_app_with(BackendChoice::Cpu, scene);
+    for _ in 0..20 {
+        gpu.update();
+        cpu.update();
+    }
+    let blow_up = |app: &App| match app.world().resource::<SimStatus>() {
+        SimStatus::BlownUp(b) => b.clone(),
+        other => panic!("expected a blow-up, got {other:?}"),
+    };
+    let (g, c) = (blow_up(&gpu), blow_up(&cpu));
+    let tick = 0.01;
+    assert!(
+        g.time >= c.time && g.time < c.time + 4.0 * tick,
+        "GPU {g}, CPU {c}"
+    );
+    assert!(
+        (g.time / (4.0 * tick)).fract() < 1e-9 || (g.time / (4.0 * tick)).fract() > 1.0 - 1e-9,
+        "at the end of a frame (4 ticks): {}",
+        g.time
+    );
+    let ticks = gpu.world().resource::<SimClock>().ticks;
+    gpu.update();
+    assert_eq!(
+        gpu.world().resource::<SimClock>().ticks,
+        ticks,
+        "the clock stopped"
+    );
+    println!("GPU: {g}; CPU: {c}");
 }
