@@ -286,9 +286,9 @@ impl GpuLattice {
     }
 
     /// At the end of a frame, live: sends this frame's ticks of the
-    /// followed cells and a non-finite check (if it had ticks), starts a whole-state copy
-    /// every `every` frames (when none is on its way and the state moved),
-    /// and collects whatever has arrived. True when a copy arrived (the
+    /// followed cells and a non-finite check (if it had ticks), starts a
+    /// whole-state copy every `every` frames (when none is on its way and
+    /// the state moved), and collects whatever has arrived. True when a copy arrived (the
     /// view and [`GpuLattice::take_arrived`]'s ticks are then newer); a
     /// non-finite state found by a check is an error.
     pub fn end_frame(&mut self, every: usize) -> Result<bool, EngineStop> {

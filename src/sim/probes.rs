@@ -190,7 +190,7 @@ impl Plugin for ProbesPlugin {
 pub struct FollowedCells {
     /// Row-major indices of the extra cells.
     pub extra: Vec<usize>,
-    /// The latest `(t, E, I)` of each extra cell that arrived.
+    /// The latest `(cell, t, E, I)` of each extra cell that arrived.
     pub latest: Vec<(usize, f64, f64, f64)>,
 }
 
