@@ -141,7 +141,10 @@ def test_the_gil_is_released_while_integrating():
 
 def test_ctrl_c_interrupts_a_run_with_keyboard_interrupt():
     code = (
-        "import eifield, sys\n"
+        "import eifield, signal, sys\n"
+        # A shell that starts a job in the background makes it ignore
+        # SIGINT, and Python keeps that: ask for the usual handler.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "s = eifield.Scene.builtin('seed_notebook')\n"
         "s['run.sample_rate'] = 0.01\n"
         "s['run.duration'] = 1000000.0\n"
