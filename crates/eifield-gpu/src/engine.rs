@@ -7,9 +7,13 @@
 //! What crosses to the GPU per segment: the step's constants (under 128
 //! bytes) and the drive of the cells whose drive changed (the stimulated
 //! cells), or, with pink noise on, the whole drive (the CPU's noise samples,
-//! so the series are the CPU engine's exactly). What comes back: four bytes
-//! after each [`GpuEngine::advance_to`] (the non-finite check), and the state
-//! only when asked ([`GpuEngine::read_state`], [`GpuEngine::read_cells`]).
+//! so the series are the CPU engine's exactly). What comes back: eight bytes
+//! after each [`GpuEngine::advance_to`] (the non-finite check, waited for; a
+//! host that must not wait uses [`GpuEngine::advance_unchecked`] and
+//! collects [`GpuEngine::check_finite_async`] later), and the state only
+//! when asked ([`GpuEngine::read_state`], [`GpuEngine::read_state_async`],
+//! [`GpuEngine::read_cells`], or a few cells per tick with
+//! [`crate::CellWatch`]).
 
 use eifield_model::engine::{REST_CHECK_INTERVAL, REST_DT, REST_MAX_TIME, REST_TOLERANCE};
 use eifield_model::rhs::Coeffs;
