@@ -47,6 +47,8 @@ use crate::view::surface::{DrawnField, cell_centre};
 const CLICK_PHASE_FRAMES: u32 = 3;
 /// Frames `exit` waits before quitting.
 const EXIT_DELAY_FRAMES: u32 = 5;
+/// Longest `wait_time`, in frames (a paused clock would never get there).
+const WAIT_TIME_LIMIT_FRAMES: u32 = 20_000;
 /// Longest wait for a screenshot file, in frames.
 const SCREENSHOT_TIMEOUT_FRAMES: u32 = 600;
 
@@ -55,6 +57,8 @@ const SCREENSHOT_TIMEOUT_FRAMES: u32 = 600;
 pub enum ScriptCommand {
     /// Let frames pass.
     Wait(u32),
+    /// Let model time pass (units of model time), however many frames it takes.
+    WaitTime(f64),
     /// Click a cell.
     Click(usize, usize),
     /// Click a point of the window (logical pixels from the top left).
@@ -101,6 +105,12 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
         };
         let command = match words.as_slice() {
             ["wait", n] => ScriptCommand::Wait(number(n)? as u32),
+            ["wait_time", t] => ScriptCommand::WaitTime(
+                t.parse::<f64>()
+                    .ok()
+                    .filter(|t| t.is_finite() && *t >= 0.0)
+                    .ok_or_else(|| err("expected a model time of at least 0"))?,
+            ),
             ["click", r, c] => ScriptCommand::Click(number(r)?, number(c)?),
             ["click_at", x, y] => {
                 let coordinate = |s: &str| {
@@ -183,6 +193,8 @@ pub struct Script {
     next: usize,
     /// Frames left in the current command.
     countdown: u32,
+    /// The model time a `wait_time` waits for, and the frames it has waited.
+    waiting_for: Option<(f64, u32)>,
     /// Progress of a click: frames since its start.
     click_phase: Option<u32>,
     /// A screenshot being written.
@@ -213,6 +225,7 @@ impl Script {
             commands,
             next: 0,
             countdown: 0,
+            waiting_for: None,
             click_phase: None,
             pending_screenshot: None,
             clicks: Vec::new(),
@@ -388,6 +401,19 @@ fn run_script(
         script.countdown -= 1;
         return;
     }
+    if let Some((until, frames)) = script.waiting_for {
+        let now = clock.as_ref().map_or(f64::INFINITY, |c| c.time());
+        if now >= until - 1e-9 {
+            script.waiting_for = None;
+            script.next += 1;
+        } else if frames >= WAIT_TIME_LIMIT_FRAMES {
+            error!("script: model time did not reach {until} within {frames} frames");
+            exit.write(AppExit::from_code(3));
+        } else {
+            script.waiting_for = Some((until, frames + 1));
+        }
+        return;
+    }
     let Some(command) = script.commands.get(script.next).cloned() else {
         return;
     };
@@ -395,6 +421,10 @@ fn run_script(
         ScriptCommand::Wait(n) => {
             script.countdown = n;
             script.next += 1;
+        }
+        ScriptCommand::WaitTime(t) => {
+            let now = clock.as_ref().map_or(0.0, |c| c.time());
+            script.waiting_for = Some((now + t, 0));
         }
         ScriptCommand::Click(row, col) => {
             let (Ok((camera, transform)), Some(neighbours), Some(lattice)) =
@@ -606,7 +636,7 @@ mod tests {
     #[test]
     fn scripts_parse_and_errors_name_the_line() {
         let script = parse_script(
-            "# smoke\nwait 5\nclick 1 2 # a cell\nscreenshot a.png\nreport r.json\nexit\n",
+            "# smoke\nwait 5\nclick 1 2 # a cell\nwait_time 1.5\nscreenshot a.png\nreport r.json\nexit\n",
             "s",
         )
         .unwrap();
@@ -615,6 +645,7 @@ mod tests {
             vec![
                 ScriptCommand::Wait(5),
                 ScriptCommand::Click(1, 2),
+                ScriptCommand::WaitTime(1.5),
                 ScriptCommand::Screenshot("a.png".into()),
                 ScriptCommand::Report("r.json".into()),
                 ScriptCommand::Exit
@@ -623,5 +654,9 @@ mod tests {
         let err = parse_script("wait 1\nclick x 2\n", "s.txt").unwrap_err();
         assert!(err.starts_with("s.txt:2:"), "{err}");
         assert!(parse_script("jump\n", "s").is_err());
+        for bad in ["wait_time -1", "wait_time x", "wait_time inf"] {
+            let err = parse_script(bad, "s").unwrap_err();
+            assert!(err.contains("model time"), "{err}");
+        }
     }
 }

@@ -16,7 +16,9 @@ fn scripted_viewer_run_shows_the_surface_and_a_click_raises_e() {
     std::fs::write(
         &script,
         format!(
-            "wait 10\nclick 1 5\nwait 30\nscreenshot {}\nreport {}\nexit\n",
+            // Enough model time for the kick (1.3 units) to show, however
+            // slowly a loaded machine runs the frames.
+            "wait 10\nclick 1 5\nwait_time 1.5\nscreenshot {}\nreport {}\nexit\n",
             shot.display(),
             report.display()
         ),
