@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use eifield_model::coupling::Coupler;
 use eifield_model::grid::{Boundary, Grid};
 use eifield_model::rhs::{Coeffs, SimdLevel};
 use eifield_model::stepper::{Method, Schedule, Stepper};
@@ -31,6 +32,7 @@ fn main() {
     let threads = number(1, Some(all)).max(1);
     let rounds = number(2, Some(3)).max(1);
     let grid = Grid::new(side, side, Boundary::Open);
+    let coupler = Coupler::nearest(grid);
     let n = grid.len();
     let coeffs = Coeffs::from_scene(&eifield_model::FieldScene::default());
     let (drive, h_in) = (vec![-2.0; n], vec![-3.0; n]);
@@ -45,13 +47,13 @@ fn main() {
     let mut best = vec![0.0f64; cases.len()];
     for _ in 0..rounds {
         for (case, &(schedule, threads, simd)) in cases.iter().enumerate() {
-            let mut stepper = Stepper::with_schedule(Method::Rk4, &grid, threads, simd, schedule);
+            let mut stepper = Stepper::with_schedule(Method::Rk4, &coupler, threads, simd, schedule);
             let (mut e, mut i) = (vec![-1.0; n], vec![0.1; n]);
             let steps = ((4e7 * SECONDS) / n as f64).ceil().max(1.0) as usize;
             let start = Instant::now();
             stepper.workers().run(|| {
                 for _ in 0..steps {
-                    stepper.step(&grid, &coeffs, &drive, &h_in, &mut e, &mut i, 0.005);
+                    stepper.step(&coupler, &coeffs, &drive, &h_in, &mut e, &mut i, 0.005);
                 }
             });
             let rate = (n * steps) as f64 / start.elapsed().as_secs_f64();

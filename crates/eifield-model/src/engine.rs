@@ -1,6 +1,7 @@
 //! The lattice engine: state, per-cell parameters, inputs and a stepper, advanced
 //! to any time while landing exactly on every instant where an input changes.
 
+use crate::coupling::{Coupler, CouplingError};
 use crate::grid::Grid;
 use crate::rhs::{Coeffs, SimdLevel, rhs};
 use crate::scene::{FieldScene, IntegratorSpec};
@@ -35,6 +36,9 @@ pub struct BlowUp {
 /// The engine could not be built.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum EngineError {
+    /// The coupling's matrices could not be read or do not fit.
+    #[error(transparent)]
+    Coupling(#[from] CouplingError),
     /// `Initial: Rest` did not converge.
     #[error(
         "invalid value for `initial`: Rest: the field has no stable rest state it settles to \
@@ -70,6 +74,8 @@ impl Default for EngineOptions {
 pub struct Engine {
     /// Lattice geometry.
     pub grid: Grid,
+    /// The coupling (its lattice is `grid`).
+    coupler: Coupler,
     /// Right-hand-side constants.
     pub coeffs: Coeffs,
     /// Constant excitatory drive per cell.
@@ -109,8 +115,11 @@ impl Engine {
         let (h_ex, h_in) = scene.cell_drives();
         let simd = options.simd.unwrap_or_else(SimdLevel::detect);
         let method = method_of(&scene.integrator);
+        let coupler = Coupler::build(&scene.coupling, grid)?;
+        let stepper = Stepper::with_simd(method, &coupler, options.threads, simd);
         let mut engine = Self {
             grid,
+            coupler,
             coeffs: Coeffs::from_scene(scene),
             h_ex,
             h_in,
@@ -121,7 +130,7 @@ impl Engine {
             i: vec![0.0; n],
             steps: 0,
             drive: vec![0.0; n],
-            stepper: Stepper::with_simd(method, &grid, options.threads, simd),
+            stepper,
         };
         match scene.initial_arrays() {
             Some((e, i)) => {
@@ -155,15 +164,42 @@ impl Engine {
         self.inputs.fill_drive(instant, &self.h_ex, &mut self.drive);
     }
 
-    /// Replaces the coupling stencil by `stencil`, which must have the
-    /// lattice's shape (its boundary may differ). Returns false, changing
-    /// nothing, when the shape differs.
+    /// Replaces the lattice's boundary by `stencil`'s, which must have the
+    /// lattice's shape. Returns false, changing nothing, when the shape differs.
     pub fn set_stencil(&mut self, stencil: Grid) -> bool {
         if (stencil.rows, stencil.cols) != (self.grid.rows, self.grid.cols) {
             return false;
         }
         self.grid = stencil;
+        self.coupler.set_boundary(stencil.boundary);
         true
+    }
+
+    /// The coupling.
+    pub fn coupler(&self) -> &Coupler {
+        &self.coupler
+    }
+
+    /// Replaces the coupling by the scene's kernels (its lattice must be
+    /// this one's): the constants, and the stepper when the reach or the
+    /// schedule changes. A coupling equal to the current one changes nothing.
+    pub fn set_coupling(&mut self, scene: &FieldScene) -> Result<(), CouplingError> {
+        self.coeffs = Coeffs::from_scene(scene);
+        let coupler = Coupler::build(&scene.coupling, self.grid)?;
+        if coupler != self.coupler {
+            let rebuild = coupler.reach() != self.coupler.reach()
+                || coupler.is_matrix() != self.coupler.is_matrix();
+            self.coupler = coupler;
+            if rebuild {
+                self.stepper = Stepper::with_simd(
+                    self.stepper.method(),
+                    &self.coupler,
+                    self.stepper.threads_asked(),
+                    self.stepper.simd(),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Replaces the pulse trains with the scene's stimuli.
@@ -183,8 +219,8 @@ impl Engine {
         if method != self.stepper.method() {
             self.stepper = Stepper::with_simd(
                 method,
-                &self.grid,
-                self.stepper.threads(),
+                &self.coupler,
+                self.stepper.threads_asked(),
                 self.stepper.simd(),
             );
         }
@@ -239,7 +275,7 @@ impl Engine {
                 .fill_drive(segment.mid, &self.h_ex, &mut self.drive);
             for _ in 0..segment.steps {
                 self.stepper.step(
-                    &self.grid,
+                    &self.coupler,
                     &self.coeffs,
                     &self.drive,
                     &self.h_in,
@@ -282,7 +318,7 @@ impl Engine {
         let (mut de, mut di) = (vec![0.0; n], vec![0.0; n]);
         self.refresh_drive();
         rhs(
-            &self.grid,
+            &self.coupler,
             &self.coeffs,
             self.stepper.simd().kernel(),
             &self.e,
@@ -303,8 +339,8 @@ impl Engine {
         let mut i = vec![0.0; n];
         let mut stepper = Stepper::with_simd(
             Method::Rk4,
-            &self.grid,
-            self.stepper.threads(),
+            &self.coupler,
+            self.stepper.threads_asked(),
             self.stepper.simd(),
         );
         let (mut de, mut di) = (vec![0.0; n], vec![0.0; n]);
@@ -314,7 +350,7 @@ impl Engine {
         let mut residual;
         loop {
             rhs(
-                &self.grid,
+                &self.coupler,
                 &self.coeffs,
                 kernel,
                 &e,
@@ -335,7 +371,7 @@ impl Engine {
             workers.run(|| {
                 for _ in 0..steps_per_check {
                     stepper.step(
-                        &self.grid,
+                        &self.coupler,
                         &self.coeffs,
                         &self.h_ex,
                         &self.h_in,

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod coupling;
 pub mod engine;
 pub mod fastmath;
 pub mod grid;

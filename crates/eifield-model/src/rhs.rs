@@ -1,8 +1,9 @@
 //! The right-hand side of the lattice ODE, computed a row chunk at a time into
 //! caller-owned buffers, with a SIMD kernel chosen at run time.
 
+use crate::coupling::{Coupler, STENCIL_SCRATCH};
 use crate::fastmath::{Fused, MulAdd, Unfused, tanh3};
-use crate::grid::{Boundary, Grid};
+use crate::grid::Boundary;
 use crate::scene::FieldScene;
 pub use crate::simd::SimdLevel;
 
@@ -34,6 +35,12 @@ impl Coeffs {
     pub fn from_scene(scene: &FieldScene) -> Self {
         let m = &scene.model;
         let c = &scene.coupling;
+        // A matrix holds every weight, the own one on its diagonal.
+        let (frac_ee, frac_ei, self_weight) = if c.kernel.is_matrix() {
+            (1.0, 1.0, 0.0)
+        } else {
+            (c.frac_ee, c.frac_ei, c.self_weight)
+        };
         Self {
             tau_ex: m.tau_ex,
             tau_in: m.tau_in,
@@ -41,9 +48,9 @@ impl Coeffs {
             c4: m.c4,
             c_ee: m.c_ee,
             c_ei: m.c_ei,
-            frac_ee: c.frac_ee,
-            frac_ei: c.frac_ei,
-            self_weight: c.self_weight,
+            frac_ee,
+            frac_ei,
+            self_weight,
         }
     }
 }
@@ -57,8 +64,11 @@ pub type ChunkKernel = fn(&Coeffs, &ChunkIn<'_>, &mut [f64], &mut [f64]);
 
 /// The inputs of one chunk of cells; all slices have the chunk's length.
 pub struct ChunkIn<'a> {
-    /// Neighbour sums of E.
+    /// Coupling sums of E for the excitatory sigmoid.
     pub nsum: &'a [f64],
+    /// Coupling sums of E for the inhibitory sigmoid (the same slice as
+    /// `nsum` when both use one kernel).
+    pub nsum_ei: &'a [f64],
     /// E of the cells.
     pub e: &'a [f64],
     /// I of the cells.
@@ -80,8 +90,9 @@ pub(crate) fn kernel_each<M: MulAdd>(
     mut emit: impl FnMut(usize, f64, f64),
 ) {
     let n = x.e.len();
-    let (nsum, e, i, drive, h_in) = (
+    let (nsum, nsum_ei, e, i, drive, h_in) = (
         &x.nsum[..n],
+        &x.nsum_ei[..n],
         &x.e[..n],
         &x.i[..n],
         &x.drive[..n],
@@ -90,7 +101,7 @@ pub(crate) fn kernel_each<M: MulAdd>(
     for k in 0..n {
         let own = c.self_weight * e[k];
         let u = M::mul_add(c.frac_ee, nsum[k], own);
-        let v = M::mul_add(c.frac_ei, nsum[k], own);
+        let v = M::mul_add(c.frac_ei, nsum_ei[k], own);
         let [ti, tu, tv] = tanh3::<M>(i[k], u, v);
         let de = M::mul_add(c.c_ee, tu, M::mul_add(-c.c2, ti, drive[k] - e[k])) * c.tau_ex;
         let di = M::mul_add(c.c_ei, tv, M::mul_add(-c.c4, ti, h_in[k] - i[k])) * c.tau_in;
@@ -186,10 +197,11 @@ pub fn neighbour_sums(
     }
 }
 
-/// The full right-hand side over the lattice, into `de` and `di` (all slices `grid.len()` long).
+/// The full right-hand side over the lattice, into `de` and `di` (all slices
+/// as long as the lattice), with the coupling of `coupler`.
 #[allow(clippy::too_many_arguments)]
 pub fn rhs(
-    grid: &Grid,
+    coupler: &Coupler,
     coeffs: &Coeffs,
     kernel: ChunkKernel,
     e: &[f64],
@@ -199,115 +211,218 @@ pub fn rhs(
     de: &mut [f64],
     di: &mut [f64],
 ) {
-    let cols = grid.cols;
+    let n = coupler.grid().len();
     let mut nsum = [0.0; CHUNK];
-    for r in 0..grid.rows {
-        let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
-        let up = grid.row_above(r).map(row_of);
-        let down = grid.row_below(r).map(row_of);
-        let row = row_of(r);
-        let mut c0 = 0;
-        while c0 < cols {
-            let len = CHUNK.min(cols - c0);
-            let ns = &mut nsum[..len];
-            neighbour_sums(grid.boundary, up, down, row, c0, ns);
-            let k0 = r * cols + c0;
-            let span = k0..k0 + len;
-            kernel(
-                coeffs,
-                &ChunkIn {
-                    nsum: ns,
-                    e: &e[span.clone()],
-                    i: &i[span.clone()],
-                    drive: &drive[span.clone()],
-                    h_in: &h_in[span.clone()],
-                },
-                &mut de[span.clone()],
-                &mut di[span],
-            );
-            c0 += len;
-        }
+    let mut nsum_ei = [0.0; CHUNK];
+    let mut scratch = vec![0.0; STENCIL_SCRATCH];
+    let two = coupler.has_two_sums();
+    let mut g0 = 0;
+    while g0 < n {
+        let len = CHUNK.min(n - g0);
+        coupler.sums_of_cells(e, g0, &mut nsum[..len], &mut nsum_ei[..len], &mut scratch);
+        let span = g0..g0 + len;
+        kernel(
+            coeffs,
+            &ChunkIn {
+                nsum: &nsum[..len],
+                nsum_ei: if two { &nsum_ei[..len] } else { &nsum[..len] },
+                e: &e[span.clone()],
+                i: &i[span.clone()],
+                drive: &drive[span.clone()],
+                h_in: &h_in[span.clone()],
+            },
+            &mut de[span.clone()],
+            &mut di[span],
+        );
+        g0 += len;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::coupling::{Kernel, MatrixFile, Profile};
+    use crate::grid::Grid;
     use crate::test_data::pseudo_random;
 
     fn coeffs() -> Coeffs {
         Coeffs::from_scene(&FieldScene::default())
     }
 
-    /// The right-hand side written out directly from DESIGN §1 with explicit
-    /// neighbour lists and `f64::tanh`.
+    /// The dense coupling matrix `W[j][i]` (the weight with which cell `j`
+    /// feeds cell `i`) of a kernel, written from the kernel's definition: the
+    /// offsets of the 4 or 8 neighbours or of the disk, their weights from
+    /// the profile's formula normalised over the whole disk to sum to 4,
+    /// dropped past an open edge, wrapped on a periodic lattice.
+    fn dense_by_definition(grid: &Grid, kernel: &Kernel) -> Vec<Vec<f64>> {
+        let n = grid.len();
+        let mut offsets: Vec<(isize, isize, f64)> = Vec::new();
+        match kernel {
+            Kernel::Nearest => {
+                for (dr, dc) in [(-1, 0), (1, 0), (0, -1), (0, 1)] {
+                    offsets.push((dr, dc, 1.0));
+                }
+            }
+            Kernel::Moore { diagonal } => {
+                for dr in -1isize..=1 {
+                    for dc in -1isize..=1 {
+                        if (dr, dc) != (0, 0) {
+                            let w = if dr != 0 && dc != 0 { *diagonal } else { 1.0 };
+                            offsets.push((dr, dc, w));
+                        }
+                    }
+                }
+            }
+            Kernel::Disk { radius, profile } => {
+                let reach = radius.floor() as isize;
+                for dr in -reach..=reach {
+                    for dc in -reach..=reach {
+                        let d = ((dr * dr + dc * dc) as f64).sqrt();
+                        if (dr, dc) == (0, 0) || d > *radius {
+                            continue;
+                        }
+                        let g = |s: f64| (-d * d / (2.0 * s * s)).exp();
+                        let w = match *profile {
+                            Profile::Flat => 1.0,
+                            Profile::Gaussian { sigma } => g(sigma),
+                            Profile::MexicanHat {
+                                sigma_center,
+                                sigma_surround,
+                                surround,
+                            } => g(sigma_center) - surround * g(sigma_surround),
+                        };
+                        offsets.push((dr, dc, w));
+                    }
+                }
+                let total: f64 = offsets.iter().map(|o| o.2).sum();
+                for o in &mut offsets {
+                    o.2 *= 4.0 / total;
+                }
+            }
+            Kernel::Matrix { .. } => unreachable!("matrices are given densely"),
+        }
+        let mut w = vec![vec![0.0; n]; n];
+        for i in 0..n {
+            let (r, c) = grid.position(i);
+            for &(dr, dc, weight) in &offsets {
+                let (rr, cc) = (r as isize + dr, c as isize + dc);
+                let (rows, cols) = (grid.rows as isize, grid.cols as isize);
+                let j = match grid.boundary {
+                    Boundary::Open => {
+                        if rr < 0 || cc < 0 || rr >= rows || cc >= cols {
+                            continue;
+                        }
+                        grid.index(rr as usize, cc as usize)
+                    }
+                    Boundary::Periodic => {
+                        grid.index(rr.rem_euclid(rows) as usize, cc.rem_euclid(cols) as usize)
+                    }
+                };
+                w[j][i] += weight;
+            }
+        }
+        w
+    }
+
+    /// The right-hand side written out directly from DESIGN §1 with dense
+    /// coupling matrices and `f64::tanh`.
+    #[allow(clippy::too_many_arguments)]
     fn rhs_by_definition(
-        grid: &Grid,
+        w_ee: &[Vec<f64>],
+        w_ei: &[Vec<f64>],
         c: &Coeffs,
         e: &[f64],
         i: &[f64],
         drive: &[f64],
         h_in: &[f64],
     ) -> (Vec<f64>, Vec<f64>) {
-        let mut de = vec![0.0; grid.len()];
-        let mut di = vec![0.0; grid.len()];
-        for k in 0..grid.len() {
-            let (r, col) = grid.position(k);
-            let ns: f64 = grid.neighbours(r, col).iter().map(|&j| e[j]).sum();
-            let u = c.self_weight * e[k] + c.frac_ee * ns;
-            let v = c.self_weight * e[k] + c.frac_ei * ns;
+        let n = e.len();
+        let mut de = vec![0.0; n];
+        let mut di = vec![0.0; n];
+        for k in 0..n {
+            let s_ee: f64 = (0..n).map(|j| w_ee[j][k] * e[j]).sum();
+            let s_ei: f64 = (0..n).map(|j| w_ei[j][k] * e[j]).sum();
+            let u = c.self_weight * e[k] + c.frac_ee * s_ee;
+            let v = c.self_weight * e[k] + c.frac_ei * s_ei;
             de[k] = (drive[k] - e[k] - c.c2 * i[k].tanh() + c.c_ee * u.tanh()) * c.tau_ex;
             di[k] = (h_in[k] - i[k] - c.c4 * i[k].tanh() + c.c_ei * v.tanh()) * c.tau_in;
         }
         (de, di)
     }
 
+    /// Kernels for the definition tests: `(kernel, kernel_ei)`.
+    fn kernels() -> Vec<(Kernel, Option<Kernel>)> {
+        let disk = |radius, profile| Kernel::Disk { radius, profile };
+        let hat = Profile::MexicanHat {
+            sigma_center: 1.0,
+            sigma_surround: 2.0,
+            surround: 0.3,
+        };
+        vec![
+            (Kernel::Nearest, None),
+            (Kernel::Moore { diagonal: 0.7 }, None),
+            (disk(1.0, Profile::Flat), None),
+            (disk(2.5, Profile::Gaussian { sigma: 1.5 }), None),
+            (disk(3.0, hat), Some(Kernel::Nearest)),
+            (Kernel::Nearest, Some(disk(4.2, Profile::Flat))),
+        ]
+    }
+
     #[test]
-    fn matches_the_definition_on_many_shapes() {
+    fn matches_the_definition_for_every_kernel_on_many_shapes() {
         let mut c = coeffs();
         c.frac_ei = 0.13;
         c.c4 = 0.7;
-        for boundary in [Boundary::Open, Boundary::Periodic] {
-            for (rows, cols) in [
-                (1, 1),
-                (1, 2),
-                (2, 1),
-                (2, 2),
-                (3, 7),
-                (7, 3),
-                (5, 300),
-                (4, 513),
-            ] {
-                let grid = Grid::new(rows, cols, boundary);
-                let n = grid.len();
-                let e = pseudo_random(n, 1, 4.0);
-                let i = pseudo_random(n, 2, 4.0);
-                let drive = pseudo_random(n, 3, 4.0);
-                let h_in = pseudo_random(n, 4, 4.0);
-                let (want_e, want_i) = rhs_by_definition(&grid, &c, &e, &i, &drive, &h_in);
-                for level in SimdLevel::available() {
-                    let mut de = vec![0.0; n];
-                    let mut di = vec![0.0; n];
-                    rhs(
-                        &grid,
-                        &c,
-                        level.kernel(),
-                        &e,
-                        &i,
-                        &drive,
-                        &h_in,
-                        &mut de,
-                        &mut di,
-                    );
-                    for k in 0..n {
-                        assert!(
-                            (de[k] - want_e[k]).abs() < 1e-12,
-                            "{boundary:?} {rows}x{cols} {level:?} dE[{k}]"
+        for (kernel, kernel_ei) in kernels() {
+            for boundary in [Boundary::Open, Boundary::Periodic] {
+                for (rows, cols) in [
+                    (1, 1),
+                    (1, 2),
+                    (2, 1),
+                    (2, 2),
+                    (3, 7),
+                    (7, 3),
+                    (9, 13),
+                    (5, 300),
+                    (4, 263),
+                ] {
+                    let grid = Grid::new(rows, cols, boundary);
+                    let coupling = crate::scene::Coupling {
+                        kernel: kernel.clone(),
+                        kernel_ei: kernel_ei.clone(),
+                        ..Default::default()
+                    };
+                    let coupler = Coupler::build(&coupling, grid).unwrap();
+                    let n = grid.len();
+                    let e = pseudo_random(n, 1, 4.0);
+                    let i = pseudo_random(n, 2, 4.0);
+                    let drive = pseudo_random(n, 3, 4.0);
+                    let h_in = pseudo_random(n, 4, 4.0);
+                    let w_ee = dense_by_definition(&grid, &kernel);
+                    let w_ei = dense_by_definition(&grid, kernel_ei.as_ref().unwrap_or(&kernel));
+                    let (want_e, want_i) =
+                        rhs_by_definition(&w_ee, &w_ei, &c, &e, &i, &drive, &h_in);
+                    for level in SimdLevel::available() {
+                        let mut de = vec![0.0; n];
+                        let mut di = vec![0.0; n];
+                        rhs(
+                            &coupler,
+                            &c,
+                            level.kernel(),
+                            &e,
+                            &i,
+                            &drive,
+                            &h_in,
+                            &mut de,
+                            &mut di,
                         );
-                        assert!(
-                            (di[k] - want_i[k]).abs() < 1e-12,
-                            "{boundary:?} {rows}x{cols} {level:?} dI[{k}]"
-                        );
+                        for k in 0..n {
+                            let case = format!(
+                                "{kernel:?}/{kernel_ei:?} {boundary:?} {rows}x{cols} {level:?}"
+                            );
+                            assert!((de[k] - want_e[k]).abs() < 1e-12, "{case} dE[{k}]");
+                            assert!((di[k] - want_i[k]).abs() < 1e-12, "{case} dI[{k}]");
+                        }
                     }
                 }
             }
@@ -315,8 +430,81 @@ mod tests {
     }
 
     #[test]
+    fn a_general_matrix_feeds_each_cell_by_its_column() {
+        let c = coeffs();
+        let grid = Grid::new(5, 7, Boundary::Open);
+        let n = grid.len();
+        // A sparse random matrix with a diagonal (the self weight) and
+        // negative weights.
+        let raw = pseudo_random(n * n, 9, 2.0);
+        let m: Vec<f64> = raw
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                if k % (n + 1) == 0 || x.abs() > 0.7 {
+                    x
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let m_ei: Vec<f64> = m.iter().map(|x| 0.5 * x).collect();
+        let dense = |m: &[f64]| -> Vec<Vec<f64>> { m.chunks(n).map(<[f64]>::to_vec).collect() };
+        let file = |m: &[f64]| {
+            MatrixFile::with_matrix(
+                "m.npy",
+                std::sync::Arc::new(crate::coupling::CouplingMatrix::from_dense(n, m)),
+            )
+        };
+        let coupling = crate::scene::Coupling {
+            kernel: Kernel::Matrix {
+                ee: file(&m),
+                ei: file(&m_ei),
+            },
+            ..Default::default()
+        };
+        let scene = FieldScene {
+            coupling: coupling.clone(),
+            ..FieldScene::default()
+        };
+        let coeffs = Coeffs::from_scene(&scene);
+        let coupler = Coupler::build(&coupling, grid).unwrap();
+        let e = pseudo_random(n, 1, 4.0);
+        let i = pseudo_random(n, 2, 4.0);
+        let drive = pseudo_random(n, 3, 4.0);
+        let h_in = pseudo_random(n, 4, 4.0);
+        // The definition: no separate self weight, no fractions.
+        let def = Coeffs {
+            frac_ee: 1.0,
+            frac_ei: 1.0,
+            self_weight: 0.0,
+            ..c
+        };
+        let (want_e, want_i) =
+            rhs_by_definition(&dense(&m), &dense(&m_ei), &def, &e, &i, &drive, &h_in);
+        let mut de = vec![0.0; n];
+        let mut di = vec![0.0; n];
+        rhs(
+            &coupler,
+            &coeffs,
+            SimdLevel::detect().kernel(),
+            &e,
+            &i,
+            &drive,
+            &h_in,
+            &mut de,
+            &mut di,
+        );
+        for k in 0..n {
+            assert!((de[k] - want_e[k]).abs() < 1e-12, "dE[{k}]");
+            assert!((di[k] - want_i[k]).abs() < 1e-12, "dI[{k}]");
+        }
+    }
+
+    #[test]
     fn simd_levels_with_fma_give_identical_bits_and_agree_with_the_portable_kernel() {
         let grid = Grid::new(9, 700, Boundary::Periodic);
+        let coupler = Coupler::nearest(grid);
         let n = grid.len();
         let e = pseudo_random(n, 5, 4.0);
         let i = pseudo_random(n, 6, 4.0);
@@ -327,7 +515,7 @@ mod tests {
             let mut de = vec![0.0; n];
             let mut di = vec![0.0; n];
             rhs(
-                &grid,
+                &coupler,
                 &c,
                 level.kernel(),
                 &e,

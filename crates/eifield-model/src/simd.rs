@@ -87,8 +87,14 @@ impl Ord for SimdLevel {
 }
 
 /// A stage of the staged schedule, compiled for one SIMD level.
-pub(crate) type StagedFn =
-    fn(&Sweep<'_>, Role, (&[f64], &[f64]), (&mut [f64], &mut [f64]), (&mut [f64], &mut [f64]));
+pub(crate) type StagedFn = fn(
+    &Sweep<'_>,
+    Role,
+    (&[f64], &[f64]),
+    (&mut [f64], &mut [f64]),
+    (&mut [f64], &mut [f64]),
+    &mut [f64],
+);
 
 /// A row block of the pipelined schedule, compiled for one SIMD level.
 pub(crate) type PipelinedFn =
@@ -116,7 +122,9 @@ impl LevelCode {
             // SAFETY: `assert_supported` above checked that the CPU has AVX2 and FMA.
             SimdLevel::Avx2 => Self {
                 kernel: |c, x, de, di| unsafe { kernel_avx2(c, x, de, di) },
-                staged: |s, role, x, acc, out| unsafe { staged_avx2(s, role, x, acc, out) },
+                staged: |s, role, x, acc, out, scratch| unsafe {
+                    staged_avx2(s, role, x, acc, out, scratch)
+                },
                 pipelined: |s, m, h, rows, out, rings| unsafe {
                     pipelined_avx2(s, m, h, rows, out, rings)
                 },
@@ -125,14 +133,18 @@ impl LevelCode {
             // SAFETY: `assert_supported` above checked that the CPU has AVX-512 F/DQ/VL and FMA.
             SimdLevel::Avx512 => Self {
                 kernel: |c, x, de, di| unsafe { kernel_avx512(c, x, de, di) },
-                staged: |s, role, x, acc, out| unsafe { staged_avx512(s, role, x, acc, out) },
+                staged: |s, role, x, acc, out, scratch| unsafe {
+                    staged_avx512(s, role, x, acc, out, scratch)
+                },
                 pipelined: |s, m, h, rows, out, rings| unsafe {
                     pipelined_avx512(s, m, h, rows, out, rings)
                 },
             },
             _ => Self {
                 kernel: kernel_generic,
-                staged: |s, role, x, acc, out| s.staged_stage::<Unfused>(role, x, acc, out),
+                staged: |s, role, x, acc, out, scratch| {
+                    s.staged_stage::<Unfused>(role, x, acc, out, scratch)
+                },
                 pipelined: |s, m, h, rows, out, rings| {
                     s.pipelined_block::<Unfused>(m, h, rows, out, rings)
                 },
@@ -159,8 +171,9 @@ macro_rules! stage_loops_for {
             x: (&[f64], &[f64]),
             acc: (&mut [f64], &mut [f64]),
             out: (&mut [f64], &mut [f64]),
+            scratch: &mut [f64],
         ) {
-            s.staged_stage::<Fused>(role, x, acc, out)
+            s.staged_stage::<Fused>(role, x, acc, out, scratch)
         }
 
         #[cfg(target_arch = "x86_64")]

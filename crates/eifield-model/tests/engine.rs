@@ -299,6 +299,7 @@ fn scene_with_every_parameter(seed: u64, boundary: Boundary) -> FieldScene {
         frac_ee: 0.2 * p[6],
         frac_ei: 0.15 * p[7],
         self_weight: p[8],
+        ..Coupling::default()
     };
     scene.drive.heterogeneity = Heterogeneity::Explicit {
         h_ex: spread(n, seed + 1, -7.0, -4.0),

@@ -4,7 +4,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use eifield_model::coupling::{Coupler, Kernel, Profile};
 use eifield_model::grid::{Boundary, Grid};
+use eifield_model::scene::Coupling;
 use eifield_model::rhs::{Coeffs, SimdLevel};
 use eifield_model::stepper::{Method, Schedule, Stepper};
 
@@ -67,29 +69,51 @@ fn steps_allocate_nothing_on_any_schedule_or_thread_count() {
     // pool threads wind down in the background (and may allocate while they
     // do), which must not fall into a later measurement.
     let mut measured = Vec::new();
-    for (grid, schedule, threads) in cases {
+    let disk = |grid: Grid| {
+        let coupling = Coupling {
+            kernel: Kernel::Disk {
+                radius: 3.0,
+                profile: Profile::Gaussian { sigma: 1.5 },
+            },
+            kernel_ei: Some(Kernel::Moore { diagonal: 0.5 }),
+            ..Coupling::default()
+        };
+        Coupler::build(&coupling, grid).expect("a stencil coupling")
+    };
+    let mut couplers: Vec<_> = cases
+        .iter()
+        .map(|&(grid, schedule, threads)| (Coupler::nearest(grid), schedule, threads))
+        .collect();
+    couplers.push((disk(Grid::new(7, 7, Boundary::Open)), Schedule::Staged, 1));
+    couplers.push((
+        disk(Grid::new(150, 130, Boundary::Periodic)),
+        Schedule::Pipelined,
+        2,
+    ));
+    for (coupler, schedule, threads) in couplers {
+        let grid = *coupler.grid();
         for method in [Method::Rk4, Method::Heun, Method::Euler] {
             let n = grid.len();
             let drive = vec![-1.5; n];
             let h_in = vec![-3.0; n];
             let (mut e, mut i) = (vec![-1.0; n], vec![0.1; n]);
             let mut stepper =
-                Stepper::with_schedule(method, &grid, threads, SimdLevel::detect(), schedule);
+                Stepper::with_schedule(method, &coupler, threads, SimdLevel::detect(), schedule);
             // The first steps may set up the pool's threads (once per thread).
             for _ in 0..5 {
-                stepper.step(&grid, &coeffs, &drive, &h_in, &mut e, &mut i, 0.01);
+                stepper.step(&coupler, &coeffs, &drive, &h_in, &mut e, &mut i, 0.01);
             }
             let before = ALLOCATIONS.load(Ordering::SeqCst);
             stepper.workers().run(|| {
                 for _ in 0..STEPS {
-                    stepper.step(&grid, &coeffs, &drive, &h_in, &mut e, &mut i, 0.01);
+                    stepper.step(&coupler, &coeffs, &drive, &h_in, &mut e, &mut i, 0.01);
                 }
             });
             let allocated = ALLOCATIONS.load(Ordering::SeqCst) - before;
             assert_eq!(
                 allocated, 0,
-                "{method:?} on {}x{} {schedule:?} with {threads} threads allocated {allocated} times in {STEPS} steps",
-                grid.rows, grid.cols
+                "{method:?} on {}x{} {schedule:?} with {threads} threads and {:?} allocated {allocated} times in {STEPS} steps",
+                grid.rows, grid.cols, coupler.ee()
             );
             assert!(e.iter().chain(&i).all(|v| v.is_finite()));
             measured.push(stepper);

@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+pub use crate::coupling::{Kernel, MatrixFile, Profile};
 use crate::grid::Grid;
 
 /// Default time constant of the excitatory population.
@@ -145,9 +146,13 @@ impl Default for ModelParams {
     }
 }
 
-/// Weights of a cell's own E and its neighbours' E inside the sigmoids.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Weights of a cell's own E and its neighbours' E inside the sigmoids:
+/// `u = self_weight·E + frac_ee·Σ K(i, j)·E_j` with the kernel `K`, and `v`
+/// likewise with `frac_ei` and `kernel_ei`. A `Matrix` kernel holds every
+/// weight itself (`u = Σ_j M_ee[j, i]·E_j`): then the three numbers and
+/// `kernel_ei` may not be given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CouplingFields", into = "CouplingFields")]
 pub struct Coupling {
     /// Neighbour weight in the excitatory sigmoid `u`.
     pub frac_ee: f64,
@@ -155,6 +160,10 @@ pub struct Coupling {
     pub frac_ei: f64,
     /// Own weight in both sigmoids.
     pub self_weight: f64,
+    /// Which cells feed `u` (and `v`, unless `kernel_ei` is given).
+    pub kernel: Kernel,
+    /// Which cells feed `v`, when they differ from `kernel`'s.
+    pub kernel_ei: Option<Kernel>,
 }
 
 impl Default for Coupling {
@@ -163,6 +172,82 @@ impl Default for Coupling {
             frac_ee: DEFAULT_FRAC_EE,
             frac_ei: DEFAULT_FRAC_EI,
             self_weight: DEFAULT_SELF_WEIGHT,
+            kernel: Kernel::Nearest,
+            kernel_ei: None,
+        }
+    }
+}
+
+impl Coupling {
+    /// The kernel of the inhibitory sigmoid.
+    pub fn kernel_ei(&self) -> &Kernel {
+        self.kernel_ei.as_ref().unwrap_or(&self.kernel)
+    }
+}
+
+/// The coupling section as written in a scene file, where a field left out
+/// can be told from one given.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Coupling")]
+struct CouplingFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frac_ee: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frac_ei: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    self_weight: Option<f64>,
+    #[serde(default)]
+    kernel: Kernel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kernel_ei: Option<Kernel>,
+}
+
+impl TryFrom<CouplingFields> for Coupling {
+    type Error = String;
+
+    fn try_from(f: CouplingFields) -> Result<Self, String> {
+        if f.kernel.is_matrix() {
+            let given = [
+                ("frac_ee", f.frac_ee.is_some()),
+                ("frac_ei", f.frac_ei.is_some()),
+                ("self_weight", f.self_weight.is_some()),
+                ("kernel_ei", f.kernel_ei.is_some()),
+            ];
+            if let Some((name, _)) = given.iter().find(|(_, g)| *g) {
+                return Err(format!(
+                    "`coupling.{name}` cannot be given with a Matrix kernel: the matrices \
+                     hold every weight (the own one on the diagonal)"
+                ));
+            }
+        }
+        if f.kernel_ei.as_ref().is_some_and(Kernel::is_matrix) {
+            return Err(
+                "`coupling.kernel_ei` cannot be a Matrix: a Matrix kernel gives both \
+                 matrices (`kernel: Matrix(ee: .., ei: ..)`)"
+                    .into(),
+            );
+        }
+        let d = Coupling::default();
+        Ok(Self {
+            frac_ee: f.frac_ee.unwrap_or(d.frac_ee),
+            frac_ei: f.frac_ei.unwrap_or(d.frac_ei),
+            self_weight: f.self_weight.unwrap_or(d.self_weight),
+            kernel: f.kernel,
+            kernel_ei: f.kernel_ei,
+        })
+    }
+}
+
+impl From<Coupling> for CouplingFields {
+    fn from(c: Coupling) -> Self {
+        let matrix = c.kernel.is_matrix();
+        let number = |x: f64| (!matrix).then_some(x);
+        Self {
+            frac_ee: number(c.frac_ee),
+            frac_ei: number(c.frac_ei),
+            self_weight: number(c.self_weight),
+            kernel: c.kernel,
+            kernel_ei: if matrix { None } else { c.kernel_ei },
         }
     }
 }
@@ -448,13 +533,31 @@ impl FieldScene {
         Ok(scene)
     }
 
-    /// Reads, parses and validates a scene file.
+    /// Reads, parses and validates a scene file, and reads the coupling
+    /// matrices it names (paths relative to the scene file's folder).
     pub fn load(path: &Path) -> Result<Self, SceneError> {
         let text = std::fs::read_to_string(path).map_err(|source| SceneError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_ron_str(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        let mut scene = Self::from_ron_str(&text, &origin)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        scene.read_matrices(base, &origin)?;
+        Ok(scene)
+    }
+
+    /// Reads the coupling matrices that are not read yet, relative paths
+    /// from `base`; `origin` names the scene in errors.
+    pub fn read_matrices(&mut self, base: &Path, origin: &str) -> Result<(), SceneError> {
+        let n = self.grid.len();
+        crate::coupling::read_matrices(&mut self.coupling.kernel, base, n).map_err(|e| {
+            SceneError::Invalid {
+                origin: origin.to_owned(),
+                field: e.field,
+                message: e.message,
+            }
+        })
     }
 
     /// The scene as pretty RON text, readable by [`FieldScene::from_ron_str`].

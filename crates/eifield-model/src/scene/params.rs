@@ -198,7 +198,7 @@ impl FieldScene {
             name: String::new(),
             grid: self.grid,
             model: self.model,
-            coupling: self.coupling,
+            coupling: self.coupling.clone(),
             drive: DriveSpec {
                 heterogeneity: match &self.drive.heterogeneity {
                     Heterogeneity::Explicit { .. } => Heterogeneity::None,

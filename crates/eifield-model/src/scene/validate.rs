@@ -55,6 +55,14 @@ impl FieldScene {
         ] {
             v.magnitude(name, value);
         }
+        for (name, kernel) in [
+            ("coupling.kernel", Some(&self.coupling.kernel)),
+            ("coupling.kernel_ei", self.coupling.kernel_ei.as_ref()),
+        ] {
+            if let Some(Err((field, message))) = kernel.map(Kernel::check) {
+                v.check(false, &format!("{name}.{field}"), || message);
+            }
+        }
         v.within("model.tau_ex", m.tau_ex, 0.0, MAX_MAGNITUDE, false);
         v.within("model.tau_in", m.tau_in, 0.0, MAX_MAGNITUDE, false);
         v.within("model.c4", m.c4, 0.0, MAX_MAGNITUDE, true);

@@ -10,7 +10,10 @@
 //!   of rows `r − 1 ..= r + 1` only, so one pass over the rows computes stage 1
 //!   of row `j`, stage 2 of row `j − 1`, and so on. The stage inputs live in
 //!   rings of a few rows that stay in cache, and the lattice is read and
-//!   written once per step instead of once per stage. Row blocks run in
+//!   written once per step instead of once per stage. A stencil that reaches
+//!   `R` rows lags each stage `R` rows behind the one before it.
+//!   General coupling matrices feed every cell from anywhere, so they always
+//!   run staged. Row blocks run in
 //!   parallel on a rayon pool; each block recomputes the few rows of the early
 //!   stages it needs beyond its edges (its halo) and writes the new state into
 //!   a second buffer that is swapped in, so no block reads what another writes.
@@ -25,10 +28,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::grid::Grid;
+use crate::coupling::Coupler;
 use crate::rhs::Coeffs;
 use crate::simd::{LevelCode, SimdLevel};
-use pipeline::Rings;
+use pipeline::{Rings, stencil_scratch};
 use stage::{Role, Sweep};
 
 /// The integration method.
@@ -95,12 +98,10 @@ impl Schedule {
 pub const PIPELINE_MIN_CELLS: usize = 16_384;
 /// Row blocks per thread aimed for, so that work stealing can even out the load.
 const BLOCKS_PER_THREAD: usize = 2;
-/// Rows a block has at least (unless a thread would go idle): each block
-/// recomputes `stages · (stages − 1)` row stages of halo, 12 for RK4.
+/// Rows a block has at least per row of stencil reach (unless a thread
+/// would go idle): each block recomputes `stages · (stages − 1) · reach`
+/// row stages of halo, 12 for RK4 with the 4-neighbour stencil.
 const MIN_BLOCK_ROWS: usize = 32;
-/// Rows each ring of the pipelined schedule holds (a stage input is read at
-/// three consecutive rows; the RK4 sum lives four rows).
-const RING: usize = 4;
 /// The most stages a method has.
 const MAX_STAGES: usize = 4;
 
@@ -108,12 +109,12 @@ const MAX_STAGES: usize = 4;
 /// one block on one thread; else about [`BLOCKS_PER_THREAD`] blocks per thread
 /// of at least [`MIN_BLOCK_ROWS`] rows, but never fewer blocks than threads
 /// while each block keeps a row. The split never changes a result.
-pub fn rows_per_block(rows: usize, threads: usize) -> usize {
+pub fn rows_per_block(rows: usize, threads: usize, reach: usize) -> usize {
     if threads <= 1 {
         return rows.max(1);
     }
     (rows / (threads * BLOCKS_PER_THREAD))
-        .max(MIN_BLOCK_ROWS)
+        .max(MIN_BLOCK_ROWS * reach.max(1))
         .min(rows.div_ceil(threads))
         .max(1)
 }
@@ -145,10 +146,14 @@ pub struct Stepper {
     simd: SimdLevel,
     pool: Workers,
     threads: usize,
+    /// Worker threads asked for (kept when a coupling change rebuilds it).
+    threads_asked: usize,
     /// Rows per parallel block (pipelined schedule).
     block_rows: usize,
     /// One set of rings per block (pipelined schedule).
     rings: Vec<Rings>,
+    /// The stencil sums' rows (staged schedule).
+    scratch: Vec<f64>,
     /// The weighted sum of the stages (staged schedule).
     acc_e: Vec<f64>,
     acc_i: Vec<f64>,
@@ -159,27 +164,41 @@ pub struct Stepper {
 }
 
 impl Stepper {
-    /// A stepper for a lattice on `threads` threads, with the schedule for its
-    /// size and the best SIMD kernel this CPU supports.
-    pub fn new(method: Method, grid: &Grid, threads: usize) -> Self {
-        Self::with_simd(method, grid, threads, SimdLevel::detect())
+    /// A stepper for a lattice and its coupling on `threads` threads, with
+    /// the schedule for its size and the best SIMD kernel this CPU supports.
+    pub fn new(method: Method, coupler: &Coupler, threads: usize) -> Self {
+        Self::with_simd(method, coupler, threads, SimdLevel::detect())
     }
 
     /// As [`Stepper::new`], with an explicit SIMD level.
-    pub fn with_simd(method: Method, grid: &Grid, threads: usize, simd: SimdLevel) -> Self {
-        Self::with_schedule(method, grid, threads, simd, Schedule::for_cells(grid.len()))
+    pub fn with_simd(method: Method, coupler: &Coupler, threads: usize, simd: SimdLevel) -> Self {
+        let schedule = if coupler.is_matrix() {
+            Schedule::Staged
+        } else {
+            Schedule::for_cells(coupler.grid().len())
+        };
+        Self::with_schedule(method, coupler, threads, simd, schedule)
     }
 
-    /// As [`Stepper::with_simd`], with an explicit schedule. The staged
-    /// schedule always runs on the calling thread.
+    /// As [`Stepper::with_simd`], with an explicit schedule (general
+    /// matrices always run staged). The staged schedule always runs on the
+    /// calling thread.
     pub fn with_schedule(
         method: Method,
-        grid: &Grid,
+        coupler: &Coupler,
         threads: usize,
         simd: SimdLevel,
         schedule: Schedule,
     ) -> Self {
+        let grid = coupler.grid();
+        let schedule = if coupler.is_matrix() {
+            Schedule::Staged
+        } else {
+            schedule
+        };
+        let reach = coupler.reach();
         let cells = grid.len();
+        let threads_asked = threads;
         let threads = match schedule {
             Schedule::Staged => 1,
             Schedule::Pipelined => threads.max(1).min(grid.rows.max(1)),
@@ -199,18 +218,19 @@ impl Stepper {
         if let Some(pool) = &pool.0 {
             pool.broadcast(|_| ());
         }
-        let block_rows = rows_per_block(grid.rows, threads);
+        let block_rows = rows_per_block(grid.rows, threads, reach);
         let buf = |len: usize| vec![0.0; len];
-        let (rings, acc, x0, x1) = match schedule {
+        let (rings, acc, x0, x1, scratch) = match schedule {
             Schedule::Staged => {
                 let several = method.stages() > 1;
                 let acc = if several { cells } else { 0 };
-                (Vec::new(), acc, cells, if several { cells } else { 0 })
+                let x1 = if several { cells } else { 0 };
+                (Vec::new(), acc, cells, x1, stencil_scratch(reach))
             }
             Schedule::Pipelined => {
                 let blocks = grid.rows.div_ceil(block_rows).max(1);
-                let rings = (0..blocks).map(|_| Rings::new(grid.cols)).collect();
-                (rings, 0, cells, 0)
+                let rings = (0..blocks).map(|_| Rings::new(grid.cols, reach)).collect();
+                (rings, 0, cells, 0, 0)
             }
         };
         Self {
@@ -220,8 +240,10 @@ impl Stepper {
             simd,
             pool,
             threads,
+            threads_asked,
             block_rows,
             rings,
+            scratch: buf(scratch),
             acc_e: buf(acc),
             acc_i: buf(acc),
             x_e: [buf(x0), buf(x1)],
@@ -244,6 +266,11 @@ impl Stepper {
         self.threads
     }
 
+    /// Worker threads asked for when it was built.
+    pub fn threads_asked(&self) -> usize {
+        self.threads_asked
+    }
+
     /// A handle on the worker threads, for running a loop of steps on them.
     pub fn workers(&self) -> Workers {
         self.pool.clone()
@@ -256,11 +283,17 @@ impl Stepper {
 
     /// Bytes of scratch memory per cell of a lattice of `cells` cells.
     pub fn scratch_bytes_per_cell(&self, cells: usize) -> usize {
-        let vecs = [&self.acc_e, &self.acc_i, &self.x_e[0], &self.x_e[1]]
-            .into_iter()
-            .chain([&self.x_i[0], &self.x_i[1]])
-            .map(|v| v.capacity())
-            .sum::<usize>();
+        let vecs = [
+            &self.acc_e,
+            &self.acc_i,
+            &self.x_e[0],
+            &self.x_e[1],
+            &self.scratch,
+        ]
+        .into_iter()
+        .chain([&self.x_i[0], &self.x_i[1]])
+        .map(|v| v.capacity())
+        .sum::<usize>();
         let rings = self.rings.iter().map(Rings::len).sum::<usize>();
         (vecs + rings) * std::mem::size_of::<f64>() / cells.max(1)
     }
@@ -270,7 +303,7 @@ impl Stepper {
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
-        grid: &Grid,
+        coupler: &Coupler,
         coeffs: &Coeffs,
         drive: &[f64],
         h_in: &[f64],
@@ -278,6 +311,7 @@ impl Stepper {
         i: &mut Vec<f64>,
         h: f64,
     ) {
+        let grid = coupler.grid();
         let n = grid.len();
         assert!(e.len() == n && i.len() == n && drive.len() == n && h_in.len() == n);
         assert_eq!(
@@ -289,7 +323,7 @@ impl Stepper {
             return;
         }
         let sweep = Sweep {
-            grid,
+            coupler,
             coeffs,
             drive,
             h_in,
@@ -303,6 +337,7 @@ impl Stepper {
                 let [xa_e, xb_e] = &mut self.x_e;
                 let [xa_i, xb_i] = &mut self.x_i;
                 let (acc_e, acc_i) = (&mut self.acc_e[..], &mut self.acc_i[..]);
+                let scratch = &mut self.scratch[..];
                 for s in 0..stages {
                     let role = Role::of(method, s, h);
                     // Stage s reads buffer (s − 1) mod 2 and writes buffer s mod 2.
@@ -311,7 +346,8 @@ impl Stepper {
                         (_, 0) => ((&xb_e[..], &xb_i[..]), (&mut xa_e[..], &mut xa_i[..])),
                         (_, _) => ((&xa_e[..], &xa_i[..]), (&mut xb_e[..], &mut xb_i[..])),
                     };
-                    (self.code.staged)(&sweep, role, x, (&mut *acc_e, &mut *acc_i), out);
+                    let acc = (&mut *acc_e, &mut *acc_i);
+                    (self.code.staged)(&sweep, role, x, acc, out, &mut *scratch);
                 }
                 (stages - 1) % 2
             }
@@ -354,21 +390,25 @@ impl Stepper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::Boundary;
+    use crate::coupling::{Kernel, Profile};
+    use crate::grid::{Boundary, Grid};
     use crate::test_data::pseudo_random;
 
     #[test]
     fn blocks_grow_with_the_lattice_and_never_idle_a_thread() {
         // Two threads on 256 rows: four blocks of 64 rows.
-        assert_eq!(rows_per_block(256, 2), 64);
+        assert_eq!(rows_per_block(256, 2, 1), 64);
         // 1024 rows on two threads: four blocks of 256.
-        assert_eq!(rows_per_block(1024, 2), 256);
+        assert_eq!(rows_per_block(1024, 2, 1), 256);
         // Sixteen threads on 256 rows: one block of 16 rows each, not 32.
-        assert_eq!(rows_per_block(256, 16), 16);
+        assert_eq!(rows_per_block(256, 16, 1), 16);
         // One thread: one block.
-        assert_eq!(rows_per_block(100, 1), 100);
+        assert_eq!(rows_per_block(100, 1, 1), 100);
         // Fewer rows than threads: one row per block.
-        assert_eq!(rows_per_block(3, 8), 1);
+        assert_eq!(rows_per_block(3, 8, 1), 1);
+        // A wider stencil recomputes more halo: larger blocks.
+        assert_eq!(rows_per_block(1024, 2, 3), 256);
+        assert_eq!(rows_per_block(256, 2, 3), 96);
     }
 
     /// One step written out from the method's definition over whole-lattice
@@ -376,7 +416,7 @@ mod tests {
     #[allow(clippy::too_many_arguments)]
     fn step_by_definition(
         method: Method,
-        grid: &Grid,
+        coupler: &Coupler,
         coeffs: &Coeffs,
         simd: SimdLevel,
         drive: &[f64],
@@ -384,12 +424,12 @@ mod tests {
         y: (&[f64], &[f64]),
         h: f64,
     ) -> (Vec<f64>, Vec<f64>) {
-        let n = grid.len();
+        let n = coupler.grid().len();
         let f = |x: (&[f64], &[f64])| {
             let (mut ke, mut ki) = (vec![0.0; n], vec![0.0; n]);
             let kernel = simd.kernel();
             crate::rhs::rhs(
-                grid, coeffs, kernel, x.0, x.1, drive, h_in, &mut ke, &mut ki,
+                coupler, coeffs, kernel, x.0, x.1, drive, h_in, &mut ke, &mut ki,
             );
             (ke, ki)
         };
@@ -441,62 +481,90 @@ mod tests {
 
     #[test]
     fn both_schedules_give_the_bits_of_the_definition_on_many_shapes() {
-        let coeffs = Coeffs::from_scene(&crate::FieldScene::default());
+        let coeffs = Coeffs {
+            frac_ei: 0.13,
+            ..Coeffs::from_scene(&crate::FieldScene::default())
+        };
         let h = 0.01;
-        for boundary in [Boundary::Open, Boundary::Periodic] {
-            for (rows, cols) in [
-                (1, 1),
-                (1, 5),
-                (2, 3),
-                (3, 2),
-                (4, 4),
-                (7, 7),
-                (9, 300),
-                (70, 17),
-                (0, 5),
-                (5, 0),
-            ] {
-                let grid = Grid::new(rows, cols, boundary);
-                let n = grid.len();
-                let drive = pseudo_random(n, 1, 8.0);
-                let h_in = pseudo_random(n, 2, 8.0);
-                let y0 = (pseudo_random(n, 3, 4.0), pseudo_random(n, 4, 4.0));
-                for (method, simd) in [Method::Rk4, Method::Heun, Method::Euler]
-                    .into_iter()
-                    .flat_map(|m| SimdLevel::available().into_iter().map(move |l| (m, l)))
-                {
-                    // Two steps, so that the swapped-in buffers are used too.
-                    let mut want = y0.clone();
-                    for _ in 0..2 {
-                        want = step_by_definition(
-                            method,
-                            &grid,
-                            &coeffs,
-                            simd,
-                            &drive,
-                            &h_in,
-                            (&want.0, &want.1),
-                            h,
-                        );
-                    }
-                    let runs = [
-                        (Schedule::Staged, 1),
-                        (Schedule::Pipelined, 1),
-                        (Schedule::Pipelined, 3),
-                        (Schedule::Pipelined, 16),
-                    ];
-                    for (schedule, threads) in runs {
-                        let mut stepper =
-                            Stepper::with_schedule(method, &grid, threads, simd, schedule);
-                        let (mut e, mut i) = y0.clone();
+        let disk = |radius, profile| Kernel::Disk { radius, profile };
+        let kernels = [
+            (Kernel::Nearest, None),
+            (Kernel::Moore { diagonal: 0.5 }, None),
+            (disk(2.5, Profile::Gaussian { sigma: 1.2 }), None),
+            (
+                disk(
+                    3.0,
+                    Profile::MexicanHat {
+                        sigma_center: 1.0,
+                        sigma_surround: 2.5,
+                        surround: 0.2,
+                    },
+                ),
+                Some(Kernel::Nearest),
+            ),
+        ];
+        for (kernel, kernel_ei) in kernels {
+            for boundary in [Boundary::Open, Boundary::Periodic] {
+                for (rows, cols) in [
+                    (1, 1),
+                    (1, 5),
+                    (2, 3),
+                    (3, 2),
+                    (4, 4),
+                    (7, 7),
+                    (9, 300),
+                    (70, 17),
+                    (0, 5),
+                    (5, 0),
+                ] {
+                    let grid = Grid::new(rows, cols, boundary);
+                    let coupling = crate::scene::Coupling {
+                        kernel: kernel.clone(),
+                        kernel_ei: kernel_ei.clone(),
+                        ..Default::default()
+                    };
+                    let coupler = Coupler::build(&coupling, grid).unwrap();
+                    let n = grid.len();
+                    let drive = pseudo_random(n, 1, 8.0);
+                    let h_in = pseudo_random(n, 2, 8.0);
+                    let y0 = (pseudo_random(n, 3, 4.0), pseudo_random(n, 4, 4.0));
+                    for (method, simd) in [Method::Rk4, Method::Heun, Method::Euler]
+                        .into_iter()
+                        .flat_map(|m| SimdLevel::available().into_iter().map(move |l| (m, l)))
+                    {
+                        // Two steps, so that the swapped-in buffers are used too.
+                        let mut want = y0.clone();
                         for _ in 0..2 {
-                            stepper.step(&grid, &coeffs, &drive, &h_in, &mut e, &mut i, h);
+                            want = step_by_definition(
+                                method,
+                                &coupler,
+                                &coeffs,
+                                simd,
+                                &drive,
+                                &h_in,
+                                (&want.0, &want.1),
+                                h,
+                            );
                         }
-                        let case = format!(
-                            "{boundary:?} {rows}x{cols} {method:?} {schedule:?} {threads} threads {simd:?}"
-                        );
-                        assert!(e == want.0, "E differs: {case}");
-                        assert!(i == want.1, "I differs: {case}");
+                        let runs = [
+                            (Schedule::Staged, 1),
+                            (Schedule::Pipelined, 1),
+                            (Schedule::Pipelined, 3),
+                            (Schedule::Pipelined, 16),
+                        ];
+                        for (schedule, threads) in runs {
+                            let mut stepper =
+                                Stepper::with_schedule(method, &coupler, threads, simd, schedule);
+                            let (mut e, mut i) = y0.clone();
+                            for _ in 0..2 {
+                                stepper.step(&coupler, &coeffs, &drive, &h_in, &mut e, &mut i, h);
+                            }
+                            let case = format!(
+                                "{kernel:?} {boundary:?} {rows}x{cols} {method:?} {schedule:?} {threads} threads {simd:?}"
+                            );
+                            assert!(e == want.0, "E differs: {case}");
+                            assert!(i == want.1, "I differs: {case}");
+                        }
                     }
                 }
             }

@@ -3,38 +3,37 @@
 
 use std::ops::Range;
 
+use crate::coupling::{RowWindow, physical_row};
 use crate::fastmath::MulAdd;
 use crate::grid::Boundary;
-use crate::rhs::{CHUNK, ChunkIn, neighbour_sums};
+use crate::rhs::{CHUNK, ChunkIn};
 
-use super::stage::{Role, RowInput, Sweep};
-use super::{MAX_STAGES, Method, RING};
+use super::stage::{Role, Sweep};
+use super::{MAX_STAGES, Method};
 
 impl Sweep<'_> {
-    /// The physical row of virtual row `v` (rows continue past the edges in
-    /// the pipelined schedule), or `None` past an open edge.
-    fn physical_row(&self, v: isize) -> Option<usize> {
-        let rows = self.grid.rows as isize;
-        match self.grid.boundary {
-            Boundary::Open => (0..rows).contains(&v).then_some(v as usize),
-            Boundary::Periodic => Some(v.rem_euclid(rows) as usize),
-        }
-    }
-
     /// The virtual rows on which stage `s` of `stages` runs for the block
-    /// `rows`: the block itself for the last stage, one more row on each side
-    /// for each earlier stage (clipped at open edges).
-    fn stage_rows(&self, rows: &Range<usize>, s: usize, stages: usize) -> Range<isize> {
-        let halo = (stages - 1 - s) as isize;
+    /// `rows`: the block itself for the last stage, `reach` more rows on each
+    /// side for each earlier stage (clipped at open edges).
+    fn stage_rows(
+        &self,
+        rows: &Range<usize>,
+        s: usize,
+        stages: usize,
+        reach: usize,
+    ) -> Range<isize> {
+        let halo = ((stages - 1 - s) * reach) as isize;
         let (lo, hi) = (rows.start as isize - halo, rows.end as isize + halo);
-        match self.grid.boundary {
-            Boundary::Open => lo.max(0)..hi.min(self.grid.rows as isize),
+        match self.grid().boundary {
+            Boundary::Open => lo.max(0)..hi.min(self.grid().rows as isize),
             Boundary::Periodic => lo..hi,
         }
     }
 
     /// The pipelined schedule on the row block `rows`, writing the new state
-    /// of those rows into `out` (which covers exactly them).
+    /// of those rows into `out` (which covers exactly them). Stage `s` of
+    /// virtual row `v` needs stage `s − 1` of rows `v − reach ..= v + reach`,
+    /// so at pass `j` stage `s` computes row `j − s·reach`.
     #[inline(always)]
     pub(crate) fn pipelined_block<M: MulAdd>(
         &self,
@@ -45,14 +44,17 @@ impl Sweep<'_> {
         rings: &mut Rings,
     ) {
         let stages = method.stages();
+        let reach = rings.reach;
         let ranges: [Range<isize>; MAX_STAGES] =
-            std::array::from_fn(|s| self.stage_rows(&rows, s.min(stages - 1), stages));
+            std::array::from_fn(|s| self.stage_rows(&rows, s.min(stages - 1), stages, reach));
+        let lag = |s: usize| (s * reach) as isize;
         let first = ranges[0].start;
-        let end = ranges[stages - 1].end + (stages - 1) as isize;
+        let end = ranges[stages - 1].end + lag(stages - 1);
         let mut nsum = [0.0; CHUNK];
+        let mut nsum_ei = [0.0; CHUNK];
         for j in first..end {
             for (s, range) in ranges.iter().enumerate().take(stages) {
-                let v = j - s as isize;
+                let v = j - lag(s);
                 if range.contains(&v) {
                     let role = Role::of(method, s, h);
                     self.pipelined_row::<M>(
@@ -60,7 +62,7 @@ impl Sweep<'_> {
                         s,
                         v,
                         rows.start,
-                        &mut nsum,
+                        (&mut nsum, &mut nsum_ei),
                         rings,
                         (&mut *out.0, &mut *out.1),
                     );
@@ -78,42 +80,46 @@ impl Sweep<'_> {
         s: usize,
         v: isize,
         block_start: usize,
-        nsum: &mut [f64; CHUNK],
+        nsum: (&mut [f64; CHUNK], &mut [f64; CHUNK]),
         rings: &mut Rings,
         out: (&mut [f64], &mut [f64]),
     ) {
-        let cols = self.grid.cols;
-        let p = self.physical_row(v).expect("stage rows lie on the lattice");
-        let up_p = self.physical_row(v - 1);
-        let down_p = self.physical_row(v + 1);
+        let grid = self.grid();
+        let cols = grid.cols;
+        let p = physical_row(grid, v).expect("stage rows lie on the lattice");
         let Rings {
             x_e,
             x_i,
             acc_e,
             acc_i,
+            ring,
+            reach,
+            scratch,
         } = rings;
+        let (ring, reach) = (*ring, *reach);
+        let slot_of = |v: isize| v.rem_euclid(ring as isize) as usize;
         // Stage s reads ring s − 1 (or the state) and writes ring s.
-        let split = s * RING * cols;
+        let split = s * ring * cols;
         let (read_e, write_e) = x_e.split_at_mut(split);
         let (read_i, write_i) = x_i.split_at_mut(split);
-        let input = if s == 0 {
-            RowInput {
-                e: row_at(self.y_e, p, cols),
-                i: row_at(self.y_i, p, cols),
-                up: up_p.map(|q| row_at(self.y_e, q, cols)),
-                down: down_p.map(|q| row_at(self.y_e, q, cols)),
-            }
+        let (read_e, read_i) = (&*read_e, &*read_i);
+        let (input_e, input_i, window) = if s == 0 {
+            (
+                row_at(self.y_e, p, cols),
+                row_at(self.y_i, p, cols),
+                RowWindow::around(grid, self.y_e, v, reach),
+            )
         } else {
-            let ring = (s - 1) * RING;
-            let (read_e, read_i) = (&*read_e, &*read_i);
-            RowInput {
-                e: row_at(read_e, ring + ring_slot(v), cols),
-                i: row_at(read_i, ring + ring_slot(v), cols),
-                up: up_p.map(|_| row_at(read_e, ring + ring_slot(v - 1), cols)),
-                down: down_p.map(|_| row_at(read_e, ring + ring_slot(v + 1), cols)),
-            }
+            let base = (s - 1) * ring;
+            (
+                row_at(read_e, base + slot_of(v), cols),
+                row_at(read_i, base + slot_of(v), cols),
+                RowWindow::from_fn(reach, |d| {
+                    physical_row(grid, v + d).map(|_| row_at(read_e, base + slot_of(v + d), cols))
+                }),
+            )
         };
-        let slot = ring_slot(v) * cols..(ring_slot(v) + 1) * cols;
+        let slot = slot_of(v) * cols..(slot_of(v) + 1) * cols;
         let (acc_e, acc_i) = (&mut acc_e[slot.clone()], &mut acc_i[slot.clone()]);
         let (dst_e, dst_i) = if role.feeds_next() {
             (&mut write_e[slot.clone()], &mut write_i[slot])
@@ -121,20 +127,22 @@ impl Sweep<'_> {
             let at = (p - block_start) * cols..(p - block_start + 1) * cols;
             (&mut out.0[at.clone()], &mut out.1[at])
         };
+        let two = self.coupler.has_two_sums();
         let state = p * cols;
         let mut c0 = 0;
         while c0 < cols {
             let len = CHUNK.min(cols - c0);
             let span = c0..c0 + len;
-            let nsum = &mut nsum[..len];
-            neighbour_sums(self.grid.boundary, input.up, input.down, input.e, c0, nsum);
+            let (ns, ns_ei) = (&mut nsum.0[..len], &mut nsum.1[..len]);
+            self.coupler.row_sums(&window, c0, ns, ns_ei, scratch);
             let cells = state + c0..state + c0 + len;
             role.kernel_and_apply::<M>(
                 self.coeffs,
                 &ChunkIn {
-                    nsum,
-                    e: &input.e[span.clone()],
-                    i: &input.i[span.clone()],
+                    nsum: ns,
+                    nsum_ei: if two { ns_ei } else { ns },
+                    e: &input_e[span.clone()],
+                    i: &input_i[span.clone()],
                     drive: &self.drive[cells.clone()],
                     h_in: &self.h_in[cells.clone()],
                 },
@@ -152,33 +160,48 @@ fn row_at(x: &[f64], r: usize, cols: usize) -> &[f64] {
     &x[r * cols..(r + 1) * cols]
 }
 
-/// The ring slot of virtual row `v`.
-fn ring_slot(v: isize) -> usize {
-    v.rem_euclid(RING as isize) as usize
-}
-
-/// Per-block scratch of the pipelined schedule: a ring of [`RING`] rows for
-/// each stage input after the first, and one for the weighted sum of the
-/// right-hand sides, E and I each.
+/// Per-block scratch of the pipelined schedule: a ring of rows for each
+/// stage input after the first, one for the weighted sum of the right-hand
+/// sides, E and I each, and the stencil sums' rows. A stage input is read
+/// at `2·reach + 1` consecutive rows and a row's sum lives
+/// `(stages − 1)·reach + 1` rows, so each ring holds `3·reach + 1` rows
+/// (4 for the 4-neighbour stencil).
 pub(crate) struct Rings {
     x_e: Vec<f64>,
     x_i: Vec<f64>,
     acc_e: Vec<f64>,
     acc_i: Vec<f64>,
+    ring: usize,
+    reach: usize,
+    scratch: Vec<f64>,
 }
 
 impl Rings {
-    pub(crate) fn new(cols: usize) -> Self {
-        let x = (MAX_STAGES - 1) * RING * cols;
+    pub(crate) fn new(cols: usize, reach: usize) -> Self {
+        let ring = ring_rows(reach);
+        let x = (MAX_STAGES - 1) * ring * cols;
         Self {
             x_e: vec![0.0; x],
             x_i: vec![0.0; x],
-            acc_e: vec![0.0; RING * cols],
-            acc_i: vec![0.0; RING * cols],
+            acc_e: vec![0.0; ring * cols],
+            acc_i: vec![0.0; ring * cols],
+            ring,
+            reach,
+            scratch: vec![0.0; stencil_scratch(reach)],
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.x_e.len() + self.x_i.len() + self.acc_e.len() + self.acc_i.len()
+        self.x_e.len() + self.x_i.len() + self.acc_e.len() + self.acc_i.len() + self.scratch.len()
     }
+}
+
+/// Rows of each ring for a stencil of reach `reach` (see [`Rings`]).
+pub(crate) fn ring_rows(reach: usize) -> usize {
+    (2 * reach + 1).max((MAX_STAGES - 1) * reach + 1)
+}
+
+/// Scratch values the stencil sums of one chunk need at reach `reach`.
+pub(crate) fn stencil_scratch(reach: usize) -> usize {
+    (reach + 1) * (CHUNK + 2 * reach)
 }

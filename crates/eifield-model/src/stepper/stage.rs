@@ -2,9 +2,10 @@
 //! does with each cell's derivative ([`Role`]), the inputs shared by the
 //! stages of a step ([`Sweep`]), and the staged schedule's sweep.
 
+use crate::coupling::Coupler;
 use crate::fastmath::MulAdd;
 use crate::grid::Grid;
-use crate::rhs::{CHUNK, ChunkIn, Coeffs, kernel_each, neighbour_sums};
+use crate::rhs::{CHUNK, ChunkIn, Coeffs, kernel_each};
 
 use super::Method;
 
@@ -114,7 +115,7 @@ impl Role {
 
 /// The read-only inputs shared by the stages of one step.
 pub(crate) struct Sweep<'a> {
-    pub(crate) grid: &'a Grid,
+    pub(crate) coupler: &'a Coupler,
     pub(crate) coeffs: &'a Coeffs,
     pub(crate) drive: &'a [f64],
     pub(crate) h_in: &'a [f64],
@@ -124,42 +125,15 @@ pub(crate) struct Sweep<'a> {
     pub(crate) y_i: &'a [f64],
 }
 
-/// The rows of one stage input around a row: the row itself (E and I) and
-/// the E rows above and below it, `None` at an open edge.
-pub(crate) struct RowInput<'a> {
-    pub(crate) e: &'a [f64],
-    pub(crate) i: &'a [f64],
-    pub(crate) up: Option<&'a [f64]>,
-    pub(crate) down: Option<&'a [f64]>,
-}
-
 impl Sweep<'_> {
-    /// The neighbour sums of E of cells `g0 .. g0 + nsum.len()` (flattened
-    /// index) of a stage input; the cells may span rows.
-    #[inline(always)]
-    pub(crate) fn neighbour_sums_of_cells(&self, e: &[f64], g0: usize, nsum: &mut [f64]) {
-        let len = nsum.len();
-        let cols = self.grid.cols;
-        let row_of = |rr: usize| &e[rr * cols..(rr + 1) * cols];
-        let mut g = g0;
-        while g < g0 + len {
-            let (r, c0) = (g / cols, g % cols);
-            let seg = (cols - c0).min(g0 + len - g);
-            neighbour_sums(
-                self.grid.boundary,
-                self.grid.row_above(r).map(row_of),
-                self.grid.row_below(r).map(row_of),
-                row_of(r),
-                c0,
-                &mut nsum[g - g0..g - g0 + seg],
-            );
-            g += seg;
-        }
+    /// The lattice.
+    pub(crate) fn grid(&self) -> &Grid {
+        self.coupler.grid()
     }
 
     /// One stage of the staged schedule over the whole lattice: input
     /// `x = (e, i)`, the sum `acc` and the output `out` (the next stage's
-    /// input, or the new state).
+    /// input, or the new state); `scratch` holds the stencil sums' rows.
     #[inline(always)]
     pub(crate) fn staged_stage<M: MulAdd>(
         &self,
@@ -167,13 +141,17 @@ impl Sweep<'_> {
         x: (&[f64], &[f64]),
         acc: (&mut [f64], &mut [f64]),
         out: (&mut [f64], &mut [f64]),
+        scratch: &mut [f64],
     ) {
-        let n = self.grid.len();
+        let n = self.grid().len();
+        let two = self.coupler.has_two_sums();
         let mut nsum = [0.0; CHUNK];
+        let mut nsum_ei = [0.0; CHUNK];
         let mut g0 = 0;
         while g0 < n {
             let len = CHUNK.min(n - g0);
-            self.neighbour_sums_of_cells(x.0, g0, &mut nsum[..len]);
+            self.coupler
+                .sums_of_cells(x.0, g0, &mut nsum[..len], &mut nsum_ei[..len], scratch);
             let span = g0..g0 + len;
             let (acc_e, acc_i): (&mut [f64], &mut [f64]) = match role {
                 Role::Only { .. } => (&mut [], &mut []),
@@ -183,6 +161,7 @@ impl Sweep<'_> {
                 self.coeffs,
                 &ChunkIn {
                     nsum: &nsum[..len],
+                    nsum_ei: if two { &nsum_ei[..len] } else { &nsum[..len] },
                     e: &x.0[span.clone()],
                     i: &x.1[span.clone()],
                     drive: &self.drive[span.clone()],

@@ -1,0 +1,466 @@
+//! The coupling: which cells feed a cell's sigmoids and with what weights.
+//! One type, [`Coupler`], built from the scene's kernels, that every engine
+//! and every reader of the neighbourhood asks: the stencil sums of the CPU
+//! stage loops, the taps of the GPU kernel, the cells that the analysis
+//! joins and the inputs that the nullclines freeze.
+//!
+//! Kernels ([`Kernel`]): the 4-neighbour stencil (`Nearest`, the default),
+//! the 8-neighbour `Moore`, isotropic `Disk` kernels (flat, Gaussian or
+//! Mexican hat, normalised to sum to 4) and general `Matrix` couplings
+//! (sparse, by receiving cell). Stencils follow the lattice's boundary: open
+//! drops the weights that fall outside, periodic wraps them (offsets taken
+//! modulo the lattice's size, as a sum of `numpy.roll`-shifted copies does,
+//! so on a lattice narrower than the stencil a cell can be counted twice).
+
+mod kernel;
+mod matrix;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use kernel::*;
+pub use matrix::CouplingMatrix;
+
+use crate::grid::{Boundary, Grid};
+use crate::rhs::{CHUNK, neighbour_sums};
+
+/// The largest row or column reach of a stencil.
+pub const MAX_REACH: usize = MAX_DISK_RADIUS as usize;
+/// Rows of a [`RowWindow`]: the row itself and [`MAX_REACH`] on each side.
+pub(crate) const WINDOW: usize = 2 * MAX_REACH + 1;
+/// Scratch values a stencil sum of one chunk needs at most.
+pub const STENCIL_SCRATCH: usize = (MAX_REACH + 1) * (CHUNK + 2 * MAX_REACH);
+
+/// One sum of the coupling: how the weighted sum of the neighbours' E is
+/// formed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operator {
+    /// The 4-neighbour stencil (its own loop, today's bits and speed).
+    Nearest,
+    /// Any other symmetric stencil of the given reach.
+    Stencil {
+        /// Row and column reach.
+        reach: usize,
+        /// The weights over one quadrant.
+        taps: Vec<Tap>,
+    },
+    /// A general matrix.
+    Matrix(Arc<CouplingMatrix>),
+}
+
+impl Operator {
+    fn of_stencil(kernel: &Kernel) -> Self {
+        match kernel {
+            Kernel::Nearest => Self::Nearest,
+            _ => Self::Stencil {
+                reach: kernel.reach().expect("a stencil kernel"),
+                taps: kernel.taps().expect("a stencil kernel"),
+            },
+        }
+    }
+
+    fn reach(&self) -> usize {
+        match self {
+            Self::Nearest => 1,
+            Self::Stencil { reach, .. } => *reach,
+            Self::Matrix(_) => 0,
+        }
+    }
+
+    /// The weights over one quadrant (`None` for a matrix).
+    pub fn taps(&self) -> Option<Vec<Tap>> {
+        match self {
+            Self::Nearest => Kernel::Nearest.taps(),
+            Self::Stencil { taps, .. } => Some(taps.clone()),
+            Self::Matrix(_) => None,
+        }
+    }
+}
+
+/// The coupling of a lattice, ready to compute with: the excitatory sum's
+/// operator and, when it differs, the inhibitory one's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coupler {
+    grid: Grid,
+    ee: Operator,
+    ei: Option<Operator>,
+}
+
+/// The coupling could not be built.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("invalid value for `{field}`: {message}")]
+pub struct CouplingError {
+    /// The scene field (`coupling.kernel.ee`, …).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Coupler {
+    /// The 4-neighbour coupling of a lattice.
+    pub fn nearest(grid: Grid) -> Self {
+        Self {
+            grid,
+            ee: Operator::Nearest,
+            ei: None,
+        }
+    }
+
+    /// The coupling of the scene's kernels on `grid`. Matrices that are not
+    /// read yet are read now (relative paths from the working folder).
+    pub fn build(coupling: &crate::scene::Coupling, grid: Grid) -> Result<Self, CouplingError> {
+        if let Kernel::Matrix { ee, ei } = &coupling.kernel {
+            let n = grid.len();
+            let read = |file: &MatrixFile,
+                        name: &str|
+             -> Result<Arc<CouplingMatrix>, CouplingError> {
+                let m = match &file.matrix {
+                    Some(m) => m.clone(),
+                    None => Arc::new(CouplingMatrix::read(&file.path, n).map_err(|message| {
+                        CouplingError {
+                            field: format!("coupling.kernel.{name}"),
+                            message,
+                        }
+                    })?),
+                };
+                if m.n != n {
+                    return Err(CouplingError {
+                        field: format!("coupling.kernel.{name}"),
+                        message: format!(
+                            "the matrix is {0} × {0}; the lattice has n = rows × cols = {n} cells",
+                            m.n
+                        ),
+                    });
+                }
+                Ok(m)
+            };
+            return Ok(Self {
+                grid,
+                ee: Operator::Matrix(read(ee, "ee")?),
+                ei: Some(Operator::Matrix(read(ei, "ei")?)),
+            });
+        }
+        let ee = Operator::of_stencil(&coupling.kernel);
+        let ei = coupling
+            .kernel_ei
+            .as_ref()
+            .map(Operator::of_stencil)
+            .filter(|op| *op != ee);
+        Ok(Self { grid, ee, ei })
+    }
+
+    /// The lattice.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// The same coupling with another boundary (the shape must not change).
+    pub fn set_boundary(&mut self, boundary: Boundary) {
+        self.grid.boundary = boundary;
+    }
+
+    /// The excitatory sum's operator.
+    pub fn ee(&self) -> &Operator {
+        &self.ee
+    }
+
+    /// The inhibitory sum's operator.
+    pub fn ei(&self) -> &Operator {
+        self.ei.as_ref().unwrap_or(&self.ee)
+    }
+
+    /// True when the two sums differ (two sums per cell).
+    pub fn has_two_sums(&self) -> bool {
+        self.ei.is_some()
+    }
+
+    /// True for general matrices (no stencil: the schedules run stage by stage).
+    pub fn is_matrix(&self) -> bool {
+        matches!(self.ee, Operator::Matrix(_))
+    }
+
+    /// The row reach of the stencils (the larger of the two); 0 for matrices.
+    pub fn reach(&self) -> usize {
+        self.ee
+            .reach()
+            .max(self.ei.as_ref().map_or(0, Operator::reach))
+    }
+
+    /// The cells that feed cell `i` with their excitatory and inhibitory
+    /// weights `(j, w_ee, w_ei)`, by cell index; a cell reached through
+    /// several offsets (on a small periodic lattice) gets their sum.
+    pub fn inputs_of(&self, i: usize) -> Vec<(usize, f64, f64)> {
+        let mut out = std::collections::BTreeMap::<usize, (f64, f64)>::new();
+        let ops: &[(&Operator, bool, bool)] = match &self.ei {
+            None => &[(&self.ee, true, true)],
+            Some(ei) => &[(&self.ee, true, false), (ei, false, true)],
+        };
+        for &(op, to_ee, to_ei) in ops {
+            let mut add = |j: usize, w: f64| {
+                let entry = out.entry(j).or_default();
+                if to_ee {
+                    entry.0 += w;
+                }
+                if to_ei {
+                    entry.1 += w;
+                }
+            };
+            match op {
+                Operator::Matrix(m) => m.inputs_of(i).for_each(|(j, w)| add(j, w)),
+                _ => {
+                    let (row, col) = self.grid.position(i);
+                    for t in op.taps().expect("a stencil") {
+                        for (dr, dc) in offsets(&t) {
+                            if let Some(j) = self.offset_cell(row, col, dr, dc) {
+                                add(j, t.weight);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.into_iter().map(|(j, (a, b))| (j, a, b)).collect()
+    }
+
+    /// The cell at `(row + dr, col + dc)`, wrapped on a periodic lattice;
+    /// `None` past an open edge.
+    pub fn offset_cell(&self, row: usize, col: usize, dr: isize, dc: isize) -> Option<usize> {
+        let g = &self.grid;
+        let (r, c) = (row as isize + dr, col as isize + dc);
+        match g.boundary {
+            Boundary::Open => ((0..g.rows as isize).contains(&r)
+                && (0..g.cols as isize).contains(&c))
+            .then(|| g.index(r as usize, c as usize)),
+            Boundary::Periodic => Some(g.index(
+                r.rem_euclid(g.rows as isize) as usize,
+                c.rem_euclid(g.cols as isize) as usize,
+            )),
+        }
+    }
+
+    /// The coupling sums of the cells `g0 .. g0 + ee.len()` (flattened
+    /// index, possibly over several rows) of the E field `e`: `ee` gets the
+    /// excitatory sum, `ei` the inhibitory one when the two differ.
+    #[inline(always)]
+    pub(crate) fn sums_of_cells(
+        &self,
+        e: &[f64],
+        g0: usize,
+        ee: &mut [f64],
+        ei: &mut [f64],
+        scratch: &mut [f64],
+    ) {
+        let len = ee.len();
+        if let Operator::Matrix(m) = &self.ee {
+            m.inflow(e, g0, ee);
+            if let Some(Operator::Matrix(m)) = &self.ei {
+                m.inflow(e, g0, &mut ei[..len]);
+            }
+            return;
+        }
+        let cols = self.grid.cols;
+        let mut g = g0;
+        while g < g0 + len {
+            let (r, c0) = (g / cols, g % cols);
+            let seg = (cols - c0).min(g0 + len - g);
+            let window = RowWindow::around(&self.grid, e, r as isize, self.reach());
+            let span = g - g0..g - g0 + seg;
+            self.row_sums(&window, c0, &mut ee[span.clone()], &mut ei[span], scratch);
+            g += seg;
+        }
+    }
+
+    /// The coupling sums of columns `c0 .. c0 + ee.len()` of the row at the
+    /// centre of `window` (stencils only).
+    #[inline(always)]
+    pub(crate) fn row_sums(
+        &self,
+        window: &RowWindow<'_>,
+        c0: usize,
+        ee: &mut [f64],
+        ei: &mut [f64],
+        scratch: &mut [f64],
+    ) {
+        operator_sums(&self.ee, self.grid.boundary, window, c0, ee, scratch);
+        if let Some(op) = &self.ei {
+            let len = ee.len();
+            operator_sums(op, self.grid.boundary, window, c0, &mut ei[..len], scratch);
+        }
+    }
+}
+
+/// The distinct offsets a tap stands for.
+fn offsets(t: &Tap) -> Vec<(isize, isize)> {
+    let (dr, dc) = (t.dr as isize, t.dc as isize);
+    let mut out = vec![(dr, dc), (-dr, dc), (dr, -dc), (-dr, -dc)];
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The rows of one E field around a row: `rows[MAX_REACH + d]` is the row
+/// `d` rows below (negative: above), `None` past an open edge or beyond
+/// the reach in use.
+pub(crate) struct RowWindow<'a> {
+    pub(crate) rows: [Option<&'a [f64]>; WINDOW],
+}
+
+impl<'a> RowWindow<'a> {
+    /// The rows of the row-major field `e` within `reach` of row `r`.
+    pub(crate) fn around(grid: &Grid, e: &'a [f64], r: isize, reach: usize) -> Self {
+        let cols = grid.cols;
+        Self::from_fn(reach, |d| {
+            physical_row(grid, r + d).map(|p| &e[p * cols..(p + 1) * cols])
+        })
+    }
+
+    /// A window whose row at offset `d` (within `reach`) is `row(d)`.
+    #[inline(always)]
+    pub(crate) fn from_fn(reach: usize, mut row: impl FnMut(isize) -> Option<&'a [f64]>) -> Self {
+        let mut rows = [None; WINDOW];
+        for d in -(reach as isize)..=reach as isize {
+            rows[(MAX_REACH as isize + d) as usize] = row(d);
+        }
+        Self { rows }
+    }
+
+    /// The row at offset `d`.
+    #[inline(always)]
+    pub(crate) fn at(&self, d: isize) -> Option<&'a [f64]> {
+        self.rows[(MAX_REACH as isize + d) as usize]
+    }
+}
+
+/// The physical row of a row index that may lie past the edges, or `None`
+/// past an open edge.
+pub(crate) fn physical_row(grid: &Grid, v: isize) -> Option<usize> {
+    let rows = grid.rows as isize;
+    match grid.boundary {
+        Boundary::Open => (0..rows).contains(&v).then_some(v as usize),
+        Boundary::Periodic => Some(v.rem_euclid(rows) as usize),
+    }
+}
+
+#[inline(always)]
+fn operator_sums(
+    op: &Operator,
+    boundary: Boundary,
+    window: &RowWindow<'_>,
+    c0: usize,
+    out: &mut [f64],
+    scratch: &mut [f64],
+) {
+    let row = window.at(0).expect("the centre row exists");
+    match op {
+        Operator::Nearest => {
+            neighbour_sums(boundary, window.at(-1), window.at(1), row, c0, out);
+        }
+        Operator::Stencil { reach, taps } => {
+            stencil_sums(taps, *reach, boundary, window, c0, out, scratch)
+        }
+        Operator::Matrix(_) => unreachable!("matrices have no rows"),
+    }
+}
+
+/// The stencil sums of one chunk: first the pair sums
+/// `p_dr[x] = E[r − dr][x] + E[r + dr][x]` over the chunk's columns and
+/// `reach` more on each side (wrapped, or zero past an open edge), then
+/// each tap adds `w · (p_dr[c − dc] + p_dr[c + dc])`.
+#[inline(always)]
+fn stencil_sums(
+    taps: &[Tap],
+    reach: usize,
+    boundary: Boundary,
+    window: &RowWindow<'_>,
+    c0: usize,
+    out: &mut [f64],
+    scratch: &mut [f64],
+) {
+    let row = window.at(0).expect("the centre row exists");
+    let cols = row.len();
+    let len = out.len();
+    let width = len + 2 * reach;
+    let start = c0 as isize - reach as isize;
+    for dr in 0..=reach {
+        let p = &mut scratch[dr * width..(dr + 1) * width];
+        let (a, b) = if dr == 0 {
+            (Some(row), None)
+        } else {
+            (window.at(-(dr as isize)), window.at(dr as isize))
+        };
+        fill_padded(a, b, boundary, start, cols, p);
+    }
+    out.fill(0.0);
+    for t in taps {
+        let p = &scratch[t.dr * width..(t.dr + 1) * width];
+        let w = t.weight;
+        if t.dc == 0 {
+            for (o, x) in out.iter_mut().zip(&p[reach..reach + len]) {
+                *o += w * x;
+            }
+        } else {
+            let left = &p[reach - t.dc..reach - t.dc + len];
+            let right = &p[reach + t.dc..reach + t.dc + len];
+            for ((o, l), r) in out.iter_mut().zip(left).zip(right) {
+                *o += w * (l + r);
+            }
+        }
+    }
+}
+
+/// `p[x] = a[col] + b[col]` for the columns `col = start + x` (either row
+/// may be missing), wrapped on a periodic lattice, zero past an open edge.
+#[inline(always)]
+fn fill_padded(
+    a: Option<&[f64]>,
+    b: Option<&[f64]>,
+    boundary: Boundary,
+    start: isize,
+    cols: usize,
+    p: &mut [f64],
+) {
+    let lo = (-start).clamp(0, p.len() as isize) as usize;
+    let hi = (cols as isize - start).clamp(lo as isize, p.len() as isize) as usize;
+    let inner = (start + lo as isize) as usize..(start + hi as isize) as usize;
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            for ((o, x), y) in p[lo..hi].iter_mut().zip(&a[inner.clone()]).zip(&b[inner]) {
+                *o = x + y;
+            }
+        }
+        (Some(x), None) | (None, Some(x)) => p[lo..hi].copy_from_slice(&x[inner]),
+        (None, None) => p[lo..hi].fill(0.0),
+    }
+    let outside = (0..lo).chain(hi..p.len());
+    for x in outside {
+        let col = start + x as isize;
+        p[x] = match boundary {
+            Boundary::Open => 0.0,
+            Boundary::Periodic => {
+                let c = col.rem_euclid(cols as isize) as usize;
+                a.map_or(0.0, |a| a[c]) + b.map_or(0.0, |b| b[c])
+            }
+        };
+    }
+}
+
+/// Reads the matrices of a `Matrix` kernel that are not read yet, relative
+/// to `base` (the scene file's folder), for a lattice of `n` cells.
+pub fn read_matrices(kernel: &mut Kernel, base: &Path, n: usize) -> Result<(), CouplingError> {
+    if let Kernel::Matrix { ee, ei } = kernel {
+        for (file, name) in [(ee, "ee"), (ei, "ei")] {
+            if file.matrix.is_some() {
+                continue;
+            }
+            if file.path.is_relative() {
+                file.path = base.join(&file.path);
+            }
+            let m = CouplingMatrix::read(&file.path, n).map_err(|message| CouplingError {
+                field: format!("coupling.kernel.{name}"),
+                message,
+            })?;
+            file.matrix = Some(Arc::new(m));
+        }
+    }
+    Ok(())
+}
