@@ -47,7 +47,8 @@ fn main() {
     let mut best = vec![0.0f64; cases.len()];
     for _ in 0..rounds {
         for (case, &(schedule, threads, simd)) in cases.iter().enumerate() {
-            let mut stepper = Stepper::with_schedule(Method::Rk4, &coupler, threads, simd, schedule);
+            let mut stepper =
+                Stepper::with_schedule(Method::Rk4, &coupler, threads, simd, schedule);
             let (mut e, mut i) = (vec![-1.0; n], vec![0.1; n]);
             let steps = ((4e7 * SECONDS) / n as f64).ceil().max(1.0) as usize;
             let start = Instant::now();

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 
+use crate::coupling::Coupler;
 use crate::grid::{Boundary, Grid};
 use crate::rhs::Coeffs;
 
@@ -86,13 +87,21 @@ pub fn distance_to_nearest(grid: &Grid, sources: &[usize]) -> Vec<f64> {
 }
 
 /// The induced cells: a cell is induced when its count in the driven run
-/// exceeds the control's and a 4-connected path of such cells joins it to a
-/// stimulated cell (the path starts at the stimulated cell whatever that
+/// exceeds the control's and a path of such cells, each step from a cell to
+/// one it feeds through the coupling (its 4 neighbours with the default
+/// kernel; every cell of a disk; the nonzero entries of a matrix), joins it to
+/// a stimulated cell (the path starts at the stimulated cell whatever that
 /// cell's own count; a stimulated cell is induced only if its own count is
 /// higher).
-pub fn induced(grid: &Grid, driven: &[i64], control: &[i64], stimulated: &[usize]) -> Vec<bool> {
-    let n = grid.len();
+pub fn induced(
+    coupler: &Coupler,
+    driven: &[i64],
+    control: &[i64],
+    stimulated: &[usize],
+) -> Vec<bool> {
+    let n = coupler.grid().len();
     let higher = |k: usize| driven[k] > control[k];
+    let fed = coupler.fed_cells();
     let mut induced = vec![false; n];
     let mut seen = vec![false; n];
     let mut queue = VecDeque::new();
@@ -104,8 +113,7 @@ pub fn induced(grid: &Grid, driven: &[i64], control: &[i64], stimulated: &[usize
         }
     }
     while let Some(k) = queue.pop_front() {
-        let (row, col) = grid.position(k);
-        for nb in grid.neighbours(row, col) {
+        for nb in fed.of(k) {
             if !seen[nb] && higher(nb) {
                 seen[nb] = true;
                 induced[nb] = true;
@@ -181,16 +189,17 @@ pub struct Spread {
 /// Measures the spread: `driven` and `control` are the two runs' E arrays
 /// (`samples × cells`) at the times `t` (and `t_control`).
 pub fn spread(
-    grid: &Grid,
+    coupler: &Coupler,
     stimulated: &[usize],
     (driven, t): (&[f64], &[f64]),
     (control, t_control): (&[f64], &[f64]),
     threshold: f64,
 ) -> Spread {
+    let grid = coupler.grid();
     let cells = grid.len();
     let driven = activations(driven, t, cells, threshold);
     let control = activations(control, t_control, cells, threshold);
-    let induced = induced(grid, &driven.count, &control.count, stimulated);
+    let induced = induced(coupler, &driven.count, &control.count, stimulated);
     let distance = distance_to_nearest(grid, stimulated);
     let extent = (!stimulated.is_empty()).then(|| {
         (0..cells)
@@ -246,15 +255,54 @@ pub fn line_cells(a: (usize, usize), b: (usize, usize)) -> Vec<(usize, usize)> {
 }
 
 /// What one cell feels, frozen, for its phase plane: its total excitatory
-/// drive, its inhibitory drive and the sum of its neighbours' E.
+/// drive, its inhibitory drive, and its sigmoids' arguments split into the
+/// part that moves with its own E and the frozen rest:
+/// `u = own_ee·E + rest_ee`, `v = own_ei·E + rest_ei`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FrozenInputs {
     /// `h_ex + s + σ·p`.
     pub drive: f64,
     /// `h_in`.
     pub h_in: f64,
-    /// The sum of the neighbours' E.
-    pub neighbour_sum: f64,
+    /// The weight of the cell's own E in `u`.
+    pub own_ee: f64,
+    /// The other cells' weighted E in `u`.
+    pub rest_ee: f64,
+    /// The weight of the cell's own E in `v`.
+    pub own_ei: f64,
+    /// The other cells' weighted E in `v`.
+    pub rest_ei: f64,
+}
+
+impl FrozenInputs {
+    /// The inputs of cell `i` with the field `e` frozen, through the coupling.
+    pub fn of_cell(
+        coupler: &Coupler,
+        c: &Coeffs,
+        e: &[f64],
+        i: usize,
+        drive: f64,
+        h_in: f64,
+    ) -> Self {
+        let (mut own, mut rest) = ((c.self_weight, c.self_weight), (0.0, 0.0));
+        for (j, w_ee, w_ei) in coupler.inputs_of(i) {
+            if j == i {
+                own.0 += c.frac_ee * w_ee;
+                own.1 += c.frac_ei * w_ei;
+            } else {
+                rest.0 += c.frac_ee * w_ee * e[j];
+                rest.1 += c.frac_ei * w_ei * e[j];
+            }
+        }
+        Self {
+            drive,
+            h_in,
+            own_ee: own.0,
+            rest_ee: rest.0,
+            own_ei: own.1,
+            rest_ei: rest.1,
+        }
+    }
 }
 
 /// Points `(E, I)` of a curve in the phase plane.
@@ -278,8 +326,8 @@ pub fn nullclines(
     let (mut e_null, mut i_null) = (Vec::new(), Vec::new());
     for k in 0..points {
         let e = e_range.0 + (e_range.1 - e_range.0) * k as f64 / (points.max(2) - 1) as f64;
-        let u = c.self_weight * e + c.frac_ee * inputs.neighbour_sum;
-        let v = c.self_weight * e + c.frac_ei * inputs.neighbour_sum;
+        let u = inputs.own_ee * e + inputs.rest_ee;
+        let v = inputs.own_ei * e + inputs.rest_ei;
         if c.c2 != 0.0 {
             let x = (inputs.drive - e + c.c_ee * u.tanh()) / c.c2;
             if x.abs() < 1.0 {
@@ -379,7 +427,13 @@ mod tests {
         // Stimulated: the whole left column; the control never fires.
         let stimulated: Vec<usize> = (0..grid.rows).map(|r| grid.index(r, 0)).collect();
         let control = vec![-1.0; e.len()];
-        let s = spread(&grid, &stimulated, (&e, &t), (&control, &t), 1.0);
+        let s = spread(
+            &Coupler::nearest(grid),
+            &stimulated,
+            (&e, &t),
+            (&control, &t),
+            1.0,
+        );
         let fit = s.fit.expect("a speed");
         assert!((fit.speed - v).abs() <= 0.01 * v, "speed {}", fit.speed);
         assert!(fit.r2 > 0.99, "r² {}", fit.r2);
@@ -401,7 +455,13 @@ mod tests {
         });
         let centre = grid.index(20, 20);
         let control = vec![-1.0; e.len()];
-        let s = spread(&grid, &[centre], (&e, &t), (&control, &t), 1.0);
+        let s = spread(
+            &Coupler::nearest(grid),
+            &[centre],
+            (&e, &t),
+            (&control, &t),
+            1.0,
+        );
         let fit = s.fit.expect("a speed");
         assert!((fit.speed - v).abs() <= 0.01 * v, "speed {}", fit.speed);
         assert!(fit.r2 > 0.99, "r² {}", fit.r2);
@@ -412,13 +472,16 @@ mod tests {
         let grid = Grid::new(4, 4, Boundary::Periodic);
         let t = times(50, 0.1);
         let e = vec![0.5; 50 * 16];
-        let s = spread(&grid, &[5], (&e, &t), (&e, &t), 1.0);
+        let s = spread(&Coupler::nearest(grid), &[5], (&e, &t), (&e, &t), 1.0);
         assert!(s.driven.first.iter().all(|f| f.is_nan()));
         assert_eq!(s.driven.total(), 0);
         assert_eq!(s.fit, None);
         assert_eq!(s.extent, Some(0.0));
         // Without stimulated cells there is no extent.
-        assert_eq!(spread(&grid, &[], (&e, &t), (&e, &t), 1.0).extent, None);
+        assert_eq!(
+            spread(&Coupler::nearest(grid), &[], (&e, &t), (&e, &t), 1.0).extent,
+            None
+        );
     }
 
     #[test]
@@ -446,8 +509,33 @@ mod tests {
         // Cells 1, 2 fire more; cell 3 does not; cell 5 fires more but is cut off.
         let driven = [1, 3, 2, 0, 0, 4, 0];
         let control = [1, 0, 0, 0, 0, 1, 0];
-        let induced = induced(&grid, &driven, &control, &[s]);
-        assert_eq!(induced, [false, true, true, false, false, false, false]);
+        let induced_by = |coupler: &Coupler| induced(coupler, &driven, &control, &[s]);
+        let nearest = Coupler::nearest(grid);
+        assert_eq!(
+            induced_by(&nearest),
+            [false, true, true, false, false, false, false]
+        );
+        // A disk of radius 2 joins cells two apart: cell 5 is reached from 2
+        // only through 3 or 4, which are not higher, so it stays cut off; a
+        // radius-3 disk reaches it from 2 directly.
+        let disk = |radius| {
+            let coupling = crate::scene::Coupling {
+                kernel: crate::coupling::Kernel::Disk {
+                    radius,
+                    profile: crate::coupling::Profile::Flat,
+                },
+                ..Default::default()
+            };
+            Coupler::build(&coupling, grid).unwrap()
+        };
+        assert_eq!(
+            induced_by(&disk(2.0)),
+            [false, true, true, false, false, false, false]
+        );
+        assert_eq!(
+            induced_by(&disk(3.0)),
+            [false, true, true, false, false, true, false]
+        );
         // Periodic distances wrap.
         let ring = Grid::new(1, 10, Boundary::Periodic);
         assert_eq!(distance(&ring, 0, 9), 1.0);
@@ -463,7 +551,10 @@ mod tests {
             let inputs = FrozenInputs {
                 drive: -6.35,
                 h_in: -4.0,
-                neighbour_sum: nsum,
+                own_ee: c.self_weight,
+                rest_ee: c.frac_ee * nsum,
+                own_ei: c.self_weight,
+                rest_ei: c.frac_ei * nsum,
             };
             let (e_null, i_null) = nullclines(&c, inputs, (-3.0, 5.0), 400);
             assert!(e_null.len() > 50 && i_null.len() == 400);

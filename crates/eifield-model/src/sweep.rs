@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Summary};
+use crate::coupling::Coupler;
 use crate::engine::{BlowUp, Engine, EngineOptions};
 use crate::scene::{
     FieldScene, Heterogeneity, Initial, InvalidField, Noise, SceneError, SceneSource,
@@ -461,7 +462,7 @@ pub fn run_point(
                 error: Some(error),
                 summary: Summary::of(
                     &analysis::spread(
-                        &scene.grid,
+                        &Coupler::nearest(scene.grid),
                         &[],
                         (&[], &[]),
                         (&[], &[]),
@@ -485,8 +486,9 @@ pub fn run_point(
             return Ok((row, scene, empty));
         }
     };
+    let coupler = Coupler::build(&scene.coupling, scene.grid).map_err(|e| e.to_string())?;
     let spread = analysis::spread(
-        &scene.grid,
+        &coupler,
         &scene.stimulated_cells(),
         (&run.e, &run.t),
         (&control.e, &control.t),

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eifield_model::coupling::{Coupler, Kernel, Profile};
 use eifield_model::grid::{Boundary, Grid};
-use eifield_model::scene::Coupling;
 use eifield_model::rhs::{Coeffs, SimdLevel};
+use eifield_model::scene::Coupling;
 use eifield_model::stepper::{Method, Schedule, Stepper};
 
 /// The system allocator, counting allocations and reallocations.
@@ -111,9 +111,12 @@ fn steps_allocate_nothing_on_any_schedule_or_thread_count() {
             });
             let allocated = ALLOCATIONS.load(Ordering::SeqCst) - before;
             assert_eq!(
-                allocated, 0,
+                allocated,
+                0,
                 "{method:?} on {}x{} {schedule:?} with {threads} threads and {:?} allocated {allocated} times in {STEPS} steps",
-                grid.rows, grid.cols, coupler.ee()
+                grid.rows,
+                grid.cols,
+                coupler.ee()
             );
             assert!(e.iter().chain(&i).all(|v| v.is_finite()));
             measured.push(stepper);

@@ -222,6 +222,44 @@ impl Coupler {
         out.into_iter().map(|(j, (a, b))| (j, a, b)).collect()
     }
 
+    /// The cells each cell feeds (through either sum), for walking the
+    /// lattice along the coupling.
+    pub fn fed_cells(&self) -> FedCells<'_> {
+        match (&self.ee, self.ei()) {
+            (Operator::Matrix(ee), Operator::Matrix(ei)) => {
+                let n = self.grid.len();
+                let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+                for m in [ee, ei] {
+                    for i in 0..n {
+                        for (j, w) in m.inputs_of(i) {
+                            if w != 0.0 && j != i {
+                                out[j].push(i);
+                            }
+                        }
+                    }
+                }
+                for list in &mut out {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+                FedCells::Lists(out)
+            }
+            _ => {
+                let mut offsets: Vec<(isize, isize)> = [&self.ee, self.ei()]
+                    .into_iter()
+                    .flat_map(|op| op.taps().unwrap_or_default())
+                    .flat_map(|t| offsets(&t))
+                    .collect();
+                offsets.sort_unstable();
+                offsets.dedup();
+                FedCells::Offsets {
+                    coupler: self,
+                    offsets,
+                }
+            }
+        }
+    }
+
     /// The cell at `(row + dr, col + dc)`, wrapped on a periodic lattice;
     /// `None` past an open edge.
     pub fn offset_cell(&self, row: usize, col: usize, dr: isize, dc: isize) -> Option<usize> {
@@ -285,6 +323,37 @@ impl Coupler {
         if let Some(op) = &self.ei {
             let len = ee.len();
             operator_sums(op, self.grid.boundary, window, c0, &mut ei[..len], scratch);
+        }
+    }
+}
+
+/// The cells each cell feeds: by offsets for a stencil (stencils are
+/// symmetric), by lists for matrices.
+pub enum FedCells<'a> {
+    /// A stencil's offsets on its lattice.
+    Offsets {
+        /// The coupling.
+        coupler: &'a Coupler,
+        /// Every offset with a weight.
+        offsets: Vec<(isize, isize)>,
+    },
+    /// The cells each cell feeds, by index.
+    Lists(Vec<Vec<usize>>),
+}
+
+impl FedCells<'_> {
+    /// The cells that cell `k` feeds (other than itself).
+    pub fn of(&self, k: usize) -> Vec<usize> {
+        match self {
+            Self::Offsets { coupler, offsets } => {
+                let (row, col) = coupler.grid.position(k);
+                offsets
+                    .iter()
+                    .filter_map(|&(dr, dc)| coupler.offset_cell(row, col, dr, dc))
+                    .filter(|&j| j != k)
+                    .collect()
+            }
+            Self::Lists(lists) => lists[k].clone(),
         }
     }
 }

@@ -9,7 +9,10 @@ use super::*;
 /// `stimuli[K].row`, `.col`, `.freq`, `.width`, `.amp` and `.onset`, pink
 /// noise adds `noise.sigma`, `noise.seed` and `noise.sample_rate`, a random
 /// heterogeneity `drive.heterogeneity.eps` and `.seed`, a random initial
-/// state `initial.sigma` and `initial.seed`, and the integrator `integrator.dt`.
+/// state `initial.sigma` and `initial.seed`, and the integrator `integrator.dt`;
+/// a `Moore` kernel adds `coupling.kernel.diagonal`, a `Disk` kernel
+/// `coupling.kernel.radius` and its profile's numbers
+/// (`coupling.kernel.profile.sigma`, …), and likewise `coupling.kernel_ei.…`.
 pub const SCENE_PARAMS: [&str; 14] = [
     "model.tau_ex",
     "model.tau_in",
@@ -40,12 +43,32 @@ enum Slot<'a> {
     Seed(&'a mut u64),
 }
 
+/// The slot of a kernel's number by its name within the kernel.
+fn kernel_slot<'a>(kernel: &'a mut Kernel, field: &str) -> Option<Slot<'a>> {
+    Some(Slot::Float(match (kernel, field) {
+        (Kernel::Moore { diagonal }, "diagonal") => diagonal,
+        (Kernel::Disk { radius, .. }, "radius") => radius,
+        (Kernel::Disk { profile, .. }, _) => match (profile, field) {
+            (Profile::Gaussian { sigma }, "profile.sigma") => sigma,
+            (Profile::MexicanHat { sigma_center, .. }, "profile.sigma_center") => sigma_center,
+            (Profile::MexicanHat { sigma_surround, .. }, "profile.sigma_surround") => {
+                sigma_surround
+            }
+            (Profile::MexicanHat { surround, .. }, "profile.surround") => surround,
+            _ => return None,
+        },
+        _ => return None,
+    }))
+}
+
 fn unknown(name: &str, why: &str) -> InvalidField {
     InvalidField {
         field: name.to_owned(),
         message: format!(
             "{why}; parameters are {}, stimuli[K].{{{}}}, and where the scene has them \
-             drive.heterogeneity.{{eps,seed}}, initial.{{sigma,seed}}, noise.{{sigma,seed,sample_rate}}",
+             drive.heterogeneity.{{eps,seed}}, initial.{{sigma,seed}}, noise.{{sigma,seed,sample_rate}}, \
+             coupling.kernel.{{diagonal,radius,profile.sigma,profile.sigma_center,\
+             profile.sigma_surround,profile.surround}} (and coupling.kernel_ei.…)",
             SCENE_PARAMS.join(", "),
             STIMULUS_PARAMS.join(",")
         ),
@@ -89,6 +112,39 @@ impl FieldScene {
                 "onset" => Slot::Float(onset),
                 _ => return Err(unknown(name, "unknown stimulus field")),
             });
+        }
+        let kernel_field = name
+            .strip_prefix("coupling.kernel.")
+            .map(|f| (f, false))
+            .or_else(|| name.strip_prefix("coupling.kernel_ei.").map(|f| (f, true)));
+        if let Some((field, ei)) = kernel_field {
+            let kernel = if ei {
+                self.coupling
+                    .kernel_ei
+                    .as_mut()
+                    .ok_or_else(|| unknown(name, "the scene has no kernel_ei"))?
+            } else {
+                &mut self.coupling.kernel
+            };
+            return kernel_slot(kernel, field).ok_or_else(|| {
+                unknown(
+                    name,
+                    "the kernel has no such number (Moore: diagonal; Disk: radius, \
+                     profile.sigma, profile.sigma_center, profile.sigma_surround, \
+                     profile.surround)",
+                )
+            });
+        }
+        if self.coupling.kernel.is_matrix()
+            && matches!(
+                name,
+                "coupling.frac_ee" | "coupling.frac_ei" | "coupling.self_weight"
+            )
+        {
+            return Err(unknown(
+                name,
+                "the coupling is a Matrix kernel, whose matrices hold every weight",
+            ));
         }
         Ok(match name {
             "model.tau_ex" => Slot::Float(&mut self.model.tau_ex),
@@ -221,7 +277,32 @@ impl FieldScene {
 
     /// The names of every scalar parameter this scene has (for listings and diffs).
     pub fn param_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = SCENE_PARAMS.iter().map(|s| s.to_string()).collect();
+        let matrix = self.coupling.kernel.is_matrix();
+        let mut names: Vec<String> = SCENE_PARAMS
+            .iter()
+            .filter(|s| !(matrix && s.starts_with("coupling.")))
+            .map(|s| s.to_string())
+            .collect();
+        for (prefix, kernel) in [
+            ("coupling.kernel", Some(&self.coupling.kernel)),
+            ("coupling.kernel_ei", self.coupling.kernel_ei.as_ref()),
+        ] {
+            let fields: &[&str] = match kernel {
+                Some(Kernel::Moore { .. }) => &["diagonal"],
+                Some(Kernel::Disk { profile, .. }) => match profile {
+                    Profile::Flat => &["radius"],
+                    Profile::Gaussian { .. } => &["radius", "profile.sigma"],
+                    Profile::MexicanHat { .. } => &[
+                        "radius",
+                        "profile.sigma_center",
+                        "profile.sigma_surround",
+                        "profile.surround",
+                    ],
+                },
+                _ => &[],
+            };
+            names.extend(fields.iter().map(|f| format!("{prefix}.{f}")));
+        }
         if let Heterogeneity::Random { .. } = self.drive.heterogeneity {
             names.extend(["drive.heterogeneity.eps", "drive.heterogeneity.seed"].map(String::from));
         }
@@ -265,6 +346,52 @@ mod tests {
             copy.set_param(&name, value).unwrap();
             assert_eq!(copy, scene, "{name}");
         }
+    }
+
+    #[test]
+    fn kernel_numbers_are_parameters_by_name() {
+        let mut scene = FieldScene::default();
+        scene.coupling.kernel = Kernel::Disk {
+            radius: 3.0,
+            profile: Profile::MexicanHat {
+                sigma_center: 1.0,
+                sigma_surround: 2.0,
+                surround: 0.3,
+            },
+        };
+        scene.coupling.kernel_ei = Some(Kernel::Moore { diagonal: 0.5 });
+        let names = scene.param_names();
+        for name in [
+            "coupling.kernel.radius",
+            "coupling.kernel.profile.surround",
+            "coupling.kernel_ei.diagonal",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+        scene.set_param("coupling.kernel.radius", 4.5).unwrap();
+        scene
+            .set_param("coupling.kernel.profile.sigma_surround", 2.5)
+            .unwrap();
+        assert_eq!(
+            scene.coupling.kernel,
+            Kernel::Disk {
+                radius: 4.5,
+                profile: Profile::MexicanHat {
+                    sigma_center: 1.0,
+                    sigma_surround: 2.5,
+                    surround: 0.3,
+                },
+            }
+        );
+        assert_eq!(scene.param("coupling.kernel_ei.diagonal").unwrap(), 0.5);
+        let e = scene
+            .set_param("coupling.kernel.profile.sigma", 1.0)
+            .unwrap_err();
+        assert!(e.message.contains("no such number"), "{}", e.message);
+        let e = FieldScene::default()
+            .set_param("coupling.kernel_ei.diagonal", 1.0)
+            .unwrap_err();
+        assert!(e.message.contains("no kernel_ei"), "{}", e.message);
     }
 
     #[test]
