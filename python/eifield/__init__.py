@@ -77,11 +77,22 @@ class Scene:
         return self._inner.to_ron()
 
     def save(self, path: Union[str, Path], overwrite: bool = False) -> None:
-        """Writes the scene to a file; an existing file is kept unless ``overwrite``."""
+        """Writes the scene to a file (and its coupling matrices beside it, as
+        ``coupling_ee.*`` and ``coupling_ei.*``); an existing file is kept
+        unless ``overwrite``."""
         path = Path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        path.write_text(self.to_ron())
+        self._inner.save(str(path))
+
+    def set_coupling_matrix(self, ee: Any, ei: Any) -> None:
+        """Sets the coupling to the notebook's general matrices: cell ``i`` is
+        fed by ``sum_j M[j, i] * E[j]`` (the diagonal is the self weight), for
+        ``u`` with ``ee`` and for ``v`` with ``ei``. Each is an n × n NumPy
+        array or SciPy sparse matrix, n = rows × cols (cells row-major); the
+        fractions and the self weight then no longer apply. A wrong shape or a
+        non-finite weight raises ``ValueError`` naming the matrix."""
+        self._inner.set_coupling_csc(_csc_parts(ee, "ee", self.shape), _csc_parts(ei, "ei", self.shape))
 
     def resolved(self) -> "Scene":
         """The scene with every random draw written out (as ``eifield run`` records it)."""
@@ -108,7 +119,7 @@ class Scene:
         return {name: self._inner[name] for name in self._inner.params()}
 
     def copy(self) -> "Scene":
-        return Scene(_core.Scene.from_ron(self.to_ron(), self.name))
+        return Scene(self._inner.clone_scene())
 
     @property
     def name(self) -> str:
@@ -170,6 +181,34 @@ class Analysis:
     induced: np.ndarray
     summary: Dict[str, Any]
     control: RunResult
+
+
+def _csc_parts(matrix: Any, name: str, shape: tuple) -> tuple:
+    """``(indptr, indices, data)`` of a dense or SciPy sparse matrix in CSC form."""
+    n = shape[0] * shape[1]
+    if hasattr(matrix, "tocsc"):
+        csc = matrix.tocsc()
+        if csc.shape != (n, n):
+            raise ValueError(
+                f"invalid value for `coupling.kernel.{name}`: the matrix has shape {csc.shape}; "
+                f"the lattice has n = rows × cols = {n} cells, so it must be {n} × {n}"
+            )
+        return (
+            np.asarray(csc.indptr, dtype=np.int64),
+            np.asarray(csc.indices, dtype=np.int64),
+            np.asarray(csc.data, dtype=np.float64),
+        )
+    dense = np.asarray(matrix, dtype=np.float64)
+    if dense.shape != (n, n):
+        raise ValueError(
+            f"invalid value for `coupling.kernel.{name}`: the matrix has shape {dense.shape}; "
+            f"the lattice has n = rows × cols = {n} cells, so it must be {n} × {n}"
+        )
+    rows, cols = np.nonzero(dense.T)
+    # Column i of M is row i of M.T: sources j of cell i, in order.
+    counts = np.bincount(rows, minlength=n)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return indptr, cols.astype(np.int64), dense.T[rows, cols].astype(np.float64)
 
 
 def builtin_names() -> list:

@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use eifield_model::FieldScene;
 use eifield_model::analysis::{self, Summary};
-use eifield_model::scene::{BUILTIN_SCENES, SceneSource, builtin_names};
+use eifield_model::coupling::{Coupler, CouplingMatrix};
+use eifield_model::scene::{
+    BUILTIN_SCENES, Coupling, Kernel, MatrixFile, SceneSource, builtin_names,
+};
 use eifield_model::sweep::{
     RunArrays, RunError, Sweep, csv_header, run_point, run_to_arrays_checked,
 };
@@ -125,6 +128,97 @@ impl PyScene {
     #[getter]
     fn has_events(&self) -> bool {
         self.scene.events.is_some()
+    }
+
+    /// A copy (coupling matrices given in memory are shared, not copied).
+    fn clone_scene(&self) -> Self {
+        self.clone()
+    }
+
+    /// Sets the coupling to the general matrices given in CSC form (column
+    /// `i` holds the weights with which every cell feeds cell `i`): for each
+    /// of ee and ei, `(indptr, indices, data)` of an n × n matrix, n = rows ×
+    /// cols. The fractions and the self weight then no longer apply.
+    #[allow(clippy::too_many_arguments)]
+    fn set_coupling_csc(
+        &mut self,
+        ee: (
+            PyReadonlyArray1<'_, i64>,
+            PyReadonlyArray1<'_, i64>,
+            PyReadonlyArray1<'_, f64>,
+        ),
+        ei: (
+            PyReadonlyArray1<'_, i64>,
+            PyReadonlyArray1<'_, i64>,
+            PyReadonlyArray1<'_, f64>,
+        ),
+    ) -> PyResult<()> {
+        let n = self.scene.grid.len();
+        let matrix = |name: &str,
+                      (indptr, indices, data): &(
+            PyReadonlyArray1<'_, i64>,
+            PyReadonlyArray1<'_, i64>,
+            PyReadonlyArray1<'_, f64>,
+        )|
+         -> PyResult<MatrixFile> {
+            let field = |m: String| value_error(format!("invalid value for `{name}`: {m}"));
+            let (indptr, indices, data) = (indptr.as_slice()?, indices.as_slice()?, data.as_slice()?);
+            if indptr.len() != n + 1 {
+                return Err(field(format!(
+                    "the matrix has {} columns; the lattice has n = rows × cols = {n} cells, so it must be {n} × {n}",
+                    indptr.len().saturating_sub(1)
+                )));
+            }
+            if indices.len() != data.len() || indptr[0] != 0 || indptr[n] as usize != data.len() {
+                return Err(field("indptr, indices and data do not match".into()));
+            }
+            let mut entries = Vec::with_capacity(data.len());
+            for i in 0..n {
+                let (a, b) = (indptr[i], indptr[i + 1]);
+                if b < a || b as usize > data.len() {
+                    return Err(field(format!("indptr is not increasing at {i}")));
+                }
+                for k in a as usize..b as usize {
+                    let j = indices[k];
+                    if j < 0 || j as usize >= n {
+                        return Err(field(format!("row index {j} is outside 0..{n}")));
+                    }
+                    if !data[k].is_finite() {
+                        return Err(field(format!(
+                            "the weight M[{j}, {i}] is {}; weights must be finite",
+                            data[k]
+                        )));
+                    }
+                    entries.push((j as usize, i, data[k]));
+                }
+            }
+            let m = CouplingMatrix::from_entries(n, entries);
+            let file = if name.ends_with("ee") { "coupling_ee.npz" } else { "coupling_ei.npz" };
+            Ok(MatrixFile::with_matrix(file, std::sync::Arc::new(m)))
+        };
+        let kernel = Kernel::Matrix {
+            ee: matrix("coupling.kernel.ee", &ee)?,
+            ei: matrix("coupling.kernel.ei", &ei)?,
+        };
+        self.scene.coupling = Coupling {
+            kernel,
+            ..Coupling::default()
+        };
+        Ok(())
+    }
+
+    /// Writes the scene to `path`, with its coupling matrices beside it
+    /// (`coupling_ee.*`, `coupling_ei.*`) when it has any.
+    fn save(&self, path: PathBuf) -> PyResult<()> {
+        let mut scene = self.scene.clone();
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        eifield_model::coupling::store_matrices(&mut scene.coupling.kernel, &dir)
+            .map_err(PyOSError::new_err)?;
+        std::fs::write(&path, scene.to_ron_string())
+            .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
     }
 
     /// The stimulated cells (row-major indices, each once).
@@ -244,6 +338,7 @@ fn spread<'py>(
     String,
 )> {
     let grid = scene.scene.grid;
+    let coupler = Coupler::build(&scene.scene.coupling, grid).map_err(value_error)?;
     let cells = grid.len();
     for (name, times, values) in [("E", &t, &e), ("E of the control", &t_control, &e_control)] {
         let shape = values.shape();
@@ -265,7 +360,7 @@ fn spread<'py>(
         e_control.as_slice()?,
     );
     let stimulated = scene.scene.stimulated_cells();
-    let spread = analysis::spread(&grid, &stimulated, (e, t), (ec, tc), threshold);
+    let spread = analysis::spread(&coupler, &stimulated, (e, t), (ec, tc), threshold);
     let summary = serde_json::to_string(&Summary::of(&spread, threshold)).map_err(value_error)?;
     Ok((
         PyArray1::from_vec(py, spread.driven.first),

@@ -185,3 +185,69 @@ def test_the_example_script_draws_the_notebook_figures(tmp_path):
     assert done.returncode == 0, done.stderr
     for name in ["traces.png", "raster.png", "stimulated_cell.png", "heatmap.gif"]:
         assert (tmp_path / name).stat().st_size > 1000, name
+
+
+def nearest_matrix(rows: int, cols: int, frac: float, self_weight: float, periodic: bool) -> np.ndarray:
+    """The 4-neighbour stencil as a dense matrix M[j, i] (j feeds i)."""
+    n = rows * cols
+    m = np.zeros((n, n))
+    for r in range(rows):
+        for c in range(cols):
+            i = r * cols + c
+            m[i, i] += self_weight
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                rr, cc = r + dr, c + dc
+                if periodic:
+                    rr, cc = rr % rows, cc % cols
+                elif not (0 <= rr < rows and 0 <= cc < cols):
+                    continue
+                m[rr * cols + cc, i] += frac
+    return m
+
+
+def test_coupling_matrices_from_numpy_and_scipy_give_the_nearest_run(tmp_path):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    scene = eifield.Scene.builtin("seed_notebook")
+    scene["run.duration"] = 10.0
+    scene["coupling.frac_ei"] = 0.05
+    want = eifield.run(scene)
+    rows, cols = scene.shape
+    c = scene.params()
+    m_ee = nearest_matrix(rows, cols, c["coupling.frac_ee"], c["coupling.self_weight"], False)
+    m_ei = nearest_matrix(rows, cols, c["coupling.frac_ei"], c["coupling.self_weight"], False)
+    for ee, ei in ((m_ee, m_ei), (scipy_sparse.csr_matrix(m_ee), scipy_sparse.csc_matrix(m_ei))):
+        matrices = scene.copy()
+        matrices.set_coupling_matrix(ee=ee, ei=ei)
+        assert "coupling.frac_ee" not in matrices.params()
+        got = eifield.run(matrices)
+        assert np.abs(got.E - want.E).max() <= 1e-12
+        assert np.abs(got.I - want.I).max() <= 1e-12
+    # Saved with its matrices beside it, the scene reruns from the file; the
+    # command line reads the scipy files too.
+    scipy_sparse.save_npz(tmp_path / "ee.npz", scipy_sparse.csr_matrix(m_ee))
+    scipy_sparse.save_npz(tmp_path / "ei.npz", scipy_sparse.csc_matrix(m_ei))
+    text = scene.to_ron().replace("kernel: Nearest,", 'kernel: Matrix(ee: "ee.npz", ei: "ei.npz"),')
+    for field in ("frac_ee", "frac_ei", "self_weight"):
+        text = "\n".join(line for line in text.splitlines() if not line.strip().startswith(field + ":"))
+    (tmp_path / "matrix.ron").write_text(text)
+    cli_run(str(tmp_path / "matrix.ron"), tmp_path / "run")
+    cli = eifield.load_run(tmp_path / "run")
+    assert np.abs(cli.E - want.E).max() <= 1e-12
+    assert sorted(p.name for p in (tmp_path / "run").glob("coupling_*")) == ["coupling_ee.npz", "coupling_ei.npz"]
+    saved = scene.copy()
+    saved.set_coupling_matrix(ee=m_ee, ei=m_ei)
+    (tmp_path / "saved").mkdir()
+    saved.save(tmp_path / "saved" / "scene.ron")
+    assert (tmp_path / "saved" / "coupling_ee.npz").exists()
+    again = eifield.run(eifield.Scene.load(tmp_path / "saved" / "scene.ron"))
+    assert np.array_equal(again.E, eifield.run(saved).E)
+
+
+def test_a_coupling_matrix_of_the_wrong_shape_names_what_was_expected():
+    scene = eifield.Scene.builtin("seed_notebook")
+    with pytest.raises(ValueError, match=r"coupling\.kernel\.ee.*n = rows × cols = 49"):
+        scene.set_coupling_matrix(ee=np.eye(48), ei=np.eye(49))
+    bad = np.eye(49)
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match=r"coupling\.kernel\.ei.*M\[3, 4\]"):
+        scene.set_coupling_matrix(ee=np.eye(49), ei=bad)

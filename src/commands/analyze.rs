@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use eifield_model::analysis::{self, Spread, Summary};
+use eifield_model::coupling::Coupler;
 use eifield_model::npy::write_array;
 
 use super::AppError;
@@ -107,10 +108,11 @@ pub fn analyze(
     }
     let control = RunData::load(&control_dir).map_err(AppError::Output)?;
 
-    let grid = run.scene.grid;
+    let coupler = Coupler::build(&run.scene.coupling, run.scene.grid)
+        .map_err(|e| AppError::Input(e.to_string()))?;
     let stimulated = run.scene.stimulated_cells();
     let spread = analysis::spread(
-        &grid,
+        &coupler,
         &stimulated,
         (&run.e, &run.t),
         (&control.e, &control.t),

@@ -338,11 +338,14 @@ pub fn run_scene(
     .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
     // The resolved scene runs the same without seeds; a session is written as
     // given, since its parameter edits apply to the scene as it was written.
-    let written = if scene.events.is_some() {
+    let mut written = if scene.events.is_some() {
         scene.clone()
     } else {
         scene.resolved()
     };
+    // Coupling matrices live beside the scene, so that the folder reruns.
+    eifield_model::coupling::store_matrices(&mut written.coupling.kernel, &request.out)
+        .map_err(AppError::Input)?;
     let scene_path = request.out.join("scene.ron");
     std::fs::write(&scene_path, written.to_ron_string())
         .map_err(|e| AppError::Input(format!("cannot write {}: {e}", scene_path.display())))?;

@@ -126,8 +126,9 @@ fn write_run(
     write_array(&dir.join("E.npy"), &[samples, cells], &run.e).map_err(err)?;
     write_array(&dir.join("I.npy"), &[samples, cells], &run.i).map_err(err)?;
     write_array(&dir.join("t.npy"), &[samples], &run.t).map_err(err)?;
-    std::fs::write(dir.join("scene.ron"), scene.resolved().to_ron_string())
-        .map_err(|e| e.to_string())
+    let mut resolved = scene.resolved();
+    eifield_model::coupling::store_matrices(&mut resolved.coupling.kernel, dir)?;
+    std::fs::write(dir.join("scene.ron"), resolved.to_ron_string()).map_err(|e| e.to_string())
 }
 
 /// Runs a sweep (see the module docs). `stop` is polled between points.

@@ -16,6 +16,7 @@ use eifield_gpu::{
     ActivationTracker, CellWatch, ContextRequest, FiniteCheck, GpuContext, GpuEngine, PendingRead,
     PendingWatch, Precision,
 };
+use eifield_model::coupling::Coupler;
 use eifield_model::rhs::Coeffs;
 use eifield_model::stepper::Method;
 use eifield_model::stimulus::Inputs;
@@ -416,6 +417,23 @@ impl FieldEngine {
             BackendChoice::Cpu => false,
             BackendChoice::Gpu => true,
             BackendChoice::Auto if scene.grid.len() < AUTO_GPU_MIN_CELLS => false,
+            // General matrices and stencils wider than the GPU's kernel holds
+            // run on the CPU.
+            BackendChoice::Auto
+                if scene.coupling.kernel.is_matrix()
+                    || [
+                        Some(&scene.coupling.kernel),
+                        scene.coupling.kernel_ei.as_ref(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .any(|k| {
+                        k.reach()
+                            .is_some_and(|r| r > eifield_gpu::max_gpu_reach(Method::Rk4))
+                    }) =>
+            {
+                false
+            }
             // A device already in use (the renderer's) is the only candidate.
             BackendChoice::Auto => match gpu {
                 Some(c) => {
@@ -598,13 +616,16 @@ impl FieldEngine {
         }
     }
 
-    /// Applies the live-editable parts of a scene of the same shape at time `t`.
-    pub fn apply_scene(&mut self, scene: &FieldScene, t: f64) {
-        let coeffs = Coeffs::from_scene(scene);
+    /// Applies the live-editable parts of a scene of the same shape at time
+    /// `t`; a coupling this engine cannot run is refused (the rest applies).
+    pub fn apply_scene(&mut self, scene: &FieldScene, t: f64) -> Result<(), String> {
         let (h_ex, h_in) = scene.cell_drives();
+        let coupled = match self {
+            Self::Cpu(engine) => engine.set_coupling(scene).map_err(|e| e.to_string()),
+            Self::Gpu(gpu) => gpu.engine.set_coupling(scene).map_err(|e| e.to_string()),
+        };
         match self {
             Self::Cpu(engine) => {
-                engine.coeffs = coeffs;
                 engine.h_ex = h_ex;
                 engine.h_in = h_in;
                 engine.set_stimuli(scene);
@@ -613,13 +634,21 @@ impl FieldEngine {
             }
             Self::Gpu(gpu) => {
                 let engine = &mut gpu.engine;
-                engine.coeffs = coeffs;
                 engine.set_drives(h_ex, h_in);
                 engine.set_stimuli(scene);
                 engine.set_noise(scene, t);
                 engine.set_integrator(&scene.integrator);
                 gpu.stale = true;
             }
+        }
+        coupled
+    }
+
+    /// The coupling the engine integrates with.
+    pub fn coupler(&self) -> &Coupler {
+        match self {
+            Self::Cpu(e) => e.coupler(),
+            Self::Gpu(g) => g.engine.coupler(),
         }
     }
 

@@ -29,9 +29,10 @@ pub struct GridPosition {
     pub index: usize,
 }
 
-/// The coupling stencil the integration uses: the 4-neighbour (von Neumann)
-/// neighbourhood on the lattice, open or periodic. Its shape is the
-/// lattice's; its boundary may be changed, and the next tick integrates with it.
+/// The lattice's shape and the boundary the coupling uses, open or
+/// periodic; its boundary may be changed, and the next tick integrates with
+/// it. Which cells a cell feels (the kernel) is the scene's coupling, built
+/// into the engine's [`eifield_model::coupling::Coupler`].
 #[derive(Resource, Debug, Clone, Copy, PartialEq)]
 pub struct Neighbours {
     grid: Grid,
@@ -51,11 +52,6 @@ impl Neighbours {
     /// Changes the boundary (open or periodic).
     pub fn set_boundary(&mut self, boundary: Boundary) {
         self.grid.boundary = boundary;
-    }
-
-    /// Row-major indices of the neighbours of a cell.
-    pub fn of(&self, row: usize, col: usize) -> Vec<usize> {
-        self.grid.neighbours(row, col)
     }
 }
 

@@ -143,7 +143,9 @@ fn apply_scene_edits(
     if !same_shape || scene.validate().is_err() {
         return;
     }
-    lattice.engine_mut().apply_scene(scene, clock.time());
+    if let Err(message) = lattice.engine_mut().apply_scene(scene, clock.time()) {
+        error!("{message}");
+    }
 }
 
 /// Oscillators whose E or I something wrote since the last tick.

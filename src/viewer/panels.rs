@@ -11,7 +11,8 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points};
 use eifield_model::analysis::{FrozenInputs, nullclines};
-use eifield_model::scene::{IntegratorSpec, Noise, Stimulus};
+use eifield_model::coupling::{Coupler, MAX_DISK_RADIUS, MIN_DISK_RADIUS};
+use eifield_model::scene::{IntegratorSpec, Kernel, Noise, Profile, Stimulus};
 
 use eifield_model::scene::{ColorMapName, NamedChoice, ViewField, ViewMode};
 
@@ -181,15 +182,18 @@ fn phase_plane(ui: &mut egui::Ui, params: &PlotParams) {
     };
     ui.label(format!("Phase plane of ({}, {})", probe.row, probe.col));
     let k = state.grid.index(probe.row, probe.col);
-    let inputs = FrozenInputs {
-        drive: state.drive[k],
-        h_in: state.h_in[k],
-        neighbour_sum: neighbours
-            .of(probe.row, probe.col)
-            .iter()
-            .map(|&j| state.e[j])
-            .sum(),
-    };
+    // The coupling's other cells frozen at their current E (the engine's
+    // coupling, with the boundary the lattice is integrated with).
+    let mut coupler = lattice.engine().coupler().clone();
+    coupler.set_boundary(neighbours.grid().boundary);
+    let inputs = FrozenInputs::of_cell(
+        &coupler,
+        lattice.engine().coeffs(),
+        &state.e,
+        k,
+        state.drive[k],
+        state.h_in[k],
+    );
     let (lo, hi) = probe
         .history
         .iter()
@@ -478,6 +482,166 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
     });
 }
 
+/// The default numbers of each stencil kernel, when one is chosen.
+const DEFAULT_MOORE_DIAGONAL: f64 = 0.5;
+/// The default radius of a disk kernel.
+const DEFAULT_DISK_RADIUS: f64 = 3.0;
+/// The default width of a Gaussian disk (and a Mexican hat's centre).
+const DEFAULT_DISK_SIGMA: f64 = 1.5;
+
+/// A choice of stencil kernel and its numbers (the numbers kept within the
+/// ranges validation allows, so that a drag never leaves a valid scene).
+fn kernel_editor(ui: &mut egui::Ui, label: &str, kernel: &mut Kernel) {
+    let names = ["Nearest (4)", "Moore (8)", "Disk"];
+    let mut choice = match kernel {
+        Kernel::Nearest | Kernel::Matrix { .. } => 0,
+        Kernel::Moore { .. } => 1,
+        Kernel::Disk { .. } => 2,
+    };
+    let before = choice;
+    egui::ComboBox::from_label(label)
+        .selected_text(names[choice])
+        .show_ui(ui, |ui| {
+            for (k, name) in names.iter().enumerate() {
+                ui.selectable_value(&mut choice, k, *name);
+            }
+        });
+    if choice != before {
+        *kernel = match choice {
+            1 => Kernel::Moore {
+                diagonal: DEFAULT_MOORE_DIAGONAL,
+            },
+            2 => Kernel::Disk {
+                radius: DEFAULT_DISK_RADIUS,
+                profile: Profile::Gaussian {
+                    sigma: DEFAULT_DISK_SIGMA,
+                },
+            },
+            _ => Kernel::Nearest,
+        };
+    }
+    let bounded = |ui: &mut egui::Ui, name: &str, value: &mut f64, range: (f64, f64)| {
+        ui.horizontal(|ui| {
+            ui.label(name);
+            ui.add(
+                egui::DragValue::new(value)
+                    .speed(0.01)
+                    .range(range.0..=range.1)
+                    .max_decimals(3),
+            );
+        });
+    };
+    match kernel {
+        Kernel::Moore { diagonal } => bounded(ui, "diagonal", diagonal, (-10.0, 10.0)),
+        Kernel::Disk { radius, profile } => {
+            bounded(ui, "radius", radius, (MIN_DISK_RADIUS, MAX_DISK_RADIUS));
+            let shapes = ["flat", "Gaussian", "Mexican hat"];
+            let mut shape = match profile {
+                Profile::Flat => 0,
+                Profile::Gaussian { .. } => 1,
+                Profile::MexicanHat { .. } => 2,
+            };
+            let was = shape;
+            egui::ComboBox::from_label(format!("{label} profile"))
+                .selected_text(shapes[shape])
+                .show_ui(ui, |ui| {
+                    for (k, name) in shapes.iter().enumerate() {
+                        ui.selectable_value(&mut shape, k, *name);
+                    }
+                });
+            if shape != was {
+                *profile = match shape {
+                    1 => Profile::Gaussian {
+                        sigma: DEFAULT_DISK_SIGMA,
+                    },
+                    2 => Profile::MexicanHat {
+                        sigma_center: DEFAULT_DISK_SIGMA,
+                        sigma_surround: 2.0 * DEFAULT_DISK_SIGMA,
+                        surround: 0.2,
+                    },
+                    _ => Profile::Flat,
+                };
+            }
+            let sigmas = (0.05, 100.0);
+            match profile {
+                Profile::Flat => {}
+                Profile::Gaussian { sigma } => bounded(ui, "sigma", sigma, sigmas),
+                Profile::MexicanHat {
+                    sigma_center,
+                    sigma_surround,
+                    surround,
+                } => {
+                    bounded(ui, "sigma centre", sigma_center, sigmas);
+                    bounded(ui, "sigma surround", sigma_surround, sigmas);
+                    bounded(ui, "surround", surround, (0.0, 10.0));
+                }
+            }
+            if let Err((_, message)) = kernel.check() {
+                ui.colored_label(egui::Color32::from_rgb(230, 80, 60), message);
+            }
+        }
+        Kernel::Nearest | Kernel::Matrix { .. } => {}
+    }
+}
+
+/// Side in points of one cell of the kernel picture.
+const KERNEL_PICTURE_CELL: f32 = 7.0;
+/// The widest reach the kernel picture shows around the cell.
+const KERNEL_PICTURE_REACH: isize = 8;
+
+/// A small picture of the excitatory weights with which the cells around
+/// `(row, col)` feed it (red positive, blue negative, the cell itself
+/// outlined); cells past an open edge are left out.
+fn kernel_picture(ui: &mut egui::Ui, coupler: &Coupler, row: usize, col: usize) {
+    let grid = coupler.grid();
+    let k = grid.index(row, col);
+    let inputs = coupler.inputs_of(k);
+    let reach = (coupler.reach().max(1) as isize).min(KERNEL_PICTURE_REACH);
+    let largest = inputs
+        .iter()
+        .map(|w| w.1.abs())
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let side = (2 * reach + 1) as f32 * KERNEL_PICTURE_CELL;
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, egui::Color32::from_gray(30));
+    for dr in -reach..=reach {
+        for dc in -reach..=reach {
+            let Some(j) = coupler.offset_cell(row, col, dr, dc) else {
+                continue;
+            };
+            let weight = inputs.iter().find(|w| w.0 == j).map_or(0.0, |w| w.1);
+            let level = (weight.abs() / largest).sqrt();
+            let shade = (60.0 + 195.0 * level) as u8;
+            let colour = if weight > 0.0 {
+                egui::Color32::from_rgb(shade, 60, 40)
+            } else if weight < 0.0 {
+                egui::Color32::from_rgb(40, 80, shade)
+            } else {
+                egui::Color32::from_gray(45)
+            };
+            let at = rect.min
+                + egui::vec2(
+                    (dc + reach) as f32 * KERNEL_PICTURE_CELL,
+                    (dr + reach) as f32 * KERNEL_PICTURE_CELL,
+                );
+            let cell =
+                egui::Rect::from_min_size(at, egui::vec2(KERNEL_PICTURE_CELL, KERNEL_PICTURE_CELL))
+                    .shrink(0.5);
+            painter.rect_filled(cell, 0.0, colour);
+            if (dr, dc) == (0, 0) {
+                painter.rect_stroke(
+                    cell,
+                    0.0,
+                    egui::Stroke::new(1.0, egui::Color32::WHITE),
+                    egui::StrokeKind::Inside,
+                );
+            }
+        }
+    }
+}
+
 /// Widgets for every live parameter of a scene.
 fn parameter_editors(ui: &mut egui::Ui, scene: &mut eifield_model::FieldScene) {
     ui.separator();
@@ -496,9 +660,29 @@ fn parameter_editors(ui: &mut egui::Ui, scene: &mut eifield_model::FieldScene) {
         .default_open(true)
         .show(ui, |ui| {
             let c = &mut scene.coupling;
+            if let Kernel::Matrix { ee, ei } = &c.kernel {
+                ui.label("kernel: general matrices");
+                ui.small(format!(
+                    "ee: {}\nei: {}",
+                    ee.path.display(),
+                    ei.path.display()
+                ));
+                return;
+            }
             drag(ui, "frac_ee", &mut c.frac_ee, 0.005);
             drag(ui, "frac_ei", &mut c.frac_ei, 0.005);
             drag(ui, "self_weight", &mut c.self_weight, 0.01);
+            kernel_editor(ui, "kernel", &mut c.kernel);
+            let mut separate = c.kernel_ei.is_some();
+            if ui
+                .checkbox(&mut separate, "another kernel for v (inhibitory)")
+                .changed()
+            {
+                c.kernel_ei = separate.then(|| c.kernel.clone());
+            }
+            if let Some(kernel_ei) = &mut c.kernel_ei {
+                kernel_editor(ui, "kernel_ei", kernel_ei);
+            }
         });
     egui::CollapsingHeader::new("Drive and noise")
         .default_open(true)
@@ -749,6 +933,16 @@ fn hover_tooltip(ctx: &egui::Context, params: &PlotParams, scene: Option<&Active
         .show(ctx, |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
                 ui.label(format!("row {row}, col {col}\nE = {e:.4}\nI = {i:.4}"));
+                if let Some(lattice) = params.lattice.as_deref() {
+                    let mut coupler = lattice.engine().coupler().clone();
+                    if let Some(neighbours) = params.neighbours.as_deref() {
+                        coupler.set_boundary(neighbours.grid().boundary);
+                    }
+                    if k < coupler.grid().len() {
+                        ui.small("weights feeding it (u):");
+                        kernel_picture(ui, &coupler, row, col);
+                    }
+                }
             });
         });
 }

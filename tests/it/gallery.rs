@@ -66,6 +66,60 @@ fn the_default_scene_shows_a_wave_at_its_thumbnail_time() {
     assert!(!active.is_empty());
 }
 
+#[test]
+fn the_rings_scene_shows_a_round_ring_at_its_thumbnail_time() {
+    let mut scene = load("rings.ron");
+    let at = scene.view.as_ref().and_then(|v| v.thumbnail_time).unwrap();
+    scene.run.duration = at;
+    let dir = temp_out("rings-scene");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = run_scene_file(&scene, &dir, "run");
+    let (shape, e) = read_npy(&out.join("E.npy"));
+    let cells = shape[1] as usize;
+    let last = &e[e.len() - cells..];
+    let grid = scene.grid;
+    let (cr, cc) = (grid.rows as isize / 2, grid.cols as isize / 2);
+    // How far the front has gone along each axis and diagonal: the farthest
+    // active cell on the ray.
+    let reach = |dr: isize, dc: isize| -> f64 {
+        let mut far = 0.0f64;
+        for step in 0.. {
+            let (r, c) = (cr + dr * step, cc + dc * step);
+            if r < 0 || c < 0 || r >= grid.rows as isize || c >= grid.cols as isize {
+                break;
+            }
+            if last[grid.index(r as usize, c as usize)] >= ACTIVE {
+                far = far.max(((dr * dr + dc * dc) as f64).sqrt() * step as f64);
+            }
+        }
+        far
+    };
+    let rays = [
+        (0, 1),
+        (0, -1),
+        (1, 0),
+        (-1, 0),
+        (1, 1),
+        (1, -1),
+        (-1, 1),
+        (-1, -1),
+    ];
+    let reaches: Vec<f64> = rays.iter().map(|&(dr, dc)| reach(dr, dc)).collect();
+    let (lo, hi) = reaches
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
+            (lo.min(r), hi.max(r))
+        });
+    assert!(
+        lo >= 10.0,
+        "the ring has not spread by t = {at}: {reaches:?}"
+    );
+    assert!(
+        hi / lo <= 1.1,
+        "the ring is not round at t = {at}: reach along axes and diagonals {reaches:?}"
+    );
+}
+
 /// Renders a still of `scene` at 320 × 180 into `out`, with extra options.
 fn still(scene: &str, out: &Path, extra: &[&str]) -> image::RgbaImage {
     let output = Command::new(env!("CARGO_BIN_EXE_eifield"))

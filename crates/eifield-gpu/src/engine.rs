@@ -15,6 +15,7 @@
 //! [`GpuEngine::read_cells`], or a few cells per tick with
 //! [`crate::CellWatch`]).
 
+use eifield_model::coupling::Coupler;
 use eifield_model::engine::{REST_CHECK_INTERVAL, REST_DT, REST_MAX_TIME, REST_TOLERANCE};
 use eifield_model::rhs::Coeffs;
 use eifield_model::stepper::Method;
@@ -60,6 +61,45 @@ pub enum BuildError {
     /// The GPU cannot hold or run the lattice.
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// The coupling cannot be built or does not run on the GPU.
+    #[error("{0}")]
+    Coupling(String),
+}
+
+/// The coupling of a scene on `grid`, if the GPU engine runs it: stencils
+/// whose halo fits the fused kernel's largest tile with RK4 (so that every
+/// method does); general matrices do not run on the GPU.
+fn gpu_coupler(scene: &FieldScene, grid: Grid) -> Result<Coupler, BuildError> {
+    let method = Method::Rk4;
+    let coupler =
+        Coupler::build(&scene.coupling, grid).map_err(|e| BuildError::Coupling(e.to_string()))?;
+    if coupler.is_matrix() {
+        return Err(BuildError::Coupling(
+            "invalid value for `coupling.kernel`: general Matrix couplings run on the CPU \
+             engine only; use `--backend cpu`"
+                .into(),
+        ));
+    }
+    if shader::tile_for(shader::DEFAULT_TILE, method, coupler.reach()).is_none() {
+        return Err(BuildError::Coupling(format!(
+            "invalid value for `coupling.kernel`: a stencil reaching {} cells needs a halo of \
+             {} cells per side for RK4, more than the GPU's fused step kernel can hold \
+             (its largest tile is {} cells); use a radius of at most {} or `--backend cpu`",
+            coupler.reach(),
+            coupler.reach() * method.stages(),
+            shader::TILES[shader::TILES.len() - 1],
+            max_gpu_reach(method)
+        )));
+    }
+    Ok(coupler)
+}
+
+/// The widest stencil reach the GPU's fused step kernel runs for `method`.
+pub fn max_gpu_reach(method: Method) -> usize {
+    (1..=eifield_model::coupling::MAX_REACH)
+        .take_while(|&r| shader::tile_for(shader::DEFAULT_TILE, method, r).is_some())
+        .last()
+        .unwrap_or(0)
 }
 
 /// A non-finite check on its way back from the GPU
@@ -124,6 +164,9 @@ enum DriveOnGpu {
 
 /// The compute pipelines, built once per engine.
 struct Pipelines {
+    /// The tile side the step kernel loads (the one asked for, or a larger
+    /// one where a wide stencil's halo needs it).
+    tile: usize,
     step: wgpu::ComputePipeline,
     scatter: wgpu::ComputePipeline,
     check: wgpu::ComputePipeline,
@@ -156,6 +199,8 @@ pub struct GpuEngine {
     tile: usize,
     /// Lattice geometry (and the stencil integrated with).
     pub grid: Grid,
+    /// The coupling (a stencil; its lattice is `grid`).
+    coupler: Coupler,
     /// Right-hand-side constants (read at every segment).
     pub coeffs: Coeffs,
     /// Time-varying inputs, the CPU engine's.
@@ -266,7 +311,8 @@ impl GpuEngine {
         // Running out of device memory is an error to report, not a panic.
         let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let method = method_of(&scene.integrator);
-        let pipelines = Pipelines::new(device, precision, method, shader::DEFAULT_TILE);
+        let coupler = gpu_coupler(scene, grid)?;
+        let pipelines = Pipelines::new(device, precision, method, shader::DEFAULT_TILE, &coupler);
         let storage = |label: &str| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -319,6 +365,7 @@ impl GpuEngine {
             method,
             tile: shader::DEFAULT_TILE,
             grid,
+            coupler,
             coeffs: Coeffs::from_scene(scene),
             inputs: Inputs::default(),
             dt: scene.integrator.dt(),
@@ -412,9 +459,10 @@ impl GpuEngine {
         self.dt = spec.dt();
     }
 
-    /// The side of the tile a step workgroup loads.
+    /// The side of the tile a step workgroup loads (larger than the one
+    /// asked for where a wide stencil's halo needs it).
     pub fn tile(&self) -> usize {
-        self.tile
+        self.pipelines.tile
     }
 
     /// Chooses the tile side (one of [`shader::TILES`]; others are refused
@@ -431,7 +479,13 @@ impl GpuEngine {
     }
 
     fn rebuild_pipelines(&mut self) {
-        self.pipelines = Pipelines::new(&self.ctx.device, self.precision, self.method, self.tile);
+        self.pipelines = Pipelines::new(
+            &self.ctx.device,
+            self.precision,
+            self.method,
+            self.tile,
+            &self.coupler,
+        );
         self.step_groups =
             [0, 1].map(|from| step_group(&self.ctx.device, &self.pipelines, &self.buffers, from));
     }
@@ -443,7 +497,26 @@ impl GpuEngine {
             return false;
         }
         self.grid = stencil;
+        self.coupler.set_boundary(stencil.boundary);
         true
+    }
+
+    /// The coupling.
+    pub fn coupler(&self) -> &Coupler {
+        &self.coupler
+    }
+
+    /// Replaces the coupling constants and kernels by the scene's (a
+    /// kernel change rebuilds the step kernel); refuses, changing nothing,
+    /// a coupling the GPU does not run.
+    pub fn set_coupling(&mut self, scene: &FieldScene) -> Result<(), BuildError> {
+        let coupler = gpu_coupler(scene, self.grid)?;
+        self.coeffs = Coeffs::from_scene(scene);
+        if coupler != self.coupler {
+            self.coupler = coupler;
+            self.rebuild_pipelines();
+        }
+        Ok(())
     }
 
     /// Replaces the state with the lattice's rest state with all inputs
@@ -473,7 +546,13 @@ impl GpuEngine {
 
     fn relax(&mut self) -> Result<(), BuildError> {
         let device = &self.ctx.device;
-        let euler = Pipelines::new(device, self.precision, Method::Euler, self.tile);
+        let euler = Pipelines::new(
+            device,
+            self.precision,
+            Method::Euler,
+            self.tile,
+            &self.coupler,
+        );
         let euler_groups = [0, 1].map(|from| step_group(device, &euler, &self.buffers, from));
         let steps_per_check = (REST_CHECK_INTERVAL / REST_DT).round() as u64;
         let mut time = 0.0;
@@ -541,7 +620,7 @@ impl GpuEngine {
                 entry(7, &largest),
             ],
         });
-        let out = shader::output_side(self.tile, Method::Euler) as u32;
+        let out = shader::output_side(euler.tile, Method::Euler, self.coupler.reach()) as u32;
         let mut encoder = self.encoder();
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -877,7 +956,8 @@ impl GpuEngine {
 
     /// Records `steps` steps, swapping the state buffers after each.
     fn encode_steps(&mut self, encoder: &mut wgpu::CommandEncoder, steps: u64) {
-        let out = shader::output_side(self.tile, self.method) as u32;
+        let out =
+            shader::output_side(self.pipelines.tile, self.method, self.coupler.reach()) as u32;
         let x = (self.grid.cols as u32).div_ceil(out);
         let y = (self.grid.rows as u32).div_ceil(out);
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -944,14 +1024,25 @@ fn step_group(
 }
 
 impl Pipelines {
-    fn new(device: &wgpu::Device, precision: Precision, method: Method, tile: usize) -> Self {
+    fn new(
+        device: &wgpu::Device,
+        precision: Precision,
+        method: Method,
+        tile: usize,
+        coupler: &Coupler,
+    ) -> Self {
+        let tile = shader::tile_for(tile, method, coupler.reach())
+            .expect("the coupling was checked to fit a tile");
         let module = |label: &str, source: String| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             })
         };
-        let step = module("step", shader::step_source(precision, method, tile));
+        let step = module(
+            "step",
+            shader::step_source(precision, method, tile, coupler),
+        );
         let util = module("util", shader::util_source(precision));
         let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -964,6 +1055,7 @@ impl Pipelines {
             })
         };
         Self {
+            tile,
             step: pipeline(&step, "step"),
             scatter: pipeline(&util, "scatter"),
             check: pipeline(&util, "check"),

@@ -3,6 +3,7 @@
 //! the step kernel (`step.wgsl`), the helper kernels (`util.wgsl`) or the
 //! kernels that follow the state for a host (`watch.wgsl`).
 
+use eifield_model::coupling::{Coupler, Operator};
 use eifield_model::fastmath::{Q_IN_H, SATURATION, TWO_LOG2_E, TWO_P_IN_H};
 use eifield_model::stepper::Method;
 
@@ -69,10 +70,82 @@ pub const DEFAULT_TILE: usize = 32;
 /// [`WORKGROUP_SIDE`]).
 pub const TILES: [usize; 3] = [32, 48, 64];
 
-/// Cells each step workgroup writes along a side, for a tile side and
-/// `method` (the halo is one cell per stage).
-pub fn output_side(tile: usize, method: Method) -> usize {
-    tile - 2 * method.stages()
+/// Cells each step workgroup writes along a side, for a tile side,
+/// `method` and a stencil reaching `reach` rows (the halo is `reach` cells
+/// per stage); 0 when the halo leaves nothing.
+pub fn output_side(tile: usize, method: Method, reach: usize) -> usize {
+    tile.saturating_sub(2 * method.stages() * reach)
+}
+
+/// The fewest cells along a side a step workgroup should write: a tile
+/// whose halo leaves fewer recomputes too much, and a larger one is used.
+pub const MIN_OUTPUT_SIDE: usize = 8;
+
+/// The tile side to use when `requested` is asked for: `requested` itself
+/// when its halo leaves at least [`MIN_OUTPUT_SIDE`] cells, else the
+/// smallest of [`TILES`] that does; `None` when none does (a stencil too
+/// wide for the fused kernel).
+pub fn tile_for(requested: usize, method: Method, reach: usize) -> Option<usize> {
+    if output_side(requested, method, reach) >= MIN_OUTPUT_SIDE {
+        return Some(requested);
+    }
+    TILES
+        .into_iter()
+        .find(|&t| output_side(t, method, reach) >= MIN_OUTPUT_SIDE)
+}
+
+/// The WGSL of `coupling_sums(tr, tc)`: the coupling sums of E (excitatory,
+/// inhibitory) at tile position `(tr, tc)`, in the CPU engine's order: the
+/// 4-neighbour stencil as `(up + down) + (left + right)`, other stencils tap
+/// by tap, each adding `w · (pair sum at c − dc + pair sum at c + dc)`.
+fn coupling_function(coupler: &Coupler) -> String {
+    let sum = |op: &Operator| -> String {
+        match op {
+            Operator::Nearest => "    s = (tile_at(tr - 1, tc) + tile_at(tr + 1, tc)) \
+                                  + (tile_at(tr, tc - 1) + tile_at(tr, tc + 1));\n"
+                .to_string(),
+            Operator::Stencil { taps, .. } => {
+                let mut out = String::new();
+                for t in taps {
+                    let (dr, dc) = (t.dr, t.dc);
+                    let pair = |c: String| {
+                        if dr == 0 {
+                            format!("tile_at(tr, {c})")
+                        } else {
+                            format!("(tile_at(tr - {dr}, {c}) + tile_at(tr + {dr}, {c}))")
+                        }
+                    };
+                    let term = if dc == 0 {
+                        pair("tc".into())
+                    } else {
+                        format!(
+                            "({} + {})",
+                            pair(format!("tc - {dc}")),
+                            pair(format!("tc + {dc}"))
+                        )
+                    };
+                    out.push_str(&format!(
+                        "    s = s + real({}) * {term};\n",
+                        literal(t.weight)
+                    ));
+                }
+                out
+            }
+            Operator::Matrix(_) => unreachable!("matrices have no GPU stencil"),
+        }
+    };
+    let ei = if coupler.has_two_sums() {
+        format!(
+            "    let s_ee = s;\n    s = real(0.0);\n{}    return vec2<real>(s_ee, s);\n",
+            sum(coupler.ei())
+        )
+    } else {
+        "    return vec2<real>(s, s);\n".to_string()
+    };
+    format!(
+        "fn coupling_sums(tr: i32, tc: i32) -> vec2<real> {{\n    var s = real(0.0);\n{}{ei}}}\n",
+        sum(coupler.ee())
+    )
 }
 
 /// A WGSL float literal that reads back as exactly `x` (Rust's shortest
@@ -143,24 +216,26 @@ fn scalar_preamble(precision: Precision) -> String {
     )
 }
 
-/// The step kernel for a precision, method and tile side (one of [`TILES`]).
-pub fn step_source(precision: Precision, method: Method, tile: usize) -> String {
+/// The step kernel for a precision, method, tile side (one of [`TILES`])
+/// and stencil coupling (not a matrix).
+pub fn step_source(precision: Precision, method: Method, tile: usize, coupler: &Coupler) -> String {
     let span = tile / WORKGROUP_SIDE;
     format!(
         "{scalar}const WG: i32 = {wg};\nconst TILE: i32 = {tile};\nconst TILE_CELLS: i32 = {cells};\n\
          const SPAN: i32 = {span};\nconst CELLS: i32 = {per};\nconst HALO: i32 = {halo};\n\
          const STAGES: i32 = {stages};\n\n\
          fn mul_add(a: real, b: real, c: real) -> real {{\n    return fma(a, b, c);\n}}\n\n\
-         {tanh}\n{body}",
+         {tanh}\n{body}\n{coupling}",
         scalar = scalar_preamble(precision),
         wg = WORKGROUP_SIDE,
         tile = tile,
         cells = tile * tile,
         per = span * span,
-        halo = method.stages(),
+        halo = method.stages() * coupler.reach(),
         stages = method.stages(),
         tanh = tanh_functions(precision),
         body = include_str!("step.wgsl"),
+        coupling = coupling_function(coupler),
     )
 }
 
@@ -202,9 +277,23 @@ mod tests {
     #[test]
     fn every_kernel_is_valid_wgsl_in_both_precisions() {
         for precision in [Precision::F64, Precision::F32] {
+            let grid = eifield_model::Grid::new(5, 6, eifield_model::Boundary::Open);
+            let disk = eifield_model::scene::Coupling {
+                kernel: eifield_model::scene::Kernel::Disk {
+                    radius: 2.5,
+                    profile: eifield_model::scene::Profile::Gaussian { sigma: 1.2 },
+                },
+                kernel_ei: Some(eifield_model::scene::Kernel::Nearest),
+                ..Default::default()
+            };
+            let couplers = [Coupler::nearest(grid), Coupler::build(&disk, grid).unwrap()];
             for method in [Method::Rk4, Method::Heun, Method::Euler] {
                 for tile in TILES {
-                    validate(&step_source(precision, method, tile));
+                    for coupler in &couplers {
+                        if output_side(tile, method, coupler.reach()) > 0 {
+                            validate(&step_source(precision, method, tile, coupler));
+                        }
+                    }
                 }
             }
             validate(&util_source(precision));

@@ -2,13 +2,15 @@
 //
 // Each workgroup loads a TILE × TILE square of the state, HALO cells wider
 // than the square it writes on every side, into workgroup memory. Stage s
-// needs the stage input of the neighbours, so the valid part of the square
-// shrinks by one cell per stage; with HALO = STAGES the inner square is still
-// valid after the last. The lattice is read and written once per step.
+// needs the stage input of the cells its stencil reaches, so the valid part
+// of the square shrinks by the stencil's reach per stage; with HALO =
+// STAGES · reach the inner square is still valid after the last. The
+// lattice is read and written once per step.
 //
 // The preamble (written by shader.rs) defines `real`, the constants TILE,
 // HALO, STAGES, CELLS (cells per invocation) and WG, and the functions
-// `tanh3(a, b, c) -> array<real, 3>` and `mul_add(a, b, c)`.
+// `tanh3(a, b, c) -> array<real, 3>` and `mul_add(a, b, c)`; after this
+// file comes `coupling_sums(tr, tc) -> vec2<real>`, the kernel's sums.
 
 struct Params {
     rows: i32,
@@ -117,13 +119,11 @@ fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) l
             let tr = i32(local.y) + WG * (s / SPAN);
             let tc = i32(local.x) + WG * (s % SPAN);
             let e = tile_e[tr * TILE + tc];
-            // Missing neighbours are 0, so this is the CPU's sum: up + down,
-            // then plus left + right.
-            let nsum = (tile_at(tr - 1, tc) + tile_at(tr + 1, tc))
-                + (tile_at(tr, tc - 1) + tile_at(tr, tc + 1));
+            // Missing neighbours are 0, so these are the CPU's sums.
+            let sums = coupling_sums(tr, tc);
             let own = p.self_weight * e;
-            let u = mul_add(p.frac_ee, nsum, own);
-            let v = mul_add(p.frac_ei, nsum, own);
+            let u = mul_add(p.frac_ee, sums.x, own);
+            let v = mul_add(p.frac_ei, sums.y, own);
             let t = tanh3(si[s], u, v);
             let de = mul_add(p.c_ee, t[1], mul_add(-p.c2, t[0], drv[s] - e)) * p.tau_ex;
             let di = mul_add(p.c_ei, t[2], mul_add(-p.c4, t[0], hin[s] - si[s])) * p.tau_in;

@@ -9,6 +9,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+use eifield_model::analysis::FrozenInputs;
 use eifield_model::scene::{BUILTIN_SCENES, Initial, Noise, Stimulus};
 use eifield_model::{Engine, EngineOptions, FieldScene};
 use rand::{Rng, RngExt, SeedableRng};
@@ -81,6 +82,15 @@ const SNIPPETS: &[&str] = &[
     "view: (range: (1.0, 1.0000000001)),",
     "model: (tau_ex: 1e-300, tau_in: 1e12, c4: 1e12),",
     "coupling: (frac_ee: 1e12, self_weight: -1e12),",
+    "coupling: (kernel: Disk(radius: 16.0, profile: MexicanHat(sigma_center: 1e-300, sigma_surround: 1e300, surround: 1e12))),",
+    "coupling: (kernel: Disk(radius: 1.0, profile: Flat), kernel_ei: Moore(diagonal: -1e12)),",
+    "coupling: (kernel: Matrix(ee: \"missing.npy\", ei: \"missing.npz\")),",
+    "coupling: (frac_ee: 0.5, kernel: Matrix(ee: \"a.npy\", ei: \"b.npy\")),",
+    "coupling: (kernel: Nearest, kernel_ei: Matrix(ee: \"a.npy\", ei: \"b.npy\")),",
+    "kernel: Disk(radius: 3.0, profile: Gaussian(sigma: 1.5)),",
+    "kernel: Disk(radius: 4.5, profile: MexicanHat(sigma_center: 1.0, sigma_surround: 3.0, surround: 0.3)),",
+    "kernel_ei: Disk(radius: 2.5, profile: Gaussian(sigma: 1e-300)),",
+    "kernel: Moore(diagonal: 0.5),",
 ];
 
 const VARIANTS: &[&str] = &[
@@ -103,6 +113,13 @@ const VARIANTS: &[&str] = &[
     "Hot",
     "BlueWhiteRed",
     "PulseTrain",
+    "Nearest",
+    "Moore",
+    "Disk",
+    "Flat",
+    "Gaussian",
+    "MexicanHat",
+    "Matrix",
 ];
 
 /// Byte offsets of the number literals in `text`.
@@ -226,6 +243,14 @@ fn exercise(scene: &FieldScene) {
     }
     let _ = engine.advance_to(scene.run.duration.min(shortest));
     let _ = engine.derivatives();
+    // What the analysis and the viewer ask of the coupling.
+    let coupler = engine.coupler();
+    let last = cells.saturating_sub(1);
+    for cell in [0, cells / 2, last] {
+        let _ = coupler.inputs_of(cell);
+        let _ = coupler.fed_cells().of(cell);
+        let _ = FrozenInputs::of_cell(coupler, &engine.coeffs, &engine.e, cell, -6.0, -4.0);
+    }
 }
 
 #[test]

@@ -119,6 +119,63 @@ impl CouplingMatrix {
     }
 }
 
+impl CouplingMatrix {
+    /// Writes the matrix as scipy's `save_npz` does, in CSC form (which is
+    /// how it is stored: column `i` holds what feeds cell `i`).
+    pub fn write_npz(&self, path: &Path) -> std::io::Result<()> {
+        use npyz::WriterBuilder;
+        use std::io::Write;
+        fn array<T: npyz::AutoSerialize + Copy>(
+            shape: &[u64],
+            values: &[T],
+        ) -> std::io::Result<Vec<u8>> {
+            let mut out = Vec::new();
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(shape)
+                .writer(&mut out)
+                .begin_nd()?;
+            w.extend(values.iter().copied())?;
+            w.finish()?;
+            Ok(out)
+        }
+        let mut format = Vec::new();
+        {
+            let mut w = npyz::WriteOptions::<String>::new()
+                .dtype(npyz::DType::Plain("|S3".parse().expect("a type string")))
+                .shape(&[])
+                .writer(&mut format)
+                .begin_nd()?;
+            w.push(&"csc".to_owned())?;
+            w.finish()?;
+        }
+        let n = self.n as i64;
+        let indptr: Vec<i64> = self.offsets.iter().map(|&o| o as i64).collect();
+        let indices: Vec<i64> = self.sources.iter().map(|&j| i64::from(j)).collect();
+        let files = [
+            ("indices.npy", array(&[indices.len() as u64], &indices)?),
+            ("indptr.npy", array(&[indptr.len() as u64], &indptr)?),
+            ("format.npy", format),
+            ("shape.npy", array(&[2], &[n, n])?),
+            (
+                "data.npy",
+                array(&[self.weights.len() as u64], &self.weights)?,
+            ),
+        ];
+        let mut zip = zip::ZipWriter::new(File::create(path)?);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        for (name, bytes) in files {
+            zip.start_file(name, options)
+                .map_err(std::io::Error::other)?;
+            zip.write_all(&bytes)?;
+        }
+        zip.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    }
+}
+
 /// Bytes of memory free for new data, where the system says.
 fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -533,3 +533,50 @@ pub fn read_matrices(kernel: &mut Kernel, base: &Path, n: usize) -> Result<(), C
     }
     Ok(())
 }
+
+/// Puts the matrices of a `Matrix` kernel into the folder `dir` as
+/// `coupling_ee.*` and `coupling_ei.*` (a copy of each file as it is, or,
+/// for a matrix given in memory, a CSC `.npz`) and points the kernel at
+/// them by relative path, so that a scene written into `dir` reruns from
+/// there. Other kernels are left as they are.
+pub fn store_matrices(kernel: &mut Kernel, dir: &Path) -> Result<(), String> {
+    let Kernel::Matrix { ee, ei } = kernel else {
+        return Ok(());
+    };
+    for (file, name) in [(ee, "coupling_ee"), (ei, "coupling_ei")] {
+        let source = file.path.clone();
+        let from_file = source.is_file();
+        let ext = match source.extension().and_then(|e| e.to_str()) {
+            Some(ext @ ("npy" | "npz")) if from_file => ext,
+            _ if from_file => "npy",
+            _ => "npz",
+        };
+        let target = dir.join(format!("{name}.{ext}"));
+        if from_file {
+            let same = std::fs::canonicalize(&source).ok() == std::fs::canonicalize(&target).ok();
+            if !same {
+                std::fs::copy(&source, &target).map_err(|e| {
+                    format!(
+                        "cannot copy {} to {}: {e}",
+                        source.display(),
+                        target.display()
+                    )
+                })?;
+            }
+        } else {
+            let m = file.matrix.as_ref().ok_or_else(|| {
+                format!(
+                    "the coupling matrix {} is neither read nor a file",
+                    source.display()
+                )
+            })?;
+            m.write_npz(&target)
+                .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        }
+        file.path = target
+            .file_name()
+            .map(std::path::PathBuf::from)
+            .unwrap_or(target);
+    }
+    Ok(())
+}

@@ -24,6 +24,11 @@ pub const BUILTIN_SCENES: &[BuiltinScene] = &[
         text: include_str!("../../../../scenes/waves.ron"),
     },
     BuiltinScene {
+        name: "rings",
+        description: "circular target waves: the same field with an isotropic Gaussian kernel (radius 3), so the rings are round, not square",
+        text: include_str!("../../../../scenes/rings.ron"),
+    },
+    BuiltinScene {
         name: "breakup",
         description: "a half-plane wave in a field that re-excites behind its fronts breaks into rotating fragments (spiral turbulence)",
         text: include_str!("../../../../scenes/breakup.ron"),
