@@ -162,7 +162,8 @@ impl PyScene {
         )|
          -> PyResult<MatrixFile> {
             let field = |m: String| value_error(format!("invalid value for `{name}`: {m}"));
-            let (indptr, indices, data) = (indptr.as_slice()?, indices.as_slice()?, data.as_slice()?);
+            let (indptr, indices, data) =
+                (indptr.as_slice()?, indices.as_slice()?, data.as_slice()?);
             if indptr.len() != n + 1 {
                 return Err(field(format!(
                     "the matrix has {} columns; the lattice has n = rows × cols = {n} cells, so it must be {n} × {n}",
@@ -193,7 +194,11 @@ impl PyScene {
                 }
             }
             let m = CouplingMatrix::from_entries(n, entries);
-            let file = if name.ends_with("ee") { "coupling_ee.npz" } else { "coupling_ei.npz" };
+            let file = if name.ends_with("ee") {
+                "coupling_ee.npz"
+            } else {
+                "coupling_ei.npz"
+            };
             Ok(MatrixFile::with_matrix(file, std::sync::Arc::new(m)))
         };
         let kernel = Kernel::Matrix {

@@ -189,7 +189,7 @@ fn phase_plane(ui: &mut egui::Ui, params: &PlotParams) {
     let inputs = FrozenInputs::of_cell(
         &coupler,
         lattice.engine().coeffs(),
-        &state.e,
+        state.e,
         k,
         state.drive[k],
         state.h_in[k],

@@ -125,14 +125,30 @@ fn neighbour_resource_counts_on_non_square_grids() {
         scene.grid.boundary = boundary;
         let app = app_with(scene);
         let nb = app.world().resource::<Neighbours>();
-        assert_eq!(nb.of(0, 0).len(), expect_corner, "{boundary:?}");
-        assert_eq!(nb.of(3, 8).len(), expect_corner, "{boundary:?}");
-        assert_eq!(nb.of(0, 4).len(), expect_edge, "{boundary:?}");
-        assert_eq!(nb.of(2, 0).len(), expect_edge, "{boundary:?}");
-        assert_eq!(nb.of(2, 4).len(), 4, "{boundary:?}");
+        assert_eq!(
+            nb.grid().neighbours(0, 0).len(),
+            expect_corner,
+            "{boundary:?}"
+        );
+        assert_eq!(
+            nb.grid().neighbours(3, 8).len(),
+            expect_corner,
+            "{boundary:?}"
+        );
+        assert_eq!(
+            nb.grid().neighbours(0, 4).len(),
+            expect_edge,
+            "{boundary:?}"
+        );
+        assert_eq!(
+            nb.grid().neighbours(2, 0).len(),
+            expect_edge,
+            "{boundary:?}"
+        );
+        assert_eq!(nb.grid().neighbours(2, 4).len(), 4, "{boundary:?}");
         let total: usize = (0..4)
             .flat_map(|r| (0..9).map(move |c| (r, c)))
-            .map(|(r, c)| nb.of(r, c).len())
+            .map(|(r, c)| nb.grid().neighbours(r, c).len())
             .sum();
         let expected_total = match boundary {
             Boundary::Open => 2 * (4 * 8 + 9 * 3),

@@ -77,27 +77,46 @@ pub fn output_side(tile: usize, method: Method, reach: usize) -> usize {
     tile.saturating_sub(2 * method.stages() * reach)
 }
 
-/// The fewest cells along a side a step workgroup should write: a tile
-/// whose halo leaves fewer recomputes too much, and a larger one is used.
+/// The fewest cells along a side a step workgroup writes: a halo that
+/// leaves fewer is too wide for the fused kernel.
 pub const MIN_OUTPUT_SIDE: usize = 8;
 
 /// The tile side to use when `requested` is asked for: `requested` itself
-/// when its halo leaves at least [`MIN_OUTPUT_SIDE`] cells, else the
-/// smallest of [`TILES`] that does; `None` when none does (a stencil too
-/// wide for the fused kernel).
+/// when its halo leaves at least half of its side to write; else the
+/// smallest larger tile of [`TILES`] that does; else the largest tile if its
+/// halo leaves at least [`MIN_OUTPUT_SIDE`] cells; `None` when even that
+/// does not (a stencil too wide for the fused kernel).
 pub fn tile_for(requested: usize, method: Method, reach: usize) -> Option<usize> {
-    if output_side(requested, method, reach) >= MIN_OUTPUT_SIDE {
+    let efficient = |t: usize| output_side(t, method, reach) * 2 >= t;
+    if efficient(requested) {
         return Some(requested);
     }
-    TILES
-        .into_iter()
-        .find(|&t| output_side(t, method, reach) >= MIN_OUTPUT_SIDE)
+    if let Some(t) = TILES.into_iter().find(|&t| t > requested && efficient(t)) {
+        return Some(t);
+    }
+    let largest = TILES[TILES.len() - 1].max(requested);
+    (output_side(largest, method, reach) >= MIN_OUTPUT_SIDE).then_some(largest)
+}
+
+#[cfg(test)]
+#[test]
+fn wide_stencils_get_larger_tiles() {
+    let rk4 = |reach| tile_for(DEFAULT_TILE, Method::Rk4, reach);
+    assert_eq!(rk4(1), Some(32));
+    assert_eq!(rk4(2), Some(32));
+    assert_eq!(rk4(3), Some(48));
+    assert_eq!(rk4(4), Some(64));
+    assert_eq!(rk4(7), Some(64));
+    assert_eq!(rk4(8), None);
+    assert_eq!(tile_for(64, Method::Rk4, 1), Some(64));
+    assert_eq!(tile_for(DEFAULT_TILE, Method::Euler, 8), Some(32));
 }
 
 /// The WGSL of `coupling_sums(tr, tc)`: the coupling sums of E (excitatory,
 /// inhibitory) at tile position `(tr, tc)`, in the CPU engine's order: the
 /// 4-neighbour stencil as `(up + down) + (left + right)`, other stencils tap
-/// by tap, each adding `w · (pair sum at c − dc + pair sum at c + dc)`.
+/// by tap, each adding `w · (pair sum at c − dc + pair sum at c + dc)` with
+/// a fused multiply-add (as the CPU engine's fused SIMD levels do).
 fn coupling_function(coupler: &Coupler) -> String {
     let sum = |op: &Operator| -> String {
         match op {
@@ -125,7 +144,7 @@ fn coupling_function(coupler: &Coupler) -> String {
                         )
                     };
                     out.push_str(&format!(
-                        "    s = s + real({}) * {term};\n",
+                        "    s = fma(real({}), {term}, s);\n",
                         literal(t.weight)
                     ));
                 }

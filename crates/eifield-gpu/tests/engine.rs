@@ -116,6 +116,89 @@ fn f64_matches_the_cpu_engine_after_1000_rk4_steps_on_every_lattice_shape() {
     }
 }
 
+#[test]
+fn f64_stencil_kernels_match_the_cpu_engine_after_1000_rk4_steps() {
+    use eifield_model::scene::{Kernel, Profile};
+    let ctx = context();
+    let disk = |radius, profile| Kernel::Disk { radius, profile };
+    let kernels = [
+        (Kernel::Moore { diagonal: 0.5 }, None),
+        (disk(2.0, Profile::Flat), None),
+        (
+            disk(3.0, Profile::Gaussian { sigma: 1.5 }),
+            Some(Kernel::Nearest),
+        ),
+        (
+            disk(
+                4.0,
+                // (With surround 0.25 and sigma_center 1.2 this field
+                // amplifies roundings about tenfold per unit of time: after
+                // 1000 steps the CPU engine's own portable and AVX2 kernels
+                // differ by 4e-8, and the GPU by 1e-7.)
+                Profile::MexicanHat {
+                    sigma_center: 1.5,
+                    sigma_surround: 3.0,
+                    surround: 0.1,
+                },
+            ),
+            Some(Kernel::Moore { diagonal: 0.3 }),
+        ),
+    ];
+    for (kernel, kernel_ei) in kernels {
+        for (rows, cols, boundary) in [(21, 19, Boundary::Open), (17, 23, Boundary::Periodic)] {
+            let mut scene = scene(rows, cols, boundary, IntegratorSpec::Rk4 { dt: 0.01 });
+            scene.coupling.kernel = kernel.clone();
+            scene.coupling.kernel_ei = kernel_ei.clone();
+            let (de, di, steps) = compare(&ctx, &scene, 10.0);
+            println!(
+                "{kernel:?} / {kernel_ei:?} {rows}x{cols} {boundary:?}: {steps} steps, \
+                 max |dE| {de:e}, max |dI| {di:e}"
+            );
+            assert!(steps >= 1000, "{steps} steps");
+            assert!(
+                de <= 1e-10 && di <= 1e-10,
+                "{kernel:?} {rows}x{cols} {boundary:?}: |dE| {de:e}, |dI| {di:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn matrices_and_stencils_too_wide_are_refused_on_the_gpu_by_name() {
+    use eifield_model::scene::{Kernel, MatrixFile, Profile};
+    let ctx = context();
+    let mut wide = scene(20, 20, Boundary::Open, IntegratorSpec::Rk4 { dt: 0.01 });
+    wide.coupling.kernel = Kernel::Disk {
+        radius: 9.0,
+        profile: Profile::Flat,
+    };
+    let error = GpuEngine::from_scene(&ctx, &wide, Precision::F64)
+        .err()
+        .expect("a radius-9 disk does not fit the fused kernel")
+        .to_string();
+    assert!(
+        error.contains("coupling.kernel") && error.contains("at most 7"),
+        "{error}"
+    );
+    let mut matrix = scene(4, 5, Boundary::Open, IntegratorSpec::Rk4 { dt: 0.01 });
+    let m = std::sync::Arc::new(eifield_model::coupling::CouplingMatrix::from_dense(
+        20,
+        &[0.1; 400],
+    ));
+    matrix.coupling.kernel = Kernel::Matrix {
+        ee: MatrixFile::with_matrix("ee.npz", m.clone()),
+        ei: MatrixFile::with_matrix("ei.npz", m),
+    };
+    let error = GpuEngine::from_scene(&ctx, &matrix, Precision::F64)
+        .err()
+        .expect("matrices run on the CPU only")
+        .to_string();
+    assert!(
+        error.contains("coupling.kernel") && error.contains("--backend cpu"),
+        "{error}"
+    );
+}
+
 /// One step from a random state: the arithmetic itself agrees to a few
 /// roundings. (Over many steps the excitable dynamics amplify such
 /// differences: from this random start, 1000 steps on a 50 × 3 lattice

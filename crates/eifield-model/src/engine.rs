@@ -320,7 +320,7 @@ impl Engine {
         rhs(
             &self.coupler,
             &self.coeffs,
-            self.stepper.simd().kernel(),
+            self.stepper.simd(),
             &self.e,
             &self.i,
             &self.drive,
@@ -344,7 +344,7 @@ impl Engine {
             self.stepper.simd(),
         );
         let (mut de, mut di) = (vec![0.0; n], vec![0.0; n]);
-        let kernel = self.stepper.simd().kernel();
+        let level = self.stepper.simd();
         let steps_per_check = (REST_CHECK_INTERVAL / REST_DT).round() as u64;
         let mut time = 0.0;
         let mut residual;
@@ -352,7 +352,7 @@ impl Engine {
             rhs(
                 &self.coupler,
                 &self.coeffs,
-                kernel,
+                level,
                 &e,
                 &i,
                 &self.h_ex,

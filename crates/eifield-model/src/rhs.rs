@@ -5,6 +5,7 @@ use crate::coupling::{Coupler, STENCIL_SCRATCH};
 use crate::fastmath::{Fused, MulAdd, Unfused, tanh3};
 use crate::grid::Boundary;
 use crate::scene::FieldScene;
+use crate::simd::LevelCode;
 pub use crate::simd::SimdLevel;
 
 /// The constants of the right-hand side.
@@ -198,12 +199,13 @@ pub fn neighbour_sums(
 }
 
 /// The full right-hand side over the lattice, into `de` and `di` (all slices
-/// as long as the lattice), with the coupling of `coupler`.
+/// as long as the lattice), with the coupling of `coupler`, in the code of
+/// SIMD level `level` (one of [`SimdLevel::available`]): the stepper's bits.
 #[allow(clippy::too_many_arguments)]
 pub fn rhs(
     coupler: &Coupler,
     coeffs: &Coeffs,
-    kernel: ChunkKernel,
+    level: SimdLevel,
     e: &[f64],
     i: &[f64],
     drive: &[f64],
@@ -216,12 +218,20 @@ pub fn rhs(
     let mut nsum_ei = [0.0; CHUNK];
     let mut scratch = vec![0.0; STENCIL_SCRATCH];
     let two = coupler.has_two_sums();
+    let code = LevelCode::of(level);
     let mut g0 = 0;
     while g0 < n {
         let len = CHUNK.min(n - g0);
-        coupler.sums_of_cells(e, g0, &mut nsum[..len], &mut nsum_ei[..len], &mut scratch);
+        (code.sums)(
+            coupler,
+            e,
+            g0,
+            &mut nsum[..len],
+            &mut nsum_ei[..len],
+            &mut scratch,
+        );
         let span = g0..g0 + len;
-        kernel(
+        (code.kernel)(
             coeffs,
             &ChunkIn {
                 nsum: &nsum[..len],
@@ -254,6 +264,7 @@ mod tests {
     /// offsets of the 4 or 8 neighbours or of the disk, their weights from
     /// the profile's formula normalised over the whole disk to sum to 4,
     /// dropped past an open edge, wrapped on a periodic lattice.
+    #[allow(clippy::needless_range_loop)] // w[j][i]: cell i's column of the matrix
     fn dense_by_definition(grid: &Grid, kernel: &Kernel) -> Vec<Vec<f64>> {
         let n = grid.len();
         let mut offsets: Vec<(isize, isize, f64)> = Vec::new();
@@ -405,17 +416,7 @@ mod tests {
                     for level in SimdLevel::available() {
                         let mut de = vec![0.0; n];
                         let mut di = vec![0.0; n];
-                        rhs(
-                            &coupler,
-                            &c,
-                            level.kernel(),
-                            &e,
-                            &i,
-                            &drive,
-                            &h_in,
-                            &mut de,
-                            &mut di,
-                        );
+                        rhs(&coupler, &c, level, &e, &i, &drive, &h_in, &mut de, &mut di);
                         for k in 0..n {
                             let case = format!(
                                 "{kernel:?}/{kernel_ei:?} {boundary:?} {rows}x{cols} {level:?}"
@@ -487,7 +488,7 @@ mod tests {
         rhs(
             &coupler,
             &coeffs,
-            SimdLevel::detect().kernel(),
+            SimdLevel::detect(),
             &e,
             &i,
             &drive,
@@ -514,17 +515,7 @@ mod tests {
         let run = |level: SimdLevel| {
             let mut de = vec![0.0; n];
             let mut di = vec![0.0; n];
-            rhs(
-                &coupler,
-                &c,
-                level.kernel(),
-                &e,
-                &i,
-                &drive,
-                &h_in,
-                &mut de,
-                &mut di,
-            );
+            rhs(&coupler, &c, level, &e, &i, &drive, &h_in, &mut de, &mut di);
             (de, di)
         };
         let portable = run(SimdLevel::Generic);

@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 
+use crate::coupling::Coupler;
 use crate::fastmath::{Fused, Unfused};
 use crate::rhs::{ChunkIn, ChunkKernel, Coeffs, kernel_fused, kernel_generic};
 use crate::stepper::Method;
@@ -96,6 +97,10 @@ pub(crate) type StagedFn = fn(
     &mut [f64],
 );
 
+/// The coupling sums of a run of cells (see `Coupler::sums_of_cells`),
+/// compiled for one SIMD level.
+pub(crate) type SumsFn = fn(&Coupler, &[f64], usize, &mut [f64], &mut [f64], &mut [f64]);
+
 /// A row block of the pipelined schedule, compiled for one SIMD level.
 pub(crate) type PipelinedFn =
     fn(&Sweep<'_>, Method, f64, Range<usize>, (&mut [f64], &mut [f64]), &mut Rings);
@@ -107,6 +112,8 @@ pub(crate) type PipelinedFn =
 pub(crate) struct LevelCode {
     /// The right-hand side of a chunk.
     pub(crate) kernel: ChunkKernel,
+    /// The coupling sums of a run of cells.
+    pub(crate) sums: SumsFn,
     /// One stage of the staged schedule.
     pub(crate) staged: StagedFn,
     /// One row block of the pipelined schedule.
@@ -122,6 +129,7 @@ impl LevelCode {
             // SAFETY: `assert_supported` above checked that the CPU has AVX2 and FMA.
             SimdLevel::Avx2 => Self {
                 kernel: |c, x, de, di| unsafe { kernel_avx2(c, x, de, di) },
+                sums: |k, e, g0, ee, ei, scratch| unsafe { sums_avx2(k, e, g0, ee, ei, scratch) },
                 staged: |s, role, x, acc, out, scratch| unsafe {
                     staged_avx2(s, role, x, acc, out, scratch)
                 },
@@ -133,6 +141,7 @@ impl LevelCode {
             // SAFETY: `assert_supported` above checked that the CPU has AVX-512 F/DQ/VL and FMA.
             SimdLevel::Avx512 => Self {
                 kernel: |c, x, de, di| unsafe { kernel_avx512(c, x, de, di) },
+                sums: |k, e, g0, ee, ei, scratch| unsafe { sums_avx512(k, e, g0, ee, ei, scratch) },
                 staged: |s, role, x, acc, out, scratch| unsafe {
                     staged_avx512(s, role, x, acc, out, scratch)
                 },
@@ -142,6 +151,9 @@ impl LevelCode {
             },
             _ => Self {
                 kernel: kernel_generic,
+                sums: |k, e, g0, ee, ei, scratch| {
+                    k.sums_of_cells::<Unfused>(e, g0, ee, ei, scratch)
+                },
                 staged: |s, role, x, acc, out, scratch| {
                     s.staged_stage::<Unfused>(role, x, acc, out, scratch)
                 },
@@ -156,7 +168,20 @@ impl LevelCode {
 /// Defines the kernel and the two stage loops compiled with one SIMD level's instructions
 /// (and fused multiply-adds); [`LevelCode::of`] checks the CPU before use.
 macro_rules! stage_loops_for {
-    ($kernel:ident, $staged:ident, $pipelined:ident, $features:literal) => {
+    ($kernel:ident, $sums:ident, $staged:ident, $pipelined:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $sums(
+            k: &Coupler,
+            e: &[f64],
+            g0: usize,
+            ee: &mut [f64],
+            ei: &mut [f64],
+            scratch: &mut [f64],
+        ) {
+            k.sums_of_cells::<Fused>(e, g0, ee, ei, scratch)
+        }
+
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
         fn $kernel(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
@@ -191,9 +216,16 @@ macro_rules! stage_loops_for {
     };
 }
 
-stage_loops_for!(kernel_avx2, staged_avx2, pipelined_avx2, "avx2,fma");
+stage_loops_for!(
+    kernel_avx2,
+    sums_avx2,
+    staged_avx2,
+    pipelined_avx2,
+    "avx2,fma"
+);
 stage_loops_for!(
     kernel_avx512,
+    sums_avx512,
     staged_avx512,
     pipelined_avx512,
     "avx512f,avx512dq,avx512vl,fma"

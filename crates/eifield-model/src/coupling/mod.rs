@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub use kernel::*;
 pub use matrix::CouplingMatrix;
 
+use crate::fastmath::MulAdd;
 use crate::grid::{Boundary, Grid};
 use crate::rhs::{CHUNK, neighbour_sums};
 
@@ -280,7 +281,7 @@ impl Coupler {
     /// index, possibly over several rows) of the E field `e`: `ee` gets the
     /// excitatory sum, `ei` the inhibitory one when the two differ.
     #[inline(always)]
-    pub(crate) fn sums_of_cells(
+    pub(crate) fn sums_of_cells<M: MulAdd>(
         &self,
         e: &[f64],
         g0: usize,
@@ -303,7 +304,7 @@ impl Coupler {
             let seg = (cols - c0).min(g0 + len - g);
             let window = RowWindow::around(&self.grid, e, r as isize, self.reach());
             let span = g - g0..g - g0 + seg;
-            self.row_sums(&window, c0, &mut ee[span.clone()], &mut ei[span], scratch);
+            self.row_sums::<M>(&window, c0, &mut ee[span.clone()], &mut ei[span], scratch);
             g += seg;
         }
     }
@@ -311,7 +312,7 @@ impl Coupler {
     /// The coupling sums of columns `c0 .. c0 + ee.len()` of the row at the
     /// centre of `window` (stencils only).
     #[inline(always)]
-    pub(crate) fn row_sums(
+    pub(crate) fn row_sums<M: MulAdd>(
         &self,
         window: &RowWindow<'_>,
         c0: usize,
@@ -319,10 +320,10 @@ impl Coupler {
         ei: &mut [f64],
         scratch: &mut [f64],
     ) {
-        operator_sums(&self.ee, self.grid.boundary, window, c0, ee, scratch);
+        operator_sums::<M>(&self.ee, self.grid.boundary, window, c0, ee, scratch);
         if let Some(op) = &self.ei {
             let len = ee.len();
-            operator_sums(op, self.grid.boundary, window, c0, &mut ei[..len], scratch);
+            operator_sums::<M>(op, self.grid.boundary, window, c0, &mut ei[..len], scratch);
         }
     }
 }
@@ -411,7 +412,7 @@ pub(crate) fn physical_row(grid: &Grid, v: isize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn operator_sums(
+fn operator_sums<M: MulAdd>(
     op: &Operator,
     boundary: Boundary,
     window: &RowWindow<'_>,
@@ -425,7 +426,7 @@ fn operator_sums(
             neighbour_sums(boundary, window.at(-1), window.at(1), row, c0, out);
         }
         Operator::Stencil { reach, taps } => {
-            stencil_sums(taps, *reach, boundary, window, c0, out, scratch)
+            stencil_sums::<M>(taps, *reach, boundary, window, c0, out, scratch)
         }
         Operator::Matrix(_) => unreachable!("matrices have no rows"),
     }
@@ -434,9 +435,10 @@ fn operator_sums(
 /// The stencil sums of one chunk: first the pair sums
 /// `p_dr[x] = E[r − dr][x] + E[r + dr][x]` over the chunk's columns and
 /// `reach` more on each side (wrapped, or zero past an open edge), then
-/// each tap adds `w · (p_dr[c − dc] + p_dr[c + dc])`.
+/// each tap adds `w · (p_dr[c − dc] + p_dr[c + dc])` with a multiply-add
+/// (fused where the SIMD level has it, as the GPU kernel's `fma`).
 #[inline(always)]
-fn stencil_sums(
+fn stencil_sums<M: MulAdd>(
     taps: &[Tap],
     reach: usize,
     boundary: Boundary,
@@ -465,13 +467,13 @@ fn stencil_sums(
         let w = t.weight;
         if t.dc == 0 {
             for (o, x) in out.iter_mut().zip(&p[reach..reach + len]) {
-                *o += w * x;
+                *o = M::mul_add(w, *x, *o);
             }
         } else {
             let left = &p[reach - t.dc..reach - t.dc + len];
             let right = &p[reach + t.dc..reach + t.dc + len];
             for ((o, l), r) in out.iter_mut().zip(left).zip(right) {
-                *o += w * (l + r);
+                *o = M::mul_add(w, l + r, *o);
             }
         }
     }

@@ -427,9 +427,8 @@ mod tests {
         let n = coupler.grid().len();
         let f = |x: (&[f64], &[f64])| {
             let (mut ke, mut ki) = (vec![0.0; n], vec![0.0; n]);
-            let kernel = simd.kernel();
             crate::rhs::rhs(
-                coupler, coeffs, kernel, x.0, x.1, drive, h_in, &mut ke, &mut ki,
+                coupler, coeffs, simd, x.0, x.1, drive, h_in, &mut ke, &mut ki,
             );
             (ke, ki)
         };

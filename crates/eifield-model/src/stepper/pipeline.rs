@@ -134,7 +134,7 @@ impl Sweep<'_> {
             let len = CHUNK.min(cols - c0);
             let span = c0..c0 + len;
             let (ns, ns_ei) = (&mut nsum.0[..len], &mut nsum.1[..len]);
-            self.coupler.row_sums(&window, c0, ns, ns_ei, scratch);
+            self.coupler.row_sums::<M>(&window, c0, ns, ns_ei, scratch);
             let cells = state + c0..state + c0 + len;
             role.kernel_and_apply::<M>(
                 self.coeffs,

@@ -150,8 +150,13 @@ impl Sweep<'_> {
         let mut g0 = 0;
         while g0 < n {
             let len = CHUNK.min(n - g0);
-            self.coupler
-                .sums_of_cells(x.0, g0, &mut nsum[..len], &mut nsum_ei[..len], scratch);
+            self.coupler.sums_of_cells::<M>(
+                x.0,
+                g0,
+                &mut nsum[..len],
+                &mut nsum_ei[..len],
+                scratch,
+            );
             let span = g0..g0 + len;
             let (acc_e, acc_i): (&mut [f64], &mut [f64]) = match role {
                 Role::Only { .. } => (&mut [], &mut []),
