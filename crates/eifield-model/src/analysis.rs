@@ -519,14 +519,11 @@ mod tests {
         // only through 3 or 4, which are not higher, so it stays cut off; a
         // radius-3 disk reaches it from 2 directly.
         let disk = |radius| {
-            let coupling = crate::scene::Coupling {
-                kernel: crate::coupling::Kernel::Disk {
-                    radius,
-                    profile: crate::coupling::Profile::Flat,
-                },
-                ..Default::default()
+            let kernel = crate::coupling::Kernel::Disk {
+                radius,
+                profile: crate::coupling::Profile::Flat,
             };
-            Coupler::build(&coupling, grid).unwrap()
+            crate::test_data::coupler(grid, &kernel, None)
         };
         assert_eq!(
             induced_by(&disk(2.0)),

@@ -1,7 +1,7 @@
 //! The right-hand side of the lattice ODE, computed a row chunk at a time into
 //! caller-owned buffers, with a SIMD kernel chosen at run time.
 
-use crate::coupling::{Coupler, STENCIL_SCRATCH};
+use crate::coupling::{Coupler, stencil_scratch};
 use crate::fastmath::{Fused, MulAdd, Unfused, tanh3};
 use crate::grid::Boundary;
 use crate::scene::FieldScene;
@@ -216,7 +216,7 @@ pub fn rhs(
     let n = coupler.grid().len();
     let mut nsum = [0.0; CHUNK];
     let mut nsum_ei = [0.0; CHUNK];
-    let mut scratch = vec![0.0; STENCIL_SCRATCH];
+    let mut scratch = vec![0.0; stencil_scratch(coupler.reach())];
     let two = coupler.has_two_sums();
     let code = LevelCode::of(level);
     let mut g0 = 0;
@@ -253,7 +253,7 @@ mod tests {
     use super::*;
     use crate::coupling::{Kernel, MatrixFile, Profile};
     use crate::grid::Grid;
-    use crate::test_data::pseudo_random;
+    use crate::test_data::{coupler, pseudo_random};
 
     fn coeffs() -> Coeffs {
         Coeffs::from_scene(&FieldScene::default())
@@ -398,12 +398,7 @@ mod tests {
                     (4, 263),
                 ] {
                     let grid = Grid::new(rows, cols, boundary);
-                    let coupling = crate::scene::Coupling {
-                        kernel: kernel.clone(),
-                        kernel_ei: kernel_ei.clone(),
-                        ..Default::default()
-                    };
-                    let coupler = Coupler::build(&coupling, grid).unwrap();
+                    let coupler = coupler(grid, &kernel, kernel_ei.as_ref());
                     let n = grid.len();
                     let e = pseudo_random(n, 1, 4.0);
                     let i = pseudo_random(n, 2, 4.0);

@@ -13,3 +13,17 @@ pub(crate) fn pseudo_random(n: usize, seed: u64, scale: f64) -> Vec<f64> {
         })
         .collect()
 }
+
+/// The coupling of `kernel` (and `kernel_ei`, when given) on `grid`.
+pub(crate) fn coupler(
+    grid: crate::Grid,
+    kernel: &crate::coupling::Kernel,
+    kernel_ei: Option<&crate::coupling::Kernel>,
+) -> crate::coupling::Coupler {
+    let coupling = crate::scene::Coupling {
+        kernel: kernel.clone(),
+        kernel_ei: kernel_ei.cloned(),
+        ..Default::default()
+    };
+    crate::coupling::Coupler::build(&coupling, grid).expect("a valid coupling")
+}

@@ -175,7 +175,7 @@ impl Kernel {
     pub fn reach(&self) -> Option<usize> {
         match self {
             Self::Nearest | Self::Moore { .. } => Some(1),
-            Self::Disk { radius, .. } => Some(radius.floor().max(1.0) as usize),
+            Self::Disk { radius, .. } => Some(disk_reach(*radius)),
             Self::Matrix { .. } => None,
         }
     }
@@ -208,20 +208,7 @@ impl Kernel {
                 taps
             }
             Self::Disk { radius, profile } => {
-                let reach = self.reach().expect("a stencil");
-                let mut taps = Vec::new();
-                for dr in 0..=reach {
-                    for dc in 0..=reach {
-                        let d = ((dr * dr + dc * dc) as f64).sqrt();
-                        if (dr, dc) != (0, 0) && d <= *radius {
-                            taps.push(Tap {
-                                dr,
-                                dc,
-                                weight: profile.weight(d),
-                            });
-                        }
-                    }
-                }
+                let mut taps = disk_taps(*radius, profile);
                 let sum = weight_sum(&taps);
                 for t in &mut taps {
                     t.weight *= KERNEL_WEIGHT_SUM / sum;
@@ -281,20 +268,7 @@ impl Kernel {
                     }
                 }
                 // The weights must be normalisable to a positive sum.
-                let reach = self.reach().expect("a stencil");
-                let mut raw = Vec::new();
-                for dr in 0..=reach {
-                    for dc in 0..=reach {
-                        let d = ((dr * dr + dc * dc) as f64).sqrt();
-                        if (dr, dc) != (0, 0) && d <= *radius {
-                            raw.push(Tap {
-                                dr,
-                                dc,
-                                weight: profile.weight(d),
-                            });
-                        }
-                    }
-                }
+                let raw = disk_taps(*radius, profile);
                 let sum = weight_sum(&raw);
                 let scale: f64 = raw
                     .iter()
@@ -314,6 +288,31 @@ impl Kernel {
             }
         }
     }
+}
+
+/// The rows and columns a disk of `radius` reaches.
+fn disk_reach(radius: f64) -> usize {
+    radius.floor().max(1.0) as usize
+}
+
+/// The unnormalised taps of a disk: every offset within distance `radius`
+/// but the cell itself, weighted by `profile`.
+fn disk_taps(radius: f64, profile: &Profile) -> Vec<Tap> {
+    let reach = disk_reach(radius);
+    let mut taps = Vec::new();
+    for dr in 0..=reach {
+        for dc in 0..=reach {
+            let d = ((dr * dr + dc * dc) as f64).sqrt();
+            if (dr, dc) != (0, 0) && d <= radius {
+                taps.push(Tap {
+                    dr,
+                    dc,
+                    weight: profile.weight(d),
+                });
+            }
+        }
+    }
+    taps
 }
 
 /// The sum of a stencil's weights over every cell it covers.

@@ -29,8 +29,12 @@ use crate::rhs::{CHUNK, neighbour_sums};
 pub const MAX_REACH: usize = MAX_DISK_RADIUS as usize;
 /// Rows of a [`RowWindow`]: the row itself and [`MAX_REACH`] on each side.
 pub(crate) const WINDOW: usize = 2 * MAX_REACH + 1;
-/// Scratch values a stencil sum of one chunk needs at most.
-pub const STENCIL_SCRATCH: usize = (MAX_REACH + 1) * (CHUNK + 2 * MAX_REACH);
+/// Scratch values the stencil sums of one chunk need at reach `reach`:
+/// the pair sums of `reach + 1` row offsets, each `reach` columns wider than
+/// the chunk on both sides.
+pub(crate) fn stencil_scratch(reach: usize) -> usize {
+    (reach + 1) * (CHUNK + 2 * reach)
+}
 
 /// One sum of the coupling: how the weighted sum of the neighbours' E is
 /// formed.
@@ -117,12 +121,7 @@ impl Coupler {
              -> Result<Arc<CouplingMatrix>, CouplingError> {
                 let m = match &file.matrix {
                     Some(m) => m.clone(),
-                    None => Arc::new(CouplingMatrix::read(&file.path, n).map_err(|message| {
-                        CouplingError {
-                            field: format!("coupling.kernel.{name}"),
-                            message,
-                        }
-                    })?),
+                    None => Arc::new(read_matrix(&file.path, n, name)?),
                 };
                 if m.n != n {
                     return Err(CouplingError {
@@ -515,6 +514,15 @@ fn fill_padded(
     }
 }
 
+/// Reads the `ee` or `ei` matrix of a `Matrix` kernel for `n` cells; an
+/// error names the field.
+fn read_matrix(path: &Path, n: usize, name: &str) -> Result<CouplingMatrix, CouplingError> {
+    CouplingMatrix::read(path, n).map_err(|message| CouplingError {
+        field: format!("coupling.kernel.{name}"),
+        message,
+    })
+}
+
 /// Reads the matrices of a `Matrix` kernel that are not read yet, relative
 /// to `base` (the scene file's folder), for a lattice of `n` cells.
 pub fn read_matrices(kernel: &mut Kernel, base: &Path, n: usize) -> Result<(), CouplingError> {
@@ -526,11 +534,7 @@ pub fn read_matrices(kernel: &mut Kernel, base: &Path, n: usize) -> Result<(), C
             if file.path.is_relative() {
                 file.path = base.join(&file.path);
             }
-            let m = CouplingMatrix::read(&file.path, n).map_err(|message| CouplingError {
-                field: format!("coupling.kernel.{name}"),
-                message,
-            })?;
-            file.matrix = Some(Arc::new(m));
+            file.matrix = Some(Arc::new(read_matrix(&file.path, n, name)?));
         }
     }
     Ok(())

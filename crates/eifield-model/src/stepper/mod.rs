@@ -28,10 +28,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::coupling::Coupler;
+use crate::coupling::{Coupler, stencil_scratch};
 use crate::rhs::Coeffs;
 use crate::simd::{LevelCode, SimdLevel};
-use pipeline::{Rings, stencil_scratch};
+use pipeline::Rings;
 use stage::{Role, Sweep};
 
 /// The integration method.
@@ -392,7 +392,7 @@ mod tests {
     use super::*;
     use crate::coupling::{Kernel, Profile};
     use crate::grid::{Boundary, Grid};
-    use crate::test_data::pseudo_random;
+    use crate::test_data::{coupler, pseudo_random};
 
     #[test]
     fn blocks_grow_with_the_lattice_and_never_idle_a_thread() {
@@ -517,12 +517,7 @@ mod tests {
                     (5, 0),
                 ] {
                     let grid = Grid::new(rows, cols, boundary);
-                    let coupling = crate::scene::Coupling {
-                        kernel: kernel.clone(),
-                        kernel_ei: kernel_ei.clone(),
-                        ..Default::default()
-                    };
-                    let coupler = Coupler::build(&coupling, grid).unwrap();
+                    let coupler = coupler(grid, &kernel, kernel_ei.as_ref());
                     let n = grid.len();
                     let drive = pseudo_random(n, 1, 8.0);
                     let h_in = pseudo_random(n, 2, 8.0);

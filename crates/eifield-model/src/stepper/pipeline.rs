@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::coupling::{RowWindow, physical_row};
+use crate::coupling::{RowWindow, physical_row, stencil_scratch};
 use crate::fastmath::MulAdd;
 use crate::grid::Boundary;
 use crate::rhs::{CHUNK, ChunkIn};
@@ -199,9 +199,4 @@ impl Rings {
 /// Rows of each ring for a stencil of reach `reach` (see [`Rings`]).
 pub(crate) fn ring_rows(reach: usize) -> usize {
     (2 * reach + 1).max((MAX_STAGES - 1) * reach + 1)
-}
-
-/// Scratch values the stencil sums of one chunk need at reach `reach`.
-pub(crate) fn stencil_scratch(reach: usize) -> usize {
-    (reach + 1) * (CHUNK + 2 * reach)
 }
