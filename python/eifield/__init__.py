@@ -141,8 +141,17 @@ class Scene:
         return repr(self._inner)
 
     def __reduce__(self):
-        # Scenes travel to other processes (Dask workers) as their RON text.
-        return (Scene.from_ron, (self.to_ron(), self.name))
+        # Scenes travel to other processes (Dask workers) as their RON text,
+        # with the coupling matrices they hold in memory (their files may not
+        # be where the other process looks).
+        return (_scene_from_parts, (self.to_ron(), self.name, self._inner.coupling_csc()))
+
+
+def _scene_from_parts(text: str, name: str, matrices: Optional[tuple]) -> Scene:
+    scene = Scene.from_ron(text, name)
+    if matrices is not None:
+        scene._inner.set_coupling_csc(*matrices)
+    return scene
 
 
 @dataclass

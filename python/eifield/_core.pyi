@@ -35,6 +35,9 @@ class Scene:
         ee: Tuple[np.ndarray, np.ndarray, np.ndarray],
         ei: Tuple[np.ndarray, np.ndarray, np.ndarray],
     ) -> None: ...
+    def coupling_csc(
+        self,
+    ) -> Optional[Tuple[Tuple[np.ndarray, np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray]]]: ...
     def save(self, path: str) -> None: ...
 
 class Sweep:

@@ -24,6 +24,13 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// A matrix in CSC form for Python: `(indptr, indices, data)`.
+type CscParts<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
 /// A scene: every parameter of a run (see the command line's scene files).
 #[pyclass(name = "Scene", module = "eifield._core", skip_from_py_object)]
 #[derive(Clone)]
@@ -210,6 +217,27 @@ impl PyScene {
             ..Coupling::default()
         };
         Ok(())
+    }
+
+    /// The coupling matrices the scene holds in memory (a `Matrix` kernel
+    /// set from arrays or read with the scene), each as the CSC parts
+    /// `(indptr, indices, data)` that `set_coupling_csc` takes; `None` for
+    /// other kernels.
+    #[allow(clippy::type_complexity)]
+    fn coupling_csc<'py>(&self, py: Python<'py>) -> Option<(CscParts<'py>, CscParts<'py>)> {
+        let Kernel::Matrix { ee, ei } = &self.scene.coupling.kernel else {
+            return None;
+        };
+        let parts = |file: &MatrixFile| -> Option<CscParts<'py>> {
+            let m = file.matrix.as_ref()?;
+            let as_i64 = |v: Vec<i64>| PyArray1::from_vec(py, v);
+            Some((
+                as_i64(m.offsets.iter().map(|&k| k as i64).collect()),
+                as_i64(m.sources.iter().map(|&j| i64::from(j)).collect()),
+                PyArray1::from_vec(py, m.weights.clone()),
+            ))
+        };
+        Some((parts(ee)?, parts(ei)?))
     }
 
     /// Writes the scene to `path`, with its coupling matrices beside it

@@ -241,6 +241,13 @@ def test_coupling_matrices_from_numpy_and_scipy_give_the_nearest_run(tmp_path):
     assert (tmp_path / "saved" / "coupling_ee.npz").exists()
     again = eifield.run(eifield.Scene.load(tmp_path / "saved" / "scene.ron"))
     assert np.array_equal(again.E, eifield.run(saved).E)
+    # A scene with matrices in memory travels to other processes (Dask
+    # workers) with them, in whatever folder they run.
+    import pickle
+
+    for held in (saved, eifield.Scene.load(tmp_path / "saved" / "scene.ron")):
+        copy = pickle.loads(pickle.dumps(held))
+        assert np.array_equal(eifield.run(copy).E, again.E)
 
 
 def test_a_coupling_matrix_of_the_wrong_shape_names_what_was_expected():

@@ -109,6 +109,9 @@ pub struct Manifest {
     pub threads: usize,
     /// SIMD kernel of the CPU engine (`null` on the GPU).
     pub simd: Option<&'static str>,
+    /// How the GPU engine dispatches a step: `"fused"`, or `"per stage"`
+    /// for kernels too wide for the fused step kernel (`null` on the CPU).
+    pub gpu_step: Option<&'static str>,
     /// Steps taken.
     pub steps: u64,
     /// Samples written.
@@ -368,6 +371,7 @@ pub fn run_scene(
             FieldEngine::Cpu(cpu) => Some(cpu.simd().name()),
             FieldEngine::Gpu(_) => None,
         },
+        gpu_step: info.gpu_step,
         steps: 0,
         samples: 0,
         samples_requested,
@@ -376,6 +380,12 @@ pub fn run_scene(
         stop: StopReason::Running,
     };
     write_manifest(&request.out, &manifest).map_err(AppError::Input)?;
+    if manifest.gpu_step == Some("per stage") {
+        eprintln!(
+            "note: the coupling kernel's stencil is too wide for the GPU's fused step kernel; \
+             each step runs one dispatch per stage"
+        );
+    }
 
     let mut app = headless_app();
     let settings = SimSettings {

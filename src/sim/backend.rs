@@ -402,6 +402,10 @@ pub struct BackendInfo {
     pub adapter: String,
     /// `"f64"` or `"f32"`.
     pub precision: &'static str,
+    /// How the GPU engine dispatches a step: `"fused"`, or `"per stage"`
+    /// where the kernel's stencil is too wide for the fused step kernel
+    /// (`None` on the CPU).
+    pub gpu_step: Option<&'static str>,
 }
 
 impl FieldEngine {
@@ -417,23 +421,8 @@ impl FieldEngine {
             BackendChoice::Cpu => false,
             BackendChoice::Gpu => true,
             BackendChoice::Auto if scene.grid.len() < AUTO_GPU_MIN_CELLS => false,
-            // General matrices and stencils wider than the GPU's kernel holds
-            // run on the CPU.
-            BackendChoice::Auto
-                if scene.coupling.kernel.is_matrix()
-                    || [
-                        Some(&scene.coupling.kernel),
-                        scene.coupling.kernel_ei.as_ref(),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .any(|k| {
-                        k.reach()
-                            .is_some_and(|r| r > eifield_gpu::max_gpu_reach(Method::Rk4))
-                    }) =>
-            {
-                false
-            }
+            // General matrices run on the CPU only.
+            BackendChoice::Auto if scene.coupling.kernel.is_matrix() => false,
             // A device already in use (the renderer's) is the only candidate.
             BackendChoice::Auto => match gpu {
                 Some(c) => {
@@ -486,11 +475,17 @@ impl FieldEngine {
                 backend: "cpu",
                 adapter: format!("CPU ({} kernel)", engine.simd().name()),
                 precision: "f64",
+                gpu_step: None,
             },
             Self::Gpu(gpu) => BackendInfo {
                 backend: "gpu",
                 adapter: gpu.engine.context().adapter.name.clone(),
                 precision: gpu.engine.precision().name(),
+                gpu_step: Some(if gpu.engine.per_stage() {
+                    "per stage"
+                } else {
+                    "fused"
+                }),
             },
         }
     }

@@ -318,6 +318,11 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                 let info = lattice.engine().info();
                 ui.label(format!("{} × {} cells, {:?}", g.rows, g.cols, g.boundary));
                 ui.label(match info.backend {
+                    "gpu" if info.gpu_step == Some("per stage") => format!(
+                        "GPU engine ({}) on {}, one dispatch per stage (a kernel too wide \
+                         for the fused step)",
+                        info.precision, info.adapter
+                    ),
                     "gpu" => format!("GPU engine ({}) on {}", info.precision, info.adapter),
                     _ => format!("{} engine ({})", info.adapter, info.precision),
                 });

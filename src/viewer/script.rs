@@ -7,6 +7,7 @@
 //! | `wait N` | let N frames pass |
 //! | `click ROW COL` | move the mouse pointer over the cell and left-click it |
 //! | `click_at X Y` | move the mouse pointer to a point of the window and left-click |
+//! | `pointer X Y` | move the mouse pointer to a point of the window, without a click |
 //! | `screenshot PATH` | save a PNG of the window and wait until it is written |
 //! | `report PATH` | write a JSON report: the clicks (E at the click and the largest E since), the points clicked (and the cell under each), the model time `t`, the session's tick count `tick`, the state (`E` and `I`, row-major), the perturbations sent so far, the frames after the first in which the active scene or the view settings were marked changed, and the frame rate |
 //!
@@ -63,6 +64,8 @@ pub enum ScriptCommand {
     Click(usize, usize),
     /// Click a point of the window (logical pixels from the top left).
     ClickAt(f32, f32),
+    /// Move the pointer to a point of the window, without a click.
+    Pointer(f32, f32),
     /// Save a screenshot.
     Screenshot(PathBuf),
     /// Write the click report.
@@ -112,12 +115,17 @@ pub fn parse_script(text: &str, origin: &str) -> Result<Vec<ScriptCommand>, Stri
                     .ok_or_else(|| err("expected a model time of at least 0"))?,
             ),
             ["click", r, c] => ScriptCommand::Click(number(r)?, number(c)?),
-            ["click_at", x, y] => {
+            ["click_at" | "pointer", x, y] => {
                 let coordinate = |s: &str| {
                     s.parse::<f32>()
                         .map_err(|_| err("expected a number of pixels"))
                 };
-                ScriptCommand::ClickAt(coordinate(x)?, coordinate(y)?)
+                let (x, y) = (coordinate(x)?, coordinate(y)?);
+                if words[0] == "pointer" {
+                    ScriptCommand::Pointer(x, y)
+                } else {
+                    ScriptCommand::ClickAt(x, y)
+                }
             }
             ["screenshot", p] => ScriptCommand::Screenshot(PathBuf::from(p)),
             ["report", p] => ScriptCommand::Report(PathBuf::from(p)),
@@ -455,6 +463,16 @@ fn run_script(
                 });
             }
         }
+        ScriptCommand::Pointer(x, y) => {
+            if let Ok(window) = windows.single() {
+                events.write(WindowEvent::CursorMoved(CursorMoved {
+                    window,
+                    position: Vec2::new(x, y),
+                    delta: None,
+                }));
+            }
+            script.next += 1;
+        }
         ScriptCommand::ClickAt(x, y) => {
             let position = Vec2::new(x, y);
             let pressed = click_step(&mut script, windows.single().ok(), position, &mut events);
@@ -636,7 +654,8 @@ mod tests {
     #[test]
     fn scripts_parse_and_errors_name_the_line() {
         let script = parse_script(
-            "# smoke\nwait 5\nclick 1 2 # a cell\nwait_time 1.5\nscreenshot a.png\nreport r.json\nexit\n",
+            "# smoke\nwait 5\nclick 1 2 # a cell\nwait_time 1.5\npointer 3 4.5\nclick_at 6 7\n\
+             screenshot a.png\nreport r.json\nexit\n",
             "s",
         )
         .unwrap();
@@ -646,6 +665,8 @@ mod tests {
                 ScriptCommand::Wait(5),
                 ScriptCommand::Click(1, 2),
                 ScriptCommand::WaitTime(1.5),
+                ScriptCommand::Pointer(3.0, 4.5),
+                ScriptCommand::ClickAt(6.0, 7.0),
                 ScriptCommand::Screenshot("a.png".into()),
                 ScriptCommand::Report("r.json".into()),
                 ScriptCommand::Exit

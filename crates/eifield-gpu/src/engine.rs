@@ -66,11 +66,10 @@ pub enum BuildError {
     Coupling(String),
 }
 
-/// The coupling of a scene on `grid`, if the GPU engine runs it: stencils
-/// whose halo fits the fused kernel's largest tile with RK4 (so that every
-/// method does); general matrices do not run on the GPU.
+/// The coupling of a scene on `grid`, if the GPU engine runs it: every
+/// stencil (those too wide for the fused step kernel run one dispatch per
+/// stage); general matrices do not run on the GPU.
 fn gpu_coupler(scene: &FieldScene, grid: Grid) -> Result<Coupler, BuildError> {
-    let method = Method::Rk4;
     let coupler =
         Coupler::build(&scene.coupling, grid).map_err(|e| BuildError::Coupling(e.to_string()))?;
     if coupler.is_matrix() {
@@ -80,24 +79,14 @@ fn gpu_coupler(scene: &FieldScene, grid: Grid) -> Result<Coupler, BuildError> {
                 .into(),
         ));
     }
-    if shader::tile_for(shader::DEFAULT_TILE, method, coupler.reach()).is_none() {
-        return Err(BuildError::Coupling(format!(
-            "invalid value for `coupling.kernel`: a stencil reaching {} cells needs a halo of \
-             {} cells per side for RK4, more than the GPU's fused step kernel can hold \
-             (its largest tile is {} cells); use a radius of at most {} or `--backend cpu`",
-            coupler.reach(),
-            coupler.reach() * method.stages(),
-            shader::TILES[shader::TILES.len() - 1],
-            max_gpu_reach(method)
-        )));
-    }
     Ok(coupler)
 }
 
-/// The widest stencil reach the GPU's fused step kernel runs for `method`.
-pub fn max_gpu_reach(method: Method) -> usize {
+/// The widest stencil reach the GPU's fused step kernel runs for `method`;
+/// wider stencils run one dispatch per stage.
+pub fn max_fused_reach(method: Method) -> usize {
     (1..=eifield_model::coupling::MAX_REACH)
-        .take_while(|&r| shader::tile_for(shader::DEFAULT_TILE, method, r).is_some())
+        .take_while(|&r| !shader::step_plan(shader::DEFAULT_TILE, method, r).0)
         .last()
         .unwrap_or(0)
 }
@@ -167,7 +156,11 @@ struct Pipelines {
     /// The tile side the step kernel loads (the one asked for, or a larger
     /// one where a wide stencil's halo needs it).
     tile: usize,
-    step: wgpu::ComputePipeline,
+    /// Cells a step workgroup writes along a side.
+    out_side: usize,
+    /// The step kernel: one pipeline for the whole step (fused), or one per
+    /// stage, dispatched in turn.
+    step: Vec<wgpu::ComputePipeline>,
     scatter: wgpu::ComputePipeline,
     check: wgpu::ComputePipeline,
     residual: wgpu::ComputePipeline,
@@ -188,6 +181,32 @@ struct Buffers {
     scatter_counts: wgpu::Buffer,
     check_counts: wgpu::Buffer,
     first_bad: wgpu::Buffer,
+    /// Between the dispatches of a step run one per stage: two stage
+    /// outputs and the accumulated slopes (each E then I).
+    stages: Option<StageBuffers>,
+}
+
+/// The buffers that carry a step from one stage's dispatch to the next.
+struct StageBuffers {
+    values: [wgpu::Buffer; 2],
+    slopes: wgpu::Buffer,
+}
+
+impl StageBuffers {
+    fn new(device: &wgpu::Device, state_bytes: u64) -> Self {
+        let buffer = |label: &str| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (2 * state_bytes).max(16),
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        Self {
+            values: [buffer("stage values (a)"), buffer("stage values (b)")],
+            slopes: buffer("accumulated slopes"),
+        }
+    }
 }
 
 /// The lattice integrated on a GPU (see the module docs).
@@ -197,6 +216,8 @@ pub struct GpuEngine {
     method: Method,
     /// Side of the tile a step workgroup loads.
     tile: usize,
+    /// One dispatch per stage even where the fused step kernel would do.
+    always_per_stage: bool,
     /// Lattice geometry (and the stencil integrated with).
     pub grid: Grid,
     /// The coupling (a stencil; its lattice is `grid`).
@@ -217,7 +238,9 @@ pub struct GpuEngine {
     buffers: Buffers,
     /// Which of the two state buffers holds the state.
     current: usize,
-    step_groups: [wgpu::BindGroup; 2],
+    /// The step kernel's bindings (one per pipeline) reading each state
+    /// buffer.
+    step_groups: [Vec<wgpu::BindGroup>; 2],
     drive_on_gpu: DriveOnGpu,
     /// The drive of every cell, on the CPU, while noise is on.
     host_drive: Vec<f64>,
@@ -312,7 +335,14 @@ impl GpuEngine {
         let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let method = method_of(&scene.integrator);
         let coupler = gpu_coupler(scene, grid)?;
-        let pipelines = Pipelines::new(device, precision, method, shader::DEFAULT_TILE, &coupler);
+        let pipelines = Pipelines::new(
+            device,
+            precision,
+            method,
+            shader::DEFAULT_TILE,
+            &coupler,
+            false,
+        );
         let storage = |label: &str| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -349,6 +379,9 @@ impl GpuEngine {
                     | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             }),
+            stages: pipelines
+                .per_stage()
+                .then(|| StageBuffers::new(device, state_bytes)),
         };
         if let Some(error) = futures_lite::future::block_on(out_of_memory.pop()) {
             return Err(GpuError::OutOfMemory {
@@ -364,6 +397,7 @@ impl GpuEngine {
             precision,
             method,
             tile: shader::DEFAULT_TILE,
+            always_per_stage: false,
             grid,
             coupler,
             coeffs: Coeffs::from_scene(scene),
@@ -478,16 +512,39 @@ impl GpuEngine {
         true
     }
 
+    /// Whether a step runs one dispatch per stage (a stencil too wide for
+    /// the fused step kernel's tile, or asked for) rather than one fused
+    /// dispatch.
+    pub fn per_stage(&self) -> bool {
+        self.pipelines.per_stage()
+    }
+
+    /// Runs every step one dispatch per stage even where the fused kernel
+    /// would do (`true`; it gives the same bits, more slowly), or only
+    /// where the stencil needs it (`false`, the default).
+    pub fn set_always_per_stage(&mut self, on: bool) {
+        if on != self.always_per_stage {
+            self.always_per_stage = on;
+            self.rebuild_pipelines();
+        }
+    }
+
     fn rebuild_pipelines(&mut self) {
+        let device = &self.ctx.device;
         self.pipelines = Pipelines::new(
-            &self.ctx.device,
+            device,
             self.precision,
             self.method,
             self.tile,
             &self.coupler,
+            self.always_per_stage,
         );
+        if self.pipelines.per_stage() && self.buffers.stages.is_none() {
+            let state_bytes = (self.grid.len() * self.precision.bytes()) as u64;
+            self.buffers.stages = Some(StageBuffers::new(device, state_bytes));
+        }
         self.step_groups =
-            [0, 1].map(|from| step_group(&self.ctx.device, &self.pipelines, &self.buffers, from));
+            [0, 1].map(|from| step_group(device, &self.pipelines, &self.buffers, from));
     }
 
     /// Replaces the coupling stencil by one of the same shape (its boundary
@@ -552,6 +609,7 @@ impl GpuEngine {
             Method::Euler,
             self.tile,
             &self.coupler,
+            false,
         );
         let euler_groups = [0, 1].map(|from| step_group(device, &euler, &self.buffers, from));
         let steps_per_check = (REST_CHECK_INTERVAL / REST_DT).round() as u64;
@@ -580,7 +638,7 @@ impl GpuEngine {
     fn largest_derivative(
         &self,
         euler: &Pipelines,
-        euler_groups: &[wgpu::BindGroup; 2],
+        euler_groups: &[Vec<wgpu::BindGroup>; 2],
     ) -> Result<f64, GpuError> {
         let queue = &self.ctx.queue;
         queue.write_buffer(
@@ -620,12 +678,12 @@ impl GpuEngine {
                 entry(7, &largest),
             ],
         });
-        let out = shader::output_side(euler.tile, Method::Euler, self.coupler.reach()) as u32;
+        let out = euler.out_side as u32;
         let mut encoder = self.encoder();
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&euler.step);
-            pass.set_bind_group(0, &euler_groups[from], &[]);
+            pass.set_pipeline(&euler.step[0]);
+            pass.set_bind_group(0, &euler_groups[from][0], &[]);
             pass.dispatch_workgroups(
                 (self.grid.cols as u32).div_ceil(out),
                 (self.grid.rows as u32).div_ceil(out),
@@ -954,17 +1012,25 @@ impl GpuEngine {
         pass.dispatch_workgroups(groups, 1, 1);
     }
 
-    /// Records `steps` steps, swapping the state buffers after each.
+    /// Records `steps` steps, swapping the state buffers after each (a
+    /// step is one dispatch, or one per stage in turn).
     fn encode_steps(&mut self, encoder: &mut wgpu::CommandEncoder, steps: u64) {
-        let out =
-            shader::output_side(self.pipelines.tile, self.method, self.coupler.reach()) as u32;
+        let out = self.pipelines.out_side as u32;
         let x = (self.grid.cols as u32).div_ceil(out);
         let y = (self.grid.rows as u32).div_ceil(out);
+        let step = &self.pipelines.step;
         let mut pass = encoder.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&self.pipelines.step);
+        if let [fused] = step.as_slice() {
+            pass.set_pipeline(fused);
+        }
         for _ in 0..steps {
-            pass.set_bind_group(0, &self.step_groups[self.current], &[]);
-            pass.dispatch_workgroups(x, y, 1);
+            for (stage, group) in self.step_groups[self.current].iter().enumerate() {
+                if step.len() > 1 {
+                    pass.set_pipeline(&step[stage]);
+                }
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(x, y, 1);
+            }
             self.current ^= 1;
         }
     }
@@ -1000,49 +1066,81 @@ fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     }
 }
 
-/// The step's bindings reading state buffer `from` and writing the other.
+/// The step kernel's bindings (one per pipeline) reading state buffer
+/// `from` and writing the other (see [`shader::step_source`]); stage `s`
+/// of a step run one dispatch per stage writes stage values `s mod 2` and
+/// the next reads them.
 fn step_group(
     device: &wgpu::Device,
     pipelines: &Pipelines,
     buffers: &Buffers,
     from: usize,
-) -> wgpu::BindGroup {
+) -> Vec<wgpu::BindGroup> {
     let to = 1 - from;
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("step"),
-        layout: &pipelines.step.get_bind_group_layout(0),
-        entries: &[
-            entry(0, &buffers.params),
-            entry(1, &buffers.e[from]),
-            entry(2, &buffers.i[from]),
-            entry(3, &buffers.e[to]),
-            entry(4, &buffers.i[to]),
-            entry(5, &buffers.drive),
-            entry(6, &buffers.h_in),
-        ],
-    })
+    let last = pipelines.step.len() - 1;
+    pipelines
+        .step
+        .iter()
+        .enumerate()
+        .map(|(stage, pipeline)| {
+            let mut entries = vec![
+                entry(0, &buffers.params),
+                entry(1, &buffers.e[from]),
+                entry(2, &buffers.i[from]),
+                entry(5, &buffers.drive),
+                entry(6, &buffers.h_in),
+            ];
+            if stage == last {
+                entries.extend([entry(3, &buffers.e[to]), entry(4, &buffers.i[to])]);
+            }
+            if let Some(between) = buffers.stages.as_ref().filter(|_| last > 0) {
+                if stage > 0 {
+                    entries.push(entry(7, &between.values[(stage - 1) % 2]));
+                }
+                if stage < last {
+                    entries.push(entry(8, &between.values[stage % 2]));
+                }
+                entries.push(entry(9, &between.slopes));
+            }
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("step"),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            })
+        })
+        .collect()
 }
 
 impl Pipelines {
+    /// The pipelines for `method` and `coupler` from a requested tile side:
+    /// the fused step kernel where its halo fits a tile and
+    /// `always_per_stage` is false, else one step kernel per stage.
     fn new(
         device: &wgpu::Device,
         precision: Precision,
         method: Method,
         tile: usize,
         coupler: &Coupler,
+        always_per_stage: bool,
     ) -> Self {
-        let tile = shader::tile_for(tile, method, coupler.reach())
-            .expect("the coupling was checked to fit a tile");
+        let reach = coupler.reach();
+        let (needed, fused_tile) = shader::step_plan(tile, method, reach);
+        let (tile, stages) = if needed || (always_per_stage && method.stages() > 1) {
+            let tile = shader::per_stage_tile(tile, reach);
+            (
+                tile,
+                (0..method.stages()).map(shader::Stages::One).collect(),
+            )
+        } else {
+            (fused_tile, vec![shader::Stages::Fused])
+        };
+        let out_side = shader::output_side(tile, stages[0].halo_stages(method) * reach);
         let module = |label: &str, source: String| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             })
         };
-        let step = module(
-            "step",
-            shader::step_source(precision, method, tile, coupler),
-        );
         let util = module("util", shader::util_source(precision));
         let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -1054,12 +1152,25 @@ impl Pipelines {
                 cache: None,
             })
         };
+        let step = stages
+            .into_iter()
+            .map(|stages| {
+                let source = shader::step_source(precision, method, tile, coupler, stages);
+                pipeline(&module("step", source), "step")
+            })
+            .collect();
         Self {
             tile,
-            step: pipeline(&step, "step"),
+            out_side,
+            step,
             scatter: pipeline(&util, "scatter"),
             check: pipeline(&util, "check"),
             residual: pipeline(&util, "residual"),
         }
+    }
+
+    /// Whether a step runs one dispatch per stage.
+    fn per_stage(&self) -> bool {
+        self.step.len() > 1
     }
 }

@@ -70,24 +70,24 @@ pub const DEFAULT_TILE: usize = 32;
 /// [`WORKGROUP_SIDE`]).
 pub const TILES: [usize; 3] = [32, 48, 64];
 
-/// Cells each step workgroup writes along a side, for a tile side,
-/// `method` and a stencil reaching `reach` rows (the halo is `reach` cells
-/// per stage); 0 when the halo leaves nothing.
-pub fn output_side(tile: usize, method: Method, reach: usize) -> usize {
-    tile.saturating_sub(2 * method.stages() * reach)
+/// Cells each step workgroup writes along a side, for a tile side and a
+/// halo of `halo` cells (the stencil's reach times the stages a dispatch
+/// computes); 0 when the halo leaves nothing.
+pub fn output_side(tile: usize, halo: usize) -> usize {
+    tile.saturating_sub(2 * halo)
 }
 
 /// The fewest cells along a side a step workgroup writes: a halo that
-/// leaves fewer is too wide for the fused kernel.
+/// leaves fewer is too wide for the kernel.
 pub const MIN_OUTPUT_SIDE: usize = 8;
 
-/// The tile side to use when `requested` is asked for: `requested` itself
-/// when its halo leaves at least half of its side to write; else the
-/// smallest larger tile of [`TILES`] that does; else the largest tile if its
-/// halo leaves at least [`MIN_OUTPUT_SIDE`] cells; `None` when even that
-/// does not (a stencil too wide for the fused kernel).
-pub fn tile_for(requested: usize, method: Method, reach: usize) -> Option<usize> {
-    let efficient = |t: usize| output_side(t, method, reach) * 2 >= t;
+/// The tile side to use when `requested` is asked for with a halo of `halo`
+/// cells: `requested` itself when the halo leaves at least half of its side
+/// to write; else the smallest larger tile of [`TILES`] that does; else the
+/// largest tile if its halo leaves at least [`MIN_OUTPUT_SIDE`] cells;
+/// `None` when even that does not (a halo too wide for the kernel).
+pub fn tile_for(requested: usize, halo: usize) -> Option<usize> {
+    let efficient = |t: usize| output_side(t, halo) * 2 >= t;
     if efficient(requested) {
         return Some(requested);
     }
@@ -95,21 +95,49 @@ pub fn tile_for(requested: usize, method: Method, reach: usize) -> Option<usize>
         return Some(t);
     }
     let largest = TILES[TILES.len() - 1].max(requested);
-    (output_side(largest, method, reach) >= MIN_OUTPUT_SIDE).then_some(largest)
+    (output_side(largest, halo) >= MIN_OUTPUT_SIDE).then_some(largest)
+}
+
+/// How the step kernel runs a method with a stencil reaching `reach`
+/// cells, from a requested tile side: fused where its halo fits a tile
+/// (RK4 up to reach 7), else one dispatch per stage (every reach up to the
+/// largest, 16, fits a tile then); with the tile side to use.
+pub fn step_plan(requested: usize, method: Method, reach: usize) -> (bool, usize) {
+    match tile_for(requested, method.stages() * reach) {
+        Some(tile) => (false, tile),
+        None => (true, per_stage_tile(requested, reach)),
+    }
+}
+
+/// The tile side for one dispatch per stage with a stencil reaching
+/// `reach` cells.
+pub fn per_stage_tile(requested: usize, reach: usize) -> usize {
+    tile_for(requested, reach).expect("every stencil reach fits a tile one stage at a time")
 }
 
 #[cfg(test)]
 #[test]
-fn wide_stencils_get_larger_tiles() {
-    let rk4 = |reach| tile_for(DEFAULT_TILE, Method::Rk4, reach);
-    assert_eq!(rk4(1), Some(32));
-    assert_eq!(rk4(2), Some(32));
-    assert_eq!(rk4(3), Some(48));
-    assert_eq!(rk4(4), Some(64));
-    assert_eq!(rk4(7), Some(64));
-    assert_eq!(rk4(8), None);
-    assert_eq!(tile_for(64, Method::Rk4, 1), Some(64));
-    assert_eq!(tile_for(DEFAULT_TILE, Method::Euler, 8), Some(32));
+fn wide_stencils_get_larger_tiles_then_one_dispatch_per_stage() {
+    let rk4 = |reach| step_plan(DEFAULT_TILE, Method::Rk4, reach);
+    assert_eq!(rk4(1), (false, 32));
+    assert_eq!(rk4(2), (false, 32));
+    assert_eq!(rk4(3), (false, 48));
+    assert_eq!(rk4(4), (false, 64));
+    assert_eq!(rk4(7), (false, 64));
+    assert_eq!(rk4(8), (true, 32));
+    assert_eq!(rk4(9), (true, 48));
+    assert_eq!(rk4(16), (true, 64));
+    assert_eq!(step_plan(64, Method::Rk4, 1), (false, 64));
+    assert_eq!(step_plan(DEFAULT_TILE, Method::Euler, 8), (false, 32));
+    assert_eq!(step_plan(DEFAULT_TILE, Method::Euler, 16), (false, 64));
+    assert_eq!(
+        step_plan(
+            DEFAULT_TILE,
+            Method::Heun,
+            eifield_model::coupling::MAX_REACH
+        ),
+        (true, 64)
+    );
 }
 
 /// The WGSL of `coupling_sums(tr, tc)`: the coupling sums of E (excitatory,
@@ -235,27 +263,113 @@ fn scalar_preamble(precision: Precision) -> String {
     )
 }
 
-/// The step kernel for a precision, method, tile side (one of [`TILES`])
-/// and stencil coupling (not a matrix).
-pub fn step_source(precision: Precision, method: Method, tile: usize, coupler: &Coupler) -> String {
+/// Which stages of a step one dispatch of the step kernel computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stages {
+    /// All of them, in workgroup memory: the lattice is read and written once
+    /// per step, and the halo is `stages · reach` cells.
+    Fused,
+    /// Stage `s` alone: the stage input and the accumulated slopes go
+    /// through buffers between dispatches, and the halo is `reach` cells.
+    /// For stencils too wide for the fused kernel (same arithmetic, so the
+    /// same bits as the fused kernel).
+    One(usize),
+}
+
+impl Stages {
+    /// The stages whose halo a dispatch needs.
+    pub fn halo_stages(self, method: Method) -> usize {
+        match self {
+            Self::Fused => method.stages(),
+            Self::One(_) => 1,
+        }
+    }
+}
+
+/// The step kernel for a precision, method, tile side (one of [`TILES`]),
+/// stencil coupling (not a matrix) and the stages one dispatch computes.
+///
+/// Bindings: 0 the step's constants, 1–2 E and I at the start of the step,
+/// 5 the drive, 6 `h_in`; the dispatch that ends the step writes the new E
+/// and I to 3–4. A single stage `s > 0` reads its input (E then I, one
+/// array) from 7, one before the last writes its output to 8, and the
+/// accumulated slopes (E then I) live in 9.
+pub fn step_source(
+    precision: Precision,
+    method: Method,
+    tile: usize,
+    coupler: &Coupler,
+    stages: Stages,
+) -> String {
     let span = tile / WORKGROUP_SIDE;
+    let count = method.stages();
+    let (first, end) = match stages {
+        Stages::Fused => (0, count),
+        Stages::One(s) => (s, s + 1),
+    };
     format!(
         "{scalar}const WG: i32 = {wg};\nconst TILE: i32 = {tile};\nconst TILE_CELLS: i32 = {cells};\n\
          const SPAN: i32 = {span};\nconst CELLS: i32 = {per};\nconst HALO: i32 = {halo};\n\
-         const STAGES: i32 = {stages};\n\n\
+         const STAGES: i32 = {count};\nconst FIRST: i32 = {first};\nconst END: i32 = {end};\n\n\
          fn mul_add(a: real, b: real, c: real) -> real {{\n    return fma(a, b, c);\n}}\n\n\
-         {tanh}\n{body}\n{coupling}",
+         {tanh}\n{body}\n{exchange}\n{coupling}",
         scalar = scalar_preamble(precision),
         wg = WORKGROUP_SIDE,
-        tile = tile,
         cells = tile * tile,
         per = span * span,
-        halo = method.stages() * coupler.reach(),
-        stages = method.stages(),
+        halo = stages.halo_stages(method) * coupler.reach(),
         tanh = tanh_functions(precision),
         body = include_str!("step.wgsl"),
+        exchange = exchange_functions(first, end, count),
         coupling = coupling_function(coupler),
     )
+}
+
+/// The WGSL through which a dispatch running stages `first..end` of
+/// `count` gets its inputs and leaves its results: `stage_input(k, y)` (E
+/// and I that the first stage reads at cell `k`, whose step started from
+/// `y`), `stored_slopes(k)` (the slopes accumulated before it) and
+/// `store(k, e, i, acc_e, acc_i)` (what the last stage leaves).
+fn exchange_functions(first: usize, end: usize, count: usize) -> String {
+    let binding = |b: u32, access: &str, name: &str| {
+        format!("@group(0) @binding({b}) var<storage, {access}> {name}: array<real>;\n")
+    };
+    let mut out = String::new();
+    if first == 0 {
+        out.push_str("fn stage_input(k: i32, y: vec2<real>) -> vec2<real> {\n    return y;\n}\n");
+        out.push_str(
+            "fn stored_slopes(k: i32) -> vec2<real> {\n    return vec2<real>(real(0.0));\n}\n",
+        );
+    } else {
+        out.push_str(&binding(7, "read", "stage_in"));
+        out.push_str(
+            "fn stage_input(k: i32, y: vec2<real>) -> vec2<real> {\n    \
+             return vec2<real>(stage_in[k], stage_in[p.rows * p.cols + k]);\n}\n\
+             fn stored_slopes(k: i32) -> vec2<real> {\n    \
+             return vec2<real>(slopes[k], slopes[p.rows * p.cols + k]);\n}\n",
+        );
+    }
+    let ends_step = end == count;
+    if count > 1 && (first > 0 || !ends_step) {
+        let access = if ends_step { "read" } else { "read_write" };
+        out.push_str(&binding(9, access, "slopes"));
+    }
+    if ends_step {
+        out.push_str(&binding(3, "read_write", "e_out"));
+        out.push_str(&binding(4, "read_write", "i_out"));
+        out.push_str(
+            "fn store(k: i32, e: real, i: real, acc_e: real, acc_i: real) {\n    \
+             e_out[k] = e;\n    i_out[k] = i;\n}\n",
+        );
+    } else {
+        out.push_str(&binding(8, "read_write", "stage_out"));
+        out.push_str(
+            "fn store(k: i32, e: real, i: real, acc_e: real, acc_i: real) {\n    \
+             let n = p.rows * p.cols;\n    stage_out[k] = e;\n    stage_out[n + k] = i;\n    \
+             slopes[k] = acc_e;\n    slopes[n + k] = acc_i;\n}\n",
+        );
+    }
+    out
 }
 
 /// The helper kernels (`scatter`, `check`, `residual`) for a precision.
@@ -309,8 +423,23 @@ mod tests {
             for method in [Method::Rk4, Method::Heun, Method::Euler] {
                 for tile in TILES {
                     for coupler in &couplers {
-                        if output_side(tile, method, coupler.reach()) > 0 {
-                            validate(&step_source(precision, method, tile, coupler));
+                        if output_side(tile, method.stages() * coupler.reach()) > 0 {
+                            validate(&step_source(
+                                precision,
+                                method,
+                                tile,
+                                coupler,
+                                Stages::Fused,
+                            ));
+                        }
+                        for s in 0..method.stages() {
+                            validate(&step_source(
+                                precision,
+                                method,
+                                tile,
+                                coupler,
+                                Stages::One(s),
+                            ));
                         }
                     }
                 }

@@ -1,16 +1,21 @@
-// One whole step of the lattice ODE per dispatch (RK4, Heun or Euler).
+// Stages FIRST..END of a step of the lattice ODE (RK4, Heun or Euler) per
+// dispatch: all of them (the fused kernel), or one (for stencils too wide
+// for it).
 //
-// Each workgroup loads a TILE × TILE square of the state, HALO cells wider
-// than the square it writes on every side, into workgroup memory. Stage s
-// needs the stage input of the cells its stencil reaches, so the valid part
-// of the square shrinks by the stencil's reach per stage; with HALO =
-// STAGES · reach the inner square is still valid after the last. The
-// lattice is read and written once per step.
+// Each workgroup loads a TILE × TILE square of the stage input, HALO cells
+// wider than the square it writes on every side, into workgroup memory.
+// Stage s needs the stage input of the cells its stencil reaches, so the
+// valid part of the square shrinks by the stencil's reach per stage; with
+// HALO = (END − FIRST) · reach the inner square is still valid after the
+// last. The fused kernel reads and writes the lattice once per step.
 //
 // The preamble (written by shader.rs) defines `real`, the constants TILE,
-// HALO, STAGES, CELLS (cells per invocation) and WG, and the functions
-// `tanh3(a, b, c) -> array<real, 3>` and `mul_add(a, b, c)`; after this
-// file comes `coupling_sums(tr, tc) -> vec2<real>`, the kernel's sums.
+// HALO, STAGES (of the method), FIRST, END, CELLS (cells per invocation)
+// and WG, and the functions `tanh3(a, b, c) -> array<real, 3>` and
+// `mul_add(a, b, c)`; after this file come `stage_input(k, y)`,
+// `stored_slopes(k)` and `store(k, e, i, acc_e, acc_i)` (where a dispatch
+// gets its inputs and leaves its results, with the bindings they use) and
+// `coupling_sums(tr, tc) -> vec2<real>`, the kernel's sums.
 
 struct Params {
     rows: i32,
@@ -38,8 +43,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> e_in: array<real>;
 @group(0) @binding(2) var<storage, read> i_in: array<real>;
-@group(0) @binding(3) var<storage, read_write> e_out: array<real>;
-@group(0) @binding(4) var<storage, read_write> i_out: array<real>;
 @group(0) @binding(5) var<storage, read> drive: array<real>;
 @group(0) @binding(6) var<storage, read> h_in: array<real>;
 
@@ -89,25 +92,29 @@ fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) l
         let tc = i32(local.x) + WG * (s % SPAN);
         let k = lattice_index(r0 + tr, c0 + tc);
         idx[s] = k;
+        var x = vec2<real>(real(0.0));
+        var acc = vec2<real>(real(0.0));
         if k >= 0 {
             ye[s] = e_in[k];
             yi[s] = i_in[k];
             drv[s] = drive[k];
             hin[s] = h_in[k];
+            x = stage_input(k, vec2<real>(ye[s], yi[s]));
+            acc = stored_slopes(k);
         } else {
             ye[s] = real(0.0);
             yi[s] = real(0.0);
             drv[s] = real(0.0);
             hin[s] = real(0.0);
         }
-        tile_e[tr * TILE + tc] = ye[s];
-        si[s] = yi[s];
-        acc_e[s] = real(0.0);
-        acc_i[s] = real(0.0);
+        tile_e[tr * TILE + tc] = x.x;
+        si[s] = x.y;
+        acc_e[s] = acc.x;
+        acc_i[s] = acc.y;
     }
     workgroupBarrier();
 
-    for (var stage = 0; stage < STAGES; stage++) {
+    for (var stage = FIRST; stage < END; stage++) {
         var a = p.a0;
         if stage == 1 {
             a = p.a1;
@@ -145,7 +152,7 @@ fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) l
                 si[s] = yi[s] + a * di;
             }
         }
-        if !last {
+        if stage + 1 < END {
             workgroupBarrier();
             for (var s = 0; s < CELLS; s++) {
                 let tr = i32(local.y) + WG * (s / SPAN);
@@ -167,9 +174,7 @@ fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) l
         let inner = tr >= HALO && tr < HALO + out_side && tc >= HALO && tc < HALO + out_side;
         // Each cell once: its own position, not a periodic copy.
         if inner && r >= 0 && r < p.rows && c >= 0 && c < p.cols {
-            let k = r * p.cols + c;
-            e_out[k] = ne[s];
-            i_out[k] = si[s];
+            store(r * p.cols + c, ne[s], si[s], acc_e[s], acc_i[s]);
         }
     }
 }

@@ -1,0 +1,61 @@
+//! Times the CPU engine on `eifield bench`'s problem (the NumPy peer's:
+//! uniform drives, a held stimulus at the centre, E = −1 and I = 0.1, open
+//! boundary, RK4 with dt 0.005) through the engine's public API only, so
+//! that the same file builds against older versions of the crate:
+//! `cargo run --release -p eifield-model --example engine_speed -- SIDE SECONDS`.
+//! Prints one line, `side=… threads=… cell_steps_per_s=…`; used by
+//! `bench/against_commit.sh` to compare two versions in one run.
+
+use std::time::Instant;
+
+use eifield_model::scene::{Heterogeneity, Initial, IntegratorSpec};
+use eifield_model::{Engine, EngineOptions, FieldScene, Grid};
+
+/// The step (as `eifield bench` and the NumPy peer).
+const DT: f64 = 0.005;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (side, seconds) = match (
+        args.first().and_then(|a| a.parse::<usize>().ok()),
+        args.get(1).and_then(|a| a.parse::<f64>().ok()),
+    ) {
+        (Some(side), Some(seconds)) if side > 0 && seconds > 0.0 => (side, seconds),
+        _ => {
+            eprintln!("usage: engine_speed SIDE SECONDS (a whole number of cells, seconds > 0)");
+            std::process::exit(2)
+        }
+    };
+    let mut scene = FieldScene {
+        grid: Grid::new(side, side, eifield_model::Boundary::Open),
+        ..FieldScene::default()
+    };
+    let n = side * side;
+    let mut h_ex = vec![scene.drive.h_ex; n];
+    h_ex[(side / 2) * side + side / 2] += 6.0;
+    scene.drive.heterogeneity = Heterogeneity::Explicit {
+        h_ex,
+        h_in: vec![scene.drive.h_in; n],
+    };
+    scene.initial = Initial::Explicit {
+        ex: vec![-1.0; n],
+        inh: vec![0.1; n],
+    };
+    scene.stimuli = Some(vec![]);
+    scene.integrator = IntegratorSpec::Rk4 { dt: DT };
+    let run = |steps: u64| -> (usize, f64) {
+        let mut engine = Engine::from_scene(&scene, EngineOptions::default())
+            .expect("the benchmark scene is valid");
+        let start = Instant::now();
+        engine
+            .advance_to(steps as f64 * DT)
+            .expect("the benchmark stays finite");
+        let rate = n as f64 * engine.steps as f64 / start.elapsed().as_secs_f64();
+        (engine.threads(), rate)
+    };
+    // A short run to size the measured one.
+    let (_, probe) = run((200_000 / n).max(2) as u64);
+    let steps = ((probe * seconds) / n as f64).ceil().max(2.0) as u64;
+    let (threads, rate) = run(steps);
+    println!("side={side} threads={threads} steps={steps} cell_steps_per_s={rate:.6e}");
+}
