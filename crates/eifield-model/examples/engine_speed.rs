@@ -2,7 +2,7 @@
 //! uniform drives, a held stimulus at the centre, E = −1 and I = 0.1, open
 //! boundary, RK4 with dt 0.005) through the engine's public API only, so
 //! that the same file builds against older versions of the crate:
-//! `cargo run --release -p eifield-model --example engine_speed -- SIDE SECONDS`.
+//! `cargo run --release -p eifield-model --example engine_speed -- SIDE SECONDS THREADS`.
 //! Prints one line, `side=… threads=… cell_steps_per_s=…`; used by
 //! `bench/against_commit.sh` to compare two versions in one run.
 
@@ -16,13 +16,19 @@ const DT: f64 = 0.005;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (side, seconds) = match (
+    let (side, seconds, threads) = match (
         args.first().and_then(|a| a.parse::<usize>().ok()),
         args.get(1).and_then(|a| a.parse::<f64>().ok()),
+        args.get(2).and_then(|a| a.parse::<usize>().ok()),
     ) {
-        (Some(side), Some(seconds)) if side > 0 && seconds > 0.0 => (side, seconds),
+        (Some(side), Some(seconds), Some(threads)) if side > 0 && seconds > 0.0 && threads > 0 => {
+            (side, seconds, threads)
+        }
         _ => {
-            eprintln!("usage: engine_speed SIDE SECONDS (a whole number of cells, seconds > 0)");
+            eprintln!(
+                "usage: engine_speed SIDE SECONDS THREADS (whole numbers of cells and threads, \
+                 seconds > 0)"
+            );
             std::process::exit(2)
         }
     };
@@ -44,8 +50,11 @@ fn main() {
     scene.stimuli = Some(vec![]);
     scene.integrator = IntegratorSpec::Rk4 { dt: DT };
     let run = |steps: u64| -> (usize, f64) {
-        let mut engine = Engine::from_scene(&scene, EngineOptions::default())
-            .expect("the benchmark scene is valid");
+        let options = EngineOptions {
+            threads,
+            simd: None,
+        };
+        let mut engine = Engine::from_scene(&scene, options).expect("the benchmark scene is valid");
         let start = Instant::now();
         engine
             .advance_to(steps as f64 * DT)

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::coupling::Coupler;
+use crate::coupling::{Coupler, RowWindow};
 use crate::fastmath::{Fused, Unfused};
 use crate::rhs::{ChunkIn, ChunkKernel, Coeffs, kernel_fused, kernel_generic};
 use crate::stepper::Method;
@@ -101,6 +101,10 @@ pub(crate) type StagedFn = fn(
 /// compiled for one SIMD level.
 pub(crate) type SumsFn = fn(&Coupler, &[f64], usize, &mut [f64], &mut [f64], &mut [f64]);
 
+/// The coupling sums of a run of columns of one row (see
+/// `Coupler::row_sums`), compiled for one SIMD level.
+pub(crate) type RowSumsFn = fn(&Coupler, &RowWindow<'_>, usize, &mut [f64], &mut [f64], &mut [f64]);
+
 /// A row block of the pipelined schedule, compiled for one SIMD level.
 pub(crate) type PipelinedFn =
     fn(&Sweep<'_>, Method, f64, Range<usize>, (&mut [f64], &mut [f64]), &mut Rings);
@@ -114,6 +118,8 @@ pub(crate) struct LevelCode {
     pub(crate) kernel: ChunkKernel,
     /// The coupling sums of a run of cells.
     pub(crate) sums: SumsFn,
+    /// The coupling sums of a run of columns of one row.
+    pub(crate) row_sums: RowSumsFn,
     /// One stage of the staged schedule.
     pub(crate) staged: StagedFn,
     /// One row block of the pipelined schedule.
@@ -130,6 +136,9 @@ impl LevelCode {
             SimdLevel::Avx2 => Self {
                 kernel: |c, x, de, di| unsafe { kernel_avx2(c, x, de, di) },
                 sums: |k, e, g0, ee, ei, scratch| unsafe { sums_avx2(k, e, g0, ee, ei, scratch) },
+                row_sums: |k, w, c0, ee, ei, scratch| unsafe {
+                    row_sums_avx2(k, w, c0, ee, ei, scratch)
+                },
                 staged: |s, role, x, acc, out, scratch| unsafe {
                     staged_avx2(s, role, x, acc, out, scratch)
                 },
@@ -142,6 +151,9 @@ impl LevelCode {
             SimdLevel::Avx512 => Self {
                 kernel: |c, x, de, di| unsafe { kernel_avx512(c, x, de, di) },
                 sums: |k, e, g0, ee, ei, scratch| unsafe { sums_avx512(k, e, g0, ee, ei, scratch) },
+                row_sums: |k, w, c0, ee, ei, scratch| unsafe {
+                    row_sums_avx512(k, w, c0, ee, ei, scratch)
+                },
                 staged: |s, role, x, acc, out, scratch| unsafe {
                     staged_avx512(s, role, x, acc, out, scratch)
                 },
@@ -154,6 +166,7 @@ impl LevelCode {
                 sums: |k, e, g0, ee, ei, scratch| {
                     k.sums_of_cells::<Unfused>(e, g0, ee, ei, scratch)
                 },
+                row_sums: |k, w, c0, ee, ei, scratch| k.row_sums::<Unfused>(w, c0, ee, ei, scratch),
                 staged: |s, role, x, acc, out, scratch| {
                     s.staged_stage::<Unfused>(role, x, acc, out, scratch)
                 },
@@ -168,7 +181,27 @@ impl LevelCode {
 /// Defines the kernel and the two stage loops compiled with one SIMD level's instructions
 /// (and fused multiply-adds); [`LevelCode::of`] checks the CPU before use.
 macro_rules! stage_loops_for {
-    ($kernel:ident, $sums:ident, $staged:ident, $pipelined:ident, $features:literal) => {
+    (
+        $kernel:ident,
+        $sums:ident,
+        $row_sums:ident,
+        $staged:ident,
+        $pipelined:ident,
+        $features:literal
+    ) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $row_sums(
+            k: &Coupler,
+            window: &RowWindow<'_>,
+            c0: usize,
+            ee: &mut [f64],
+            ei: &mut [f64],
+            scratch: &mut [f64],
+        ) {
+            k.row_sums::<Fused>(window, c0, ee, ei, scratch)
+        }
+
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
         fn $sums(
@@ -219,6 +252,7 @@ macro_rules! stage_loops_for {
 stage_loops_for!(
     kernel_avx2,
     sums_avx2,
+    row_sums_avx2,
     staged_avx2,
     pipelined_avx2,
     "avx2,fma"
@@ -226,6 +260,7 @@ stage_loops_for!(
 stage_loops_for!(
     kernel_avx512,
     sums_avx512,
+    row_sums_avx512,
     staged_avx512,
     pipelined_avx512,
     "avx512f,avx512dq,avx512vl,fma"

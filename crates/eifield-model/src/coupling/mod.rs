@@ -174,6 +174,36 @@ impl Coupler {
         self.ei.is_some()
     }
 
+    /// True for the 4-neighbour stencil in both sums (the stepper's own
+    /// loops).
+    pub fn is_nearest(&self) -> bool {
+        self.ei.is_none() && matches!(self.ee, Operator::Nearest)
+    }
+
+    /// The 4-neighbour sums of E of cells `g0 .. g0 + out.len()` (flattened
+    /// index; the cells may span rows).
+    #[inline(always)]
+    pub(crate) fn nearest_sums_of_cells(&self, e: &[f64], g0: usize, out: &mut [f64]) {
+        let grid = &self.grid;
+        let cols = grid.cols;
+        let row_of = |r: usize| &e[r * cols..(r + 1) * cols];
+        let len = out.len();
+        let mut g = g0;
+        while g < g0 + len {
+            let (r, c0) = (g / cols, g % cols);
+            let seg = (cols - c0).min(g0 + len - g);
+            neighbour_sums(
+                grid.boundary,
+                grid.row_above(r).map(row_of),
+                grid.row_below(r).map(row_of),
+                row_of(r),
+                c0,
+                &mut out[g - g0..g - g0 + seg],
+            );
+            g += seg;
+        }
+    }
+
     /// True for general matrices (no stencil: the schedules run stage by stage).
     pub fn is_matrix(&self) -> bool {
         matches!(self.ee, Operator::Matrix(_))

@@ -329,6 +329,8 @@ impl Stepper {
             h_in,
             y_e: e,
             y_i: i,
+            sums: self.code.sums,
+            row_sums: self.code.row_sums,
         };
         let method = self.method;
         let stages = method.stages();

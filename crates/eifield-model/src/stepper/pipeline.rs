@@ -6,7 +6,7 @@ use std::ops::Range;
 use crate::coupling::{RowWindow, physical_row, stencil_scratch};
 use crate::fastmath::MulAdd;
 use crate::grid::Boundary;
-use crate::rhs::{CHUNK, ChunkIn};
+use crate::rhs::{CHUNK, ChunkIn, neighbour_sums};
 
 use super::stage::{Role, Sweep};
 use super::{MAX_STAGES, Method};
@@ -134,7 +134,12 @@ impl Sweep<'_> {
             let len = CHUNK.min(cols - c0);
             let span = c0..c0 + len;
             let (ns, ns_ei) = (&mut nsum.0[..len], &mut nsum.1[..len]);
-            self.coupler.row_sums::<M>(&window, c0, ns, ns_ei, scratch);
+            if self.coupler.is_nearest() {
+                let (up, down) = (window.at(-1), window.at(1));
+                neighbour_sums(grid.boundary, up, down, input_e, c0, ns);
+            } else {
+                (self.row_sums)(self.coupler, &window, c0, ns, ns_ei, scratch);
+            }
             let cells = state + c0..state + c0 + len;
             role.kernel_and_apply::<M>(
                 self.coeffs,

@@ -6,6 +6,7 @@ use crate::coupling::Coupler;
 use crate::fastmath::MulAdd;
 use crate::grid::Grid;
 use crate::rhs::{CHUNK, ChunkIn, Coeffs, kernel_each};
+use crate::simd::{RowSumsFn, SumsFn};
 
 use super::Method;
 
@@ -123,6 +124,12 @@ pub(crate) struct Sweep<'a> {
     pub(crate) y_e: &'a [f64],
     /// The state at the start of the step.
     pub(crate) y_i: &'a [f64],
+    /// The coupling sums of other kernels than the 4-neighbour stencil, in
+    /// the SIMD level's code: called rather than inlined, so that the
+    /// 4-neighbour loops stay as small as they were before kernels.
+    pub(crate) sums: SumsFn,
+    /// As `sums`, for a run of columns of one row.
+    pub(crate) row_sums: RowSumsFn,
 }
 
 impl Sweep<'_> {
@@ -150,13 +157,13 @@ impl Sweep<'_> {
         let mut g0 = 0;
         while g0 < n {
             let len = CHUNK.min(n - g0);
-            self.coupler.sums_of_cells::<M>(
-                x.0,
-                g0,
-                &mut nsum[..len],
-                &mut nsum_ei[..len],
-                scratch,
-            );
+            if self.coupler.is_nearest() {
+                self.coupler
+                    .nearest_sums_of_cells(x.0, g0, &mut nsum[..len]);
+            } else {
+                let sums = (&mut nsum[..len], &mut nsum_ei[..len]);
+                (self.sums)(self.coupler, x.0, g0, sums.0, sums.1, scratch);
+            }
             let span = g0..g0 + len;
             let (acc_e, acc_i): (&mut [f64], &mut [f64]) = match role {
                 Role::Only { .. } => (&mut [], &mut []),
