@@ -614,22 +614,30 @@ fn plot(run_dir: &std::path::Path, options: &FigureOptions) -> Result<(), AppErr
 
 fn render_video(request: RenderRequest) -> Result<ExitCode, AppError> {
     let summary = render::render(&request, stop_flag())?;
-    let text = format!(
-        "{} frames of {}x{} ({:.2} s at {} fps, {} model time per frame, t = 0 … {}) in {:.2} s ({:.1} frames/s) -> {}",
-        summary.frames,
-        summary.size.0,
-        summary.size.1,
-        summary.frames as f64 / summary.fps as f64,
-        summary.fps,
-        summary.time_per_frame,
-        summary.frames.saturating_sub(1) as f64 * summary.time_per_frame,
-        summary.wall_time_s,
-        summary.frames as f64 / summary.wall_time_s.max(1e-9),
-        summary
-            .output
-            .as_ref()
-            .map_or_else(|| "(discarded)".into(), |o| o.path().display().to_string())
-    );
+    let destination = summary
+        .output
+        .as_ref()
+        .map_or_else(|| "(discarded)".into(), |o| o.path().display().to_string());
+    let text = if request.still.is_some() {
+        format!(
+            "a still of {}x{} at t = {} in {:.2} s -> {destination}",
+            summary.size.0, summary.size.1, summary.last_frame_time, summary.wall_time_s,
+        )
+    } else {
+        format!(
+            "{} frames of {}x{} ({:.2} s at {} fps, {} model time per frame, t = 0 … {}) in {:.2} s ({:.1} frames/s) -> {}",
+            summary.frames,
+            summary.size.0,
+            summary.size.1,
+            summary.frames as f64 / summary.fps as f64,
+            summary.fps,
+            summary.time_per_frame,
+            summary.frames.saturating_sub(1) as f64 * summary.time_per_frame,
+            summary.wall_time_s,
+            summary.frames as f64 / summary.wall_time_s.max(1e-9),
+            destination
+        )
+    };
     match summary.stopped {
         None => {
             if !request.quiet {

@@ -310,18 +310,16 @@ fn first_activations(scene: &FieldScene, every: f64) -> Vec<f64> {
 /// gallery's 8 to ignite its neighbours.
 const PULSE_AMP: f64 = 20.0;
 
-/// Speed of the front along the axes and along the diagonals, from a
-/// least-squares fit of first activation against distance from the centre
-/// over the cells within 1 cell of those lines, between r = 8 and r = 32.
-fn axis_and_diagonal_speeds(kernel: Kernel) -> (f64, f64) {
+/// The isotropy test's field for `kernel`: the gallery's target waves (at
+/// rest, strong coupling, a little lateral inhibition) on 81 × 81 cells
+/// without heterogeneity, one pulse into the centre.
+fn ring_scene(kernel: Kernel) -> FieldScene {
     // The kernel's total weight (4 but for Moore) scales the fractions, so
     // that every kernel couples a cell as strongly in all.
     let total = match kernel {
         Kernel::Moore { diagonal } => 4.0 + 4.0 * diagonal,
         _ => 4.0,
     };
-    // The gallery's target waves (at rest, strong coupling, a little
-    // lateral inhibition), on 81 × 81 cells, driven at the centre.
     let side = 81;
     let waves = eifield_model::scene::builtin("waves").unwrap();
     let mut scene = FieldScene::from_ron_str(waves.text, "waves").unwrap();
@@ -341,6 +339,44 @@ fn axis_and_diagonal_speeds(kernel: Kernel) -> (f64, f64) {
         count: Some(1),
     }]);
     scene.run.duration = 30.0;
+    scene
+}
+
+/// The README's pictures of the three rings are drawn from scene files
+/// beside them: they hold the fields this test measures.
+#[test]
+fn the_readmes_ring_pictures_show_the_fields_measured_here() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/kernels");
+    for (file, kernel) in [
+        ("nearest.ron", Kernel::Nearest),
+        ("moore.ron", Kernel::Moore { diagonal: 0.5 }),
+        (
+            "disk.ron",
+            Kernel::Disk {
+                radius: 3.0,
+                profile: Profile::Gaussian { sigma: 1.5 },
+            },
+        ),
+    ] {
+        let shown = FieldScene::load(&docs.join(file)).unwrap();
+        let measured = ring_scene(kernel);
+        assert_eq!(shown.grid, measured.grid, "{file}");
+        assert_eq!(shown.model, measured.model, "{file}");
+        assert_eq!(shown.coupling, measured.coupling, "{file}");
+        assert_eq!(shown.drive, measured.drive, "{file}");
+        assert_eq!(shown.initial, measured.initial, "{file}");
+        assert_eq!(shown.stimuli, measured.stimuli, "{file}");
+        assert_eq!(shown.integrator, measured.integrator, "{file}");
+        assert_eq!(shown.run.duration, measured.run.duration, "{file}");
+    }
+}
+
+/// Speed of the front along the axes and along the diagonals, from a
+/// least-squares fit of first activation against distance from the centre
+/// over the cells within 1 cell of those lines, between r = 8 and r = 32.
+fn axis_and_diagonal_speeds(kernel: Kernel) -> (f64, f64) {
+    let scene = ring_scene(kernel);
+    let side = scene.grid.rows;
     let first = first_activations(&scene, 0.05);
     let c = (side / 2) as f64;
     let fit = |on_line: &dyn Fn(f64, f64) -> bool| -> f64 {
