@@ -236,10 +236,11 @@ fn a_gpu_render_draws_what_the_cpu_render_draws() {
 
 /// Writes a viewer script: let `ticks_frames` frames run, pause, then report
 /// and take a screenshot. The pointer rests over the 3D view's empty top
-/// left corner, away from the lattice: a hovered cell's tooltip is text, and
-/// egui draws text from a glyph atlas laid out in the order glyphs first
-/// appear, which differs between two viewers whose panels say different
-/// things (a pixel of a glyph's edge can then differ by one level).
+/// left corner, away from the lattice, so that no tooltip covers the view:
+/// the tooltip is egui text, which this test does not compare (once, in CI,
+/// a single pixel of the view differed with the pointer over the lattice;
+/// the tooltip's text, drawn from a glyph atlas that the two viewers' panels
+/// fill in a different order, is the likely cause).
 fn pause_report_shot(dir: &Path, name: &str, run_frames: u32) -> (PathBuf, PathBuf, PathBuf) {
     let report = dir.join(format!("{name}.json"));
     let shot = dir.join(format!("{name}.png"));
