@@ -38,7 +38,7 @@ pub enum GpuError {
     TooLarge {
         /// Adapter name.
         adapter: String,
-        /// Bytes of one state buffer.
+        /// Bytes of the largest buffer bound.
         needed: u64,
         /// The device's limit.
         limit: u64,

@@ -82,15 +82,6 @@ fn gpu_coupler(scene: &FieldScene, grid: Grid) -> Result<Coupler, BuildError> {
     Ok(coupler)
 }
 
-/// The widest stencil reach the GPU's fused step kernel runs for `method`;
-/// wider stencils run one dispatch per stage.
-pub fn max_fused_reach(method: Method) -> usize {
-    (1..=eifield_model::coupling::MAX_REACH)
-        .take_while(|&r| !shader::step_plan(shader::DEFAULT_TILE, method, r).0)
-        .last()
-        .unwrap_or(0)
-}
-
 /// A non-finite check on its way back from the GPU
 /// ([`GpuEngine::check_finite_async`]).
 pub struct FiniteCheck {
@@ -318,23 +309,9 @@ impl GpuEngine {
             .into());
         }
         let state_bytes = (n * precision.bytes()) as u64;
-        let limits = ctx.device.limits();
-        let limit = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
-        if state_bytes > limit {
-            return Err(GpuError::TooLarge {
-                adapter: ctx.adapter.name.clone(),
-                needed: state_bytes,
-                limit,
-            }
-            .into());
-        }
-        let device = &ctx.device;
-        // Running out of device memory is an error to report, not a panic.
-        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let method = method_of(&scene.integrator);
         let coupler = gpu_coupler(scene, grid)?;
+        let device = &ctx.device;
         let pipelines = Pipelines::new(
             device,
             precision,
@@ -343,6 +320,26 @@ impl GpuEngine {
             &coupler,
             false,
         );
+        // One dispatch per stage binds E and I of every cell as one buffer.
+        let largest_binding = if pipelines.per_stage() {
+            2 * state_bytes
+        } else {
+            state_bytes
+        };
+        let limits = device.limits();
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if largest_binding > limit {
+            return Err(GpuError::TooLarge {
+                adapter: ctx.adapter.name.clone(),
+                needed: largest_binding,
+                limit,
+            }
+            .into());
+        }
+        // Running out of device memory is an error to report, not a panic.
+        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let storage = |label: &str| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),

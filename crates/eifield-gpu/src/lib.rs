@@ -17,9 +17,7 @@ pub mod shader;
 pub mod watch;
 
 pub use context::{AdapterSummary, ContextRequest, GpuContext, GpuError};
-pub use engine::{
-    AdvanceError, BuildError, FiniteCheck, GpuEngine, initial_state, max_fused_reach,
-};
+pub use engine::{AdvanceError, BuildError, FiniteCheck, GpuEngine, initial_state};
 pub use readback::PendingRead;
 pub use shader::Precision;
 pub use watch::{ActivationTracker, CellWatch, PendingWatch, WatchedTick};
