@@ -83,25 +83,9 @@ pub struct ChunkIn<'a> {
 /// The kernel's loop, for every SIMD level (inlined into code built for it):
 /// computes dE/dt and dI/dt of each cell `k` of the chunk and hands them to
 /// `emit(k, de, di)`, which the stepper uses to update its stage buffers in
-/// the same pass. When both sigmoids read one coupling sum (`nsum_ei` is
-/// `nsum`), the loop reads it once per cell.
+/// the same pass.
 #[inline(always)]
 pub(crate) fn kernel_each<M: MulAdd>(
-    c: &Coeffs,
-    x: &ChunkIn<'_>,
-    emit: impl FnMut(usize, f64, f64),
-) {
-    if std::ptr::eq(x.nsum, x.nsum_ei) {
-        kernel_loop::<M, false>(c, x, emit)
-    } else {
-        kernel_loop::<M, true>(c, x, emit)
-    }
-}
-
-/// [`kernel_each`]'s loop, reading `nsum_ei` for `v` if `TWO_SUMS`, else
-/// `nsum`.
-#[inline(always)]
-fn kernel_loop<M: MulAdd, const TWO_SUMS: bool>(
     c: &Coeffs,
     x: &ChunkIn<'_>,
     mut emit: impl FnMut(usize, f64, f64),
@@ -118,8 +102,7 @@ fn kernel_loop<M: MulAdd, const TWO_SUMS: bool>(
     for k in 0..n {
         let own = c.self_weight * e[k];
         let u = M::mul_add(c.frac_ee, nsum[k], own);
-        let sum_ei = if TWO_SUMS { nsum_ei[k] } else { nsum[k] };
-        let v = M::mul_add(c.frac_ei, sum_ei, own);
+        let v = M::mul_add(c.frac_ei, nsum_ei[k], own);
         let [ti, tu, tv] = tanh3::<M>(i[k], u, v);
         let de = M::mul_add(c.c_ee, tu, M::mul_add(-c.c2, ti, drive[k] - e[k])) * c.tau_ex;
         let di = M::mul_add(c.c_ei, tv, M::mul_add(-c.c4, ti, h_in[k] - i[k])) * c.tau_in;
