@@ -187,20 +187,15 @@ impl Coupler {
         let grid = &self.grid;
         let cols = grid.cols;
         let row_of = |r: usize| &e[r * cols..(r + 1) * cols];
-        let len = out.len();
-        let mut g = g0;
-        while g < g0 + len {
-            let (r, c0) = (g / cols, g % cols);
-            let seg = (cols - c0).min(g0 + len - g);
+        for (r, c0, span) in row_pieces(cols, g0, out.len()) {
             neighbour_sums(
                 grid.boundary,
                 grid.row_above(r).map(row_of),
                 grid.row_below(r).map(row_of),
                 row_of(r),
                 c0,
-                &mut out[g - g0..g - g0 + seg],
+                &mut out[span],
             );
-            g += seg;
         }
     }
 
@@ -326,15 +321,9 @@ impl Coupler {
             }
             return;
         }
-        let cols = self.grid.cols;
-        let mut g = g0;
-        while g < g0 + len {
-            let (r, c0) = (g / cols, g % cols);
-            let seg = (cols - c0).min(g0 + len - g);
+        for (r, c0, span) in row_pieces(self.grid.cols, g0, len) {
             let window = RowWindow::around(&self.grid, e, r as isize, self.reach());
-            let span = g - g0..g - g0 + seg;
             self.row_sums::<M>(&window, c0, &mut ee[span.clone()], &mut ei[span], scratch);
-            g += seg;
         }
     }
 
@@ -428,6 +417,27 @@ impl<'a> RowWindow<'a> {
     pub(crate) fn at(&self, d: isize) -> Option<&'a [f64]> {
         self.rows[(MAX_REACH as isize + d) as usize]
     }
+}
+
+/// The pieces of the run of cells `g0 .. g0 + len` (flattened index) of a
+/// lattice `cols` wide that lie in one row each: `(row, first column,
+/// positions within the run)`.
+#[inline(always)]
+fn row_pieces(
+    cols: usize,
+    g0: usize,
+    len: usize,
+) -> impl Iterator<Item = (usize, usize, std::ops::Range<usize>)> {
+    let mut g = g0;
+    std::iter::from_fn(move || {
+        (g < g0 + len).then(|| {
+            let (r, c0) = (g / cols, g % cols);
+            let piece = (cols - c0).min(g0 + len - g);
+            let span = g - g0..g - g0 + piece;
+            g += piece;
+            (r, c0, span)
+        })
+    })
 }
 
 /// The physical row of a row index that may lie past the edges, or `None`
