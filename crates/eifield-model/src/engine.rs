@@ -3,6 +3,7 @@
 
 use crate::coupling::{Coupler, CouplingError};
 use crate::grid::Grid;
+use crate::real::Real;
 use crate::rhs::{Coeffs, SimdLevel, rhs};
 use crate::scene::{FieldScene, IntegratorSpec};
 use crate::stepper::{Method, Schedule, Stepper};
@@ -70,8 +71,9 @@ impl Default for EngineOptions {
     }
 }
 
-/// The whole simulation state, independent of any ECS.
-pub struct Engine {
+/// The whole simulation state, independent of any ECS, computed in the
+/// float type `T` (`f64` unless asked otherwise; see [`crate::real`]).
+pub struct Engine<T: Real = f64> {
     /// Lattice geometry.
     pub grid: Grid,
     /// The coupling (its lattice is `grid`).
@@ -80,8 +82,8 @@ pub struct Engine {
     pub coeffs: Coeffs,
     /// Constant excitatory drive per cell.
     pub h_ex: Vec<f64>,
-    /// Constant inhibitory drive per cell.
-    pub h_in: Vec<f64>,
+    /// Constant inhibitory drive per cell (in the engine's type).
+    pub h_in: Vec<T>,
     /// Time-varying inputs.
     pub inputs: Inputs,
     /// Largest step.
@@ -89,14 +91,14 @@ pub struct Engine {
     /// Model time.
     pub t: f64,
     /// E per cell.
-    pub e: Vec<f64>,
+    pub e: Vec<T>,
     /// I per cell.
-    pub i: Vec<f64>,
+    pub i: Vec<T>,
     /// Steps taken so far.
     pub steps: u64,
     /// The total excitatory drive of the last integrated segment (see [`Engine::drive`]).
-    drive: Vec<f64>,
-    stepper: Stepper,
+    drive: Vec<T>,
+    stepper: Stepper<T>,
 }
 
 fn method_of(spec: &IntegratorSpec) -> Method {
@@ -108,8 +110,17 @@ fn method_of(spec: &IntegratorSpec) -> Method {
 }
 
 impl Engine {
-    /// Builds the engine for a validated scene, at t = 0.
+    /// Builds the double-precision engine for a validated scene, at t = 0.
     pub fn from_scene(scene: &FieldScene, options: EngineOptions) -> Result<Self, EngineError> {
+        Self::build(scene, options)
+    }
+}
+
+impl<T: Real> Engine<T> {
+    /// Builds the engine in the float type `T` for a validated scene, at
+    /// t = 0. Per-cell values given in the scene (drives, initial state) are
+    /// rounded once to `T`; the rest state is found in f64 and then rounded.
+    pub fn build(scene: &FieldScene, options: EngineOptions) -> Result<Self, EngineError> {
         let grid = scene.grid;
         let n = grid.len();
         let (h_ex, h_in) = scene.cell_drives();
@@ -122,20 +133,20 @@ impl Engine {
             coupler,
             coeffs: Coeffs::from_scene(scene),
             h_ex,
-            h_in,
+            h_in: rounded(h_in),
             inputs: Inputs::default(),
             dt: scene.integrator.dt(),
             t: 0.0,
-            e: vec![0.0; n],
-            i: vec![0.0; n],
+            e: vec![T::ZERO; n],
+            i: vec![T::ZERO; n],
             steps: 0,
-            drive: vec![0.0; n],
+            drive: vec![T::ZERO; n],
             stepper,
         };
         match scene.initial_arrays() {
             Some((e, i)) => {
-                engine.e = e;
-                engine.i = i;
+                engine.e = rounded(e);
+                engine.i = rounded(i);
             }
             None => engine.relax_to_rest()?,
         }
@@ -150,7 +161,7 @@ impl Engine {
     /// after [`Engine::refresh_drive`] or [`Engine::derivatives`]: the drive in
     /// effect just after the current time). This is the drive the lattice
     /// actually felt; nothing else evaluates the inputs.
-    pub fn drive(&self) -> &[f64] {
+    pub fn drive(&self) -> &[T] {
         &self.drive
     }
 
@@ -250,12 +261,13 @@ impl Engine {
     /// Bytes of engine memory per cell: state, per-cell parameters, the drive
     /// buffer and the stepper's scratch.
     pub fn bytes_per_cell(&self) -> usize {
-        let own = [&self.e, &self.i, &self.h_ex, &self.h_in, &self.drive]
+        let own = [&self.e, &self.i, &self.h_in, &self.drive]
             .iter()
             .map(|v| v.capacity())
             .sum::<usize>()
-            * std::mem::size_of::<f64>()
-            / self.grid.len().max(1);
+            * std::mem::size_of::<T>()
+            + self.h_ex.capacity() * std::mem::size_of::<f64>();
+        let own = own / self.grid.len().max(1);
         own + self.stepper.scratch_bytes_per_cell(self.grid.len())
     }
 
@@ -304,7 +316,7 @@ impl Engine {
                     row,
                     col,
                     variable,
-                    value: values[k],
+                    value: values[k].to_f64(),
                 });
             }
         }
@@ -313,9 +325,9 @@ impl Engine {
 
     /// dE/dt and dI/dt of the current state with the inputs in effect just
     /// after the current time (inputs are right-continuous).
-    pub fn derivatives(&mut self) -> (Vec<f64>, Vec<f64>) {
+    pub fn derivatives(&mut self) -> (Vec<T>, Vec<T>) {
         let n = self.grid.len();
-        let (mut de, mut di) = (vec![0.0; n], vec![0.0; n]);
+        let (mut de, mut di) = (vec![T::ZERO; n], vec![T::ZERO; n]);
         self.refresh_drive();
         rhs(
             &self.coupler,
@@ -333,11 +345,14 @@ impl Engine {
 
     /// Replaces the state with the lattice's steady state with all inputs off,
     /// found by integrating from E = I = 0 until every derivative vanishes.
+    /// This runs in f64 whatever the engine's type (its tolerance is below
+    /// f32's resolution), and the result is rounded once.
     pub fn relax_to_rest(&mut self) -> Result<(), EngineError> {
         let n = self.grid.len();
         let mut e = vec![0.0; n];
         let mut i = vec![0.0; n];
-        let mut stepper = Stepper::with_simd(
+        let h_in: Vec<f64> = self.h_in.iter().map(|v| v.to_f64()).collect();
+        let mut stepper = Stepper::<f64>::with_simd(
             Method::Rk4,
             &self.coupler,
             self.stepper.threads_asked(),
@@ -356,7 +371,7 @@ impl Engine {
                 &e,
                 &i,
                 &self.h_ex,
-                &self.h_in,
+                &h_in,
                 &mut de,
                 &mut di,
             );
@@ -374,7 +389,7 @@ impl Engine {
                         &self.coupler,
                         &self.coeffs,
                         &self.h_ex,
-                        &self.h_in,
+                        &h_in,
                         &mut e,
                         &mut i,
                         REST_DT,
@@ -383,8 +398,20 @@ impl Engine {
             });
             time += REST_CHECK_INTERVAL;
         }
-        self.e = e;
-        self.i = i;
+        self.e = rounded(e);
+        self.i = rounded(i);
         Ok(())
+    }
+}
+
+/// The values rounded once to `T` (moved as they are in f64).
+fn rounded<T: Real>(values: Vec<f64>) -> Vec<T> {
+    // Moving the vector avoids a copy in f64; other types convert.
+    match (Box::new(values) as Box<dyn std::any::Any>).downcast::<Vec<T>>() {
+        Ok(same) => *same,
+        Err(any) => {
+            let values = any.downcast::<Vec<f64>>().expect("the vector just boxed");
+            values.iter().map(|&v| T::of(v)).collect()
+        }
     }
 }

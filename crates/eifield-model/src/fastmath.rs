@@ -19,9 +19,15 @@
 //! kernels built for CPUs with FMA fuse it (fewer instructions, shorter
 //! dependency chains) and the portable kernel does not. Sweep tests check the
 //! maximum relative error of both against the correctly rounded `f64::tanh`.
+//!
+//! The same code serves both engine precisions ([`Real`]): f32 has its own
+//! constants (a lower-degree Padé form, a smaller saturation, the f32 bit
+//! layout) and is checked against `f64::tanh` rounded to f32.
 
 // The coefficients are kept digit for digit as Cephes publishes them.
 #![allow(clippy::excessive_precision)]
+
+use crate::real::{Real, TanhConstants};
 
 /// Above this magnitude `tanh` is ±1 to double precision.
 pub const SATURATION: f64 = 22.0;
@@ -31,10 +37,6 @@ pub const TWO_LOG2_E: f64 = 2.0 * std::f64::consts::LOG2_E;
 const LN2_HI: f64 = 6.931_457_519_531_25e-1;
 /// ln 2 split for Cody–Waite reduction: low part.
 const LN2_LO: f64 = 1.428_606_820_309_417_232_12e-6;
-/// Exponent bias of an IEEE double.
-const EXP_BIAS: u64 = 1023;
-/// Position of the exponent field in an IEEE double.
-const MANTISSA_BITS: u32 = 52;
 /// 1.5·2^52: adding it to a double of magnitude below 2^51 rounds that double
 /// to the nearest integer (ties to even), which then sits in the low mantissa
 /// bits. This turns rounding and float-to-integer conversion into one addition
@@ -60,17 +62,43 @@ const EXP_Q: [f64; 4] = [
 pub const TWO_P_IN_H: [f64; 3] = [64.0 * EXP_P[0], 16.0 * EXP_P[1], 4.0 * EXP_P[2]];
 /// `Q = Q(h²)`: Q rescaled for `h = r/2` (powers of two: exact).
 pub const Q_IN_H: [f64; 4] = [64.0 * EXP_Q[0], 16.0 * EXP_Q[1], 4.0 * EXP_Q[2], EXP_Q[3]];
-/// Added to the bit pattern of `n + ROUNDING_SHIFTER`, it gives the biased
-/// exponent `n + EXP_BIAS` (wrapping arithmetic).
-const EXPONENT_FROM_SHIFTED: u64 = EXP_BIAS.wrapping_sub(ROUNDING_SHIFTER.to_bits());
+
+/// The double-precision tanh: Cephes' Padé form, accurate to a few ulp.
+pub(crate) const F64_TANH: TanhConstants<f64> = TanhConstants {
+    saturation: SATURATION,
+    two_log2_e: TWO_LOG2_E,
+    rounding_shifter: ROUNDING_SHIFTER,
+    half_ln2: 0.5 * std::f64::consts::LN_2,
+    half_ln2_hi: 0.5 * LN2_HI,
+    half_ln2_lo: 0.5 * LN2_LO,
+    two_p: TWO_P_IN_H,
+    q: Q_IN_H,
+};
+
+/// The single-precision tanh: the [3/3] Padé approximant of `e^r`,
+/// `(Q + p)/(Q − p)` with `p = r(1 + r²/60)` and `Q = 2 + r²/5` (relative
+/// error below 1e-8 for `|r| ≤ ln2/2`, under half an f32 ulp), so two
+/// multiply-adds fewer than the double-precision form. `tanh(9.5)` is 1 in
+/// f32. Cody–Waite split of ln 2 as Cephes' `expf` has it.
+pub(crate) const F32_TANH: TanhConstants<f32> = TanhConstants {
+    saturation: 9.5,
+    two_log2_e: 2.0 * std::f32::consts::LOG2_E,
+    rounding_shifter: 12_582_912.0,
+    half_ln2: 0.5 * std::f32::consts::LN_2,
+    half_ln2_hi: 0.5 * 0.693_359_375,
+    half_ln2_lo: 0.5 * -2.121_944_4e-4,
+    // 2p = h·(4 + (16/60)·h²), Q = 2 + (4/5)·h² for h = r/2.
+    two_p: [0.0, 16.0 / 60.0, 4.0],
+    q: [0.0, 0.0, 0.8, 2.0],
+};
 
 /// How `a·b + c` is evaluated.
 pub trait MulAdd {
     /// `a·b + c`.
-    fn mul_add(a: f64, b: f64, c: f64) -> f64;
+    fn mul_add<T: Real>(a: T, b: T, c: T) -> T;
 
     /// `z − n·ln2/2` for a whole `n` with `|n| ≤ 64`.
-    fn reduce(n: f64, z: f64) -> f64;
+    fn reduce<T: Real>(n: T, z: T) -> T;
 }
 
 /// One rounding (an FMA instruction where the kernel is built for one).
@@ -78,17 +106,18 @@ pub struct Fused;
 
 impl MulAdd for Fused {
     #[inline(always)]
-    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
-        a.mul_add(b, c)
+    fn mul_add<T: Real>(a: T, b: T, c: T) -> T {
+        a.fused_mul_add(b, c)
     }
 
-    /// One fused step with ln2/2 rounded to double. The constant's error
-    /// puts at most `n·2^-55` into `h`, while `tanh` there is flat: its slope
-    /// in `h` is about `4·e^(−2|x|) ≈ 4·2^-n`, so `tanh` moves by under
-    /// `n·2^(−n−53)`, below 1e-16 for every `n`.
+    /// One fused step with ln2/2 rounded to the type. The constant's error
+    /// puts at most `n·2^-55` into `h` (in f64), while `tanh` there is flat:
+    /// its slope in `h` is about `4·e^(−2|x|) ≈ 4·2^-n`, so `tanh` moves by
+    /// under `n·2^(−n−53)`, below 1e-16 for every `n` (in f32 the same
+    /// argument with 2^-26 gives a few ulp at most).
     #[inline(always)]
-    fn reduce(n: f64, z: f64) -> f64 {
-        (-n).mul_add(0.5 * std::f64::consts::LN_2, z)
+    fn reduce<T: Real>(n: T, z: T) -> T {
+        (-n).fused_mul_add(T::TANH.half_ln2, z)
     }
 }
 
@@ -97,51 +126,61 @@ pub struct Unfused;
 
 impl MulAdd for Unfused {
     #[inline(always)]
-    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
+    fn mul_add<T: Real>(a: T, b: T, c: T) -> T {
         a * b + c
     }
 
     /// Cody–Waite: `n·LN2_HI/2` is exact (halving is), so only the small
     /// `n·LN2_LO/2` term rounds.
     #[inline(always)]
-    fn reduce(n: f64, z: f64) -> f64 {
-        (z - n * (0.5 * LN2_HI)) - n * (0.5 * LN2_LO)
+    fn reduce<T: Real>(n: T, z: T) -> T {
+        let k = T::TANH;
+        (z - n * k.half_ln2_hi) - n * k.half_ln2_lo
     }
 }
 
 /// `tanh(x) = num / den`, with `num` carrying the sign of `x` and
-/// `2 ≤ den < 2^66` (so products of a few denominators cannot overflow).
+/// `2 ≤ den < 2^66` in f64, `< 2^30` in f32 (so products of three
+/// denominators cannot overflow).
 #[inline(always)]
-fn tanh_fraction<M: MulAdd>(x: f64) -> (f64, f64) {
-    // A comparison (not `f64::min`) so that NaN propagates.
+fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
+    let k = T::TANH;
+    let one = T::of(1.0);
+    // A comparison (not `min`) so that NaN propagates.
     let z = x.abs();
-    let z = if z > SATURATION { SATURATION } else { z };
+    let z = if z > k.saturation { k.saturation } else { z };
     // Any nearby integer works for the reduction; the shifter rounds to even.
-    let shifted = M::mul_add(z, TWO_LOG2_E, ROUNDING_SHIFTER);
-    let n = shifted - ROUNDING_SHIFTER;
+    let shifted = M::mul_add(z, k.two_log2_e, k.rounding_shifter);
+    let n = shifted - k.rounding_shifter;
     // h = r/2 = z − n·ln2/2.
     let h = M::reduce(n, z);
     let h2 = h * h;
-    let p = TWO_P_IN_H;
-    let two_p = h * M::mul_add(M::mul_add(p[0], h2, p[1]), h2, p[2]);
-    let q = Q_IN_H;
-    let q = M::mul_add(M::mul_add(M::mul_add(q[0], h2, q[1]), h2, q[2]), h2, q[3]);
+    let p = k.two_p;
+    let q = k.q;
+    let (two_p, q) = if p[0] == T::ZERO {
+        // The f32 form: one degree lower in both (constant-folded).
+        (h * M::mul_add(p[1], h2, p[2]), M::mul_add(q[2], h2, q[3]))
+    } else {
+        (
+            h * M::mul_add(M::mul_add(p[0], h2, p[1]), h2, p[2]),
+            M::mul_add(M::mul_add(M::mul_add(q[0], h2, q[1]), h2, q[2]), h2, q[3]),
+        )
+    };
     // 2^n (0 ≤ n ≤ 64) from the bit pattern of the shifted value.
-    let n_bits = shifted.to_bits().wrapping_add(EXPONENT_FROM_SHIFTED);
-    let scale = f64::from_bits(n_bits << MANTISSA_BITS);
+    let scale = T::power_of_two_from_shifted(shifted);
     // Q − p, exactly as a subtraction would round it.
-    let d = M::mul_add(-0.5, two_p, q);
-    let num = M::mul_add(scale - 1.0, d, scale * two_p);
+    let d = M::mul_add(T::of(-0.5), two_p, q);
+    let num = M::mul_add(scale - one, d, scale * two_p);
     // Both terms are positive: no cancellation.
-    let den = M::mul_add(2.0, d, num);
+    let den = M::mul_add(T::of(2.0), d, num);
     // Division is odd in its numerator, so the sign can go on before it.
     (num.copysign(x), den)
 }
 
 /// Hyperbolic tangent, branch-free; see the module docs for accuracy.
 #[inline(always)]
-pub fn tanh<M: MulAdd>(x: f64) -> f64 {
-    let (num, den) = tanh_fraction::<M>(x);
+pub fn tanh<M: MulAdd, T: Real>(x: T) -> T {
+    let (num, den) = tanh_fraction::<M, T>(x);
     num / den
 }
 
@@ -150,12 +189,12 @@ pub fn tanh<M: MulAdd>(x: f64) -> f64 {
 /// the other two. Division is the slowest vector instruction by far; sharing
 /// it costs a few roundings, well within the accuracy the module promises.
 #[inline(always)]
-pub fn tanh3<M: MulAdd>(a: f64, b: f64, c: f64) -> [f64; 3] {
-    let (na, da) = tanh_fraction::<M>(a);
-    let (nb, db) = tanh_fraction::<M>(b);
-    let (nc, dc) = tanh_fraction::<M>(c);
+pub fn tanh3<M: MulAdd, T: Real>(a: T, b: T, c: T) -> [T; 3] {
+    let (na, da) = tanh_fraction::<M, T>(a);
+    let (nb, db) = tanh_fraction::<M, T>(b);
+    let (nc, dc) = tanh_fraction::<M, T>(c);
     let dab = da * db;
-    let r = 1.0 / (dab * dc);
+    let r = T::of(1.0) / (dab * dc);
     // 1 / (da·db).
     let rab = r * dc;
     [na * db * rab, nb * da * rab, nc * dab * r]
@@ -211,10 +250,10 @@ mod tests {
     #[test]
     fn sweep_of_the_input_range_stays_within_tolerance() {
         let points = sweep();
-        let pairs = points.iter().map(|&x| (x, tanh::<Unfused>(x)));
+        let pairs = points.iter().map(|&x| (x, tanh::<Unfused, f64>(x)));
         assert_within_tolerance("tanh", worst(pairs));
         // `f64::mul_add` is the correctly rounded FMA wherever it runs.
-        let pairs = points.iter().map(|&x| (x, tanh::<Fused>(x)));
+        let pairs = points.iter().map(|&x| (x, tanh::<Fused, f64>(x)));
         assert_within_tolerance("tanh with FMA", worst(pairs));
     }
 
@@ -248,7 +287,7 @@ mod tests {
         });
         let mut worst_at = [(0.0f64, 0.0f64); 3];
         for args in triples {
-            let out = tanh3::<M>(args[0], args[1], args[2]);
+            let out = tanh3::<M, f64>(args[0], args[1], args[2]);
             for p in 0..3 {
                 let e = rel_err_of(args[p], out[p]);
                 if e > worst_at[p].0 {
@@ -268,16 +307,54 @@ mod tests {
     }
 
     fn special_values_of<M: MulAdd>() {
-        assert_eq!(tanh::<M>(0.0), 0.0);
-        assert!(tanh::<M>(-0.0).is_sign_negative());
-        assert_eq!(tanh::<M>(1e3), 1.0);
-        assert_eq!(tanh::<M>(-1e3), -1.0);
-        assert_eq!(tanh::<M>(f64::INFINITY), 1.0);
-        assert_eq!(tanh::<M>(f64::NEG_INFINITY), -1.0);
-        assert!(tanh::<M>(f64::NAN).is_nan());
-        let [a, b, c] = tanh3::<M>(-0.0, 1e3, f64::NEG_INFINITY);
+        assert_eq!(tanh::<M, f64>(0.0), 0.0);
+        assert!(tanh::<M, f64>(-0.0).is_sign_negative());
+        assert_eq!(tanh::<M, f64>(1e3), 1.0);
+        assert_eq!(tanh::<M, f64>(-1e3), -1.0);
+        assert_eq!(tanh::<M, f64>(f64::INFINITY), 1.0);
+        assert_eq!(tanh::<M, f64>(f64::NEG_INFINITY), -1.0);
+        assert!(tanh::<M, f64>(f64::NAN).is_nan());
+        let [a, b, c] = tanh3::<M, f64>(-0.0, 1e3, f64::NEG_INFINITY);
         assert!(a == 0.0 && a.is_sign_negative());
         assert_eq!((b, c), (1.0, -1.0));
-        assert!(tanh3::<M>(0.5, f64::NAN, 0.5)[1].is_nan());
+        assert!(tanh3::<M, f64>(0.5, f64::NAN, 0.5)[1].is_nan());
+    }
+
+    /// The single-precision tanh's promise: a few f32 ulp.
+    const MAX_REL_ERROR_F32: f64 = 4.0 * f32::EPSILON as f64;
+
+    #[test]
+    fn single_precision_stays_within_a_few_ulp() {
+        let points: Vec<f32> = sweep()
+            .into_iter()
+            .map(|x| x as f32)
+            .filter(|x| x.abs() >= f32::MIN_POSITIVE)
+            .collect();
+        let check = |what: &str, f: &dyn Fn(f32) -> f32| {
+            let (mut worst, mut at) = (0.0f64, 0.0f32);
+            for &x in &points {
+                let exact = f64::from(x).tanh();
+                let e = ((f64::from(f(x)) - exact) / exact).abs();
+                if e > worst {
+                    (worst, at) = (e, x);
+                }
+            }
+            eprintln!("{what}: max relative error {worst:e} at x = {at}");
+            assert!(worst <= MAX_REL_ERROR_F32, "{what}: {worst:e} at {at}");
+        };
+        check("f32 tanh", &|x| tanh::<Unfused, f32>(x));
+        check("f32 tanh with FMA", &|x| tanh::<Fused, f32>(x));
+        check("f32 tanh3, argument 1", &|x| {
+            tanh3::<Fused, f32>(0.3, x, -9.0)[1]
+        });
+        check("f32 tanh3, argument 2", &|x| {
+            tanh3::<Unfused, f32>(1e-30, 20.0, x)[2]
+        });
+        for x in [1e3f32, 9.5, f32::INFINITY] {
+            assert_eq!(tanh::<Fused, f32>(x), 1.0, "tanh({x})");
+            assert_eq!(tanh::<Fused, f32>(-x), -1.0, "tanh(-{x})");
+        }
+        assert!(tanh::<Fused, f32>(-0.0).is_sign_negative());
+        assert!(tanh::<Unfused, f32>(f32::NAN).is_nan());
     }
 }

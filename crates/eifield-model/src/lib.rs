@@ -17,6 +17,7 @@ pub mod fastmath;
 pub mod grid;
 pub mod noise;
 pub mod npy;
+pub mod real;
 pub mod rhs;
 pub mod scene;
 pub mod simd;
@@ -28,4 +29,5 @@ mod test_data;
 
 pub use engine::{BlowUp, Engine, EngineError, EngineOptions};
 pub use grid::{Boundary, Grid};
+pub use real::{Precision, Real};
 pub use scene::{FieldScene, SceneError};

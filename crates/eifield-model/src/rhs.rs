@@ -4,6 +4,7 @@
 use crate::coupling::{Coupler, stencil_scratch};
 use crate::fastmath::{Fused, MulAdd, Unfused, tanh3};
 use crate::grid::Boundary;
+use crate::real::Real;
 use crate::scene::FieldScene;
 use crate::simd::LevelCode;
 pub use crate::simd::SimdLevel;
@@ -61,23 +62,23 @@ pub const CHUNK: usize = 256;
 
 /// Computes dE/dt and dI/dt for `len ≤ CHUNK` cells from their own values, their
 /// neighbour sums and drives.
-pub type ChunkKernel = fn(&Coeffs, &ChunkIn<'_>, &mut [f64], &mut [f64]);
+pub type ChunkKernel<T> = fn(&Coeffs, &ChunkIn<'_, T>, &mut [T], &mut [T]);
 
 /// The inputs of one chunk of cells; all slices have the chunk's length.
-pub struct ChunkIn<'a> {
+pub struct ChunkIn<'a, T> {
     /// Coupling sums of E for the excitatory sigmoid.
-    pub nsum: &'a [f64],
+    pub nsum: &'a [T],
     /// Coupling sums of E for the inhibitory sigmoid (the same slice as
     /// `nsum` when both use one kernel).
-    pub nsum_ei: &'a [f64],
+    pub nsum_ei: &'a [T],
     /// E of the cells.
-    pub e: &'a [f64],
+    pub e: &'a [T],
     /// I of the cells.
-    pub i: &'a [f64],
+    pub i: &'a [T],
     /// Total excitatory drive.
-    pub drive: &'a [f64],
+    pub drive: &'a [T],
     /// Inhibitory drive.
-    pub h_in: &'a [f64],
+    pub h_in: &'a [T],
 }
 
 /// The kernel's loop, for every SIMD level (inlined into code built for it):
@@ -85,11 +86,17 @@ pub struct ChunkIn<'a> {
 /// `emit(k, de, di)`, which the stepper uses to update its stage buffers in
 /// the same pass.
 #[inline(always)]
-pub(crate) fn kernel_each<M: MulAdd>(
+pub(crate) fn kernel_each<M: MulAdd, T: Real>(
     c: &Coeffs,
-    x: &ChunkIn<'_>,
-    mut emit: impl FnMut(usize, f64, f64),
+    x: &ChunkIn<'_, T>,
+    mut emit: impl FnMut(usize, T, T),
 ) {
+    // The constants in the engine's type (each rounded once; exact in f64).
+    let (self_weight, frac_ee, frac_ei) =
+        (T::of(c.self_weight), T::of(c.frac_ee), T::of(c.frac_ei));
+    let (c_ee, c_ei, minus_c2, minus_c4) =
+        (T::of(c.c_ee), T::of(c.c_ei), T::of(-c.c2), T::of(-c.c4));
+    let (tau_ex, tau_in) = (T::of(c.tau_ex), T::of(c.tau_in));
     let n = x.e.len();
     let (nsum, nsum_ei, e, i, drive, h_in) = (
         &x.nsum[..n],
@@ -100,22 +107,22 @@ pub(crate) fn kernel_each<M: MulAdd>(
         &x.h_in[..n],
     );
     for k in 0..n {
-        let own = c.self_weight * e[k];
-        let u = M::mul_add(c.frac_ee, nsum[k], own);
-        let v = M::mul_add(c.frac_ei, nsum_ei[k], own);
-        let [ti, tu, tv] = tanh3::<M>(i[k], u, v);
-        let de = M::mul_add(c.c_ee, tu, M::mul_add(-c.c2, ti, drive[k] - e[k])) * c.tau_ex;
-        let di = M::mul_add(c.c_ei, tv, M::mul_add(-c.c4, ti, h_in[k] - i[k])) * c.tau_in;
+        let own = self_weight * e[k];
+        let u = M::mul_add(frac_ee, nsum[k], own);
+        let v = M::mul_add(frac_ei, nsum_ei[k], own);
+        let [ti, tu, tv] = tanh3::<M, T>(i[k], u, v);
+        let de = M::mul_add(c_ee, tu, M::mul_add(minus_c2, ti, drive[k] - e[k])) * tau_ex;
+        let di = M::mul_add(c_ei, tv, M::mul_add(minus_c4, ti, h_in[k] - i[k])) * tau_in;
         emit(k, de, di);
     }
 }
 
 /// [`kernel_each`] into `de` and `di`.
 #[inline(always)]
-fn kernel_body<M: MulAdd>(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
+fn kernel_body<M: MulAdd, T: Real>(c: &Coeffs, x: &ChunkIn<'_, T>, de: &mut [T], di: &mut [T]) {
     let n = x.e.len();
     let (de, di) = (&mut de[..n], &mut di[..n]);
-    kernel_each::<M>(
+    kernel_each::<M, T>(
         c,
         x,
         #[inline(always)]
@@ -127,15 +134,15 @@ fn kernel_body<M: MulAdd>(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut 
 }
 
 /// Portable kernel (SSE2 on x86-64), without fused multiply-adds.
-pub fn kernel_generic(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
-    kernel_body::<Unfused>(c, x, de, di)
+pub fn kernel_generic<T: Real>(c: &Coeffs, x: &ChunkIn<'_, T>, de: &mut [T], di: &mut [T]) {
+    kernel_body::<Unfused, T>(c, x, de, di)
 }
 
 /// The kernel with fused multiply-adds, for the SIMD levels that have them
 /// (compiled for each level in [`crate::simd`]).
 #[inline(always)]
-pub(crate) fn kernel_fused(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
-    kernel_body::<Fused>(c, x, de, di)
+pub(crate) fn kernel_fused<T: Real>(c: &Coeffs, x: &ChunkIn<'_, T>, de: &mut [T], di: &mut [T]) {
+    kernel_body::<Fused, T>(c, x, de, di)
 }
 
 /// Neighbour sums of E for columns `c0 .. c0 + out.len()` of one row.
@@ -143,25 +150,25 @@ pub(crate) fn kernel_fused(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut
 /// `up` and `down` are the rows above and below (or `None` at an open edge);
 /// `row` is the row itself.
 #[inline(always)]
-pub fn neighbour_sums(
+pub fn neighbour_sums<T: Real>(
     boundary: Boundary,
-    up: Option<&[f64]>,
-    down: Option<&[f64]>,
-    row: &[f64],
+    up: Option<&[T]>,
+    down: Option<&[T]>,
+    row: &[T],
     c0: usize,
-    out: &mut [f64],
+    out: &mut [T],
 ) {
     let cols = row.len();
     let len = out.len();
     let c1 = c0 + len;
     match (up, down) {
         (Some(u), Some(d)) => {
-            for ((o, a), b) in out.iter_mut().zip(&u[c0..c1]).zip(&d[c0..c1]) {
+            for ((o, &a), &b) in out.iter_mut().zip(&u[c0..c1]).zip(&d[c0..c1]) {
                 *o = a + b;
             }
         }
         (Some(x), None) | (None, Some(x)) => out.copy_from_slice(&x[c0..c1]),
-        (None, None) => out.fill(0.0),
+        (None, None) => out.fill(T::ZERO),
     }
     // Interior columns of the row: both horizontal neighbours exist.
     let lo = c0.max(1);
@@ -169,7 +176,7 @@ pub fn neighbour_sums(
     if lo < hi {
         let left = &row[lo - 1..hi - 1];
         let right = &row[lo + 1..hi + 1];
-        for ((o, l), r) in out[lo - c0..hi - c0].iter_mut().zip(left).zip(right) {
+        for ((o, &l), &r) in out[lo - c0..hi - c0].iter_mut().zip(left).zip(right) {
             *o += l + r;
         }
     }
@@ -185,14 +192,14 @@ pub fn neighbour_sums(
         } else if periodic {
             row[cols - 1]
         } else {
-            0.0
+            T::ZERO
         };
         let right = if c + 1 < cols {
             row[c + 1]
         } else if periodic {
             row[0]
         } else {
-            0.0
+            T::ZERO
         };
         out[c - c0] += left + right;
     }
@@ -202,23 +209,23 @@ pub fn neighbour_sums(
 /// as long as the lattice), with the coupling of `coupler`, in the code of
 /// SIMD level `level` (one of [`SimdLevel::available`]): the stepper's bits.
 #[allow(clippy::too_many_arguments)]
-pub fn rhs(
+pub fn rhs<T: Real>(
     coupler: &Coupler,
     coeffs: &Coeffs,
     level: SimdLevel,
-    e: &[f64],
-    i: &[f64],
-    drive: &[f64],
-    h_in: &[f64],
-    de: &mut [f64],
-    di: &mut [f64],
+    e: &[T],
+    i: &[T],
+    drive: &[T],
+    h_in: &[T],
+    de: &mut [T],
+    di: &mut [T],
 ) {
     let n = coupler.grid().len();
-    let mut nsum = [0.0; CHUNK];
-    let mut nsum_ei = [0.0; CHUNK];
-    let mut scratch = vec![0.0; stencil_scratch(coupler.reach())];
+    let mut nsum = [T::ZERO; CHUNK];
+    let mut nsum_ei = [T::ZERO; CHUNK];
+    let mut scratch = vec![T::ZERO; stencil_scratch(coupler.reach())];
     let two = coupler.has_two_sums();
-    let code = LevelCode::of(level);
+    let code = LevelCode::<T>::of(level);
     let mut g0 = 0;
     while g0 < n {
         let len = CHUNK.min(n - g0);

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use crate::coupling::{Coupler, RowWindow};
 use crate::fastmath::{Fused, Unfused};
+use crate::real::Real;
 use crate::rhs::{ChunkIn, ChunkKernel, Coeffs, kernel_fused, kernel_generic};
 use crate::stepper::Method;
 use crate::stepper::pipeline::Rings;
@@ -16,9 +17,9 @@ use crate::stepper::stage::{Role, Sweep};
 pub enum SimdLevel {
     /// Whatever the baseline target offers.
     Generic,
-    /// AVX2 with FMA (4 lanes of f64).
+    /// AVX2 with FMA (4 lanes of f64, 8 of f32).
     Avx2,
-    /// AVX-512 with FMA (8 lanes of f64).
+    /// AVX-512 with FMA (8 lanes of f64, 16 of f32).
     Avx512,
 }
 
@@ -61,8 +62,8 @@ impl SimdLevel {
     }
 
     /// The kernel for this level. Only levels from [`SimdLevel::available`] may be used.
-    pub fn kernel(self) -> ChunkKernel {
-        LevelCode::of(self).kernel
+    pub fn kernel<T: Real>(self) -> ChunkKernel<T> {
+        LevelCode::<T>::of(self).kernel
     }
 
     /// A short name for reports.
@@ -88,45 +89,46 @@ impl Ord for SimdLevel {
 }
 
 /// A stage of the staged schedule, compiled for one SIMD level.
-pub(crate) type StagedFn = fn(
-    &Sweep<'_>,
-    Role,
-    (&[f64], &[f64]),
-    (&mut [f64], &mut [f64]),
-    (&mut [f64], &mut [f64]),
-    &mut [f64],
-);
+pub(crate) type StagedFn<T> =
+    fn(&Sweep<'_, T>, Role, (&[T], &[T]), (&mut [T], &mut [T]), (&mut [T], &mut [T]), &mut [T]);
 
 /// The coupling sums of a run of cells (see `Coupler::sums_of_cells`),
 /// compiled for one SIMD level.
-pub(crate) type SumsFn = fn(&Coupler, &[f64], usize, &mut [f64], &mut [f64], &mut [f64]);
+pub(crate) type SumsFn<T> = fn(&Coupler, &[T], usize, &mut [T], &mut [T], &mut [T]);
 
 /// The coupling sums of a run of columns of one row (see
 /// `Coupler::row_sums`), compiled for one SIMD level.
-pub(crate) type RowSumsFn = fn(&Coupler, &RowWindow<'_>, usize, &mut [f64], &mut [f64], &mut [f64]);
+pub(crate) type RowSumsFn<T> = fn(&Coupler, &RowWindow<'_, T>, usize, &mut [T], &mut [T], &mut [T]);
 
 /// A row block of the pipelined schedule, compiled for one SIMD level.
-pub(crate) type PipelinedFn =
-    fn(&Sweep<'_>, Method, f64, Range<usize>, (&mut [f64], &mut [f64]), &mut Rings);
+pub(crate) type PipelinedFn<T> =
+    fn(&Sweep<'_, T>, Method, f64, Range<usize>, (&mut [T], &mut [T]), &mut Rings<T>);
 
 /// The kernel and the schedules' loops compiled for one SIMD level, so that
 /// the neighbour sums and the stage updates use its vectors as well as the
 /// kernel. This is the one place where a level's code is chosen.
-#[derive(Clone, Copy)]
-pub(crate) struct LevelCode {
+pub(crate) struct LevelCode<T> {
     /// The right-hand side of a chunk.
-    pub(crate) kernel: ChunkKernel,
+    pub(crate) kernel: ChunkKernel<T>,
     /// The coupling sums of a run of cells.
-    pub(crate) sums: SumsFn,
+    pub(crate) sums: SumsFn<T>,
     /// The coupling sums of a run of columns of one row.
-    pub(crate) row_sums: RowSumsFn,
+    pub(crate) row_sums: RowSumsFn<T>,
     /// One stage of the staged schedule.
-    pub(crate) staged: StagedFn,
+    pub(crate) staged: StagedFn<T>,
     /// One row block of the pipelined schedule.
-    pub(crate) pipelined: PipelinedFn,
+    pub(crate) pipelined: PipelinedFn<T>,
 }
 
-impl LevelCode {
+impl<T> Clone for LevelCode<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for LevelCode<T> {}
+
+impl<T: Real> LevelCode<T> {
     /// The code for `level`, which must be one of [`SimdLevel::available`].
     pub(crate) fn of(level: SimdLevel) -> Self {
         level.assert_supported();
@@ -134,39 +136,45 @@ impl LevelCode {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `assert_supported` above checked that the CPU has AVX2 and FMA.
             SimdLevel::Avx2 => Self {
-                kernel: |c, x, de, di| unsafe { kernel_avx2(c, x, de, di) },
-                sums: |k, e, g0, ee, ei, scratch| unsafe { sums_avx2(k, e, g0, ee, ei, scratch) },
+                kernel: |c, x, de, di| unsafe { kernel_avx2::<T>(c, x, de, di) },
+                sums: |k, e, g0, ee, ei, scratch| unsafe {
+                    sums_avx2::<T>(k, e, g0, ee, ei, scratch)
+                },
                 row_sums: |k, w, c0, ee, ei, scratch| unsafe {
-                    row_sums_avx2(k, w, c0, ee, ei, scratch)
+                    row_sums_avx2::<T>(k, w, c0, ee, ei, scratch)
                 },
                 staged: |s, role, x, acc, out, scratch| unsafe {
-                    staged_avx2(s, role, x, acc, out, scratch)
+                    staged_avx2::<T>(s, role, x, acc, out, scratch)
                 },
                 pipelined: |s, m, h, rows, out, rings| unsafe {
-                    pipelined_avx2(s, m, h, rows, out, rings)
+                    pipelined_avx2::<T>(s, m, h, rows, out, rings)
                 },
             },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `assert_supported` above checked that the CPU has AVX-512 F/DQ/VL and FMA.
             SimdLevel::Avx512 => Self {
-                kernel: |c, x, de, di| unsafe { kernel_avx512(c, x, de, di) },
-                sums: |k, e, g0, ee, ei, scratch| unsafe { sums_avx512(k, e, g0, ee, ei, scratch) },
+                kernel: |c, x, de, di| unsafe { kernel_avx512::<T>(c, x, de, di) },
+                sums: |k, e, g0, ee, ei, scratch| unsafe {
+                    sums_avx512::<T>(k, e, g0, ee, ei, scratch)
+                },
                 row_sums: |k, w, c0, ee, ei, scratch| unsafe {
-                    row_sums_avx512(k, w, c0, ee, ei, scratch)
+                    row_sums_avx512::<T>(k, w, c0, ee, ei, scratch)
                 },
                 staged: |s, role, x, acc, out, scratch| unsafe {
-                    staged_avx512(s, role, x, acc, out, scratch)
+                    staged_avx512::<T>(s, role, x, acc, out, scratch)
                 },
                 pipelined: |s, m, h, rows, out, rings| unsafe {
-                    pipelined_avx512(s, m, h, rows, out, rings)
+                    pipelined_avx512::<T>(s, m, h, rows, out, rings)
                 },
             },
             _ => Self {
-                kernel: kernel_generic,
+                kernel: kernel_generic::<T>,
                 sums: |k, e, g0, ee, ei, scratch| {
-                    k.sums_of_cells::<Unfused>(e, g0, ee, ei, scratch)
+                    k.sums_of_cells::<Unfused, T>(e, g0, ee, ei, scratch)
                 },
-                row_sums: |k, w, c0, ee, ei, scratch| k.row_sums::<Unfused>(w, c0, ee, ei, scratch),
+                row_sums: |k, w, c0, ee, ei, scratch| {
+                    k.row_sums::<Unfused, T>(w, c0, ee, ei, scratch)
+                },
                 staged: |s, role, x, acc, out, scratch| {
                     s.staged_stage::<Unfused>(role, x, acc, out, scratch)
                 },
@@ -191,58 +199,58 @@ macro_rules! stage_loops_for {
     ) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        fn $row_sums(
+        fn $row_sums<T: Real>(
             k: &Coupler,
-            window: &RowWindow<'_>,
+            window: &RowWindow<'_, T>,
             c0: usize,
-            ee: &mut [f64],
-            ei: &mut [f64],
-            scratch: &mut [f64],
+            ee: &mut [T],
+            ei: &mut [T],
+            scratch: &mut [T],
         ) {
-            k.row_sums::<Fused>(window, c0, ee, ei, scratch)
+            k.row_sums::<Fused, T>(window, c0, ee, ei, scratch)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        fn $sums(
+        fn $sums<T: Real>(
             k: &Coupler,
-            e: &[f64],
+            e: &[T],
             g0: usize,
-            ee: &mut [f64],
-            ei: &mut [f64],
-            scratch: &mut [f64],
+            ee: &mut [T],
+            ei: &mut [T],
+            scratch: &mut [T],
         ) {
-            k.sums_of_cells::<Fused>(e, g0, ee, ei, scratch)
+            k.sums_of_cells::<Fused, T>(e, g0, ee, ei, scratch)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        fn $kernel(c: &Coeffs, x: &ChunkIn<'_>, de: &mut [f64], di: &mut [f64]) {
-            kernel_fused(c, x, de, di)
+        fn $kernel<T: Real>(c: &Coeffs, x: &ChunkIn<'_, T>, de: &mut [T], di: &mut [T]) {
+            kernel_fused::<T>(c, x, de, di)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        fn $staged(
-            s: &Sweep<'_>,
+        fn $staged<T: Real>(
+            s: &Sweep<'_, T>,
             role: Role,
-            x: (&[f64], &[f64]),
-            acc: (&mut [f64], &mut [f64]),
-            out: (&mut [f64], &mut [f64]),
-            scratch: &mut [f64],
+            x: (&[T], &[T]),
+            acc: (&mut [T], &mut [T]),
+            out: (&mut [T], &mut [T]),
+            scratch: &mut [T],
         ) {
             s.staged_stage::<Fused>(role, x, acc, out, scratch)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        fn $pipelined(
-            s: &Sweep<'_>,
+        fn $pipelined<T: Real>(
+            s: &Sweep<'_, T>,
             method: Method,
             h: f64,
             rows: Range<usize>,
-            out: (&mut [f64], &mut [f64]),
-            rings: &mut Rings,
+            out: (&mut [T], &mut [T]),
+            rings: &mut Rings<T>,
         ) {
             s.pipelined_block::<Fused>(method, h, rows, out, rings)
         }

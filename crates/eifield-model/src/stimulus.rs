@@ -2,6 +2,7 @@
 //! with the instants at which they change so that the integrator can land on them.
 
 use crate::noise::PinkNoise;
+use crate::real::Real;
 use crate::scene::{FieldScene, Noise, Stimulus};
 
 /// Two instants closer than this are the same instant (in model time units).
@@ -190,25 +191,47 @@ impl Inputs {
     }
 
     /// Writes the total excitatory drive at time `t` into `out`:
-    /// `h_ex + s(t) + σ·p(t)`. Inputs are constant between change instants, so
+    /// `h_ex + s(t) + σ·p(t)`, summed in f64 and rounded once to the
+    /// engine's type. Inputs are constant between change instants, so
     /// callers evaluate it at the middle of an interval.
-    pub fn fill_drive(&mut self, t: f64, h_ex: &[f64], out: &mut [f64]) {
-        match &mut self.noise {
-            Some(noise) => {
-                let sigma = noise.sigma();
-                let j = noise.sample_index(t);
-                let p = noise.sample(j);
+    pub fn fill_drive<T: Real>(&mut self, t: f64, h_ex: &[f64], out: &mut [T]) {
+        let noise = self.noise.as_mut().map(|noise| {
+            let sigma = noise.sigma();
+            let j = noise.sample_index(t);
+            (sigma, noise.sample(j))
+        });
+        // Every cell: the constant drive and the noise.
+        match noise {
+            Some((sigma, p)) => {
                 for ((o, &h), &n) in out.iter_mut().zip(h_ex).zip(p) {
-                    *o = h + sigma * n;
+                    *o = T::of(h + sigma * n);
                 }
             }
-            None => out.copy_from_slice(h_ex),
+            None => {
+                for (o, &h) in out.iter_mut().zip(h_ex) {
+                    *o = T::of(h);
+                }
+            }
         }
-        for p in &self.pulses {
-            out[p.cell] += p.value(t);
-        }
-        for p in &self.perturbations {
-            out[p.cell] += p.value(t);
+        // The driven cells, once each: their whole sum, in the order pulses
+        // then perturbations, as one f64 sum.
+        let cells = self.pulses.iter().map(|p| p.cell);
+        let cells = cells.chain(self.perturbations.iter().map(|p| p.cell));
+        for (k, cell) in cells.clone().enumerate() {
+            if cells.clone().take(k).any(|c| c == cell) {
+                continue;
+            }
+            let mut v = match noise {
+                Some((sigma, p)) => h_ex[cell] + sigma * p[cell],
+                None => h_ex[cell],
+            };
+            for p in self.pulses.iter().filter(|p| p.cell == cell) {
+                v += p.value(t);
+            }
+            for p in self.perturbations.iter().filter(|p| p.cell == cell) {
+                v += p.value(t);
+            }
+            out[cell] = T::of(v);
         }
     }
 
@@ -422,6 +445,30 @@ mod tests {
     }
 
     #[test]
+    fn a_single_precision_drive_is_the_double_one_rounded_once() {
+        let cells = 6;
+        let h: Vec<f64> = (0..cells).map(|k| -6.0 + 0.1 * k as f64).collect();
+        for noise in [None, Some(PinkNoise::new(0.7, 11, 50.0, cells, 256))] {
+            // Two perturbations of cell 1, which the pulse train drives too.
+            let mut inputs = pulse_and_kick(1, noise);
+            inputs.perturbations.push(Perturbation {
+                cell: 1,
+                amount: 0.1,
+                start: 0.0,
+                end: 2.0,
+            });
+            for t in [0.03, 0.5, 1.7] {
+                let mut double = vec![0.0f64; cells];
+                let mut single = vec![0.0f32; cells];
+                inputs.fill_drive(t, &h, &mut double);
+                inputs.fill_drive(t, &h, &mut single);
+                let rounded: Vec<f32> = double.iter().map(|&v| v as f32).collect();
+                assert_eq!(single, rounded, "t = {t}");
+            }
+        }
+    }
+
+    #[test]
     fn the_drive_of_listed_cells_has_the_bits_of_the_whole_drive_with_noise_too() {
         let cells = 6;
         let h: Vec<f64> = (0..cells).map(|k| -6.0 + 0.1 * k as f64).collect();
@@ -429,7 +476,7 @@ mod tests {
             let mut inputs = pulse_and_kick(4, noise);
             let listed = [4, 0, 1, 5];
             for t in [0.03, 0.5, 1.7] {
-                let mut whole = vec![0.0; cells];
+                let mut whole = vec![0.0f64; cells];
                 inputs.fill_drive(t, &h, &mut whole);
                 let mut some = Vec::new();
                 inputs.drive_of_cells(t, &h, &listed, &mut some);

@@ -1,5 +1,6 @@
 //! Stepping allocates nothing: a counting global allocator watches every
-//! thread while steps run on both schedules, one thread and several.
+//! thread while steps run on both schedules, one thread and several, in
+//! both precisions.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +10,7 @@ use eifield_model::grid::{Boundary, Grid};
 use eifield_model::rhs::{Coeffs, SimdLevel};
 use eifield_model::scene::Coupling;
 use eifield_model::stepper::{Method, Schedule, Stepper};
+use eifield_model::{Engine, Real};
 
 /// The system allocator, counting allocations and reallocations.
 struct Counting;
@@ -45,11 +47,14 @@ const STEPS: usize = 300;
 /// One test function, so that no other test allocates while this one counts.
 #[test]
 fn stepping_and_integrating_allocate_nothing() {
-    steps_allocate_nothing_on_any_schedule_or_thread_count();
-    the_engine_allocates_nothing_while_it_integrates_a_pulse_train();
+    // Steppers measured stay alive until the end: see below.
+    let _double = steps_allocate_nothing_on_any_schedule_or_thread_count::<f64>();
+    let _single = steps_allocate_nothing_on_any_schedule_or_thread_count::<f32>();
+    the_engine_allocates_nothing_while_it_integrates_a_pulse_train::<f64>();
+    the_engine_allocates_nothing_while_it_integrates_a_pulse_train::<f32>();
 }
 
-fn steps_allocate_nothing_on_any_schedule_or_thread_count() {
+fn steps_allocate_nothing_on_any_schedule_or_thread_count<T: Real>() -> Vec<Stepper<T>> {
     let coeffs = Coeffs::from_scene(&eifield_model::FieldScene::default());
     let cases = [
         (Grid::new(7, 7, Boundary::Open), Schedule::Staged, 1),
@@ -94,9 +99,9 @@ fn steps_allocate_nothing_on_any_schedule_or_thread_count() {
         let grid = *coupler.grid();
         for method in [Method::Rk4, Method::Heun, Method::Euler] {
             let n = grid.len();
-            let drive = vec![-1.5; n];
-            let h_in = vec![-3.0; n];
-            let (mut e, mut i) = (vec![-1.0; n], vec![0.1; n]);
+            let drive = vec![T::of(-1.5); n];
+            let h_in = vec![T::of(-3.0); n];
+            let (mut e, mut i) = (vec![T::of(-1.0); n], vec![T::of(0.1); n]);
             let mut stepper =
                 Stepper::with_schedule(method, &coupler, threads, SimdLevel::detect(), schedule);
             // The first steps may set up the pool's threads (once per thread).
@@ -113,7 +118,8 @@ fn steps_allocate_nothing_on_any_schedule_or_thread_count() {
             assert_eq!(
                 allocated,
                 0,
-                "{method:?} on {}x{} {schedule:?} with {threads} threads and {:?} allocated {allocated} times in {STEPS} steps",
+                "{} {method:?} on {}x{} {schedule:?} with {threads} threads and {:?} allocated {allocated} times in {STEPS} steps",
+                T::NAME,
                 grid.rows,
                 grid.cols,
                 coupler.ee()
@@ -122,16 +128,17 @@ fn steps_allocate_nothing_on_any_schedule_or_thread_count() {
             measured.push(stepper);
         }
     }
+    measured
 }
 
-fn the_engine_allocates_nothing_while_it_integrates_a_pulse_train() {
+fn the_engine_allocates_nothing_while_it_integrates_a_pulse_train<T: Real>() {
     let scene = eifield_model::FieldScene::from_ron_str(
         "(grid: (rows: 140, cols: 140), stimuli: Some([PulseTrain(row: 70, col: 70, freq: 2.0, width: 0.1, amp: 6.0)]))",
         "test",
     )
     .unwrap();
     for threads in [1, 2] {
-        let mut engine = eifield_model::Engine::from_scene(
+        let mut engine = Engine::<T>::build(
             &scene,
             eifield_model::EngineOptions {
                 threads,
@@ -144,7 +151,12 @@ fn the_engine_allocates_nothing_while_it_integrates_a_pulse_train() {
         // Many pulses: every drive change and every step in between.
         engine.advance_to(10.0).unwrap();
         let allocated = ALLOCATIONS.load(Ordering::SeqCst) - before;
-        assert_eq!(allocated, 0, "{threads} threads: {allocated} allocations");
+        assert_eq!(
+            allocated,
+            0,
+            "{} on {threads} threads: {allocated} allocations",
+            T::NAME
+        );
         assert!(engine.steps > 900, "{} steps", engine.steps);
     }
 }

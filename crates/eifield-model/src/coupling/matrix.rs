@@ -2,6 +2,7 @@
 //! runs as (rows by receiving cell), and reading it from a float64 `.npy`
 //! or from scipy's `save_npz` (CSR or CSC), refusing bad input by name.
 
+use crate::real::Real;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
@@ -72,13 +73,14 @@ impl CouplingMatrix {
 
     /// `Σ_j M[j, i]·e[j]` for the receiving cells `i0 .. i0 + out.len()`.
     #[inline]
-    pub fn inflow(&self, e: &[f64], i0: usize, out: &mut [f64]) {
+    /// In f32 each weight is rounded to f32 as it is used.
+    pub fn inflow<T: Real>(&self, e: &[T], i0: usize, out: &mut [T]) {
         for (k, o) in out.iter_mut().enumerate() {
             let i = i0 + k;
             let span = self.offsets[i]..self.offsets[i + 1];
-            let mut s = 0.0;
+            let mut s = T::ZERO;
             for (&j, &w) in self.sources[span.clone()].iter().zip(&self.weights[span]) {
-                s += w * e[j as usize];
+                s += T::of(w) * e[j as usize];
             }
             *o = s;
         }

@@ -23,6 +23,7 @@ pub use matrix::CouplingMatrix;
 
 use crate::fastmath::MulAdd;
 use crate::grid::{Boundary, Grid};
+use crate::real::Real;
 use crate::rhs::{CHUNK, neighbour_sums};
 
 /// The largest row or column reach of a stencil.
@@ -183,7 +184,7 @@ impl Coupler {
     /// The 4-neighbour sums of E of cells `g0 .. g0 + out.len()` (flattened
     /// index; the cells may span rows).
     #[inline(always)]
-    pub(crate) fn nearest_sums_of_cells(&self, e: &[f64], g0: usize, out: &mut [f64]) {
+    pub(crate) fn nearest_sums_of_cells<T: Real>(&self, e: &[T], g0: usize, out: &mut [T]) {
         let grid = &self.grid;
         let cols = grid.cols;
         let row_of = |r: usize| &e[r * cols..(r + 1) * cols];
@@ -305,13 +306,13 @@ impl Coupler {
     /// index, possibly over several rows) of the E field `e`: `ee` gets the
     /// excitatory sum, `ei` the inhibitory one when the two differ.
     #[inline(always)]
-    pub(crate) fn sums_of_cells<M: MulAdd>(
+    pub(crate) fn sums_of_cells<M: MulAdd, T: Real>(
         &self,
-        e: &[f64],
+        e: &[T],
         g0: usize,
-        ee: &mut [f64],
-        ei: &mut [f64],
-        scratch: &mut [f64],
+        ee: &mut [T],
+        ei: &mut [T],
+        scratch: &mut [T],
     ) {
         let len = ee.len();
         if let Operator::Matrix(m) = &self.ee {
@@ -323,25 +324,25 @@ impl Coupler {
         }
         for (r, c0, span) in row_pieces(self.grid.cols, g0, len) {
             let window = RowWindow::around(&self.grid, e, r as isize, self.reach());
-            self.row_sums::<M>(&window, c0, &mut ee[span.clone()], &mut ei[span], scratch);
+            self.row_sums::<M, T>(&window, c0, &mut ee[span.clone()], &mut ei[span], scratch);
         }
     }
 
     /// The coupling sums of columns `c0 .. c0 + ee.len()` of the row at the
     /// centre of `window` (stencils only).
     #[inline(always)]
-    pub(crate) fn row_sums<M: MulAdd>(
+    pub(crate) fn row_sums<M: MulAdd, T: Real>(
         &self,
-        window: &RowWindow<'_>,
+        window: &RowWindow<'_, T>,
         c0: usize,
-        ee: &mut [f64],
-        ei: &mut [f64],
-        scratch: &mut [f64],
+        ee: &mut [T],
+        ei: &mut [T],
+        scratch: &mut [T],
     ) {
-        operator_sums::<M>(&self.ee, self.grid.boundary, window, c0, ee, scratch);
+        operator_sums::<M, T>(&self.ee, self.grid.boundary, window, c0, ee, scratch);
         if let Some(op) = &self.ei {
             let len = ee.len();
-            operator_sums::<M>(op, self.grid.boundary, window, c0, &mut ei[..len], scratch);
+            operator_sums::<M, T>(op, self.grid.boundary, window, c0, &mut ei[..len], scratch);
         }
     }
 }
@@ -389,13 +390,13 @@ fn offsets(t: &Tap) -> Vec<(isize, isize)> {
 /// The rows of one E field around a row: `rows[MAX_REACH + d]` is the row
 /// `d` rows below (negative: above), `None` past an open edge or beyond
 /// the reach in use.
-pub(crate) struct RowWindow<'a> {
-    pub(crate) rows: [Option<&'a [f64]>; WINDOW],
+pub(crate) struct RowWindow<'a, T> {
+    pub(crate) rows: [Option<&'a [T]>; WINDOW],
 }
 
-impl<'a> RowWindow<'a> {
+impl<'a, T> RowWindow<'a, T> {
     /// The rows of the row-major field `e` within `reach` of row `r`.
-    pub(crate) fn around(grid: &Grid, e: &'a [f64], r: isize, reach: usize) -> Self {
+    pub(crate) fn around(grid: &Grid, e: &'a [T], r: isize, reach: usize) -> Self {
         let cols = grid.cols;
         Self::from_fn(reach, |d| {
             physical_row(grid, r + d).map(|p| &e[p * cols..(p + 1) * cols])
@@ -404,7 +405,7 @@ impl<'a> RowWindow<'a> {
 
     /// A window whose row at offset `d` (within `reach`) is `row(d)`.
     #[inline(always)]
-    pub(crate) fn from_fn(reach: usize, mut row: impl FnMut(isize) -> Option<&'a [f64]>) -> Self {
+    pub(crate) fn from_fn(reach: usize, mut row: impl FnMut(isize) -> Option<&'a [T]>) -> Self {
         let mut rows = [None; WINDOW];
         for d in -(reach as isize)..=reach as isize {
             rows[(MAX_REACH as isize + d) as usize] = row(d);
@@ -414,7 +415,7 @@ impl<'a> RowWindow<'a> {
 
     /// The row at offset `d`.
     #[inline(always)]
-    pub(crate) fn at(&self, d: isize) -> Option<&'a [f64]> {
+    pub(crate) fn at(&self, d: isize) -> Option<&'a [T]> {
         self.rows[(MAX_REACH as isize + d) as usize]
     }
 }
@@ -451,13 +452,13 @@ pub(crate) fn physical_row(grid: &Grid, v: isize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn operator_sums<M: MulAdd>(
+fn operator_sums<M: MulAdd, T: Real>(
     op: &Operator,
     boundary: Boundary,
-    window: &RowWindow<'_>,
+    window: &RowWindow<'_, T>,
     c0: usize,
-    out: &mut [f64],
-    scratch: &mut [f64],
+    out: &mut [T],
+    scratch: &mut [T],
 ) {
     let row = window.at(0).expect("the centre row exists");
     match op {
@@ -465,7 +466,7 @@ fn operator_sums<M: MulAdd>(
             neighbour_sums(boundary, window.at(-1), window.at(1), row, c0, out);
         }
         Operator::Stencil { reach, taps } => {
-            stencil_sums::<M>(taps, *reach, boundary, window, c0, out, scratch)
+            stencil_sums::<M, T>(taps, *reach, boundary, window, c0, out, scratch)
         }
         Operator::Matrix(_) => unreachable!("matrices have no rows"),
     }
@@ -477,14 +478,14 @@ fn operator_sums<M: MulAdd>(
 /// each tap adds `w · (p_dr[c − dc] + p_dr[c + dc])` with a multiply-add
 /// (fused where the SIMD level has it, as the GPU kernel's `fma`).
 #[inline(always)]
-fn stencil_sums<M: MulAdd>(
+fn stencil_sums<M: MulAdd, T: Real>(
     taps: &[Tap],
     reach: usize,
     boundary: Boundary,
-    window: &RowWindow<'_>,
+    window: &RowWindow<'_, T>,
     c0: usize,
-    out: &mut [f64],
-    scratch: &mut [f64],
+    out: &mut [T],
+    scratch: &mut [T],
 ) {
     let row = window.at(0).expect("the centre row exists");
     let cols = row.len();
@@ -500,10 +501,10 @@ fn stencil_sums<M: MulAdd>(
         };
         fill_padded(a, b, boundary, start, cols, p);
     }
-    out.fill(0.0);
+    out.fill(T::ZERO);
     for t in taps {
         let p = &scratch[t.dr * width..(t.dr + 1) * width];
-        let w = t.weight;
+        let w = T::of(t.weight);
         if t.dc == 0 {
             for (o, x) in out.iter_mut().zip(&p[reach..reach + len]) {
                 *o = M::mul_add(w, *x, *o);
@@ -511,7 +512,7 @@ fn stencil_sums<M: MulAdd>(
         } else {
             let left = &p[reach - t.dc..reach - t.dc + len];
             let right = &p[reach + t.dc..reach + t.dc + len];
-            for ((o, l), r) in out.iter_mut().zip(left).zip(right) {
+            for ((o, &l), &r) in out.iter_mut().zip(left).zip(right) {
                 *o = M::mul_add(w, l + r, *o);
             }
         }
@@ -521,34 +522,34 @@ fn stencil_sums<M: MulAdd>(
 /// `p[x] = a[col] + b[col]` for the columns `col = start + x` (either row
 /// may be missing), wrapped on a periodic lattice, zero past an open edge.
 #[inline(always)]
-fn fill_padded(
-    a: Option<&[f64]>,
-    b: Option<&[f64]>,
+fn fill_padded<T: Real>(
+    a: Option<&[T]>,
+    b: Option<&[T]>,
     boundary: Boundary,
     start: isize,
     cols: usize,
-    p: &mut [f64],
+    p: &mut [T],
 ) {
     let lo = (-start).clamp(0, p.len() as isize) as usize;
     let hi = (cols as isize - start).clamp(lo as isize, p.len() as isize) as usize;
     let inner = (start + lo as isize) as usize..(start + hi as isize) as usize;
     match (a, b) {
         (Some(a), Some(b)) => {
-            for ((o, x), y) in p[lo..hi].iter_mut().zip(&a[inner.clone()]).zip(&b[inner]) {
+            for ((o, &x), &y) in p[lo..hi].iter_mut().zip(&a[inner.clone()]).zip(&b[inner]) {
                 *o = x + y;
             }
         }
         (Some(x), None) | (None, Some(x)) => p[lo..hi].copy_from_slice(&x[inner]),
-        (None, None) => p[lo..hi].fill(0.0),
+        (None, None) => p[lo..hi].fill(T::ZERO),
     }
     let outside = (0..lo).chain(hi..p.len());
     for x in outside {
         let col = start + x as isize;
         p[x] = match boundary {
-            Boundary::Open => 0.0,
+            Boundary::Open => T::ZERO,
             Boundary::Periodic => {
                 let c = col.rem_euclid(cols as isize) as usize;
-                a.map_or(0.0, |a| a[c]) + b.map_or(0.0, |b| b[c])
+                a.map_or(T::ZERO, |a| a[c]) + b.map_or(T::ZERO, |b| b[c])
             }
         };
     }

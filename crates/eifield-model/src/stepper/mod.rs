@@ -29,6 +29,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::coupling::{Coupler, stencil_scratch};
+use crate::real::Real;
 use crate::rhs::Coeffs;
 use crate::simd::{LevelCode, SimdLevel};
 use pipeline::Rings;
@@ -138,11 +139,12 @@ impl Workers {
     }
 }
 
-/// Steps a lattice with a fixed-step method, owning the scratch buffers.
-pub struct Stepper {
+/// Steps a lattice with a fixed-step method in the float type `T`, owning
+/// the scratch buffers.
+pub struct Stepper<T: Real = f64> {
     method: Method,
     schedule: Schedule,
-    code: LevelCode,
+    code: LevelCode<T>,
     simd: SimdLevel,
     pool: Workers,
     threads: usize,
@@ -151,19 +153,19 @@ pub struct Stepper {
     /// Rows per parallel block (pipelined schedule).
     block_rows: usize,
     /// One set of rings per block (pipelined schedule).
-    rings: Vec<Rings>,
+    rings: Vec<Rings<T>>,
     /// The stencil sums' rows (staged schedule).
-    scratch: Vec<f64>,
+    scratch: Vec<T>,
     /// The weighted sum of the stages (staged schedule).
-    acc_e: Vec<f64>,
-    acc_i: Vec<f64>,
+    acc_e: Vec<T>,
+    acc_i: Vec<T>,
     /// Stage inputs, alternating (staged schedule); the new state is written
     /// into one of them (staged) or into the first (pipelined) and swapped in.
-    x_e: [Vec<f64>; 2],
-    x_i: [Vec<f64>; 2],
+    x_e: [Vec<T>; 2],
+    x_i: [Vec<T>; 2],
 }
 
-impl Stepper {
+impl<T: Real> Stepper<T> {
     /// A stepper for a lattice and its coupling on `threads` threads, with
     /// the schedule for its size and the best SIMD kernel this CPU supports.
     pub fn new(method: Method, coupler: &Coupler, threads: usize) -> Self {
@@ -219,7 +221,7 @@ impl Stepper {
             pool.broadcast(|_| ());
         }
         let block_rows = rows_per_block(grid.rows, threads, reach);
-        let buf = |len: usize| vec![0.0; len];
+        let buf = |len: usize| vec![T::ZERO; len];
         let (rings, acc, x0, x1, scratch) = match schedule {
             Schedule::Staged => {
                 let several = method.stages() > 1;
@@ -295,7 +297,7 @@ impl Stepper {
         .map(|v| v.capacity())
         .sum::<usize>();
         let rings = self.rings.iter().map(Rings::len).sum::<usize>();
-        (vecs + rings) * std::mem::size_of::<f64>() / cells.max(1)
+        (vecs + rings) * std::mem::size_of::<T>() / cells.max(1)
     }
 
     /// Advances `(e, i)` by one step `h` with the drives held constant. The
@@ -305,10 +307,10 @@ impl Stepper {
         &mut self,
         coupler: &Coupler,
         coeffs: &Coeffs,
-        drive: &[f64],
-        h_in: &[f64],
-        e: &mut Vec<f64>,
-        i: &mut Vec<f64>,
+        drive: &[T],
+        h_in: &[T],
+        e: &mut Vec<T>,
+        i: &mut Vec<T>,
         h: f64,
     ) {
         let grid = coupler.grid();
@@ -360,7 +362,7 @@ impl Stepper {
                 let (out_e, out_i) = (&mut self.x_e[0], &mut self.x_i[0]);
                 let rings = &mut self.rings;
                 let code = self.code;
-                let run_block = |k: usize, out: (&mut [f64], &mut [f64]), rings: &mut Rings| {
+                let run_block = |k: usize, out: (&mut [T], &mut [T]), rings: &mut Rings<T>| {
                     let start = k * block_rows;
                     let end = (start + block_rows).min(rows);
                     (code.pipelined)(&sweep, method, h, start..end, out, rings);

@@ -6,12 +6,13 @@ use std::ops::Range;
 use crate::coupling::{RowWindow, physical_row, stencil_scratch};
 use crate::fastmath::MulAdd;
 use crate::grid::Boundary;
+use crate::real::Real;
 use crate::rhs::{CHUNK, ChunkIn, neighbour_sums};
 
 use super::stage::{Role, Sweep};
 use super::{MAX_STAGES, Method};
 
-impl Sweep<'_> {
+impl<T: Real> Sweep<'_, T> {
     /// The virtual rows on which stage `s` of `stages` runs for the block
     /// `rows`: the block itself for the last stage, `reach` more rows on each
     /// side for each earlier stage (clipped at open edges).
@@ -40,8 +41,8 @@ impl Sweep<'_> {
         method: Method,
         h: f64,
         rows: Range<usize>,
-        out: (&mut [f64], &mut [f64]),
-        rings: &mut Rings,
+        out: (&mut [T], &mut [T]),
+        rings: &mut Rings<T>,
     ) {
         let stages = method.stages();
         let reach = rings.reach;
@@ -50,8 +51,8 @@ impl Sweep<'_> {
         let lag = |s: usize| (s * reach) as isize;
         let first = ranges[0].start;
         let end = ranges[stages - 1].end + lag(stages - 1);
-        let mut nsum = [0.0; CHUNK];
-        let mut nsum_ei = [0.0; CHUNK];
+        let mut nsum = [T::ZERO; CHUNK];
+        let mut nsum_ei = [T::ZERO; CHUNK];
         for j in first..end {
             for (s, range) in ranges.iter().enumerate().take(stages) {
                 let v = j - lag(s);
@@ -80,9 +81,9 @@ impl Sweep<'_> {
         s: usize,
         v: isize,
         block_start: usize,
-        nsum: (&mut [f64; CHUNK], &mut [f64; CHUNK]),
-        rings: &mut Rings,
-        out: (&mut [f64], &mut [f64]),
+        nsum: (&mut [T; CHUNK], &mut [T; CHUNK]),
+        rings: &mut Rings<T>,
+        out: (&mut [T], &mut [T]),
     ) {
         let grid = self.grid();
         let cols = grid.cols;
@@ -141,7 +142,7 @@ impl Sweep<'_> {
                 (self.row_sums)(self.coupler, &window, c0, ns, ns_ei, scratch);
             }
             let cells = state + c0..state + c0 + len;
-            role.kernel_and_apply::<M>(
+            role.kernel_and_apply::<M, T>(
                 self.coeffs,
                 &ChunkIn {
                     nsum: ns,
@@ -161,7 +162,7 @@ impl Sweep<'_> {
 }
 
 /// Row `r` of a row-major buffer of `cols` columns.
-fn row_at(x: &[f64], r: usize, cols: usize) -> &[f64] {
+fn row_at<T>(x: &[T], r: usize, cols: usize) -> &[T] {
     &x[r * cols..(r + 1) * cols]
 }
 
@@ -171,28 +172,28 @@ fn row_at(x: &[f64], r: usize, cols: usize) -> &[f64] {
 /// at `2·reach + 1` consecutive rows and a row's sum lives
 /// `(stages − 1)·reach + 1` rows, so each ring holds `3·reach + 1` rows
 /// (4 for the 4-neighbour stencil).
-pub(crate) struct Rings {
-    x_e: Vec<f64>,
-    x_i: Vec<f64>,
-    acc_e: Vec<f64>,
-    acc_i: Vec<f64>,
+pub(crate) struct Rings<T> {
+    x_e: Vec<T>,
+    x_i: Vec<T>,
+    acc_e: Vec<T>,
+    acc_i: Vec<T>,
     ring: usize,
     reach: usize,
-    scratch: Vec<f64>,
+    scratch: Vec<T>,
 }
 
-impl Rings {
+impl<T: Real> Rings<T> {
     pub(crate) fn new(cols: usize, reach: usize) -> Self {
         let ring = ring_rows(reach);
         let x = (MAX_STAGES - 1) * ring * cols;
         Self {
-            x_e: vec![0.0; x],
-            x_i: vec![0.0; x],
-            acc_e: vec![0.0; ring * cols],
-            acc_i: vec![0.0; ring * cols],
+            x_e: vec![T::ZERO; x],
+            x_i: vec![T::ZERO; x],
+            acc_e: vec![T::ZERO; ring * cols],
+            acc_i: vec![T::ZERO; ring * cols],
             ring,
             reach,
-            scratch: vec![0.0; stencil_scratch(reach)],
+            scratch: vec![T::ZERO; stencil_scratch(reach)],
         }
     }
 

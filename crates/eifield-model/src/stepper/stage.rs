@@ -5,6 +5,7 @@
 use crate::coupling::Coupler;
 use crate::fastmath::MulAdd;
 use crate::grid::Grid;
+use crate::real::Real;
 use crate::rhs::{CHUNK, ChunkIn, Coeffs, kernel_each};
 use crate::simd::{RowSumsFn, SumsFn};
 
@@ -49,30 +50,34 @@ impl Role {
     /// state for `Only` and `Last`; `acc` is not touched by `Only` (and may be
     /// empty for it). One pass, so nothing goes through memory in between.
     #[inline(always)]
-    pub(crate) fn kernel_and_apply<M: MulAdd>(
+    pub(crate) fn kernel_and_apply<M: MulAdd, T: Real>(
         self,
         coeffs: &Coeffs,
-        x: &ChunkIn<'_>,
-        y: (&[f64], &[f64]),
-        acc: (&mut [f64], &mut [f64]),
-        dst: (&mut [f64], &mut [f64]),
+        x: &ChunkIn<'_, T>,
+        y: (&[T], &[T]),
+        acc: (&mut [T], &mut [T]),
+        dst: (&mut [T], &mut [T]),
     ) {
         let n = x.e.len();
         let (ye, yi) = (&y.0[..n], &y.1[..n]);
         let (de_out, di_out) = (&mut dst.0[..n], &mut dst.1[..n]);
         match self {
-            Self::Only { w } => kernel_each::<M>(
-                coeffs,
-                x,
-                #[inline(always)]
-                |k, de, di| {
-                    de_out[k] = ye[k] + w * de;
-                    di_out[k] = yi[k] + w * di;
-                },
-            ),
+            Self::Only { w } => {
+                let w = T::of(w);
+                kernel_each::<M, T>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        de_out[k] = ye[k] + w * de;
+                        di_out[k] = yi[k] + w * di;
+                    },
+                )
+            }
             Self::First { a } => {
+                let a = T::of(a);
                 let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
-                kernel_each::<M>(
+                kernel_each::<M, T>(
                     coeffs,
                     x,
                     #[inline(always)]
@@ -85,22 +90,24 @@ impl Role {
                 )
             }
             Self::Middle { a } => {
+                let (a, two) = (T::of(a), T::of(2.0));
                 let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
-                kernel_each::<M>(
+                kernel_each::<M, T>(
                     coeffs,
                     x,
                     #[inline(always)]
                     |k, de, di| {
-                        acc_e[k] += 2.0 * de;
-                        acc_i[k] += 2.0 * di;
+                        acc_e[k] += two * de;
+                        acc_i[k] += two * di;
                         de_out[k] = ye[k] + a * de;
                         di_out[k] = yi[k] + a * di;
                     },
                 )
             }
             Self::Last { w } => {
+                let w = T::of(w);
                 let (acc_e, acc_i) = (&acc.0[..n], &acc.1[..n]);
-                kernel_each::<M>(
+                kernel_each::<M, T>(
                     coeffs,
                     x,
                     #[inline(always)]
@@ -115,24 +122,24 @@ impl Role {
 }
 
 /// The read-only inputs shared by the stages of one step.
-pub(crate) struct Sweep<'a> {
+pub(crate) struct Sweep<'a, T> {
     pub(crate) coupler: &'a Coupler,
     pub(crate) coeffs: &'a Coeffs,
-    pub(crate) drive: &'a [f64],
-    pub(crate) h_in: &'a [f64],
+    pub(crate) drive: &'a [T],
+    pub(crate) h_in: &'a [T],
     /// The state at the start of the step.
-    pub(crate) y_e: &'a [f64],
+    pub(crate) y_e: &'a [T],
     /// The state at the start of the step.
-    pub(crate) y_i: &'a [f64],
+    pub(crate) y_i: &'a [T],
     /// The coupling sums of other kernels than the 4-neighbour stencil, in
     /// the SIMD level's code: called rather than inlined, so that the
     /// 4-neighbour loops stay as small as they were before kernels.
-    pub(crate) sums: SumsFn,
+    pub(crate) sums: SumsFn<T>,
     /// As `sums`, for a run of columns of one row.
-    pub(crate) row_sums: RowSumsFn,
+    pub(crate) row_sums: RowSumsFn<T>,
 }
 
-impl Sweep<'_> {
+impl<T: Real> Sweep<'_, T> {
     /// The lattice.
     pub(crate) fn grid(&self) -> &Grid {
         self.coupler.grid()
@@ -145,15 +152,15 @@ impl Sweep<'_> {
     pub(crate) fn staged_stage<M: MulAdd>(
         &self,
         role: Role,
-        x: (&[f64], &[f64]),
-        acc: (&mut [f64], &mut [f64]),
-        out: (&mut [f64], &mut [f64]),
-        scratch: &mut [f64],
+        x: (&[T], &[T]),
+        acc: (&mut [T], &mut [T]),
+        out: (&mut [T], &mut [T]),
+        scratch: &mut [T],
     ) {
         let n = self.grid().len();
         let two = self.coupler.has_two_sums();
-        let mut nsum = [0.0; CHUNK];
-        let mut nsum_ei = [0.0; CHUNK];
+        let mut nsum = [T::ZERO; CHUNK];
+        let mut nsum_ei = [T::ZERO; CHUNK];
         let mut g0 = 0;
         while g0 < n {
             let len = CHUNK.min(n - g0);
@@ -165,11 +172,11 @@ impl Sweep<'_> {
                 (self.sums)(self.coupler, x.0, g0, sums.0, sums.1, scratch);
             }
             let span = g0..g0 + len;
-            let (acc_e, acc_i): (&mut [f64], &mut [f64]) = match role {
+            let (acc_e, acc_i): (&mut [T], &mut [T]) = match role {
                 Role::Only { .. } => (&mut [], &mut []),
                 _ => (&mut acc.0[span.clone()], &mut acc.1[span.clone()]),
             };
-            role.kernel_and_apply::<M>(
+            role.kernel_and_apply::<M, T>(
                 self.coeffs,
                 &ChunkIn {
                     nsum: &nsum[..len],

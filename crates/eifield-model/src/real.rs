@@ -1,0 +1,180 @@
+//! The floating-point types the CPU engine computes in: [`Real`] is
+//! implemented by `f64` (the default, bit for bit the engine of every
+//! release) and `f32` (twice the SIMD lanes, for exploration), so that the
+//! model, the stencils and the schedules are written once for both.
+//!
+//! Parameters, times and the drive's sum `h_ex + s(t) + σ·p(t)` stay in
+//! `f64`; a value enters the engine's type by [`Real::of`], rounded once.
+
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub};
+
+/// A float type the engine computes in.
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + Default
+    + Debug
+    + PartialEq
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + MulAssign
+    + 'static
+{
+    /// `0`.
+    const ZERO: Self;
+    /// `"f64"` or `"f32"`, as the command line and the manifest name it.
+    const NAME: &'static str;
+    /// The tanh's constants for this type (see [`crate::fastmath`]).
+    const TANH: TanhConstants<Self>;
+
+    /// `x` rounded to this type (exact for `f64`).
+    fn of(x: f64) -> Self;
+    /// The value as an `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// `self·b + c` with one rounding.
+    fn fused_mul_add(self, b: Self, c: Self) -> Self;
+    /// `|self|`.
+    fn abs(self) -> Self;
+    /// `|self|` with the sign of `sign`.
+    fn copysign(self, sign: Self) -> Self;
+    /// Neither infinite nor NaN.
+    fn is_finite(self) -> bool;
+    /// `2^n` for the whole number `n` held in the low mantissa bits of
+    /// `shifted = n + TANH.rounding_shifter` (wrapping integer arithmetic on
+    /// the bit pattern; vectorises on every SIMD level).
+    fn power_of_two_from_shifted(shifted: Self) -> Self;
+}
+
+/// The constants of the branch-free tanh for one float type.
+#[derive(Clone, Copy, Debug)]
+pub struct TanhConstants<T> {
+    /// Above this magnitude tanh is ±1 in this type.
+    pub saturation: T,
+    /// 2·log2(e).
+    pub two_log2_e: T,
+    /// 1.5·2^(mantissa bits): adding it rounds to a whole number.
+    pub rounding_shifter: T,
+    /// ln2/2 rounded to this type (the fused reduction).
+    pub half_ln2: T,
+    /// ln2/2 split for Cody–Waite reduction: the high part (few bits, so
+    /// that its products with small whole numbers are exact).
+    pub half_ln2_hi: T,
+    /// The low part of the split.
+    pub half_ln2_lo: T,
+    /// `2p = h·P(h²)`, highest power first (three terms; a leading zero
+    /// where the type needs fewer).
+    pub two_p: [T; 3],
+    /// `Q = Q(h²)`, highest power first.
+    pub q: [T; 4],
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const NAME: &'static str = "f64";
+    const TANH: TanhConstants<Self> = crate::fastmath::F64_TANH;
+
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn fused_mul_add(self, b: Self, c: Self) -> Self {
+        self.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    fn copysign(self, sign: Self) -> Self {
+        f64::copysign(self, sign)
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
+    }
+    #[inline(always)]
+    fn power_of_two_from_shifted(shifted: Self) -> Self {
+        const BIAS: u64 = 1023;
+        const MANTISSA_BITS: u32 = 52;
+        let to_exponent = BIAS.wrapping_sub(Self::TANH.rounding_shifter.to_bits());
+        f64::from_bits(shifted.to_bits().wrapping_add(to_exponent) << MANTISSA_BITS)
+    }
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const NAME: &'static str = "f32";
+    const TANH: TanhConstants<Self> = crate::fastmath::F32_TANH;
+
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn fused_mul_add(self, b: Self, c: Self) -> Self {
+        self.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
+    #[inline(always)]
+    fn copysign(self, sign: Self) -> Self {
+        f32::copysign(self, sign)
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+    #[inline(always)]
+    fn power_of_two_from_shifted(shifted: Self) -> Self {
+        const BIAS: u32 = 127;
+        const MANTISSA_BITS: u32 = 23;
+        let to_exponent = BIAS.wrapping_sub(Self::TANH.rounding_shifter.to_bits());
+        f32::from_bits(shifted.to_bits().wrapping_add(to_exponent) << MANTISSA_BITS)
+    }
+}
+
+/// The engine's precision, chosen at run time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// Double precision (the default; every result of the project's tests).
+    #[default]
+    F64,
+    /// Single precision: twice the SIMD lanes, for exploration.
+    F32,
+}
+
+impl Precision {
+    /// `"f64"` or `"f32"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F64 => f64::NAME,
+            Self::F32 => f32::NAME,
+        }
+    }
+
+    /// Bytes of one value.
+    pub fn bytes(self) -> usize {
+        match self {
+            Self::F64 => 8,
+            Self::F32 => 4,
+        }
+    }
+}
