@@ -11,10 +11,10 @@ use bevy::prelude::*;
 use eifield_model::rhs::SimdLevel;
 use eifield_model::scene::{Heterogeneity, Initial, IntegratorSpec};
 use eifield_model::stepper::Schedule;
-use eifield_model::{Engine, EngineOptions, FieldScene, Grid};
+use eifield_model::{Engine, EngineOptions, FieldScene, Grid, Real};
 use serde::Serialize;
 
-use crate::sim::backend::BackendChoice;
+use crate::sim::backend::{BackendChoice, PrecisionChoice};
 use crate::sim::{Excitatory, GridPosition, Inhibitory};
 use eifield_gpu::{ContextRequest, GpuContext, GpuEngine, Precision};
 
@@ -84,10 +84,16 @@ pub fn peer_problem(side: usize) -> FieldScene {
     scene
 }
 
-/// Times `steps` RK4 steps of the peer problem.
-pub fn measure(side: usize, threads: usize, steps: u64, simd: Option<SimdLevel>) -> Measurement {
+/// Times `steps` RK4 steps of the peer problem on the CPU engine in the
+/// float type `T`.
+pub fn measure<T: Real>(
+    side: usize,
+    threads: usize,
+    steps: u64,
+    simd: Option<SimdLevel>,
+) -> Measurement {
     let scene = peer_problem(side);
-    let mut engine = Engine::from_scene(&scene, EngineOptions { threads, simd })
+    let mut engine = Engine::<T>::build(&scene, EngineOptions { threads, simd })
         .expect("the benchmark scene is valid");
     let start = Instant::now();
     engine
@@ -97,30 +103,30 @@ pub fn measure(side: usize, threads: usize, steps: u64, simd: Option<SimdLevel>)
     let centre = (side / 2) * side + side / 2;
     Measurement {
         backend: "cpu",
-        precision: "f64",
+        precision: T::NAME,
         side,
         tile: None,
         threads: engine.threads(),
         steps: engine.steps,
         seconds,
         cell_steps_per_s: (side * side) as f64 * engine.steps as f64 / seconds,
-        centre_e: engine.e[centre],
+        centre_e: engine.e[centre].to_f64(),
     }
 }
 
 /// Measures for about `target` seconds after a short calibration run.
-pub fn measure_for(
+pub fn measure_for<T: Real>(
     side: usize,
     threads: usize,
     target: Duration,
     simd: Option<SimdLevel>,
 ) -> Measurement {
     let probe_steps = (200_000 / (side * side)).max(2) as u64;
-    let probe = measure(side, threads, probe_steps, simd);
+    let probe = measure::<T>(side, threads, probe_steps, simd);
     let steps = ((probe.cell_steps_per_s * target.as_secs_f64()) / (side * side) as f64)
         .ceil()
         .max(2.0) as u64;
-    measure(side, threads, steps, simd)
+    measure::<T>(side, threads, steps, simd)
 }
 
 /// Times `steps` steps of the peer problem on the GPU (the state stays
@@ -223,17 +229,40 @@ pub fn entity_bytes_per_cell(cells: usize) -> Option<f64> {
     Some((after.saturating_sub(before)) as f64 / cells as f64)
 }
 
+/// What `eifield bench` measures.
+pub struct BenchPlan<'a> {
+    /// Seconds per measurement.
+    pub seconds_per_case: f64,
+    /// Lattice sides on the CPU.
+    pub sides: &'a [usize],
+    /// Print JSON lines too.
+    pub json: bool,
+    /// A scene whose whole run is timed.
+    pub timed_scene: Option<&'a TimedScene>,
+    /// Which engines.
+    pub backend: BackendChoice,
+    /// Which precisions (`None`: both).
+    pub precision: Option<PrecisionChoice>,
+    /// Lattice sides on the GPU.
+    pub gpu_sides: &'a [usize],
+    /// Workgroup tiles on the GPU.
+    pub gpu_tiles: &'a [usize],
+}
+
 /// Runs the whole benchmark and prints a table (and JSON lines if `json`);
 /// fails only if standard output does (a closed pipe, say).
-pub fn run(
-    seconds_per_case: f64,
-    sides: &[usize],
-    json: bool,
-    timed_scene: Option<&TimedScene>,
-    backend: BackendChoice,
-    gpu_sides: &[usize],
-    gpu_tiles: &[usize],
-) -> std::io::Result<()> {
+pub fn run(plan: &BenchPlan<'_>) -> std::io::Result<()> {
+    let BenchPlan {
+        seconds_per_case,
+        sides,
+        json,
+        timed_scene,
+        backend,
+        precision,
+        gpu_sides,
+        gpu_tiles,
+    } = *plan;
+    let wanted = |p: PrecisionChoice| precision.is_none_or(|q| q == p);
     let mut out = std::io::stdout().lock();
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let simd = SimdLevel::detect();
@@ -281,8 +310,12 @@ pub fn run(
             if threads > 1 && Schedule::for_cells(side * side) == Schedule::Staged {
                 continue;
             }
-            let m = measure_for(side, threads, target, None);
-            print(&mut out, &m)?;
+            if wanted(PrecisionChoice::F64) {
+                print(&mut out, &measure_for::<f64>(side, threads, target, None))?;
+            }
+            if wanted(PrecisionChoice::F32) {
+                print(&mut out, &measure_for::<f32>(side, threads, target, None))?;
+            }
         }
     }
     let gpu = match backend {
@@ -312,13 +345,18 @@ pub fn run(
                 ""
             }
         )?;
-        let precisions: &[Precision] = if ctx.adapter.f64 {
-            &[Precision::F64, Precision::F32]
-        } else {
-            &[Precision::F32]
-        };
+        let precisions: Vec<Precision> = [Precision::F64, Precision::F32]
+            .into_iter()
+            .filter(|&p| ctx.adapter.f64 || p == Precision::F32)
+            .filter(|&p| {
+                wanted(match p {
+                    Precision::F64 => PrecisionChoice::F64,
+                    Precision::F32 => PrecisionChoice::F32,
+                })
+            })
+            .collect();
         for &side in gpu_sides {
-            for &precision in precisions {
+            for &precision in &precisions {
                 for &tile in gpu_tiles {
                     match measure_gpu_for(&ctx, side, precision, tile, target) {
                         Ok(m) => print(&mut out, &m)?,
@@ -355,12 +393,16 @@ pub fn run(
             threads: all,
             simd: None,
         };
-        if let Ok(engine) = Engine::from_scene(&probe, options) {
+        let memory = [
+            Engine::<f64>::build(&probe, options).map(|e| (e.bytes_per_cell(), e.schedule())),
+            Engine::<f32>::build(&probe, options).map(|e| (e.bytes_per_cell(), e.schedule())),
+        ];
+        if let [Ok((double, schedule)), Ok((single, _))] = memory {
             writeln!(
                 out,
-                "engine memory at {side}²: {} bytes per cell (state, drives, {} schedule scratch)",
-                engine.bytes_per_cell(),
-                engine.schedule().name()
+                "engine memory at {side}²: {double} bytes per cell in f64, {single} in f32 \
+                 (state, drives, {} schedule scratch)",
+                schedule.name()
             )?;
         }
     }

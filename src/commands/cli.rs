@@ -177,6 +177,9 @@ pub enum Command {
         /// measured beside it); `auto`: the GPU too when a hardware GPU exists.
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
+        /// Measure only this precision (default: both, f64 and f32, on every engine).
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionChoice>,
         /// Lattice sides measured on the GPU (those that do not fit its memory are reported).
         #[arg(long, value_delimiter = ',', default_values_t = bench::GPU_SIDES)]
         gpu_sides: Vec<usize>,
@@ -441,6 +444,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             json,
             scene,
             backend,
+            precision,
             gpu_sides,
             gpu_tiles,
         } => {
@@ -473,15 +477,16 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                 label: source.to_string(),
                 scene: source.load()?,
             };
-            match bench::run(
-                seconds,
-                &sides,
+            match bench::run(&bench::BenchPlan {
+                seconds_per_case: seconds,
+                sides: &sides,
                 json,
-                Some(&timed),
+                timed_scene: Some(&timed),
                 backend,
-                &gpu_sides,
-                &gpu_tiles,
-            ) {
+                precision,
+                gpu_sides: &gpu_sides,
+                gpu_tiles: &gpu_tiles,
+            }) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 // The reader went away (`eifield bench | head`): nothing to report.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),

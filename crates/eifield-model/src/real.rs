@@ -33,6 +33,10 @@ pub trait Real:
     const NAME: &'static str;
     /// The tanh's constants for this type (see [`crate::fastmath`]).
     const TANH: TanhConstants<Self>;
+    /// Whether a step adds its increment to the state with a running
+    /// compensation per cell (Kahan summation), which keeps the rounding of
+    /// many small increments from piling up.
+    const COMPENSATED: bool;
 
     /// `x` rounded to this type (exact for `f64`).
     fn of(x: f64) -> Self;
@@ -79,6 +83,7 @@ impl Real for f64 {
     const ZERO: Self = 0.0;
     const NAME: &'static str = "f64";
     const TANH: TanhConstants<Self> = crate::fastmath::F64_TANH;
+    const COMPENSATED: bool = false;
 
     #[inline(always)]
     fn of(x: f64) -> Self {
@@ -117,6 +122,7 @@ impl Real for f32 {
     const ZERO: Self = 0.0;
     const NAME: &'static str = "f32";
     const TANH: TanhConstants<Self> = crate::fastmath::F32_TANH;
+    const COMPENSATED: bool = true;
 
     #[inline(always)]
     fn of(x: f64) -> Self {

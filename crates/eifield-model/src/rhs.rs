@@ -433,6 +433,61 @@ mod tests {
     }
 
     #[test]
+    fn single_precision_agrees_with_the_definition_for_every_kernel() {
+        let mut c = coeffs();
+        c.frac_ei = 0.13;
+        c.c4 = 0.7;
+        let mut worst = 0.0f64;
+        for (kernel, kernel_ei) in kernels() {
+            for boundary in [Boundary::Open, Boundary::Periodic] {
+                let grid = Grid::new(9, 263, boundary);
+                let coupler = coupler(grid, &kernel, kernel_ei.as_ref());
+                let n = grid.len();
+                // Inputs that f32 holds exactly, so that only the arithmetic differs.
+                let exact = |seed| -> Vec<f64> {
+                    pseudo_random(n, seed, 4.0)
+                        .into_iter()
+                        .map(|v| f64::from(v as f32))
+                        .collect()
+                };
+                let (e, i, drive, h_in) = (exact(1), exact(2), exact(3), exact(4));
+                let w_ee = dense_by_definition(&grid, &kernel);
+                let w_ei = dense_by_definition(&grid, kernel_ei.as_ref().unwrap_or(&kernel));
+                let (want_e, want_i) = rhs_by_definition(&w_ee, &w_ei, &c, &e, &i, &drive, &h_in);
+                let single = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+                let mut bits = Vec::new();
+                for level in SimdLevel::available() {
+                    let mut de = vec![0.0f32; n];
+                    let mut di = vec![0.0f32; n];
+                    let (e, i, drive, h_in) =
+                        (single(&e), single(&i), single(&drive), single(&h_in));
+                    rhs(&coupler, &c, level, &e, &i, &drive, &h_in, &mut de, &mut di);
+                    for k in 0..n {
+                        // Each term of dE/dt is at most about 16 in size
+                        // (c_ee·tanh), and the sums add a few f32 roundings of it.
+                        for (got, want) in [(de[k], want_e[k]), (di[k], want_i[k])] {
+                            let err = (f64::from(got) - want).abs();
+                            worst = worst.max(err);
+                            assert!(
+                                err < 2e-5,
+                                "{kernel:?} {boundary:?} {level:?} cell {k}: {got} vs {want}"
+                            );
+                        }
+                    }
+                    if level != SimdLevel::Generic {
+                        bits.push((level, de, di));
+                    }
+                }
+                // The levels with FMA give the same f32 bits.
+                for (level, de, di) in &bits {
+                    assert!(de == &bits[0].1 && di == &bits[0].2, "{level:?} differs");
+                }
+            }
+        }
+        eprintln!("f32 right-hand side: max |error| {worst:e} against the f64 definition");
+    }
+
+    #[test]
     fn a_general_matrix_feeds_each_cell_by_its_column() {
         let c = coeffs();
         let grid = Grid::new(5, 7, Boundary::Open);

@@ -89,8 +89,15 @@ impl Ord for SimdLevel {
 }
 
 /// A stage of the staged schedule, compiled for one SIMD level.
-pub(crate) type StagedFn<T> =
-    fn(&Sweep<'_, T>, Role, (&[T], &[T]), (&mut [T], &mut [T]), (&mut [T], &mut [T]), &mut [T]);
+pub(crate) type StagedFn<T> = fn(
+    &Sweep<'_, T>,
+    Role,
+    (&[T], &[T]),
+    (&mut [T], &mut [T]),
+    (&mut [T], &mut [T]),
+    (&mut [T], &mut [T]),
+    &mut [T],
+);
 
 /// The coupling sums of a run of cells (see `Coupler::sums_of_cells`),
 /// compiled for one SIMD level.
@@ -101,8 +108,15 @@ pub(crate) type SumsFn<T> = fn(&Coupler, &[T], usize, &mut [T], &mut [T], &mut [
 pub(crate) type RowSumsFn<T> = fn(&Coupler, &RowWindow<'_, T>, usize, &mut [T], &mut [T], &mut [T]);
 
 /// A row block of the pipelined schedule, compiled for one SIMD level.
-pub(crate) type PipelinedFn<T> =
-    fn(&Sweep<'_, T>, Method, f64, Range<usize>, (&mut [T], &mut [T]), &mut Rings<T>);
+pub(crate) type PipelinedFn<T> = fn(
+    &Sweep<'_, T>,
+    Method,
+    f64,
+    Range<usize>,
+    (&mut [T], &mut [T]),
+    (&mut [T], &mut [T]),
+    &mut Rings<T>,
+);
 
 /// The kernel and the schedules' loops compiled for one SIMD level, so that
 /// the neighbour sums and the stage updates use its vectors as well as the
@@ -143,11 +157,11 @@ impl<T: Real> LevelCode<T> {
                 row_sums: |k, w, c0, ee, ei, scratch| unsafe {
                     row_sums_avx2::<T>(k, w, c0, ee, ei, scratch)
                 },
-                staged: |s, role, x, acc, out, scratch| unsafe {
-                    staged_avx2::<T>(s, role, x, acc, out, scratch)
+                staged: |s, role, x, acc, out, comp, scratch| unsafe {
+                    staged_avx2::<T>(s, role, x, acc, out, comp, scratch)
                 },
-                pipelined: |s, m, h, rows, out, rings| unsafe {
-                    pipelined_avx2::<T>(s, m, h, rows, out, rings)
+                pipelined: |s, m, h, rows, out, comp, rings| unsafe {
+                    pipelined_avx2::<T>(s, m, h, rows, out, comp, rings)
                 },
             },
             #[cfg(target_arch = "x86_64")]
@@ -160,11 +174,11 @@ impl<T: Real> LevelCode<T> {
                 row_sums: |k, w, c0, ee, ei, scratch| unsafe {
                     row_sums_avx512::<T>(k, w, c0, ee, ei, scratch)
                 },
-                staged: |s, role, x, acc, out, scratch| unsafe {
-                    staged_avx512::<T>(s, role, x, acc, out, scratch)
+                staged: |s, role, x, acc, out, comp, scratch| unsafe {
+                    staged_avx512::<T>(s, role, x, acc, out, comp, scratch)
                 },
-                pipelined: |s, m, h, rows, out, rings| unsafe {
-                    pipelined_avx512::<T>(s, m, h, rows, out, rings)
+                pipelined: |s, m, h, rows, out, comp, rings| unsafe {
+                    pipelined_avx512::<T>(s, m, h, rows, out, comp, rings)
                 },
             },
             _ => Self {
@@ -175,11 +189,11 @@ impl<T: Real> LevelCode<T> {
                 row_sums: |k, w, c0, ee, ei, scratch| {
                     k.row_sums::<Unfused, T>(w, c0, ee, ei, scratch)
                 },
-                staged: |s, role, x, acc, out, scratch| {
-                    s.staged_stage::<Unfused>(role, x, acc, out, scratch)
+                staged: |s, role, x, acc, out, comp, scratch| {
+                    s.staged_stage::<Unfused>(role, x, acc, out, comp, scratch)
                 },
-                pipelined: |s, m, h, rows, out, rings| {
-                    s.pipelined_block::<Unfused>(m, h, rows, out, rings)
+                pipelined: |s, m, h, rows, out, comp, rings| {
+                    s.pipelined_block::<Unfused>(m, h, rows, out, comp, rings)
                 },
             },
         }
@@ -237,9 +251,10 @@ macro_rules! stage_loops_for {
             x: (&[T], &[T]),
             acc: (&mut [T], &mut [T]),
             out: (&mut [T], &mut [T]),
+            comp: (&mut [T], &mut [T]),
             scratch: &mut [T],
         ) {
-            s.staged_stage::<Fused>(role, x, acc, out, scratch)
+            s.staged_stage::<Fused>(role, x, acc, out, comp, scratch)
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -250,9 +265,10 @@ macro_rules! stage_loops_for {
             h: f64,
             rows: Range<usize>,
             out: (&mut [T], &mut [T]),
+            comp: (&mut [T], &mut [T]),
             rings: &mut Rings<T>,
         ) {
-            s.pipelined_block::<Fused>(method, h, rows, out, rings)
+            s.pipelined_block::<Fused>(method, h, rows, out, comp, rings)
         }
     };
 }

@@ -163,6 +163,11 @@ pub struct Stepper<T: Real = f64> {
     /// into one of them (staged) or into the first (pipelined) and swapped in.
     x_e: [Vec<T>; 2],
     x_i: [Vec<T>; 2],
+    /// The running compensation of each cell's E and I updates (a
+    /// compensated type only: see [`Real::COMPENSATED`]); zero after a
+    /// rebuild.
+    comp_e: Vec<T>,
+    comp_i: Vec<T>,
 }
 
 impl<T: Real> Stepper<T> {
@@ -222,6 +227,14 @@ impl<T: Real> Stepper<T> {
         }
         let block_rows = rows_per_block(grid.rows, threads, reach);
         let buf = |len: usize| vec![T::ZERO; len];
+        let blocks = grid.rows.div_ceil(block_rows).max(1);
+        // A compensation per cell; without them, one unused value per block
+        // of the pipelined schedule, which hands each block its own piece.
+        let comp = match (T::COMPENSATED, schedule) {
+            (true, _) => cells,
+            (false, Schedule::Staged) => 0,
+            (false, Schedule::Pipelined) => blocks,
+        };
         let (rings, acc, x0, x1, scratch) = match schedule {
             Schedule::Staged => {
                 let several = method.stages() > 1;
@@ -230,7 +243,6 @@ impl<T: Real> Stepper<T> {
                 (Vec::new(), acc, cells, x1, stencil_scratch(reach))
             }
             Schedule::Pipelined => {
-                let blocks = grid.rows.div_ceil(block_rows).max(1);
                 let rings = (0..blocks).map(|_| Rings::new(grid.cols, reach)).collect();
                 (rings, 0, cells, 0, 0)
             }
@@ -250,6 +262,8 @@ impl<T: Real> Stepper<T> {
             acc_i: buf(acc),
             x_e: [buf(x0), buf(x1)],
             x_i: [buf(x0), buf(x1)],
+            comp_e: buf(comp),
+            comp_i: buf(comp),
         }
     }
 
@@ -293,7 +307,7 @@ impl<T: Real> Stepper<T> {
             &self.scratch,
         ]
         .into_iter()
-        .chain([&self.x_i[0], &self.x_i[1]])
+        .chain([&self.x_i[0], &self.x_i[1], &self.comp_e, &self.comp_i])
         .map(|v| v.capacity())
         .sum::<usize>();
         let rings = self.rings.iter().map(Rings::len).sum::<usize>();
@@ -342,6 +356,7 @@ impl<T: Real> Stepper<T> {
                 let [xa_i, xb_i] = &mut self.x_i;
                 let (acc_e, acc_i) = (&mut self.acc_e[..], &mut self.acc_i[..]);
                 let scratch = &mut self.scratch[..];
+                let (comp_e, comp_i) = (&mut self.comp_e[..], &mut self.comp_i[..]);
                 for s in 0..stages {
                     let role = Role::of(method, s, h);
                     // Stage s reads buffer (s − 1) mod 2 and writes buffer s mod 2.
@@ -351,7 +366,8 @@ impl<T: Real> Stepper<T> {
                         (_, _) => ((&xa_e[..], &xa_i[..]), (&mut xb_e[..], &mut xb_i[..])),
                     };
                     let acc = (&mut *acc_e, &mut *acc_i);
-                    (self.code.staged)(&sweep, role, x, acc, out, &mut *scratch);
+                    let comp = (&mut *comp_e, &mut *comp_i);
+                    (self.code.staged)(&sweep, role, x, acc, out, comp, &mut *scratch);
                 }
                 (stages - 1) % 2
             }
@@ -362,26 +378,46 @@ impl<T: Real> Stepper<T> {
                 let (out_e, out_i) = (&mut self.x_e[0], &mut self.x_i[0]);
                 let rings = &mut self.rings;
                 let code = self.code;
-                let run_block = |k: usize, out: (&mut [T], &mut [T]), rings: &mut Rings<T>| {
+                // Each block gets its rows of the output and of the
+                // compensations (none in a type without them).
+                let comp_block = if T::COMPENSATED { block } else { 1 };
+                let (comp_e, comp_i) = (&mut self.comp_e, &mut self.comp_i);
+                let run_block = |k: usize,
+                                 out: (&mut [T], &mut [T]),
+                                 comp: (&mut [T], &mut [T]),
+                                 rings: &mut Rings<T>| {
                     let start = k * block_rows;
                     let end = (start + block_rows).min(rows);
-                    (code.pipelined)(&sweep, method, h, start..end, out, rings);
+                    let comp = if T::COMPENSATED {
+                        comp
+                    } else {
+                        (&mut [][..], &mut [][..])
+                    };
+                    (code.pipelined)(&sweep, method, h, start..end, out, comp, rings);
                 };
                 match &self.pool.0 {
                     Some(pool) => pool.install(|| {
                         out_e
                             .par_chunks_mut(block)
                             .zip(out_i.par_chunks_mut(block))
+                            .zip(comp_e.par_chunks_mut(comp_block))
+                            .zip(comp_i.par_chunks_mut(comp_block))
                             .zip(rings.par_iter_mut())
                             .enumerate()
-                            .for_each(|(k, ((oe, oi), rings))| run_block(k, (oe, oi), rings));
+                            .for_each(|(k, ((((oe, oi), ce), ci), rings))| {
+                                run_block(k, (oe, oi), (ce, ci), rings)
+                            });
                     }),
                     None => out_e
                         .chunks_mut(block)
                         .zip(out_i.chunks_mut(block))
+                        .zip(comp_e.chunks_mut(comp_block))
+                        .zip(comp_i.chunks_mut(comp_block))
                         .zip(rings.iter_mut())
                         .enumerate()
-                        .for_each(|(k, ((oe, oi), rings))| run_block(k, (oe, oi), rings)),
+                        .for_each(|(k, ((((oe, oi), ce), ci), rings))| {
+                            run_block(k, (oe, oi), (ce, ci), rings)
+                        }),
                 }
                 0
             }
@@ -418,42 +454,65 @@ mod tests {
     /// One step written out from the method's definition over whole-lattice
     /// right-hand sides, in the same floating-point order as the stepper.
     #[allow(clippy::too_many_arguments)]
-    fn step_by_definition(
+    fn step_by_definition<T: Real>(
         method: Method,
         coupler: &Coupler,
         coeffs: &Coeffs,
         simd: SimdLevel,
-        drive: &[f64],
-        h_in: &[f64],
-        y: (&[f64], &[f64]),
+        drive: &[T],
+        h_in: &[T],
+        y: (&[T], &[T]),
+        comp: &mut (Vec<T>, Vec<T>),
         h: f64,
-    ) -> (Vec<f64>, Vec<f64>) {
+    ) -> (Vec<T>, Vec<T>) {
         let n = coupler.grid().len();
-        let f = |x: (&[f64], &[f64])| {
-            let (mut ke, mut ki) = (vec![0.0; n], vec![0.0; n]);
+        // `y + d`, compensated (Kahan) in a type that asks for it.
+        let add = |y: T, d: T, c: &mut T| {
+            if T::COMPENSATED {
+                let d = d - *c;
+                let sum = y + d;
+                *c = (sum - y) - d;
+                sum
+            } else {
+                y + d
+            }
+        };
+        let f = |x: (&[T], &[T])| {
+            let (mut ke, mut ki) = (vec![T::ZERO; n], vec![T::ZERO; n]);
             crate::rhs::rhs(
                 coupler, coeffs, simd, x.0, x.1, drive, h_in, &mut ke, &mut ki,
             );
             (ke, ki)
         };
-        let axpy = |y: &[f64], a: f64, k: &[f64]| -> Vec<f64> {
+        let axpy = |y: &[T], a: f64, k: &[T]| -> Vec<T> {
+            let a = T::of(a);
             y.iter().zip(k).map(|(&y, &k)| y + a * k).collect()
         };
         let (ye, yi) = y;
         match method {
             Method::Euler => {
                 let k = f(y);
-                (axpy(ye, h, &k.0), axpy(yi, h, &k.1))
+                let w = T::of(h);
+                let (ce, ci) = (&mut comp.0, &mut comp.1);
+                (
+                    (0..n).map(|c| add(ye[c], w * k.0[c], &mut ce[c])).collect(),
+                    (0..n).map(|c| add(yi[c], w * k.1[c], &mut ci[c])).collect(),
+                )
             }
             Method::Heun => {
                 let k1 = f(y);
                 let x1 = (axpy(ye, h, &k1.0), axpy(yi, h, &k1.1));
                 let k2 = f((&x1.0, &x1.1));
-                let w = 0.5 * h;
-                let last = |y: &[f64], a: &[f64], k: &[f64]| -> Vec<f64> {
-                    (0..n).map(|c| y[c] + w * (a[c] + k[c])).collect()
+                let w = T::of(0.5 * h);
+                let last = |y: &[T], a: &[T], k: &[T], comp: &mut Vec<T>| -> Vec<T> {
+                    (0..n)
+                        .map(|c| add(y[c], w * (a[c] + k[c]), &mut comp[c]))
+                        .collect()
                 };
-                (last(ye, &k1.0, &k2.0), last(yi, &k1.1, &k2.1))
+                (
+                    last(ye, &k1.0, &k2.0, &mut comp.0),
+                    last(yi, &k1.1, &k2.1, &mut comp.1),
+                )
             }
             Method::Rk4 => {
                 let k1 = f(y);
@@ -463,20 +522,20 @@ mod tests {
                 let k3 = f((&x2.0, &x2.1));
                 let x3 = (axpy(ye, h, &k3.0), axpy(yi, h, &k3.1));
                 let k4 = f((&x3.0, &x3.1));
-                let w = h / 6.0;
-                let last = |y: &[f64], k1: &[f64], k2: &[f64], k3: &[f64], k4: &[f64]| {
+                let (w, two) = (T::of(h / 6.0), T::of(2.0));
+                let last = |y: &[T], k: [&[T]; 4], comp: &mut Vec<T>| {
                     (0..n)
                         .map(|c| {
-                            let mut acc = k1[c];
-                            acc += 2.0 * k2[c];
-                            acc += 2.0 * k3[c];
-                            y[c] + w * (acc + k4[c])
+                            let mut acc = k[0][c];
+                            acc += two * k[1][c];
+                            acc += two * k[2][c];
+                            add(y[c], w * (acc + k[3][c]), &mut comp[c])
                         })
-                        .collect::<Vec<f64>>()
+                        .collect::<Vec<T>>()
                 };
                 (
-                    last(ye, &k1.0, &k2.0, &k3.0, &k4.0),
-                    last(yi, &k1.1, &k2.1, &k3.1, &k4.1),
+                    last(ye, [&k1.0, &k2.0, &k3.0, &k4.0], &mut comp.0),
+                    last(yi, [&k1.1, &k2.1, &k3.1, &k4.1], &mut comp.1),
                 )
             }
         }
@@ -484,6 +543,15 @@ mod tests {
 
     #[test]
     fn both_schedules_give_the_bits_of_the_definition_on_many_shapes() {
+        schedules_give_the_bits_of_the_definition::<f64>();
+    }
+
+    #[test]
+    fn both_schedules_give_the_bits_of_the_definition_in_single_precision() {
+        schedules_give_the_bits_of_the_definition::<f32>();
+    }
+
+    fn schedules_give_the_bits_of_the_definition<T: Real>() {
         let coeffs = Coeffs {
             frac_ei: 0.13,
             ..Coeffs::from_scene(&crate::FieldScene::default())
@@ -523,15 +591,20 @@ mod tests {
                     let grid = Grid::new(rows, cols, boundary);
                     let coupler = coupler(grid, &kernel, kernel_ei.as_ref());
                     let n = grid.len();
-                    let drive = pseudo_random(n, 1, 8.0);
-                    let h_in = pseudo_random(n, 2, 8.0);
-                    let y0 = (pseudo_random(n, 3, 4.0), pseudo_random(n, 4, 4.0));
+                    let rounded = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
+                    let drive = rounded(pseudo_random(n, 1, 8.0));
+                    let h_in = rounded(pseudo_random(n, 2, 8.0));
+                    let y0 = (
+                        rounded(pseudo_random(n, 3, 4.0)),
+                        rounded(pseudo_random(n, 4, 4.0)),
+                    );
                     for (method, simd) in [Method::Rk4, Method::Heun, Method::Euler]
                         .into_iter()
                         .flat_map(|m| SimdLevel::available().into_iter().map(move |l| (m, l)))
                     {
                         // Two steps, so that the swapped-in buffers are used too.
                         let mut want = y0.clone();
+                        let mut comp = (vec![T::ZERO; n], vec![T::ZERO; n]);
                         for _ in 0..2 {
                             want = step_by_definition(
                                 method,
@@ -541,6 +614,7 @@ mod tests {
                                 &drive,
                                 &h_in,
                                 (&want.0, &want.1),
+                                &mut comp,
                                 h,
                             );
                         }
@@ -558,7 +632,8 @@ mod tests {
                                 stepper.step(&coupler, &coeffs, &drive, &h_in, &mut e, &mut i, h);
                             }
                             let case = format!(
-                                "{kernel:?} {boundary:?} {rows}x{cols} {method:?} {schedule:?} {threads} threads {simd:?}"
+                                "{} {kernel:?} {boundary:?} {rows}x{cols} {method:?} {schedule:?} {threads} threads {simd:?}",
+                                T::NAME
                             );
                             assert!(e == want.0, "E differs: {case}");
                             assert!(i == want.1, "I differs: {case}");

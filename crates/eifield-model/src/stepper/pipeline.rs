@@ -9,7 +9,7 @@ use crate::grid::Boundary;
 use crate::real::Real;
 use crate::rhs::{CHUNK, ChunkIn, neighbour_sums};
 
-use super::stage::{Role, Sweep};
+use super::stage::{Role, Sweep, comp_span};
 use super::{MAX_STAGES, Method};
 
 impl<T: Real> Sweep<'_, T> {
@@ -32,7 +32,8 @@ impl<T: Real> Sweep<'_, T> {
     }
 
     /// The pipelined schedule on the row block `rows`, writing the new state
-    /// of those rows into `out` (which covers exactly them). Stage `s` of
+    /// of those rows into `out` and updating their compensations `comp` (both
+    /// cover exactly them; `comp` is empty in a type without). Stage `s` of
     /// virtual row `v` needs stage `s − 1` of rows `v − reach ..= v + reach`,
     /// so at pass `j` stage `s` computes row `j − s·reach`.
     #[inline(always)]
@@ -42,6 +43,7 @@ impl<T: Real> Sweep<'_, T> {
         h: f64,
         rows: Range<usize>,
         out: (&mut [T], &mut [T]),
+        comp: (&mut [T], &mut [T]),
         rings: &mut Rings<T>,
     ) {
         let stages = method.stages();
@@ -66,6 +68,7 @@ impl<T: Real> Sweep<'_, T> {
                         (&mut nsum, &mut nsum_ei),
                         rings,
                         (&mut *out.0, &mut *out.1),
+                        (&mut *comp.0, &mut *comp.1),
                     );
                 }
             }
@@ -84,6 +87,7 @@ impl<T: Real> Sweep<'_, T> {
         nsum: (&mut [T; CHUNK], &mut [T; CHUNK]),
         rings: &mut Rings<T>,
         out: (&mut [T], &mut [T]),
+        comp: (&mut [T], &mut [T]),
     ) {
         let grid = self.grid();
         let cols = grid.cols;
@@ -122,11 +126,15 @@ impl<T: Real> Sweep<'_, T> {
         };
         let slot = slot_of(v) * cols..(slot_of(v) + 1) * cols;
         let (acc_e, acc_i) = (&mut acc_e[slot.clone()], &mut acc_i[slot.clone()]);
-        let (dst_e, dst_i) = if role.feeds_next() {
-            (&mut write_e[slot.clone()], &mut write_i[slot])
+        // Only the last stage (on the block's own rows) writes the new state
+        // and updates the compensations.
+        let (dst_e, dst_i, comp) = if role.feeds_next() {
+            let none: (&mut [T], &mut [T]) = (&mut [], &mut []);
+            (&mut write_e[slot.clone()], &mut write_i[slot], none)
         } else {
             let at = (p - block_start) * cols..(p - block_start + 1) * cols;
-            (&mut out.0[at.clone()], &mut out.1[at])
+            let (oe, oi) = (&mut out.0[at.clone()], &mut out.1[at.clone()]);
+            (oe, oi, comp_span(comp, at))
         };
         let two = self.coupler.has_two_sums();
         let state = p * cols;
@@ -154,7 +162,8 @@ impl<T: Real> Sweep<'_, T> {
                 },
                 (&self.y_e[cells.clone()], &self.y_i[cells]),
                 (&mut acc_e[span.clone()], &mut acc_i[span.clone()]),
-                (&mut dst_e[span.clone()], &mut dst_i[span]),
+                (&mut dst_e[span.clone()], &mut dst_i[span.clone()]),
+                comp_span((&mut *comp.0, &mut *comp.1), span),
             );
             c0 += len;
         }

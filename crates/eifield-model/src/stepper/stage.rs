@@ -49,6 +49,9 @@ impl Role {
     /// step: `dst` is the next stage's input for `First` and `Middle`, the new
     /// state for `Only` and `Last`; `acc` is not touched by `Only` (and may be
     /// empty for it). One pass, so nothing goes through memory in between.
+    /// `comp` holds the cells' running compensations of the state update
+    /// (read and written by `Only` and `Last` in a compensated type, empty
+    /// otherwise).
     #[inline(always)]
     pub(crate) fn kernel_and_apply<M: MulAdd, T: Real>(
         self,
@@ -57,11 +60,25 @@ impl Role {
         y: (&[T], &[T]),
         acc: (&mut [T], &mut [T]),
         dst: (&mut [T], &mut [T]),
+        comp: (&mut [T], &mut [T]),
     ) {
         let n = x.e.len();
         let (ye, yi) = (&y.0[..n], &y.1[..n]);
         let (de_out, di_out) = (&mut dst.0[..n], &mut dst.1[..n]);
         match self {
+            Self::Only { w } if T::COMPENSATED => {
+                let w = T::of(w);
+                let (ce, ci) = (&mut comp.0[..n], &mut comp.1[..n]);
+                kernel_each::<M, T>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        de_out[k] = compensated_add(ye[k], w * de, &mut ce[k]);
+                        di_out[k] = compensated_add(yi[k], w * di, &mut ci[k]);
+                    },
+                )
+            }
             Self::Only { w } => {
                 let w = T::of(w);
                 kernel_each::<M, T>(
@@ -104,6 +121,20 @@ impl Role {
                     },
                 )
             }
+            Self::Last { w } if T::COMPENSATED => {
+                let w = T::of(w);
+                let (acc_e, acc_i) = (&acc.0[..n], &acc.1[..n]);
+                let (ce, ci) = (&mut comp.0[..n], &mut comp.1[..n]);
+                kernel_each::<M, T>(
+                    coeffs,
+                    x,
+                    #[inline(always)]
+                    |k, de, di| {
+                        de_out[k] = compensated_add(ye[k], w * (acc_e[k] + de), &mut ce[k]);
+                        di_out[k] = compensated_add(yi[k], w * (acc_i[k] + di), &mut ci[k]);
+                    },
+                )
+            }
             Self::Last { w } => {
                 let w = T::of(w);
                 let (acc_e, acc_i) = (&acc.0[..n], &acc.1[..n]);
@@ -118,6 +149,31 @@ impl Role {
                 )
             }
         }
+    }
+}
+
+/// `y + d` for a cell whose earlier updates lost `c` to rounding (Kahan
+/// summation): the lost part is taken back from `d` first, and what this
+/// addition loses becomes the new `c`.
+#[inline(always)]
+fn compensated_add<T: Real>(y: T, d: T, c: &mut T) -> T {
+    let d = d - *c;
+    let sum = y + d;
+    *c = (sum - y) - d;
+    sum
+}
+
+/// The cells `span` of the compensations (nothing for a type without them,
+/// or where a stage that does not update them was given none).
+#[inline(always)]
+pub(crate) fn comp_span<'a, T: Real>(
+    comp: (&'a mut [T], &'a mut [T]),
+    span: std::ops::Range<usize>,
+) -> (&'a mut [T], &'a mut [T]) {
+    if T::COMPENSATED && !comp.0.is_empty() {
+        (&mut comp.0[span.clone()], &mut comp.1[span])
+    } else {
+        (&mut [], &mut [])
     }
 }
 
@@ -147,7 +203,9 @@ impl<T: Real> Sweep<'_, T> {
 
     /// One stage of the staged schedule over the whole lattice: input
     /// `x = (e, i)`, the sum `acc` and the output `out` (the next stage's
-    /// input, or the new state); `scratch` holds the stencil sums' rows.
+    /// input, or the new state), the compensations `comp` of the whole
+    /// lattice; `scratch` holds the stencil sums' rows.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn staged_stage<M: MulAdd>(
         &self,
@@ -155,6 +213,7 @@ impl<T: Real> Sweep<'_, T> {
         x: (&[T], &[T]),
         acc: (&mut [T], &mut [T]),
         out: (&mut [T], &mut [T]),
+        comp: (&mut [T], &mut [T]),
         scratch: &mut [T],
     ) {
         let n = self.grid().len();
@@ -188,7 +247,8 @@ impl<T: Real> Sweep<'_, T> {
                 },
                 (&self.y_e[span.clone()], &self.y_i[span.clone()]),
                 (acc_e, acc_i),
-                (&mut out.0[span.clone()], &mut out.1[span]),
+                (&mut out.0[span.clone()], &mut out.1[span.clone()]),
+                comp_span((&mut *comp.0, &mut *comp.1), span),
             );
             g0 += len;
         }

@@ -1,0 +1,184 @@
+//! The f32 CPU engine: the reference case within 1e-3, every kernel within
+//! 1e-3 of the f64 engine on a short run, and the same bits on every rerun
+//! and every thread count.
+
+use std::path::PathBuf;
+
+use eifield_model::coupling::{CouplingMatrix, MatrixFile};
+use eifield_model::scene::{Initial, IntegratorSpec, Kernel, Profile, Stimulus};
+use eifield_model::{Boundary, Engine, EngineOptions, FieldScene, Grid, Real};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn reference_dir() -> PathBuf {
+    std::env::var_os("EIFIELD_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/reference/seed_default"))
+}
+
+fn read_npy(path: PathBuf) -> Vec<f64> {
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    npyz::NpyFile::new(&bytes[..])
+        .unwrap()
+        .into_vec::<f64>()
+        .unwrap()
+}
+
+/// E and I at every sample of the scene's run, as f64.
+fn run_samples<T: Real>(scene: &FieldScene, threads: usize) -> (Vec<f64>, Vec<f64>) {
+    let options = EngineOptions {
+        threads,
+        simd: None,
+    };
+    let mut engine = Engine::<T>::build(scene, options).unwrap();
+    let wide = |v: &[T]| v.iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
+    let (mut es, mut is) = (wide(&engine.e), wide(&engine.i));
+    for n in 1..scene.run.samples() {
+        engine.advance_to(n as f64 / scene.run.sample_rate).unwrap();
+        es.extend(wide(&engine.e));
+        is.extend(wide(&engine.i));
+    }
+    (es, is)
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+}
+
+#[test]
+fn the_seed_case_matches_the_reference_within_1e_3() {
+    let dir = reference_dir();
+    let (ref_e, ref_i) = (read_npy(dir.join("E.npy")), read_npy(dir.join("I.npy")));
+    let scene = FieldScene::load(&repo_root().join("scenes/seed_notebook.ron")).unwrap();
+    let (e, i) = run_samples::<f32>(&scene, 1);
+    let (de, di) = (max_abs_diff(&e, &ref_e), max_abs_diff(&i, &ref_i));
+    eprintln!("f32, default dt: max |dE| = {de:e}, max |dI| = {di:e}");
+    assert!(de <= 1e-3 && di <= 1e-3);
+    let mut fine = scene.clone();
+    fine.integrator = IntegratorSpec::Rk4 { dt: 0.001 };
+    let (e, i) = run_samples::<f32>(&fine, 1);
+    eprintln!(
+        "f32, dt = 1e-3: max |dE| = {:e}, max |dI| = {:e}",
+        max_abs_diff(&e, &ref_e),
+        max_abs_diff(&i, &ref_i)
+    );
+}
+
+/// A lattice large enough for the pipelined schedule, with a pulse train,
+/// pink noise and a Gaussian disk kernel.
+fn pipelined_scene() -> FieldScene {
+    FieldScene::from_ron_str(
+        "(grid: (rows: 130, cols: 150, boundary: Periodic), \
+          coupling: (frac_ee: 0.8, kernel: Disk(radius: 2.5, profile: Gaussian(sigma: 1.2))), \
+          drive: (h_ex: -6.0), \
+          noise: Some((sigma: 0.3, seed: 4, sample_rate: 20.0)), \
+          stimuli: Some([PulseTrain(row: 5, col: 7, freq: 1.0, width: 0.3, amp: 6.0)]), \
+          run: (duration: 2.0, sample_rate: 10.0))",
+        "test",
+    )
+    .unwrap()
+}
+
+#[test]
+fn reruns_and_thread_counts_give_the_same_bits() {
+    let scene = pipelined_scene();
+    let first = run_samples::<f32>(&scene, 1);
+    let again = run_samples::<f32>(&scene, 1);
+    assert!(first == again, "a rerun changed the bits");
+    let threads = run_samples::<f32>(&scene, 3);
+    assert!(first == threads, "three threads changed the bits");
+    // The seed scene runs staged: its reruns too.
+    let seed = FieldScene::load(&repo_root().join("scenes/seed_notebook.ron")).unwrap();
+    assert!(run_samples::<f32>(&seed, 1) == run_samples::<f32>(&seed, 1));
+}
+
+/// A 9 × 11 lattice driven by two pulse trains from E = I = 0, with lateral
+/// inhibition, integrated for 3 units of time.
+fn kernel_scene(kernel: Kernel, boundary: Boundary) -> FieldScene {
+    let mut scene = FieldScene {
+        grid: Grid::new(9, 11, boundary),
+        ..FieldScene::default()
+    };
+    scene.coupling.frac_ee = 0.6;
+    scene.coupling.frac_ei = 0.1;
+    scene.coupling.self_weight = 0.9;
+    scene.coupling.kernel = kernel;
+    scene.drive.h_ex = -6.1;
+    let pulse = |row, col, freq, onset| Stimulus::PulseTrain {
+        row,
+        col,
+        freq,
+        width: 1.3,
+        amp: 6.0,
+        onset,
+        count: None,
+    };
+    scene.stimuli = Some(vec![pulse(4, 5, 0.3, 0.0), pulse(0, 10, 0.45, 1.0)]);
+    scene.initial = Initial::Explicit {
+        ex: vec![0.0; 99],
+        inh: vec![0.0; 99],
+    };
+    scene.run.duration = 3.0;
+    scene
+}
+
+#[test]
+fn every_kernel_in_f32_follows_f64_within_1e_3() {
+    let n = 99;
+    // A random sparse matrix with a diagonal, negative weights included.
+    let mut dense = vec![0.0; n * n];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for (k, w) in dense.iter_mut().enumerate() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let r = (x >> 11) as f64 / (1u64 << 53) as f64;
+        if k % (n + 1) == 0 {
+            *w = 0.9;
+        } else if r < 0.05 {
+            *w = 4.0 * r - 0.05;
+        }
+    }
+    let matrix = |m: &[f64]| {
+        MatrixFile::with_matrix(
+            "m.npy",
+            std::sync::Arc::new(CouplingMatrix::from_dense(n, m)),
+        )
+    };
+    let disk = |radius, profile| Kernel::Disk { radius, profile };
+    let kernels = [
+        Kernel::Nearest,
+        Kernel::Moore { diagonal: 0.7 },
+        disk(1.5, Profile::Flat),
+        disk(3.0, Profile::Gaussian { sigma: 1.5 }),
+        disk(
+            4.0,
+            Profile::MexicanHat {
+                sigma_center: 1.0,
+                sigma_surround: 2.0,
+                surround: 0.3,
+            },
+        ),
+        Kernel::Matrix {
+            ee: matrix(&dense),
+            ei: matrix(&dense.iter().map(|w| 0.5 * w).collect::<Vec<_>>()),
+        },
+    ];
+    for kernel in kernels {
+        for boundary in [Boundary::Open, Boundary::Periodic] {
+            let scene = kernel_scene(kernel.clone(), boundary);
+            let (e64, i64) = run_samples::<f64>(&scene, 1);
+            let (e32, i32) = run_samples::<f32>(&scene, 1);
+            let (de, di) = (max_abs_diff(&e32, &e64), max_abs_diff(&i32, &i64));
+            let name = format!("{kernel:?}");
+            let name = &name[..name.len().min(40)];
+            eprintln!("{name} {boundary:?}: max |dE| = {de:e}, max |dI| = {di:e}");
+            assert!(de <= 1e-3 && di <= 1e-3, "{name} {boundary:?}");
+        }
+    }
+}
