@@ -76,7 +76,7 @@ fn pipelined_scene() -> FieldScene {
         "(grid: (rows: 130, cols: 150, boundary: Periodic), \
           coupling: (frac_ee: 0.8, kernel: Disk(radius: 2.5, profile: Gaussian(sigma: 1.2))), \
           drive: (h_ex: -6.0), \
-          noise: Some((sigma: 0.3, seed: 4, sample_rate: 20.0)), \
+          noise: Pink(sigma: 0.3, seed: 4, sample_rate: 20.0), \
           stimuli: Some([PulseTrain(row: 5, col: 7, freq: 1.0, width: 0.3, amp: 6.0)]), \
           run: (duration: 2.0, sample_rate: 10.0))",
         "test",
