@@ -59,8 +59,8 @@ pub struct BackendArgs {
     /// needs, else the CPU).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendChoice,
-    /// Precision of the GPU engine (default: f64 where the GPU has f64 shaders, else f32;
-    /// the CPU engine is f64 only).
+    /// Precision of the engine: f32 is for exploration, f64 to check a result (default: f64
+    /// on the CPU; on the GPU f64 where it has f64 shaders, else f32).
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionChoice>,
 }

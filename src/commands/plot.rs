@@ -127,8 +127,8 @@ impl RunData {
     /// Reads `scene.ron`, `t.npy` and `E.npy` from a run folder.
     pub fn load(dir: &Path) -> Result<Self, String> {
         let scene = FieldScene::load(&dir.join("scene.ron")).map_err(|e| e.to_string())?;
-        let (t_shape, t) = read_f64_npy(&dir.join("t.npy"))?;
-        let (e_shape, e) = read_f64_npy(&dir.join("E.npy"))?;
+        let (t_shape, t) = read_float_npy(&dir.join("t.npy"))?;
+        let (e_shape, e) = read_float_npy(&dir.join("E.npy"))?;
         let cells = scene.grid.len();
         if t_shape.len() != 1 || e_shape != [t_shape[0], cells as u64] {
             return Err(format!(
@@ -161,13 +161,19 @@ impl RunData {
     }
 }
 
-fn read_f64_npy(path: &Path) -> Result<(Vec<u64>, Vec<f64>), String> {
+/// A float64 or float32 (an f32 run's) array, as f64.
+fn read_float_npy(path: &Path) -> Result<(Vec<u64>, Vec<f64>), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| format!("{}: {e}", path.display()))?;
     let shape = npy.shape().to_vec();
-    let data = npy
-        .into_vec::<f64>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let single = matches!(npy.dtype(), npyz::DType::Plain(t) if t.to_string() == "<f4");
+    let data = if single {
+        npy.into_vec::<f32>()
+            .map(|v| v.into_iter().map(f64::from).collect())
+    } else {
+        npy.into_vec::<f64>()
+    };
+    let data = data.map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((shape, data))
 }
 

@@ -253,22 +253,26 @@ pub fn last_state(dir: &Path, scene: &FieldScene) -> Result<(Vec<f64>, Vec<f64>)
     Ok((e, i))
 }
 
-/// The last row of a float64 `[samples, cells]` array, read from the end of
-/// the file.
+/// The last row of a float64 (or an f32 run's float32) `[samples, cells]`
+/// array, read from the end of the file, as f64.
 fn last_row(path: &Path, cells: usize) -> Result<Vec<f64>, String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let header =
         npyz::NpyFile::new(std::io::BufReader::new(&mut file)).map_err(|e| e.to_string())?;
     let shape = header.shape().to_vec();
-    let little_f64 = matches!(header.dtype(), npyz::DType::Plain(t) if t.to_string() == "<f8");
-    if !little_f64
+    let width = match header.dtype() {
+        npyz::DType::Plain(t) if t.to_string() == "<f8" => 8,
+        npyz::DType::Plain(t) if t.to_string() == "<f4" => 4,
+        _ => 0,
+    };
+    if width == 0
         || header.order() != npyz::Order::C
         || shape.len() != 2
         || shape[1] != cells as u64
     {
         return Err(format!(
-            "expected a little-endian float64 array of shape [samples, {cells}], found {} {shape:?}",
+            "expected a little-endian float64 or float32 array of shape [samples, {cells}], found {} {shape:?}",
             header.dtype().descr()
         ));
     }
@@ -276,15 +280,21 @@ fn last_row(path: &Path, cells: usize) -> Result<Vec<f64>, String> {
         return Err("the run has no samples".into());
     }
     drop(header);
-    let bytes = cells * std::mem::size_of::<f64>();
+    let bytes = cells * width;
     file.seek(SeekFrom::End(-(bytes as i64)))
         .map_err(|e| e.to_string())?;
     let mut raw = vec![0u8; bytes];
     file.read_exact(&mut raw).map_err(|e| e.to_string())?;
-    Ok(raw
-        .chunks_exact(8)
-        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .collect())
+    Ok(match width {
+        8 => raw
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect(),
+        _ => raw
+            .chunks_exact(4)
+            .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))
+            .collect(),
+    })
 }
 
 /// As [`run`], for a scene already loaded; `source` names it in messages and
@@ -334,6 +344,7 @@ pub fn run_scene(
     let mut recorder = Recorder::create(
         &request.out,
         cells,
+        engine.precision(),
         ticks_per_sample,
         sample_rate,
         samples_requested,
@@ -369,6 +380,7 @@ pub fn run_scene(
         threads: engine.threads(),
         simd: match &engine {
             FieldEngine::Cpu(cpu) => Some(cpu.simd().name()),
+            FieldEngine::CpuSingle(cpu) => Some(cpu.engine.simd().name()),
             FieldEngine::Gpu(_) => None,
         },
         gpu_step: info.gpu_step,
@@ -380,6 +392,12 @@ pub fn run_scene(
         stop: StopReason::Running,
     };
     write_manifest(&request.out, &manifest).map_err(AppError::Input)?;
+    if manifest.precision == "f32" {
+        eprintln!(
+            "note: f32 is for exploration: its rounding can move a spike or a wave front; \
+             check a result by running the scene again with `--precision f64`"
+        );
+    }
     if manifest.gpu_step == Some("per stage") {
         eprintln!(
             "note: the coupling kernel's stencil is too wide for the GPU's fused step kernel; \

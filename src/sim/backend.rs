@@ -29,7 +29,7 @@ pub const AUTO_GPU_MIN_CELLS: usize = 256 * 256;
 /// The `--backend` choice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
-    /// The CPU engine (f64, bit for bit the same on every machine).
+    /// The CPU engine (f64, bit for bit the same on every machine; f32 on request).
     Cpu,
     /// The GPU engine (a software adapter will do).
     Gpu,
@@ -43,7 +43,7 @@ pub enum BackendChoice {
 pub enum PrecisionChoice {
     /// Double precision.
     F64,
-    /// Single precision (GPU only).
+    /// Single precision (for exploration; check results in f64).
     F32,
 }
 
@@ -80,8 +80,55 @@ pub struct GpuDevice {
 pub enum FieldEngine {
     /// The CPU engine.
     Cpu(Box<Engine>),
+    /// The CPU engine in f32, with the f64 copies that readers see.
+    CpuSingle(Box<SingleLattice>),
     /// The GPU engine and a copy of its state in CPU memory.
     Gpu(Box<GpuLattice>),
+}
+
+/// The CPU engine in f32 with f64 copies of its state, drive and
+/// inhibitory drive (exact: every f32 is an f64), refreshed whenever the
+/// engine changes them, so that readers always see the current state.
+pub struct SingleLattice {
+    /// The engine.
+    pub engine: Engine<f32>,
+    e: Vec<f64>,
+    i: Vec<f64>,
+    drive: Vec<f64>,
+    h_in: Vec<f64>,
+}
+
+impl SingleLattice {
+    fn new(engine: Engine<f32>) -> Self {
+        let mut lattice = Self {
+            engine,
+            e: Vec::new(),
+            i: Vec::new(),
+            drive: Vec::new(),
+            h_in: Vec::new(),
+        };
+        lattice.refresh_state();
+        lattice.refresh_drives();
+        lattice
+    }
+
+    /// Copies E, I and the drive of the last segment.
+    fn refresh_state(&mut self) {
+        widen_into(&self.engine.e, &mut self.e);
+        widen_into(&self.engine.i, &mut self.i);
+        widen_into(self.engine.drive(), &mut self.drive);
+    }
+
+    /// Copies the inhibitory drive.
+    fn refresh_drives(&mut self) {
+        widen_into(&self.engine.h_in, &mut self.h_in);
+    }
+}
+
+/// `to[k] = from[k]` as f64 (exact).
+fn widen_into(from: &[f32], to: &mut Vec<f64>) {
+    to.clear();
+    to.extend(from.iter().map(|&v| f64::from(v)));
 }
 
 /// The GPU engine with the copy of the state that readers on the CPU see,
@@ -438,18 +485,12 @@ impl FieldEngine {
             },
         };
         if !use_gpu {
-            if request.backend == BackendChoice::Cpu
-                && request.precision == Some(PrecisionChoice::F32)
-            {
-                return Err(
-                    "invalid value for `--precision`: f32 needs `--backend gpu` (the CPU engine \
-                     computes in f64)"
-                        .into(),
-                );
+            return match request.precision {
+                Some(PrecisionChoice::F32) => Engine::<f32>::build(scene, cpu)
+                    .map(|e| Self::CpuSingle(Box::new(SingleLattice::new(e)))),
+                _ => Engine::from_scene(scene, cpu).map(|e| Self::Cpu(Box::new(e))),
             }
-            return Engine::from_scene(scene, cpu)
-                .map(|e| Self::Cpu(Box::new(e)))
-                .map_err(|e| e.to_string());
+            .map_err(|e| e.to_string());
         }
         let context = match gpu {
             Some(c) => c.clone(),
@@ -468,6 +509,18 @@ impl FieldEngine {
         Ok(Self::Gpu(Box::new(GpuLattice::new(engine)?)))
     }
 
+    /// The precision the engine computes (and a run records) in.
+    pub fn precision(&self) -> eifield_model::Precision {
+        match self {
+            Self::Cpu(_) => eifield_model::Precision::F64,
+            Self::CpuSingle(_) => eifield_model::Precision::F32,
+            Self::Gpu(gpu) => match gpu.engine.precision() {
+                Precision::F64 => eifield_model::Precision::F64,
+                Precision::F32 => eifield_model::Precision::F32,
+            },
+        }
+    }
+
     /// Which engine this is.
     pub fn info(&self) -> BackendInfo {
         match self {
@@ -475,6 +528,12 @@ impl FieldEngine {
                 backend: "cpu",
                 adapter: format!("CPU ({} kernel)", engine.simd().name()),
                 precision: "f64",
+                gpu_step: None,
+            },
+            Self::CpuSingle(lattice) => BackendInfo {
+                backend: "cpu",
+                adapter: format!("CPU ({} kernel)", lattice.engine.simd().name()),
+                precision: "f32",
                 gpu_step: None,
             },
             Self::Gpu(gpu) => BackendInfo {
@@ -534,6 +593,15 @@ impl FieldEngine {
                 h_ex: &engine.h_ex,
                 h_in: &engine.h_in,
             },
+            Self::CpuSingle(lattice) => EngineView {
+                grid: lattice.engine.grid,
+                t: lattice.engine.t,
+                e: &lattice.e,
+                i: &lattice.i,
+                drive: &lattice.drive,
+                h_ex: &lattice.engine.h_ex,
+                h_in: &lattice.h_in,
+            },
             Self::Gpu(gpu) => EngineView {
                 grid: gpu.engine.grid,
                 t: gpu.copied_t,
@@ -550,7 +618,7 @@ impl FieldEngine {
     /// the CPU, whose state is always there): what changes when the copy does.
     pub fn copies(&self) -> Option<u64> {
         match self {
-            Self::Cpu(_) => None,
+            Self::Cpu(_) | Self::CpuSingle(_) => None,
             Self::Gpu(g) => Some(g.copies),
         }
     }
@@ -558,7 +626,7 @@ impl FieldEngine {
     /// Brings the CPU copy of a GPU state up to date (nothing on the CPU).
     pub fn sync(&mut self) -> Result<(), String> {
         match self {
-            Self::Cpu(_) => Ok(()),
+            Self::Cpu(_) | Self::CpuSingle(_) => Ok(()),
             Self::Gpu(gpu) => gpu.sync(),
         }
     }
@@ -567,6 +635,7 @@ impl FieldEngine {
     pub fn steps(&self) -> u64 {
         match self {
             Self::Cpu(e) => e.steps,
+            Self::CpuSingle(s) => s.engine.steps,
             Self::Gpu(g) => g.engine.steps,
         }
     }
@@ -575,6 +644,7 @@ impl FieldEngine {
     pub fn coeffs(&self) -> &Coeffs {
         match self {
             Self::Cpu(e) => &e.coeffs,
+            Self::CpuSingle(s) => &s.engine.coeffs,
             Self::Gpu(g) => &g.engine.coeffs,
         }
     }
@@ -583,6 +653,7 @@ impl FieldEngine {
     pub fn method(&self) -> Method {
         match self {
             Self::Cpu(e) => e.method(),
+            Self::CpuSingle(s) => s.engine.method(),
             Self::Gpu(g) => g.engine.method(),
         }
     }
@@ -591,6 +662,7 @@ impl FieldEngine {
     pub fn dt(&self) -> f64 {
         match self {
             Self::Cpu(e) => e.dt,
+            Self::CpuSingle(s) => s.engine.dt,
             Self::Gpu(g) => g.engine.dt,
         }
     }
@@ -599,6 +671,7 @@ impl FieldEngine {
     pub fn threads(&self) -> usize {
         match self {
             Self::Cpu(e) => e.threads(),
+            Self::CpuSingle(s) => s.engine.threads(),
             Self::Gpu(_) => 0,
         }
     }
@@ -607,6 +680,7 @@ impl FieldEngine {
     pub fn inputs_mut(&mut self) -> &mut Inputs {
         match self {
             Self::Cpu(e) => &mut e.inputs,
+            Self::CpuSingle(s) => &mut s.engine.inputs,
             Self::Gpu(g) => &mut g.engine.inputs,
         }
     }
@@ -617,6 +691,7 @@ impl FieldEngine {
         let (h_ex, h_in) = scene.cell_drives();
         let coupled = match self {
             Self::Cpu(engine) => engine.set_coupling(scene).map_err(|e| e.to_string()),
+            Self::CpuSingle(s) => s.engine.set_coupling(scene).map_err(|e| e.to_string()),
             Self::Gpu(gpu) => gpu.engine.set_coupling(scene).map_err(|e| e.to_string()),
         };
         match self {
@@ -626,6 +701,15 @@ impl FieldEngine {
                 engine.set_stimuli(scene);
                 engine.set_noise(scene, t);
                 engine.set_integrator(&scene.integrator);
+            }
+            Self::CpuSingle(lattice) => {
+                let engine = &mut lattice.engine;
+                engine.h_ex = h_ex;
+                engine.h_in = h_in.iter().map(|&v| v as f32).collect();
+                engine.set_stimuli(scene);
+                engine.set_noise(scene, t);
+                engine.set_integrator(&scene.integrator);
+                lattice.refresh_drives();
             }
             Self::Gpu(gpu) => {
                 let engine = &mut gpu.engine;
@@ -643,6 +727,7 @@ impl FieldEngine {
     pub fn coupler(&self) -> &Coupler {
         match self {
             Self::Cpu(e) => e.coupler(),
+            Self::CpuSingle(s) => s.engine.coupler(),
             Self::Gpu(g) => g.engine.coupler(),
         }
     }
@@ -658,6 +743,15 @@ impl FieldEngine {
                     }
                 }
             }
+            Self::CpuSingle(lattice) => {
+                for &(k, e, i) in cells {
+                    if k < lattice.engine.e.len() {
+                        lattice.engine.e[k] = e as f32;
+                        lattice.engine.i[k] = i as f32;
+                    }
+                }
+                lattice.refresh_state();
+            }
             Self::Gpu(gpu) => {
                 gpu.engine.write_cells(cells);
                 gpu.stale = true;
@@ -669,6 +763,7 @@ impl FieldEngine {
     pub fn set_stencil(&mut self, stencil: Grid) -> bool {
         match self {
             Self::Cpu(e) => e.set_stencil(stencil),
+            Self::CpuSingle(s) => s.engine.set_stencil(stencil),
             Self::Gpu(g) => g.engine.set_stencil(stencil),
         }
     }
@@ -677,6 +772,11 @@ impl FieldEngine {
     pub fn advance_to(&mut self, t_end: f64) -> Result<(), EngineStop> {
         match self {
             Self::Cpu(e) => e.advance_to(t_end).map_err(EngineStop::BlowUp),
+            Self::CpuSingle(s) => {
+                let result = s.engine.advance_to(t_end).map_err(EngineStop::BlowUp);
+                s.refresh_state();
+                result
+            }
             Self::Gpu(g) => {
                 g.stale = true;
                 if g.is_live() {

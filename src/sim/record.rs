@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use eifield_model::Precision;
 use eifield_model::npy::{NpyError, NpyWriter};
 
 use crate::sim::session::Session;
@@ -33,17 +34,19 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Creates the three arrays in `dir` for a lattice of `cells` cells.
+    /// Creates the three arrays in `dir` for a lattice of `cells` cells, E
+    /// and I in the engine's `precision` (the times in f64).
     pub fn create(
         dir: &Path,
         cells: usize,
+        precision: Precision,
         ticks_per_sample: u64,
         sample_rate: f64,
         max_samples: u64,
     ) -> Result<Self, NpyError> {
         Ok(Self {
-            e: NpyWriter::create(&dir.join("E.npy"), Some(cells))?,
-            i: NpyWriter::create(&dir.join("I.npy"), Some(cells))?,
+            e: NpyWriter::create_with(&dir.join("E.npy"), Some(cells), precision)?,
+            i: NpyWriter::create_with(&dir.join("I.npy"), Some(cells), precision)?,
             t: NpyWriter::create(&dir.join("t.npy"), None)?,
             ticks_per_sample: ticks_per_sample.max(1),
             sample_rate,

@@ -378,7 +378,7 @@ fn update_surface(
                     target: current.field.id(),
                 })
             }
-            FieldEngine::Cpu(_) => None,
+            FieldEngine::Cpu(_) | FieldEngine::CpuSingle(_) => None,
         },
         _ => None,
     };

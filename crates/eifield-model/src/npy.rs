@@ -4,11 +4,14 @@
 //!
 //! NPY libraries write the shape once, before the data; a recording whose
 //! length is not known in advance needs the header patched in place, which is
-//! what this small writer does (format version 1.0, little-endian float64).
+//! what this small writer does (format version 1.0, little-endian float64,
+//! or float32 for the runs of the f32 engine).
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use crate::real::Precision;
 
 /// Magic string of the NPY format, version 1.0.
 const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
@@ -27,18 +30,30 @@ pub struct NpyError {
     pub source: std::io::Error,
 }
 
-/// A float64 array of shape `[rows]` (when `cols` is `None`) or `[rows, cols]`,
-/// written a row at a time.
+/// A float64 (or float32) array of shape `[rows]` (when `cols` is `None`) or
+/// `[rows, cols]`, written a row at a time.
 pub struct NpyWriter {
     path: PathBuf,
     out: BufWriter<File>,
     cols: Option<usize>,
     rows: u64,
+    precision: Precision,
 }
 
 impl NpyWriter {
-    /// Creates (or truncates) `path` and writes an empty array's header.
+    /// Creates (or truncates) `path` and writes an empty float64 array's header.
     pub fn create(path: &Path, cols: Option<usize>) -> Result<Self, NpyError> {
+        Self::create_with(path, cols, Precision::F64)
+    }
+
+    /// As [`NpyWriter::create`], with elements of `precision` (rows are
+    /// given as f64 and rounded to f32 where asked: exact for values that
+    /// an f32 engine computed).
+    pub fn create_with(
+        path: &Path,
+        cols: Option<usize>,
+        precision: Precision,
+    ) -> Result<Self, NpyError> {
         let err = |source| NpyError {
             path: path.to_owned(),
             source,
@@ -49,6 +64,7 @@ impl NpyWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             cols,
             rows: 0,
+            precision,
         };
         let header = writer.header();
         writer.out.write_all(&header).map_err(err)?;
@@ -57,23 +73,29 @@ impl NpyWriter {
     }
 
     fn header(&self) -> Vec<u8> {
+        let descr = match self.precision {
+            Precision::F64 => f64::DESCR,
+            Precision::F32 => f32::DESCR,
+        };
         match self.cols {
-            Some(c) => header(f64::DESCR, &[self.rows as usize, c]),
-            None => header(f64::DESCR, &[self.rows as usize]),
+            Some(c) => header(descr, &[self.rows as usize, c]),
+            None => header(descr, &[self.rows as usize]),
         }
     }
 
     /// Appends one row (its length must be `cols`, or 1 for a 1-D array).
     pub fn append(&mut self, row: &[f64]) -> Result<(), NpyError> {
         debug_assert_eq!(row.len(), self.cols.unwrap_or(1));
-        for v in row {
-            self.out
-                .write_all(&v.to_le_bytes())
-                .map_err(|source| NpyError {
-                    path: self.path.clone(),
-                    source,
-                })?;
-        }
+        let written = match self.precision {
+            Precision::F64 => row.iter().try_for_each(|v| self.out.write_all(&v.to_le_bytes())),
+            Precision::F32 => row
+                .iter()
+                .try_for_each(|&v| self.out.write_all(&(v as f32).to_le_bytes())),
+        };
+        written.map_err(|source| NpyError {
+            path: self.path.clone(),
+            source,
+        })?;
         self.rows += 1;
         Ok(())
     }
@@ -136,6 +158,13 @@ pub trait NpyElement: Copy {
 
 impl NpyElement for f64 {
     const DESCR: &'static str = "<f8";
+    fn push_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl NpyElement for f32 {
+    const DESCR: &'static str = "<f4";
     fn push_le(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
     }
@@ -225,6 +254,17 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len(), HEADER_LEN + 6 * 8);
         assert_eq!(HEADER_LEN % 64, 0);
+
+        // Single precision: half the bytes, the values rounded once.
+        let spath = dir.join("s.npy");
+        let mut s = NpyWriter::create_with(&spath, Some(2), Precision::F32).unwrap();
+        s.append(&[0.1, -2.5]).unwrap();
+        s.flush().unwrap();
+        let bytes = std::fs::read(&spath).unwrap();
+        assert_eq!(bytes.len(), HEADER_LEN + 2 * 4);
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(npy.shape(), [1, 2]);
+        assert_eq!(npy.into_vec::<f32>().unwrap(), [0.1f32, -2.5]);
 
         let tpath = dir.join("t.npy");
         let mut t = NpyWriter::create(&tpath, None).unwrap();
