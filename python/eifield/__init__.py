@@ -158,7 +158,8 @@ def _scene_from_parts(text: str, name: str, matrices: Optional[tuple]) -> Scene:
 class RunResult:
     """A run: model times ``t`` and the states ``E`` and ``I``.
 
-    ``E`` and ``I`` are float64 arrays shaped ``[samples, rows, cols]``; each is
+    ``E`` and ``I`` are float64 arrays (float32 for an f32 run) shaped
+    ``[samples, rows, cols]``; each is
     a view of the same data as the command line's ``[samples, rows * cols]``
     (``result.E.reshape(len(result.t), -1)`` makes no copy).
     """
@@ -233,24 +234,35 @@ def _as_scene(scene: Union[Scene, str, Path]) -> Scene:
     raise TypeError(f"expected an eifield.Scene or a scene file, got {type(scene).__name__}")
 
 
-def run(scene: Union[Scene, str, Path], threads: Optional[int] = None, backend: str = "cpu") -> RunResult:
+def run(
+    scene: Union[Scene, str, Path],
+    threads: Optional[int] = None,
+    backend: str = "cpu",
+    precision: str = "f64",
+) -> RunResult:
     """Integrates a scene and returns its samples.
 
-    The result equals ``eifield run --backend cpu`` bit for bit. The GIL is
-    released while the engine integrates; Ctrl-C raises ``KeyboardInterrupt``.
-    A numerical blow-up stops the run: the samples before it are returned and a
-    ``RuntimeWarning`` says where (``result.manifest["stop"]``).
+    The result equals ``eifield run --backend cpu --precision P`` bit for bit.
+    The GIL is released while the engine integrates; Ctrl-C raises
+    ``KeyboardInterrupt``. A numerical blow-up stops the run: the samples
+    before it are returned and a ``RuntimeWarning`` says where
+    (``result.manifest["stop"]``).
 
     Parameters
     ----------
     scene : Scene, or a path or built-in name
     threads : engine threads (default: all cores)
-    backend : ``"cpu"`` (the only engine of this version)
+    backend : ``"cpu"`` (the only engine of this package)
+    precision : ``"f64"`` (default), or ``"f32"``: about twice as fast, float32
+        arrays, for exploration (its rounding can move a spike or a wave
+        front: check a result in f64)
     """
     if backend != "cpu":
-        raise ValueError(f'backend must be "cpu" (got {backend!r}); this version has the CPU engine only')
+        raise ValueError(f'backend must be "cpu" (got {backend!r}); this package has the CPU engine only')
+    if precision not in ("f64", "f32"):
+        raise ValueError(f'precision must be "f64" or "f32" (got {precision!r})')
     scene = _as_scene(scene)
-    t, e, i, info = _core.run(scene._inner, threads)
+    t, e, i, info = _core.run(scene._inner, threads, precision)
     manifest = json.loads(info)
     rows, cols = scene.shape
     result = RunResult(
@@ -274,14 +286,15 @@ def analyze(result: RunResult, threshold: float = 1.0, threads: Optional[int] = 
     in the control and is joined to a stimulated cell by such cells. See
     ``eifield analyze`` for the definitions.
     """
-    control = run(Scene(result.scene._inner.without_stimuli()), threads=threads)
+    precision = result.manifest.get("precision", "f64")
+    control = run(Scene(result.scene._inner.without_stimuli()), threads=threads, precision=precision)
     samples = len(result.t)
     first, count, induced, summary = _core.spread(
         result.scene._inner,
         np.ascontiguousarray(result.t),
-        np.ascontiguousarray(result.E.reshape(samples, -1)),
+        np.ascontiguousarray(result.E.reshape(samples, -1), dtype=np.float64),
         np.ascontiguousarray(control.t),
-        np.ascontiguousarray(control.E.reshape(len(control.t), -1)),
+        np.ascontiguousarray(control.E.reshape(len(control.t), -1), dtype=np.float64),
         threshold,
     )
     rows, cols = result.scene.shape
@@ -391,14 +404,15 @@ def _run_point(sweep_: Sweep, index: int) -> Dict[str, Any]:
     return sweep_.run_point(index)
 
 
-def sweep(spec: Union["Sweep", str, Path], client: Any = None):
+def sweep(spec: Union["Sweep", str, Path], client: Any = None, precision: Optional[str] = None):
     """Runs every point of a sweep and returns its table as a pandas DataFrame
     (the columns of ``eifield sweep``'s ``points.csv``, one row per point).
 
     ``spec`` is an :class:`eifield.Sweep`, a path to a sweep file, or its RON
     text. With a ``dask.distributed.Client`` (a ``LocalCluster``, or
     ``dask_jobqueue.SLURMCluster`` on a cluster) the points are mapped over
-    its workers; without one they run here, one after another.
+    its workers; without one they run here, one after another. ``precision``
+    (``"f64"`` or ``"f32"``) overrides the sweep file's.
     """
     import pandas as pd
 
@@ -408,6 +422,8 @@ def sweep(spec: Union["Sweep", str, Path], client: Any = None):
         sweep_ = Sweep.load(spec)
     else:
         sweep_ = Sweep.from_ron(spec)
+    if precision is not None:
+        sweep_ = Sweep(sweep_._inner.with_precision(precision))
     indices = list(range(sweep_.points))
     if client is None:
         rows = [sweep_.run_point(k) for k in indices]

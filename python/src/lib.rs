@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use eifield_model::FieldScene;
+use eifield_model::{FieldScene, Precision};
 use eifield_model::analysis::{self, Summary};
 use eifield_model::coupling::{Coupler, CouplingMatrix};
 use eifield_model::scene::{
@@ -22,6 +22,17 @@ use pyo3::prelude::*;
 
 fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
+}
+
+/// `"f64"` or `"f32"` as a precision; anything else is refused by name.
+fn precision_of(name: &str) -> PyResult<Precision> {
+    match name {
+        "f64" => Ok(Precision::F64),
+        "f32" => Ok(Precision::F32),
+        other => Err(value_error(format!(
+            "precision must be \"f64\" or \"f32\" (got {other:?})"
+        ))),
+    }
 }
 
 /// A matrix in CSC form for Python: `(indptr, indices, data)`.
@@ -299,28 +310,32 @@ fn run_info(scene: &FieldScene, run: &RunArrays, wall: f64) -> String {
         "model_time": run.t.last().copied().unwrap_or(0.0),
         "wall_time_s": wall,
         "backend": "cpu",
+        "precision": run.precision.name(),
         "stop": stop,
     })
     .to_string()
 }
 
-/// Integrates a scene as `eifield run --backend cpu` does (the same steps,
-/// so the same bits) and returns `(t, E, I, info_json)`, E and I shaped
-/// `[samples, rows * cols]`. The GIL is released while it integrates;
-/// Ctrl-C raises `KeyboardInterrupt` within about 50 ms.
+/// Integrates a scene as `eifield run --backend cpu --precision P` does
+/// (the same steps, so the same bits) and returns `(t, E, I, info_json)`, E
+/// and I shaped `[samples, rows * cols]`, float64 or float32 as the
+/// precision. The GIL is released while it integrates; Ctrl-C raises
+/// `KeyboardInterrupt` within about 50 ms.
 #[pyfunction]
-#[pyo3(signature = (scene, threads = None))]
+#[pyo3(signature = (scene, threads = None, precision = "f64"))]
 #[allow(clippy::type_complexity)]
 fn run<'py>(
     py: Python<'py>,
     scene: &PyScene,
     threads: Option<usize>,
+    precision: &str,
 ) -> PyResult<(
     Bound<'py, PyArray1<f64>>,
-    Bound<'py, numpy::PyArray2<f64>>,
-    Bound<'py, numpy::PyArray2<f64>>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
     String,
 )> {
+    let precision = precision_of(precision)?;
     let scene = &scene.scene;
     if scene.events.is_some() {
         return Err(value_error(
@@ -335,7 +350,9 @@ fn run<'py>(
     let started = Instant::now();
     let run = py
         .detach(|| {
-            run_to_arrays_checked(scene, threads, || Python::attach(|py| py.check_signals()))
+            run_to_arrays_checked(scene, threads, precision, || {
+                Python::attach(|py| py.check_signals())
+            })
         })
         .map_err(|e| match e {
             RunError::Scene(message) => value_error(message),
@@ -344,8 +361,21 @@ fn run<'py>(
         })?;
     let info = run_info(scene, &run, started.elapsed().as_secs_f64());
     let (samples, cells) = (run.t.len(), scene.grid.len());
-    let e = PyArray1::from_vec(py, run.e).reshape([samples, cells])?;
-    let i = PyArray1::from_vec(py, run.i).reshape([samples, cells])?;
+    // An f32 run's values are f32 numbers held in f64: narrowing is exact.
+    let array = |values: Vec<f64>| -> PyResult<Bound<'py, PyAny>> {
+        Ok(match precision {
+            Precision::F64 => PyArray1::from_vec(py, values)
+                .reshape([samples, cells])?
+                .into_any(),
+            Precision::F32 => {
+                let single: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+                PyArray1::from_vec(py, single)
+                    .reshape([samples, cells])?
+                    .into_any()
+            }
+        })
+    };
+    let (e, i) = (array(run.e)?, array(run.i)?);
     Ok((PyArray1::from_vec(py, run.t), e, i, info))
 }
 
@@ -446,6 +476,19 @@ impl PySweep {
             self.sweep.spec.to_ron_string(),
             self.sweep.base.to_ron_string(),
         )
+    }
+
+    /// The same sweep run in `precision` (`"f64"` or `"f32"`).
+    fn with_precision(&self, precision: &str) -> PyResult<Self> {
+        let mut sweep = self.sweep.clone();
+        sweep.spec.precision = precision_of(precision)?;
+        Ok(Self { sweep })
+    }
+
+    /// The engine's precision (`"f64"` or `"f32"`).
+    #[getter]
+    fn precision(&self) -> &'static str {
+        self.sweep.spec.precision.name()
     }
 
     /// The number of points.

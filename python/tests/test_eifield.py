@@ -27,9 +27,9 @@ def eifield_binary() -> Path:
     return path
 
 
-def cli_run(scene: str, out: Path) -> None:
+def cli_run(scene: str, out: Path, *extra: str) -> None:
     done = subprocess.run(
-        [str(eifield_binary()), "run", scene, "--out", str(out), "--quiet", "--threads", "1"],
+        [str(eifield_binary()), "run", scene, "--out", str(out), "--quiet", "--threads", "1", *extra],
         capture_output=True,
         text=True,
     )
@@ -63,6 +63,27 @@ def test_results_equal_the_command_line_bit_for_bit(tmp_path):
     # E is a view of the command line's layout.
     flat = result.E.reshape(len(result.t), -1)
     assert np.shares_memory(flat, result.E)
+
+
+def test_single_precision_returns_float32_arrays_equal_to_the_command_lines(tmp_path):
+    scene = eifield.Scene.builtin("waves")
+    scene["run.duration"] = 20.0
+    scene.save(tmp_path / "short.ron")
+    cli_run(str(tmp_path / "short.ron"), tmp_path / "short", "--backend", "cpu", "--precision", "f32")
+    result = eifield.run(scene, threads=2, precision="f32")
+    cli = eifield.load_run(tmp_path / "short")
+    assert result.E.dtype == np.float32 and cli.E.dtype == np.float32
+    assert result.manifest["precision"] == "f32" and cli.manifest["precision"] == "f32"
+    assert np.array_equal(result.E.view(np.uint32), cli.E.view(np.uint32))
+    assert np.array_equal(result.I.view(np.uint32), cli.I.view(np.uint32))
+    # Another engine than f64's: not the same numbers.
+    double = eifield.run(scene, threads=2)
+    assert np.abs(result.E - double.E).max() > 0
+    # The analysis runs its control in the same precision.
+    analysis = eifield.analyze(result)
+    assert analysis.control.E.dtype == np.float32
+    with pytest.raises(ValueError, match='precision must be "f64" or "f32"'):
+        eifield.run(scene, precision="f16")
 
 
 def test_parameters_by_name_and_bad_ones_raise_value_error():

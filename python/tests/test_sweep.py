@@ -65,6 +65,26 @@ def test_the_command_line_and_dask_give_the_same_table(tmp_path):
     pd.testing.assert_frame_equal(from_cli, eifield.sweep(SWEEP), check_dtype=False)
 
 
+def test_a_single_precision_sweep_gives_the_same_table_here_and_on_the_command_line(tmp_path):
+    spec = tmp_path / "sweep.ron"
+    spec.write_text(SWEEP)
+    cli("sweep", str(spec), "--out", str(tmp_path / "f32"), "--quiet", "--keep", "runs", "--precision", "f32")
+    assert "precision: F32" in (tmp_path / "f32" / "sweep.ron").read_text()
+    from_cli = table(tmp_path / "f32" / "points.csv")
+    kept = eifield.load_run(tmp_path / "f32" / "runs" / "000001")
+    here = eifield.run(eifield.Sweep.load(spec).scene(1), precision="f32")
+    assert kept.E.dtype == np.float32
+    assert np.array_equal(kept.E.view(np.uint32), here.E.view(np.uint32))
+    pd.testing.assert_frame_equal(from_cli, eifield.sweep(SWEEP, precision="f32"), check_dtype=False)
+    # The folder holds an f32 sweep: the same sweep in f64 is another one.
+    done = subprocess.run(
+        [binary(), "sweep", str(spec), "--out", str(tmp_path / "f32"), "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "holds another sweep" in done.stderr, done.stderr
+
+
 def test_index_runs_give_the_rows_of_the_whole_sweep_and_a_sweep_resumes(tmp_path):
     spec = tmp_path / "sweep.ron"
     spec.write_text(SWEEP)

@@ -213,6 +213,10 @@ pub enum Command {
         /// Gather the rows written in a sweep's folder into DIR/points.csv.
         #[arg(long, value_name = "DIR", conflicts_with_all = ["spec", "out", "index", "jobs"])]
         collect: Option<PathBuf>,
+        /// The engine's precision, overriding the sweep file's `precision` (f64 by default; f32
+        /// for exploration, recorded in OUT/sweep.ron).
+        #[arg(long, value_enum, conflicts_with = "collect")]
+        precision: Option<PrecisionChoice>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -502,8 +506,9 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             keep,
             index,
             collect,
+            precision,
             quiet,
-        } => run_sweep(spec, out, jobs, keep, index, collect, quiet),
+        } => run_sweep(spec, out, jobs, keep, index, collect, precision, quiet),
         Command::Scenes => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -521,6 +526,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
 }
 
 /// A flag set by Ctrl-C or SIGTERM.
+#[allow(clippy::too_many_arguments)]
 fn run_sweep(
     spec: Option<PathBuf>,
     out: Option<PathBuf>,
@@ -528,6 +534,7 @@ fn run_sweep(
     keep: sweep::Keep,
     index: Option<u64>,
     collect: Option<PathBuf>,
+    precision: Option<PrecisionChoice>,
     quiet: bool,
 ) -> Result<ExitCode, AppError> {
     if let Some(dir) = collect {
@@ -550,6 +557,7 @@ fn run_sweep(
         jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         keep,
         index,
+        precision: precision.map(Into::into),
         quiet,
     };
     let outcome = sweep::sweep(&request, stop_flag())?;

@@ -41,6 +41,8 @@ pub struct SweepRequest {
     pub keep: Keep,
     /// Run only this point.
     pub index: Option<u64>,
+    /// The engine's precision, overriding the sweep file's.
+    pub precision: Option<eifield_model::Precision>,
     /// No progress bar.
     pub quiet: bool,
 }
@@ -123,8 +125,16 @@ fn write_run(
     let cells = scene.grid.len();
     let samples = run.t.len();
     let err = |e: eifield_model::npy::NpyError| e.to_string();
-    write_array(&dir.join("E.npy"), &[samples, cells], &run.e).map_err(err)?;
-    write_array(&dir.join("I.npy"), &[samples, cells], &run.i).map_err(err)?;
+    // An f32 run's folder holds float32 arrays, as `eifield run` writes them.
+    let write_state = |name: &str, values: &[f64]| match run.precision {
+        eifield_model::Precision::F64 => write_array(&dir.join(name), &[samples, cells], values),
+        eifield_model::Precision::F32 => {
+            let single: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+            write_array(&dir.join(name), &[samples, cells], &single)
+        }
+    };
+    write_state("E.npy", &run.e).map_err(err)?;
+    write_state("I.npy", &run.i).map_err(err)?;
     write_array(&dir.join("t.npy"), &[samples], &run.t).map_err(err)?;
     let mut resolved = scene.resolved();
     eifield_model::coupling::store_matrices(&mut resolved.coupling.kernel, dir)?;
@@ -134,7 +144,10 @@ fn write_run(
 /// Runs a sweep (see the module docs). `stop` is polled between points.
 pub fn sweep(request: &SweepRequest, stop: Arc<AtomicBool>) -> Result<SweepOutcome, AppError> {
     let started = std::time::Instant::now();
-    let sweep = Sweep::load(&request.spec).map_err(input)?;
+    let mut sweep = Sweep::load(&request.spec).map_err(input)?;
+    if let Some(precision) = request.precision {
+        sweep.spec.precision = precision;
+    }
     if let Some(index) = request.index {
         sweep
             .point_scene(index)

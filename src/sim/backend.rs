@@ -56,6 +56,15 @@ impl From<PrecisionChoice> for Precision {
     }
 }
 
+impl From<PrecisionChoice> for eifield_model::Precision {
+    fn from(p: PrecisionChoice) -> Self {
+        match p {
+            PrecisionChoice::F64 => Self::F64,
+            PrecisionChoice::F32 => Self::F32,
+        }
+    }
+}
+
 /// What the user asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BackendRequest {

@@ -87,7 +87,9 @@ impl NpyWriter {
     pub fn append(&mut self, row: &[f64]) -> Result<(), NpyError> {
         debug_assert_eq!(row.len(), self.cols.unwrap_or(1));
         let written = match self.precision {
-            Precision::F64 => row.iter().try_for_each(|v| self.out.write_all(&v.to_le_bytes())),
+            Precision::F64 => row
+                .iter()
+                .try_for_each(|v| self.out.write_all(&v.to_le_bytes())),
             Precision::F32 => row
                 .iter()
                 .try_for_each(|&v| self.out.write_all(&(v as f32).to_le_bytes())),

@@ -31,6 +31,8 @@ pub trait Real:
     const ZERO: Self;
     /// `"f64"` or `"f32"`, as the command line and the manifest name it.
     const NAME: &'static str;
+    /// The precision this type is.
+    const PRECISION: Precision;
     /// The tanh's constants for this type (see [`crate::fastmath`]).
     const TANH: TanhConstants<Self>;
     /// Whether a step adds its increment to the state with a running
@@ -82,6 +84,7 @@ pub struct TanhConstants<T> {
 impl Real for f64 {
     const ZERO: Self = 0.0;
     const NAME: &'static str = "f64";
+    const PRECISION: Precision = Precision::F64;
     const TANH: TanhConstants<Self> = crate::fastmath::F64_TANH;
     const COMPENSATED: bool = false;
 
@@ -121,6 +124,7 @@ impl Real for f64 {
 impl Real for f32 {
     const ZERO: Self = 0.0;
     const NAME: &'static str = "f32";
+    const PRECISION: Precision = Precision::F32;
     const TANH: TanhConstants<Self> = crate::fastmath::F32_TANH;
     const COMPENSATED: bool = true;
 
@@ -158,7 +162,7 @@ impl Real for f32 {
 }
 
 /// The engine's precision, chosen at run time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Precision {
     /// Double precision (the default; every result of the project's tests).
     #[default]
@@ -174,6 +178,11 @@ impl Precision {
             Self::F64 => f64::NAME,
             Self::F32 => f32::NAME,
         }
+    }
+
+    /// Whether this is the default, f64 (files leave it out then).
+    pub fn is_f64(&self) -> bool {
+        *self == Self::F64
     }
 
     /// Bytes of one value.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{self, Summary};
 use crate::coupling::Coupler;
 use crate::engine::{BlowUp, Engine, EngineOptions};
+use crate::real::{Precision, Real};
 use crate::scene::{
     FieldScene, Heterogeneity, Initial, InvalidField, Noise, SceneError, SceneSource,
 };
@@ -35,6 +36,9 @@ pub struct SweepSpec {
     /// The threshold of E an activation crosses upward (default 1.0).
     #[serde(default = "default_threshold")]
     pub threshold: f64,
+    /// The engine's precision (default `F64`; `F32` for exploration).
+    #[serde(default, skip_serializing_if = "Precision::is_f64")]
+    pub precision: Precision,
 }
 
 fn default_threshold() -> f64 {
@@ -143,10 +147,12 @@ pub struct PointRow {
 pub struct RunArrays {
     /// Sample times.
     pub t: Vec<f64>,
-    /// E, `samples × cells`.
+    /// E, `samples × cells` (an f32 run's values, widened exactly).
     pub e: Vec<f64>,
     /// I, `samples × cells`.
     pub i: Vec<f64>,
+    /// The precision the engine computed in.
+    pub precision: Precision,
     /// The blow-up that stopped the run, if any.
     pub blow_up: Option<BlowUp>,
     /// Steps taken.
@@ -185,12 +191,15 @@ pub enum RunError<E> {
 /// Integrates a scene into memory, sample by sample, as `eifield run` does
 /// (the same `advance_to` targets, so the same bits). Scenes with events are
 /// not replayed here.
-pub fn run_to_arrays(scene: &FieldScene, threads: usize) -> Result<RunArrays, String> {
-    run_to_arrays_checked(scene, threads, || Ok::<(), std::convert::Infallible>(())).map_err(|e| {
-        match e {
-            RunError::Scene(m) | RunError::Memory(m) => m,
-            RunError::Stopped(never) => match never {},
-        }
+pub fn run_to_arrays(
+    scene: &FieldScene,
+    threads: usize,
+    precision: Precision,
+) -> Result<RunArrays, String> {
+    let never = || Ok::<(), std::convert::Infallible>(());
+    run_to_arrays_checked(scene, threads, precision, never).map_err(|e| match e {
+        RunError::Scene(m) | RunError::Memory(m) => m,
+        RunError::Stopped(never) => match never {},
     })
 }
 
@@ -198,6 +207,19 @@ pub fn run_to_arrays(scene: &FieldScene, threads: usize) -> Result<RunArrays, St
 /// [`CHECK_CELL_STEPS`] cell-steps; an error from it stops the run. The
 /// memory for every sample is reserved before the engine is built.
 pub fn run_to_arrays_checked<E>(
+    scene: &FieldScene,
+    threads: usize,
+    precision: Precision,
+    check: impl FnMut() -> Result<(), E>,
+) -> Result<RunArrays, RunError<E>> {
+    match precision {
+        Precision::F64 => run_in::<f64, E>(scene, threads, check),
+        Precision::F32 => run_in::<f32, E>(scene, threads, check),
+    }
+}
+
+/// [`run_to_arrays_checked`] in the float type `T`.
+fn run_in<T: Real, E>(
     scene: &FieldScene,
     threads: usize,
     mut check: impl FnMut() -> Result<(), E>,
@@ -214,7 +236,7 @@ pub fn run_to_arrays_checked<E>(
             2.0 * values as f64 * 8.0 / 1e9
         )));
     }
-    let mut engine = Engine::from_scene(
+    let mut engine = Engine::<T>::build(
         scene,
         EngineOptions {
             threads,
@@ -224,16 +246,16 @@ pub fn run_to_arrays_checked<E>(
     .map_err(|e| RunError::Scene(e.to_string()))?;
     let steps_per_sample = (1.0 / (rate * engine.dt)).ceil().max(1.0);
     let chunk = ((CHECK_CELL_STEPS / (cells as f64 * steps_per_sample)).floor() as usize).max(1);
-    e.extend_from_slice(&engine.e);
-    i.extend_from_slice(&engine.i);
+    e.extend(engine.e.iter().map(|x| x.to_f64()));
+    i.extend(engine.i.iter().map(|x| x.to_f64()));
     let mut blow_up = None;
     for j in 1..samples {
         if let Err(b) = engine.advance_to(j as f64 / rate) {
             blow_up = Some(b);
             break;
         }
-        e.extend_from_slice(&engine.e);
-        i.extend_from_slice(&engine.i);
+        e.extend(engine.e.iter().map(|x| x.to_f64()));
+        i.extend(engine.i.iter().map(|x| x.to_f64()));
         if j % chunk == 0 {
             check().map_err(RunError::Stopped)?;
         }
@@ -243,6 +265,7 @@ pub fn run_to_arrays_checked<E>(
         t: (0..done).map(|n| n as f64 / rate).collect(),
         e,
         i,
+        precision: T::PRECISION,
         blow_up,
         steps: engine.steps,
         method: format!("{:?}", engine.method()),
@@ -449,8 +472,10 @@ pub fn run_point(
     let scene = sweep.point_scene(index)?;
     let mut control_scene = scene.clone();
     control_scene.stimuli = Some(Vec::new());
-    let runs = run_to_arrays(&scene, threads)
-        .and_then(|run| run_to_arrays(&control_scene, threads).map(|control| (run, control)));
+    let precision = sweep.spec.precision;
+    let runs = run_to_arrays(&scene, threads, precision).and_then(|run| {
+        run_to_arrays(&control_scene, threads, precision).map(|control| (run, control))
+    });
     let (run, control) = match runs {
         Ok(runs) => runs,
         Err(error) => {
@@ -476,6 +501,7 @@ pub fn run_point(
                 t: Vec::new(),
                 e: Vec::new(),
                 i: Vec::new(),
+                precision,
                 blow_up: None,
                 steps: 0,
                 method: format!("{:?}", scene.integrator),
