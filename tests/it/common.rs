@@ -30,11 +30,23 @@ pub fn load(name: &str) -> FieldScene {
     FieldScene::load(&scene_path(name)).unwrap()
 }
 
+/// A float64 array, or a float32 one (an f32 run's) widened exactly.
 pub fn read_npy(path: &Path) -> (Vec<u64>, Vec<f64>) {
+    let (shape, data, _) = read_float_npy(path);
+    (shape, data)
+}
+
+/// As [`read_npy`], with the element's width in bytes.
+pub fn read_float_npy(path: &Path) -> (Vec<u64>, Vec<f64>, usize) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f64>().unwrap())
+    if matches!(npy.dtype(), npyz::DType::Plain(t) if t.to_string() == "<f4") {
+        let data = npy.into_vec::<f32>().unwrap();
+        (shape, data.into_iter().map(f64::from).collect(), 4)
+    } else {
+        (shape, npy.into_vec::<f64>().unwrap(), 8)
+    }
 }
 
 /// A headless app with `scene` loaded, one tick per sample, whose entities

@@ -119,25 +119,6 @@ fn two_gpu_runs_write_the_same_bytes() {
 }
 
 #[test]
-fn f32_on_the_cpu_is_refused() {
-    let out = temp_out("cpu-f32");
-    let result = eifield(&[
-        "run",
-        "seed_notebook",
-        "--out",
-        out.to_str().unwrap(),
-        "--backend",
-        "cpu",
-        "--precision",
-        "f32",
-    ]);
-    assert_eq!(result.status.code(), Some(2));
-    let message = String::from_utf8_lossy(&result.stderr);
-    assert!(message.contains("--precision"), "{message}");
-    assert!(!out.exists(), "a refused run leaves no folder");
-}
-
-#[test]
 fn bench_measures_the_gpu_beside_the_cpu() {
     let result = eifield(&[
         "bench",

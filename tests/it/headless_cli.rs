@@ -11,6 +11,80 @@ use eifield_model::FieldScene;
 
 use crate::common::*;
 
+/// The manifest of a run folder.
+fn manifest_of(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn the_cpu_engine_in_f32_writes_float32_arrays_that_every_reader_reads() {
+    let dir = temp_out("cpu-f32");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "seed_notebook",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend(extra);
+        let result = eifield(&args);
+        let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+        assert!(result.status.success(), "{args:?}: {stderr}");
+        stderr
+    };
+    let f32_args = ["--backend", "cpu", "--precision", "f32"];
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let note = run(&a, &f32_args);
+    assert!(
+        note.contains("f32 is for exploration") && note.contains("--precision f64"),
+        "{note}"
+    );
+    run(&b, &f32_args);
+    let m = manifest_of(&a);
+    assert_eq!(
+        (m["backend"].as_str(), m["precision"].as_str()),
+        (Some("cpu"), Some("f32"))
+    );
+    let reference = reference_dir();
+    for name in ["E.npy", "I.npy"] {
+        // Two runs: the same bytes; half the bytes of f64.
+        let bytes = std::fs::read(a.join(name)).unwrap();
+        assert!(
+            bytes == std::fs::read(b.join(name)).unwrap(),
+            "{name} differs"
+        );
+        let (shape, got, width) = read_float_npy(&a.join(name));
+        assert_eq!((shape, width), (vec![2001, 49], 4), "{name}");
+        let (_, want) = read_npy(&reference.join(name));
+        let error = max_abs_diff(&got, &want);
+        println!("f32 on the CPU, {name}: max error against the reference {error:e}");
+        assert!(error <= 1e-3, "{name}: {error:e}");
+    }
+    // The analysis runs its control in f32 too; plot reads the arrays.
+    let analyzed = dir.join("analyzed");
+    run(
+        &analyzed,
+        &["--backend", "cpu", "--precision", "f32", "--analyze"],
+    );
+    let control = manifest_of(&analyzed.join("analysis").join("control"));
+    assert_eq!(control["precision"], "f32");
+    let plot = eifield(&["plot", a.to_str().unwrap()]);
+    assert!(
+        plot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plot.stderr)
+    );
+    // A run continues from an f32 run's last state (in f64 here).
+    let next = dir.join("next");
+    run(&next, &["--continue-from", a.to_str().unwrap()]);
+    let (_, before) = read_npy(&a.join("E.npy"));
+    let (_, after, width) = read_float_npy(&next.join("E.npy"));
+    assert_eq!(width, 8);
+    assert_eq!(&after[..49], &before[before.len() - 49..]);
+}
+
 fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
     let request = RunRequest {
         scene: scene.to_owned(),
