@@ -559,9 +559,22 @@ fn bench_reports_throughput_lines_and_the_seed_run_from_any_folder() {
         String::from_utf8_lossy(&result.stderr)
     );
     let lines = bench_json_lines(&text);
-    // 7 × 7 once (it always runs on one thread), 128 × 128 at 1 and all threads.
+    // 7 × 7 once (it always runs on one thread), 128 × 128 at 1 and all
+    // threads, each in both precisions.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(lines.len(), if threads > 1 { 3 } else { 2 }, "{text}");
+    assert_eq!(lines.len(), if threads > 1 { 6 } else { 4 }, "{text}");
+    for precision in ["f64", "f32"] {
+        assert!(
+            lines
+                .iter()
+                .any(|m| m["precision"] == precision && m["side"] == 128),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("bytes per cell in f64") && text.contains("in f32"),
+        "{text}"
+    );
     for m in &lines {
         assert!(m["cell_steps_per_s"].as_f64().unwrap() > 0.0, "{m}");
         assert!(m["steps"].as_u64().unwrap() >= 2, "{m}");
