@@ -4,7 +4,9 @@
 # length, sample rate and seeds) and prints a Markdown table of the largest
 # |E_f32 − E_f64| over the run, the first sample time at which it passes
 # 0.01 and 0.1, and the activations (upward crossings of E = 1, summed over
-# the cells) in each precision.
+# the cells) in each precision. For scale, the last column is the model's own
+# sensitivity: when an f64 run with the step 10 % shorter passes 0.1 away
+# from the f64 run.
 # Usage: bench/precision_gap.sh [SCENE...]   (default: every built-in scene)
 # EIFIELD_BIN names a prebuilt eifield binary (default: build target/release/eifield).
 # Needs python3 with NumPy.
@@ -26,6 +28,15 @@ for scene in $scenes; do
         "$bin" run "$scene" --out "$work/$scene-$precision" --backend cpu \
             --precision "$precision" --quiet 2>/dev/null
     done
+    # The resolved scene with the step 10 % shorter.
+    python3 - "$work/$scene-f64/scene.ron" "$work/$scene-short.ron" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+text, count = re.subn(r"(integrator: \w+\(\s*dt: )([0-9.eE+-]+)", lambda m: f"{m.group(1)}{float(m.group(2)) * 0.9!r}", text)
+assert count == 1, "one integrator step"
+open(sys.argv[2], "w").write(text)
+PY
+    "$bin" run "$work/$scene-short.ron" --out "$work/$scene-short" --backend cpu --quiet
 done
 python3 - "$work" $scenes <<'PY'
 import json, sys
@@ -33,20 +44,21 @@ from pathlib import Path
 import numpy as np
 
 work = Path(sys.argv[1])
-print("| scene | lattice | run | max \\|E₃₂ − E₆₄\\| | passes 0.01 at | passes 0.1 at | activations f64 / f32 |")
-print("|---|---|---|---|---|---|---|")
+print("| scene | lattice | run | max \\|E₃₂ − E₆₄\\| | passes 0.01 at | passes 0.1 at | activations f64 / f32 | f64 with dt × 0.9 passes 0.1 at |")
+print("|---|---|---|---|---|---|---|---|")
 for scene in sys.argv[2:]:
-    runs = {p: work / f"{scene}-{p}" for p in ("f64", "f32")}
+    runs = {p: work / f"{scene}-{p}" for p in ("f64", "f32", "short")}
     e = {p: np.load(d / "E.npy").astype(np.float64) for p, d in runs.items()}
     t = np.load(runs["f64"] / "t.npy")
     manifest = json.loads((runs["f64"] / "manifest.json").read_text())
     gap = np.abs(e["f32"] - e["f64"]).max(axis=1)
-    def first(level):
+    def first(level, gap=gap):
         over = np.nonzero(gap > level)[0]
         return f"t = {t[over[0]]:g}" if len(over) else "never"
+    sensitivity = first(0.1, np.abs(e["short"] - e["f64"]).max(axis=1))
     def activations(x):
         return int(((x[:-1] < 1.0) & (x[1:] >= 1.0)).sum())
     rows, cols = manifest["grid"]
     print(f"| `{scene}` | {rows} × {cols} | {t[-1]:g} | {gap.max():.2g} | {first(0.01)} | {first(0.1)} | "
-          f"{activations(e['f64'])} / {activations(e['f32'])} |")
+          f"{activations(e['f64'])} / {activations(e['f32'])} | {sensitivity} |")
 PY
