@@ -404,14 +404,7 @@ impl<T: Real> Engine<T> {
     }
 }
 
-/// The values rounded once to `T` (moved as they are in f64).
+/// The values rounded once to `T` (the same values in f64).
 fn rounded<T: Real>(values: Vec<f64>) -> Vec<T> {
-    // Moving the vector avoids a copy in f64; other types convert.
-    match (Box::new(values) as Box<dyn std::any::Any>).downcast::<Vec<T>>() {
-        Ok(same) => *same,
-        Err(any) => {
-            let values = any.downcast::<Vec<f64>>().expect("the vector just boxed");
-            values.iter().map(|&v| T::of(v)).collect()
-        }
-    }
+    values.into_iter().map(T::of).collect()
 }
