@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use eifield_model::{FieldScene, Precision};
 use eifield_model::analysis::{self, Summary};
 use eifield_model::coupling::{Coupler, CouplingMatrix};
 use eifield_model::scene::{
@@ -16,6 +15,7 @@ use eifield_model::scene::{
 use eifield_model::sweep::{
     RunArrays, RunError, Sweep, csv_header, run_point, run_to_arrays_checked,
 };
+use eifield_model::{FieldScene, Precision};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
 use pyo3::prelude::*;
