@@ -238,31 +238,36 @@ def run(
     scene: Union[Scene, str, Path],
     threads: Optional[int] = None,
     backend: str = "cpu",
-    precision: str = "f64",
+    precision: Optional[str] = None,
 ) -> RunResult:
     """Integrates a scene and returns its samples.
 
-    The result equals ``eifield run --backend cpu --precision P`` bit for bit.
-    The GIL is released while the engine integrates; Ctrl-C raises
-    ``KeyboardInterrupt``. A numerical blow-up stops the run: the samples
-    before it are returned and a ``RuntimeWarning`` says where
-    (``result.manifest["stop"]``).
+    The result equals ``eifield run --backend B --precision P`` bit for bit
+    (on the same GPU, for the GPU engine). The GIL is released while the
+    engine integrates; Ctrl-C raises ``KeyboardInterrupt``. A numerical
+    blow-up stops the run: the samples before it are returned and a
+    ``RuntimeWarning`` says where (``result.manifest["stop"]``); the
+    manifest names the engine (``backend``, ``adapter``, ``precision``).
 
     Parameters
     ----------
     scene : Scene, or a path or built-in name
-    threads : engine threads (default: all cores)
-    backend : ``"cpu"`` (the only engine of this package)
-    precision : ``"f64"`` (default), or ``"f32"``: about twice as fast, float32
-        arrays, for exploration (its rounding can move a spike or a wave
-        front: check a result in f64)
+    threads : CPU engine threads (default: all cores)
+    backend : ``"cpu"`` (default), ``"gpu"`` (any GPU adapter, a software one
+        too; ``RuntimeError`` where there is none) or ``"auto"`` (the GPU for
+        lattices of at least 256 × 256 cells on a hardware GPU with what the
+        precision needs, else the CPU)
+    precision : ``"f64"`` or ``"f32"`` (default: f64 on the CPU; on the GPU
+        f64 where it has f64 shaders). f32 is about twice as fast with float32
+        arrays, for exploration: its rounding can move a spike or a wave
+        front, so check a result in f64.
     """
-    if backend != "cpu":
-        raise ValueError(f'backend must be "cpu" (got {backend!r}); this package has the CPU engine only')
-    if precision not in ("f64", "f32"):
+    if backend not in ("cpu", "gpu", "auto"):
+        raise ValueError(f'backend must be "cpu", "gpu" or "auto" (got {backend!r})')
+    if precision not in (None, "f64", "f32"):
         raise ValueError(f'precision must be "f64" or "f32" (got {precision!r})')
     scene = _as_scene(scene)
-    t, e, i, info = _core.run(scene._inner, threads, precision)
+    t, e, i, info = _core.run(scene._inner, threads, precision, backend)
     manifest = json.loads(info)
     rows, cols = scene.shape
     result = RunResult(
@@ -286,8 +291,12 @@ def analyze(result: RunResult, threshold: float = 1.0, threads: Optional[int] = 
     in the control and is joined to a stimulated cell by such cells. See
     ``eifield analyze`` for the definitions.
     """
-    precision = result.manifest.get("precision", "f64")
-    control = run(Scene(result.scene._inner.without_stimuli()), threads=threads, precision=precision)
+    control = run(
+        Scene(result.scene._inner.without_stimuli()),
+        threads=threads,
+        backend=result.manifest.get("backend", "cpu"),
+        precision=result.manifest.get("precision", "f64"),
+    )
     samples = len(result.t)
     first, count, induced, summary = _core.spread(
         result.scene._inner,

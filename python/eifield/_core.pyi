@@ -58,7 +58,7 @@ class Sweep:
     def run_point(self, index: int, threads: int = 1) -> str: ...
 
 def run(
-    scene: Scene, threads: Optional[int] = None, precision: str = "f64"
+    scene: Scene, threads: Optional[int] = None, precision: Optional[str] = None, backend: str = "cpu"
 ) -> Tuple[npt.NDArray[np.float64], np.ndarray, np.ndarray, str]: ...
 def spread(
     scene: Scene,

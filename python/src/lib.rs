@@ -17,7 +17,7 @@ use eifield_model::sweep::{
 };
 use eifield_model::{FieldScene, Precision};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 fn value_error(e: impl std::fmt::Display) -> PyErr {
@@ -282,8 +282,18 @@ impl PyScene {
     }
 }
 
+/// The engine a run used, for its manifest.
+struct EngineUsed {
+    /// `"cpu"` or `"gpu"`.
+    backend: &'static str,
+    /// The GPU adapter's name, or the CPU and its SIMD kernel.
+    adapter: String,
+    /// On the GPU: `"fused"` or `"per stage"`.
+    gpu_step: Option<&'static str>,
+}
+
 /// What a run returns besides its arrays (a JSON object).
-fn run_info(scene: &FieldScene, run: &RunArrays, wall: f64) -> String {
+fn run_info(scene: &FieldScene, run: &RunArrays, engine: &EngineUsed, wall: f64) -> String {
     let stop = match &run.blow_up {
         None => serde_json::json!({"reason": "completed"}),
         Some(b) => serde_json::json!({
@@ -309,33 +319,38 @@ fn run_info(scene: &FieldScene, run: &RunArrays, wall: f64) -> String {
         "samples_requested": scene.run.samples(),
         "model_time": run.t.last().copied().unwrap_or(0.0),
         "wall_time_s": wall,
-        "backend": "cpu",
+        "backend": engine.backend,
+        "adapter": engine.adapter,
         "precision": run.precision.name(),
+        "gpu_step": engine.gpu_step,
         "stop": stop,
     })
     .to_string()
 }
 
-/// Integrates a scene as `eifield run --backend cpu --precision P` does
-/// (the same steps, so the same bits) and returns `(t, E, I, info_json)`, E
-/// and I shaped `[samples, rows * cols]`, float64 or float32 as the
-/// precision. The GIL is released while it integrates; Ctrl-C raises
-/// `KeyboardInterrupt` within about 50 ms.
+/// Integrates a scene as `eifield run --backend B --precision P` does (the
+/// same steps, so the same bits) and returns `(t, E, I, info_json)`, E and I
+/// shaped `[samples, rows * cols]`, float64 or float32 as the precision.
+/// `backend`: `"cpu"`, `"gpu"` (any adapter, a software one too) or `"auto"`
+/// (the command line's rule); `precision` `None`: f64 on the CPU, on the GPU
+/// f64 where the adapter has it. The GIL is released while it integrates;
+/// Ctrl-C raises `KeyboardInterrupt` within about 50 ms.
 #[pyfunction]
-#[pyo3(signature = (scene, threads = None, precision = "f64"))]
+#[pyo3(signature = (scene, threads = None, precision = None, backend = "cpu"))]
 #[allow(clippy::type_complexity)]
 fn run<'py>(
     py: Python<'py>,
     scene: &PyScene,
     threads: Option<usize>,
-    precision: &str,
+    precision: Option<&str>,
+    backend: &str,
 ) -> PyResult<(
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyAny>,
     Bound<'py, PyAny>,
     String,
 )> {
-    let precision = precision_of(precision)?;
+    let precision = precision.map(precision_of).transpose()?;
     let scene = &scene.scene;
     if scene.events.is_some() {
         return Err(value_error(
@@ -347,23 +362,61 @@ fn run<'py>(
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let started = Instant::now();
-    let run = py
-        .detach(|| {
-            run_to_arrays_checked(scene, threads, precision, || {
-                Python::attach(|py| py.check_signals())
+    let gpu = match backend {
+        "cpu" => None,
+        "gpu" => Some(
+            py.detach(|| {
+                eifield_gpu::GpuContext::open(eifield_gpu::ContextRequest {
+                    precision,
+                    allow_software: true,
+                })
             })
+            .map_err(|e| PyRuntimeError::new_err(format!("backend=\"gpu\": {e}")))?,
+        ),
+        "auto" => py.detach(|| eifield_gpu::run::auto_context(scene, precision)),
+        other => {
+            return Err(value_error(format!(
+                "backend must be \"cpu\", \"gpu\" or \"auto\" (got {other:?})"
+            )));
+        }
+    };
+    let started = Instant::now();
+    let check = || Python::attach(|py| py.check_signals());
+    let (run, engine) = py
+        .detach(|| match &gpu {
+            None => {
+                let precision = precision.unwrap_or_default();
+                run_to_arrays_checked(scene, threads, precision, check).map(|run| {
+                    let engine = EngineUsed {
+                        backend: "cpu",
+                        adapter: format!("CPU ({} kernel)", run.simd),
+                        gpu_step: None,
+                    };
+                    (run, engine)
+                })
+            }
+            Some(ctx) => eifield_gpu::run::run_to_arrays_checked(ctx, scene, precision, check).map(
+                |(run, step)| {
+                    let engine = EngineUsed {
+                        backend: "gpu",
+                        adapter: ctx.adapter.name.clone(),
+                        gpu_step: Some(step),
+                    };
+                    (run, engine)
+                },
+            ),
         })
         .map_err(|e| match e {
             RunError::Scene(message) => value_error(message),
             RunError::Memory(message) => PyMemoryError::new_err(message),
+            RunError::Failed(message) => PyRuntimeError::new_err(message),
             RunError::Stopped(error) => error,
         })?;
-    let info = run_info(scene, &run, started.elapsed().as_secs_f64());
+    let info = run_info(scene, &run, &engine, started.elapsed().as_secs_f64());
     let (samples, cells) = (run.t.len(), scene.grid.len());
     // An f32 run's values are f32 numbers held in f64: narrowing is exact.
     let array = |values: Vec<f64>| -> PyResult<Bound<'py, PyAny>> {
-        Ok(match precision {
+        Ok(match run.precision {
             Precision::F64 => PyArray1::from_vec(py, values)
                 .reshape([samples, cells])?
                 .into_any(),

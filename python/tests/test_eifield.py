@@ -86,6 +86,46 @@ def test_single_precision_returns_float32_arrays_equal_to_the_command_lines(tmp_
         eifield.run(scene, precision="f16")
 
 
+def test_the_gpu_engine_gives_the_command_lines_bits_in_both_precisions(tmp_path):
+    scene = eifield.Scene.builtin("seed_notebook")
+    scene["run.duration"] = 5.0
+    scene.save(tmp_path / "short.ron")
+    for precision, dtype, view in [("f64", np.float64, np.uint64), ("f32", np.float32, np.uint32)]:
+        out = tmp_path / precision
+        cli_run(str(tmp_path / "short.ron"), out, "--backend", "gpu", "--precision", precision)
+        cli = eifield.load_run(out)
+        here = eifield.run(scene, backend="gpu", precision=precision)
+        assert here.manifest["backend"] == "gpu" and here.manifest["precision"] == precision
+        assert here.manifest["adapter"] == cli.manifest["adapter"] != ""
+        assert here.manifest["gpu_step"] == "fused"
+        assert here.E.dtype == dtype and cli.E.dtype == dtype
+        assert np.array_equal(here.E.view(view), cli.E.view(view)), precision
+        assert np.array_equal(here.I.view(view), cli.I.view(view)), precision
+    # The reference case on the GPU in f64, as on the CPU.
+    ref = eifield.run(eifield.Scene.builtin("seed_notebook"), backend="gpu")
+    assert np.abs(ref.E.reshape(len(ref.t), -1) - np.load(REFERENCE / "E.npy")).max() <= 1e-4
+    # `auto` keeps a 7 × 7 lattice on the CPU, as the command line does.
+    assert eifield.run(scene, backend="auto").manifest["backend"] == "cpu"
+    with pytest.raises(ValueError, match='backend must be "cpu", "gpu" or "auto"'):
+        eifield.run(scene, backend="tpu")
+
+
+def test_no_gpu_adapter_is_a_runtime_error_that_names_what_was_looked_for():
+    code = (
+        "import eifield\n"
+        "try:\n"
+        "    eifield.run(eifield.Scene.builtin('seed_notebook'), backend='gpu')\n"
+        "except RuntimeError as e:\n"
+        "    print('RuntimeError:', e)\n"
+    )
+    # A Vulkan loader that finds no driver: no adapter at all.
+    env = dict(os.environ, VK_ICD_FILENAMES="/nonexistent.json", VK_DRIVER_FILES="/nonexistent.json")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeError: backend=\"gpu\": no GPU adapter found" in done.stdout, done.stdout
+    assert "Vulkan" in done.stdout
+
+
 def test_parameters_by_name_and_bad_ones_raise_value_error():
     scene = eifield.Scene.builtin("seed_notebook")
     assert scene["coupling.frac_ee"] == 0.26

@@ -22,9 +22,7 @@ use eifield_model::stepper::Method;
 use eifield_model::stimulus::Inputs;
 use eifield_model::{BlowUp, Engine, EngineOptions, FieldScene, Grid};
 
-/// Lattices smaller than this stay on the CPU under `--backend auto`: below
-/// it, a step is cheaper on the CPU than a dispatch and its readback.
-pub const AUTO_GPU_MIN_CELLS: usize = 256 * 256;
+pub use eifield_gpu::run::AUTO_GPU_MIN_CELLS;
 
 /// The `--backend` choice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -52,15 +50,6 @@ impl From<PrecisionChoice> for Precision {
         match p {
             PrecisionChoice::F64 => Precision::F64,
             PrecisionChoice::F32 => Precision::F32,
-        }
-    }
-}
-
-impl From<PrecisionChoice> for eifield_model::Precision {
-    fn from(p: PrecisionChoice) -> Self {
-        match p {
-            PrecisionChoice::F64 => Self::F64,
-            PrecisionChoice::F32 => Self::F32,
         }
     }
 }
@@ -476,9 +465,8 @@ impl FieldEngine {
         let use_gpu = match request.backend {
             BackendChoice::Cpu => false,
             BackendChoice::Gpu => true,
-            BackendChoice::Auto if scene.grid.len() < AUTO_GPU_MIN_CELLS => false,
-            // General matrices run on the CPU only.
-            BackendChoice::Auto if scene.coupling.kernel.is_matrix() => false,
+            // Small lattices and general matrices stay on the CPU.
+            BackendChoice::Auto if !eifield_gpu::run::auto_considers_gpu(scene) => false,
             // A device already in use (the renderer's) is the only candidate.
             BackendChoice::Auto => match gpu {
                 Some(c) => {
@@ -486,7 +474,8 @@ impl FieldEngine {
                         && (c.adapter.f64 || request.precision == Some(PrecisionChoice::F32))
                 }
                 None => {
-                    open(request.precision.or(Some(PrecisionChoice::F64)), false).is_ok_and(|c| {
+                    let precision = request.precision.map(Precision::from);
+                    eifield_gpu::run::auto_context(scene, precision).is_some_and(|c| {
                         *gpu = Some(c);
                         true
                     })
@@ -519,14 +508,11 @@ impl FieldEngine {
     }
 
     /// The precision the engine computes (and a run records) in.
-    pub fn precision(&self) -> eifield_model::Precision {
+    pub fn precision(&self) -> Precision {
         match self {
-            Self::Cpu(_) => eifield_model::Precision::F64,
-            Self::CpuSingle(_) => eifield_model::Precision::F32,
-            Self::Gpu(gpu) => match gpu.engine.precision() {
-                Precision::F64 => eifield_model::Precision::F64,
-                Precision::F32 => eifield_model::Precision::F32,
-            },
+            Self::Cpu(_) => Precision::F64,
+            Self::CpuSingle(_) => Precision::F32,
+            Self::Gpu(gpu) => gpu.engine.precision(),
         }
     }
 

@@ -13,6 +13,7 @@
 pub mod context;
 pub mod engine;
 pub mod readback;
+pub mod run;
 pub mod shader;
 pub mod watch;
 

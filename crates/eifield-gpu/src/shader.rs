@@ -7,57 +7,9 @@ use eifield_model::coupling::{Coupler, Operator};
 use eifield_model::fastmath::{Q_IN_H, SATURATION, TWO_LOG2_E, TWO_P_IN_H};
 use eifield_model::stepper::Method;
 
-/// Floating-point precision of the state and the arithmetic on the GPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Precision {
-    /// Double precision (needs `wgpu::Features::SHADER_F64`).
-    F64,
-    /// Single precision (any adapter).
-    F32,
-}
-
-impl Precision {
-    /// `"f64"` or `"f32"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::F64 => "f64",
-            Self::F32 => "f32",
-        }
-    }
-
-    /// Bytes of one value.
-    pub fn bytes(self) -> usize {
-        match self {
-            Self::F64 => 8,
-            Self::F32 => 4,
-        }
-    }
-
-    /// `values` as this precision's little-endian bytes (f32 rounds).
-    pub fn encode(self, values: &[f64]) -> Vec<u8> {
-        match self {
-            Self::F64 => bytemuck::cast_slice(values).to_vec(),
-            Self::F32 => {
-                let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
-                bytemuck::cast_slice(&v).to_vec()
-            }
-        }
-    }
-
-    /// Values of this precision read from little-endian `bytes`, as f64.
-    pub fn decode(self, bytes: &[u8]) -> Vec<f64> {
-        match self {
-            Self::F64 => bytes
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
-                .collect(),
-            Self::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()) as f64)
-                .collect(),
-        }
-    }
-}
+/// Floating-point precision of the state and the arithmetic on the GPU: the
+/// model crate's, so that the CPU and the GPU engines name it alike.
+pub use eifield_model::Precision;
 
 /// Invocations along each side of a workgroup.
 pub const WORKGROUP_SIDE: usize = 16;

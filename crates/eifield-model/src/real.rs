@@ -161,8 +161,11 @@ impl Real for f32 {
     }
 }
 
-/// The engine's precision, chosen at run time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The engine's precision, chosen at run time (the CPU engine's type, the
+/// GPU engine's state and arithmetic, a run's arrays).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Precision {
     /// Double precision (the default; every result of the project's tests).
     #[default]
@@ -190,6 +193,31 @@ impl Precision {
         match self {
             Self::F64 => 8,
             Self::F32 => 4,
+        }
+    }
+
+    /// `values` as this precision's little-endian bytes (f32 rounds).
+    pub fn encode(self, values: &[f64]) -> Vec<u8> {
+        match self {
+            Self::F64 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Self::F32 => values
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect(),
+        }
+    }
+
+    /// Values of this precision read from little-endian `bytes`, as f64.
+    pub fn decode(self, bytes: &[u8]) -> Vec<f64> {
+        match self {
+            Self::F64 => bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
+                .collect(),
+            Self::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap_or_default())))
+                .collect(),
         }
     }
 }

@@ -184,8 +184,69 @@ pub enum RunError<E> {
     Scene(String),
     /// Its samples do not fit in memory.
     Memory(String),
+    /// The engine failed while it ran (a GPU that was lost, say).
+    Failed(String),
     /// `check` stopped it.
     Stopped(E),
+}
+
+/// Why an engine stopped before a sample.
+#[derive(Debug)]
+pub enum SampleStop {
+    /// The state became non-finite: the run ends with the samples before.
+    BlowUp(BlowUp),
+    /// The engine failed.
+    Failed(String),
+}
+
+/// An engine that [`sample_run`] samples: the CPU engine in either
+/// precision here, the GPU engine in its own crate.
+pub trait SampledEngine {
+    /// Integrates to model time `t`.
+    fn advance_to(&mut self, t: f64) -> Result<(), SampleStop>;
+    /// Appends the current E and I (as f64, exact for f32 values).
+    fn append_state(&mut self, e: &mut Vec<f64>, i: &mut Vec<f64>) -> Result<(), String>;
+    /// What the run reports of the engine.
+    fn report(&self) -> EngineReport;
+}
+
+/// What a run reports of its engine (see [`RunArrays`]).
+pub struct EngineReport {
+    /// Steps taken.
+    pub steps: u64,
+    /// The integration method.
+    pub method: String,
+    /// The largest step.
+    pub dt: f64,
+    /// Engine threads (0 on a GPU).
+    pub threads: usize,
+    /// SIMD kernel (empty on a GPU).
+    pub simd: &'static str,
+    /// The precision computed in.
+    pub precision: Precision,
+}
+
+impl<T: Real> SampledEngine for Engine<T> {
+    fn advance_to(&mut self, t: f64) -> Result<(), SampleStop> {
+        Engine::advance_to(self, t).map_err(SampleStop::BlowUp)
+    }
+
+    fn append_state(&mut self, e: &mut Vec<f64>, i: &mut Vec<f64>) -> Result<(), String> {
+        e.extend(self.e.iter().map(|x| x.to_f64()));
+        i.extend(self.i.iter().map(|x| x.to_f64()));
+        Ok(())
+    }
+
+    fn report(&self) -> EngineReport {
+        EngineReport {
+            steps: self.steps,
+            method: format!("{:?}", self.method()),
+            dt: self.dt,
+            threads: self.threads(),
+            simd: self.simd().name(),
+            precision: T::PRECISION,
+        }
+    }
 }
 
 /// Integrates a scene into memory, sample by sample, as `eifield run` does
@@ -198,7 +259,7 @@ pub fn run_to_arrays(
 ) -> Result<RunArrays, String> {
     let never = || Ok::<(), std::convert::Infallible>(());
     run_to_arrays_checked(scene, threads, precision, never).map_err(|e| match e {
-        RunError::Scene(m) | RunError::Memory(m) => m,
+        RunError::Scene(m) | RunError::Memory(m) | RunError::Failed(m) => m,
         RunError::Stopped(never) => match never {},
     })
 }
@@ -212,16 +273,33 @@ pub fn run_to_arrays_checked<E>(
     precision: Precision,
     check: impl FnMut() -> Result<(), E>,
 ) -> Result<RunArrays, RunError<E>> {
+    let options = EngineOptions {
+        threads,
+        simd: None,
+    };
+    let built = |e: crate::EngineError| e.to_string();
     match precision {
-        Precision::F64 => run_in::<f64, E>(scene, threads, check),
-        Precision::F32 => run_in::<f32, E>(scene, threads, check),
+        Precision::F64 => sample_run(
+            scene,
+            || Engine::<f64>::build(scene, options).map_err(built),
+            check,
+        ),
+        Precision::F32 => sample_run(
+            scene,
+            || Engine::<f32>::build(scene, options).map_err(built),
+            check,
+        ),
     }
 }
 
-/// [`run_to_arrays_checked`] in the float type `T`.
-fn run_in<T: Real, E>(
+/// The sampling loop of every in-memory run: reserves the memory for every
+/// sample of `scene`, builds the engine with `build` (an error is the
+/// scene's), then samples it at the scene's rate with the `advance_to`
+/// targets of `eifield run`, calling `check` about every
+/// [`CHECK_CELL_STEPS`] cell-steps.
+pub fn sample_run<S: SampledEngine, E>(
     scene: &FieldScene,
-    threads: usize,
+    build: impl FnOnce() -> Result<S, String>,
     mut check: impl FnMut() -> Result<(), E>,
 ) -> Result<RunArrays, RunError<E>> {
     let samples = scene.run.samples() as usize;
@@ -236,42 +314,42 @@ fn run_in<T: Real, E>(
             2.0 * values as f64 * 8.0 / 1e9
         )));
     }
-    let mut engine = Engine::<T>::build(
-        scene,
-        EngineOptions {
-            threads,
-            simd: None,
-        },
-    )
-    .map_err(|e| RunError::Scene(e.to_string()))?;
-    let steps_per_sample = (1.0 / (rate * engine.dt)).ceil().max(1.0);
+    let mut engine = build().map_err(RunError::Scene)?;
+    let steps_per_sample = (1.0 / (rate * scene.integrator.dt())).ceil().max(1.0);
     let chunk = ((CHECK_CELL_STEPS / (cells as f64 * steps_per_sample)).floor() as usize).max(1);
-    e.extend(engine.e.iter().map(|x| x.to_f64()));
-    i.extend(engine.i.iter().map(|x| x.to_f64()));
+    engine
+        .append_state(&mut e, &mut i)
+        .map_err(RunError::Failed)?;
     let mut blow_up = None;
     for j in 1..samples {
-        if let Err(b) = engine.advance_to(j as f64 / rate) {
-            blow_up = Some(b);
-            break;
+        match engine.advance_to(j as f64 / rate) {
+            Ok(()) => {}
+            Err(SampleStop::BlowUp(b)) => {
+                blow_up = Some(b);
+                break;
+            }
+            Err(SampleStop::Failed(message)) => return Err(RunError::Failed(message)),
         }
-        e.extend(engine.e.iter().map(|x| x.to_f64()));
-        i.extend(engine.i.iter().map(|x| x.to_f64()));
+        engine
+            .append_state(&mut e, &mut i)
+            .map_err(RunError::Failed)?;
         if j % chunk == 0 {
             check().map_err(RunError::Stopped)?;
         }
     }
     let done = e.len() / cells.max(1);
+    let report = engine.report();
     Ok(RunArrays {
         t: (0..done).map(|n| n as f64 / rate).collect(),
         e,
         i,
-        precision: T::PRECISION,
+        precision: report.precision,
         blow_up,
-        steps: engine.steps,
-        method: format!("{:?}", engine.method()),
-        dt: engine.dt,
-        threads: engine.threads(),
-        simd: engine.simd().name(),
+        steps: report.steps,
+        method: report.method,
+        dt: report.dt,
+        threads: report.threads,
+        simd: report.simd,
     })
 }
 
