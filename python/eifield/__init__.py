@@ -380,10 +380,11 @@ class Sweep:
         """The scene of point ``index``."""
         return Scene(self._inner.scene(index))
 
-    def run_point(self, index: int, threads: int = 1) -> Dict[str, Any]:
+    def run_point(self, index: int, threads: int = 1, backend: str = "cpu") -> Dict[str, Any]:
         """Runs point ``index`` (its scene, the control without stimuli and the
-        analysis) and returns its row of the table."""
-        return _row(self._inner, json.loads(self._inner.run_point(index, threads)))
+        analysis) on the CPU engine or (``backend="gpu"``) on this process's
+        GPU, and returns its row of the table."""
+        return _row(self._inner, json.loads(self._inner.run_point(index, threads, backend)))
 
     def __reduce__(self):
         spec, base = self._inner.parts()
@@ -409,11 +410,16 @@ def _row(inner: "_core.Sweep", row: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _run_point(sweep_: Sweep, index: int) -> Dict[str, Any]:
-    return sweep_.run_point(index)
+def _run_point(sweep_: Sweep, index: int, backend: str = "cpu") -> Dict[str, Any]:
+    return sweep_.run_point(index, backend=backend)
 
 
-def sweep(spec: Union["Sweep", str, Path], client: Any = None, precision: Optional[str] = None):
+def sweep(
+    spec: Union["Sweep", str, Path],
+    client: Any = None,
+    precision: Optional[str] = None,
+    backend: str = "cpu",
+):
     """Runs every point of a sweep and returns its table as a pandas DataFrame
     (the columns of ``eifield sweep``'s ``points.csv``, one row per point).
 
@@ -421,8 +427,12 @@ def sweep(spec: Union["Sweep", str, Path], client: Any = None, precision: Option
     text. With a ``dask.distributed.Client`` (a ``LocalCluster``, or
     ``dask_jobqueue.SLURMCluster`` on a cluster) the points are mapped over
     its workers; without one they run here, one after another. ``precision``
-    (``"f64"`` or ``"f32"``) overrides the sweep file's.
+    (``"f64"`` or ``"f32"``) overrides the sweep file's. ``backend="gpu"``
+    runs each point on the GPU of the process that runs it (here, or each
+    Dask worker's), one lattice at a time.
     """
+    if backend not in ("cpu", "gpu"):
+        raise ValueError(f'backend must be "cpu" or "gpu" (got {backend!r})')
     import pandas as pd
 
     if isinstance(spec, Sweep):
@@ -435,9 +445,9 @@ def sweep(spec: Union["Sweep", str, Path], client: Any = None, precision: Option
         sweep_ = Sweep(sweep_._inner.with_precision(precision))
     indices = list(range(sweep_.points))
     if client is None:
-        rows = [sweep_.run_point(k) for k in indices]
+        rows = [sweep_.run_point(k, backend=backend) for k in indices]
     else:
         shared = client.scatter(sweep_, broadcast=True)
-        futures = client.map(_run_point, [shared] * len(indices), indices, pure=False)
+        futures = client.map(_run_point, [shared] * len(indices), indices, backend=backend, pure=False)
         rows = client.gather(futures)
     return pd.DataFrame(rows, columns=sweep_.columns())

@@ -13,7 +13,7 @@ use eifield_model::scene::{
     BUILTIN_SCENES, Coupling, Kernel, MatrixFile, SceneSource, builtin_names,
 };
 use eifield_model::sweep::{
-    RunArrays, RunError, Sweep, csv_header, run_point, run_to_arrays_checked,
+    RunArrays, RunError, Sweep, csv_header, run_point, run_point_with, run_to_arrays_checked,
 };
 use eifield_model::{FieldScene, Precision};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -567,15 +567,58 @@ impl PySweep {
     }
 
     /// Runs point `index` (the scene, its control, the analysis) with the GIL
-    /// released; returns its row as JSON.
-    #[pyo3(signature = (index, threads = 1))]
-    fn run_point(&self, py: Python<'_>, index: u64, threads: usize) -> PyResult<String> {
+    /// released, on the CPU engine or (`backend="gpu"`) on this process's
+    /// GPU; returns its row as JSON.
+    #[pyo3(signature = (index, threads = 1, backend = "cpu"))]
+    fn run_point(
+        &self,
+        py: Python<'_>,
+        index: u64,
+        threads: usize,
+        backend: &str,
+    ) -> PyResult<String> {
         let sweep = &self.sweep;
-        let row = py
-            .detach(|| run_point(sweep, index, threads.max(1)).map(|(row, _, _)| row))
-            .map_err(value_error)?;
+        let threads = threads.max(1);
+        let precision = sweep.spec.precision;
+        let row = match backend {
+            "cpu" => py.detach(|| run_point(sweep, index, threads)),
+            "gpu" => {
+                let ctx = py.detach(|| gpu_context(precision))?;
+                py.detach(|| {
+                    let runner = |scene: &FieldScene| {
+                        let run = eifield_gpu::run::run_to_arrays(&ctx, scene, Some(precision));
+                        ("gpu", run)
+                    };
+                    run_point_with(sweep, index, &runner)
+                })
+            }
+            other => {
+                return Err(value_error(format!(
+                    "backend must be \"cpu\" or \"gpu\" (got {other:?})"
+                )));
+            }
+        };
+        let (row, _, _) = row.map_err(value_error)?;
         serde_json::to_string(&row).map_err(value_error)
     }
+}
+
+/// This process's GPU for `precision`, opened once (a software adapter will
+/// do); no adapter is a `RuntimeError` that says what was looked for.
+fn gpu_context(precision: Precision) -> PyResult<eifield_gpu::GpuContext> {
+    static OPENED: std::sync::Mutex<Vec<(Precision, eifield_gpu::GpuContext)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, ctx)) = opened.iter().find(|(p, _)| *p == precision) {
+        return Ok(ctx.clone());
+    }
+    let ctx = eifield_gpu::GpuContext::open(eifield_gpu::ContextRequest {
+        precision: Some(precision),
+        allow_software: true,
+    })
+    .map_err(|e| PyRuntimeError::new_err(format!("backend=\"gpu\": {e}")))?;
+    opened.push((precision, ctx.clone()));
+    Ok(ctx)
 }
 
 /// The extension module.

@@ -85,6 +85,14 @@ def test_a_single_precision_sweep_gives_the_same_table_here_and_on_the_command_l
     assert done.returncode != 0 and "holds another sweep" in done.stderr, done.stderr
 
 
+def test_a_sweep_on_the_gpu_gives_the_cpu_table():
+    on_cpu = eifield.sweep(SWEEP)
+    on_gpu = eifield.sweep(SWEEP, backend="gpu")
+    pd.testing.assert_frame_equal(on_cpu, on_gpu, check_dtype=False, rtol=1e-6)
+    with pytest.raises(ValueError, match='backend must be "cpu" or "gpu"'):
+        eifield.sweep(SWEEP, backend="auto")
+
+
 def test_index_runs_give_the_rows_of_the_whole_sweep_and_a_sweep_resumes(tmp_path):
     spec = tmp_path / "sweep.ron"
     spec.write_text(SWEEP)

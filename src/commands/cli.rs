@@ -217,6 +217,10 @@ pub enum Command {
         /// for exploration, recorded in OUT/sweep.ron).
         #[arg(long, value_enum, conflicts_with = "collect")]
         precision: Option<PrecisionChoice>,
+        /// Which engine runs the points: `cpu`, `gpu` (one lattice at a time, a software
+        /// adapter too), or `auto` (the GPU for lattices `eifield run --backend auto` puts there).
+        #[arg(long, value_enum, default_value = "cpu", conflicts_with = "collect")]
+        backend: BackendChoice,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -507,8 +511,18 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             index,
             collect,
             precision,
+            backend,
             quiet,
-        } => run_sweep(spec, out, jobs, keep, index, collect, precision, quiet),
+        } => run_sweep(
+            spec,
+            out,
+            jobs,
+            keep,
+            index,
+            collect,
+            (backend, precision),
+            quiet,
+        ),
         Command::Scenes => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -534,7 +548,7 @@ fn run_sweep(
     keep: sweep::Keep,
     index: Option<u64>,
     collect: Option<PathBuf>,
-    precision: Option<PrecisionChoice>,
+    (backend, precision): (BackendChoice, Option<PrecisionChoice>),
     quiet: bool,
 ) -> Result<ExitCode, AppError> {
     if let Some(dir) = collect {
@@ -558,6 +572,7 @@ fn run_sweep(
         keep,
         index,
         precision: precision.map(Into::into),
+        backend,
         quiet,
     };
     let outcome = sweep::sweep(&request, stop_flag())?;

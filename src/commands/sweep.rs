@@ -12,9 +12,13 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use eifield_gpu::run::auto_considers_gpu;
+use eifield_gpu::{ContextRequest, GpuContext};
 use eifield_model::FieldScene;
 use eifield_model::npy::write_array;
-use eifield_model::sweep::{PointRow, Sweep, csv_header, csv_line, run_point};
+use eifield_model::sweep::{PointRow, Sweep, csv_header, csv_line, run_point_with, run_to_arrays};
+
+use crate::sim::backend::BackendChoice;
 
 use super::AppError;
 use super::progress::DelayedProgress;
@@ -43,6 +47,9 @@ pub struct SweepRequest {
     pub index: Option<u64>,
     /// The engine's precision, overriding the sweep file's.
     pub precision: Option<eifield_model::Precision>,
+    /// Which engine runs the points (`auto`: the GPU for the points whose
+    /// lattice `eifield run --backend auto` would put there).
+    pub backend: BackendChoice,
     /// No progress bar.
     pub quiet: bool,
 }
@@ -168,6 +175,27 @@ pub fn sweep(request: &SweepRequest, stop: Arc<AtomicBool>) -> Result<SweepOutco
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = request.jobs.clamp(1, pending.len().max(1));
     let threads = (cores / jobs).max(1);
+    let precision = sweep.spec.precision;
+    let gpu: Option<GpuContext> = match request.backend {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(
+            GpuContext::open(ContextRequest {
+                precision: Some(precision),
+                allow_software: true,
+            })
+            .map_err(|e| AppError::Input(format!("--backend gpu: {e}")))?,
+        ),
+        BackendChoice::Auto => eifield_gpu::run::auto_context(&sweep.base, Some(precision)),
+    };
+    let everything_on_gpu = request.backend == BackendChoice::Gpu;
+    // Each scene of a point (and its control) on the GPU where asked, else on the CPU.
+    let runner = |scene: &FieldScene| match &gpu {
+        Some(ctx) if everything_on_gpu || auto_considers_gpu(scene) => (
+            "gpu",
+            eifield_gpu::run::run_to_arrays(ctx, scene, Some(precision)),
+        ),
+        _ => ("cpu", run_to_arrays(scene, threads, precision)),
+    };
     let progress = DelayedProgress::new(
         pending.len() as u64,
         "{spinner} [{elapsed_precise}] {wide_bar} point {pos}/{len} ({per_sec}, eta {eta})",
@@ -189,7 +217,7 @@ pub fn sweep(request: &SweepRequest, stop: Arc<AtomicBool>) -> Result<SweepOutco
                     let Some(&index) = pending.get(n) else {
                         return;
                     };
-                    let result = run_point(&sweep, index, threads)
+                    let result = run_point_with(&sweep, index, &runner)
                         .map_err(|e| AppError::Output(format!("point {index}: {e}")))
                         .and_then(|(row, scene, run)| {
                             if request.keep == Keep::Runs {

@@ -540,3 +540,72 @@ fn a_gpu_blow_up_stops_the_viewer_at_the_end_of_its_frame() {
     );
     println!("GPU: {g}; CPU: {c}");
 }
+
+#[test]
+fn a_sweep_on_the_gpu_gives_the_cpu_sweeps_table() {
+    let dir = temp_out("gpu-sweep");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut base = FieldScene::load(&scene_path("seed_notebook.ron")).unwrap();
+    base.run.duration = 8.0;
+    std::fs::write(dir.join("base.ron"), base.to_ron_string()).unwrap();
+    let spec = dir.join("sweep.ron");
+    std::fs::write(
+        &spec,
+        r#"(
+            base: "base.ron",
+            axes: [
+                (param: "coupling.frac_ee", values: [0.2, 0.3]),
+                (param: "drive.h_ex", values: [-6.4, -6.35, -6.3]),
+            ],
+        )"#,
+    )
+    .unwrap();
+    let table = |backend: &str| {
+        let out = dir.join(backend);
+        let result = eifield(&[
+            "sweep",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--backend",
+            backend,
+            "--quiet",
+        ]);
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let row: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("points").join("000004.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(row["backend"], backend);
+        assert_eq!(row["precision"], "f64");
+        let text = std::fs::read_to_string(out.join("points.csv")).unwrap();
+        text.lines()
+            .map(|line| line.split(',').map(String::from).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    let (cpu, gpu) = (table("cpu"), table("gpu"));
+    assert_eq!(cpu.len(), 7, "a header and six points");
+    assert_eq!(cpu[0], gpu[0]);
+    for (a, b) in cpu.iter().zip(&gpu).skip(1) {
+        for (x, y) in a.iter().zip(b) {
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                // Counts equal, measures within 1e-6 relative.
+                (Ok(x), Ok(y)) => assert!(
+                    (x - y).abs() <= 1e-6 * x.abs().max(y.abs()),
+                    "{a:?} vs {b:?}"
+                ),
+                _ => assert_eq!(x, y, "{a:?} vs {b:?}"),
+            }
+        }
+    }
+    // Points that induce something: the comparison compares numbers.
+    assert!(
+        cpu.iter()
+            .skip(1)
+            .any(|row| !row[4].is_empty() && row[4] != "0")
+    );
+}

@@ -53,6 +53,7 @@ impl SampledEngine for GpuEngine {
 
     fn report(&self) -> EngineReport {
         EngineReport {
+            backend: "gpu",
             steps: self.steps,
             method: format!("{:?}", self.method()),
             dt: self.dt,
@@ -63,17 +64,40 @@ impl SampledEngine for GpuEngine {
     }
 }
 
+/// As [`run_to_arrays_checked`], without checks (a sweep's point).
+pub fn run_to_arrays(
+    ctx: &GpuContext,
+    scene: &FieldScene,
+    precision: Option<Precision>,
+) -> Result<RunArrays, String> {
+    let never = || Ok::<(), std::convert::Infallible>(());
+    run_to_arrays_checked(ctx, scene, precision, never)
+        .map(|(run, _)| run)
+        .map_err(|e| match e {
+            RunError::Scene(m) | RunError::Memory(m) | RunError::Failed(m) => m,
+            RunError::Stopped(never) => match never {},
+        })
+}
+
+/// In-memory runs of this process, one at a time: an engine waits for its
+/// own readbacks by polling the device, which must not race another
+/// engine's waits on the same device (a sweep's points from several threads).
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Integrates `scene` on `ctx` in `precision` (`None`: f64 where the
 /// adapter has f64 shaders, else f32) into memory, sampled as
 /// `eifield run --backend gpu` samples it, calling `check` between samples
 /// (see [`sample_run`]). Also returns how the engine dispatched its steps
-/// (`"fused"` or `"per stage"`).
+/// (`"fused"` or `"per stage"`). Runs from several threads take turns.
 pub fn run_to_arrays_checked<E>(
     ctx: &GpuContext,
     scene: &FieldScene,
     precision: Option<Precision>,
     check: impl FnMut() -> Result<(), E>,
 ) -> Result<(RunArrays, &'static str), RunError<E>> {
+    let _turn = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let precision = precision.unwrap_or_else(|| ctx.default_precision());
     let mut step = "fused";
     let build = || {

@@ -141,6 +141,21 @@ pub struct PointRow {
     pub summary: Summary,
     /// Wall time of the point (both runs and the analysis).
     pub wall_time_s: f64,
+    /// The engine that ran the point: `"cpu"` or `"gpu"` (rows written
+    /// before engines were recorded: the CPU's).
+    #[serde(default = "cpu")]
+    pub backend: String,
+    /// Its precision, `"f64"` or `"f32"`.
+    #[serde(default = "f64_name")]
+    pub precision: String,
+}
+
+fn cpu() -> String {
+    "cpu".into()
+}
+
+fn f64_name() -> String {
+    Precision::F64.name().into()
 }
 
 /// A point's run: the samples of E and I and how the run stopped.
@@ -153,6 +168,8 @@ pub struct RunArrays {
     pub i: Vec<f64>,
     /// The precision the engine computed in.
     pub precision: Precision,
+    /// The engine: `"cpu"` or `"gpu"`.
+    pub backend: &'static str,
     /// The blow-up that stopped the run, if any.
     pub blow_up: Option<BlowUp>,
     /// Steps taken.
@@ -212,6 +229,8 @@ pub trait SampledEngine {
 
 /// What a run reports of its engine (see [`RunArrays`]).
 pub struct EngineReport {
+    /// `"cpu"` or `"gpu"`.
+    pub backend: &'static str,
     /// Steps taken.
     pub steps: u64,
     /// The integration method.
@@ -239,6 +258,7 @@ impl<T: Real> SampledEngine for Engine<T> {
 
     fn report(&self) -> EngineReport {
         EngineReport {
+            backend: "cpu",
             steps: self.steps,
             method: format!("{:?}", self.method()),
             dt: self.dt,
@@ -344,6 +364,7 @@ pub fn sample_run<S: SampledEngine, E>(
         e,
         i,
         precision: report.precision,
+        backend: report.backend,
         blow_up,
         steps: report.steps,
         method: report.method,
@@ -539,21 +560,37 @@ impl Sweep {
 }
 
 /// Runs point `index`: the scene, its control without stimuli, and the
-/// analysis, on `threads` engine threads. Also returns the run's arrays
-/// (for `--keep runs`).
+/// analysis, on the CPU engine with `threads` threads. Also returns the
+/// run's arrays (for `--keep runs`).
 pub fn run_point(
     sweep: &Sweep,
     index: u64,
     threads: usize,
+) -> Result<(PointRow, FieldScene, RunArrays), String> {
+    let precision = sweep.spec.precision;
+    run_point_with(sweep, index, &|scene| {
+        ("cpu", run_to_arrays(scene, threads, precision))
+    })
+}
+
+/// Runs one scene of a point (the point's, or its control) into memory in
+/// the sweep's precision, and names the engine it chose (`"cpu"`, `"gpu"`).
+pub type PointRunner<'a> =
+    &'a (dyn Fn(&FieldScene) -> (&'static str, Result<RunArrays, String>) + Sync);
+
+/// As [`run_point`], each run by `runner` (the GPU engine, say).
+pub fn run_point_with(
+    sweep: &Sweep,
+    index: u64,
+    runner: PointRunner<'_>,
 ) -> Result<(PointRow, FieldScene, RunArrays), String> {
     let started = Instant::now();
     let scene = sweep.point_scene(index)?;
     let mut control_scene = scene.clone();
     control_scene.stimuli = Some(Vec::new());
     let precision = sweep.spec.precision;
-    let runs = run_to_arrays(&scene, threads, precision).and_then(|run| {
-        run_to_arrays(&control_scene, threads, precision).map(|control| (run, control))
-    });
+    let (backend, run) = runner(&scene);
+    let runs = run.and_then(|run| runner(&control_scene).1.map(|control| (run, control)));
     let (run, control) = match runs {
         Ok(runs) => runs,
         Err(error) => {
@@ -574,17 +611,20 @@ pub fn run_point(
                     sweep.spec.threshold,
                 ),
                 wall_time_s: started.elapsed().as_secs_f64(),
+                backend: backend.into(),
+                precision: precision.name().into(),
             };
             let empty = RunArrays {
                 t: Vec::new(),
                 e: Vec::new(),
                 i: Vec::new(),
                 precision,
+                backend,
                 blow_up: None,
                 steps: 0,
                 method: format!("{:?}", scene.integrator),
                 dt: scene.integrator.dt(),
-                threads,
+                threads: 0,
                 simd: "",
             };
             return Ok((row, scene, empty));
@@ -610,6 +650,8 @@ pub fn run_point(
         error: run.blow_up.as_ref().map(|b| b.to_string()),
         summary: Summary::of(&spread, sweep.spec.threshold),
         wall_time_s: started.elapsed().as_secs_f64(),
+        backend: run.backend.into(),
+        precision: run.precision.name().into(),
     };
     Ok((row, scene, run))
 }
