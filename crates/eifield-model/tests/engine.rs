@@ -1,6 +1,6 @@
 //! Engine-level checks against the reference solution and known solutions.
 
-use std::path::PathBuf;
+mod common;
 
 use eifield_model::noise::PinkNoise;
 use eifield_model::scene::{
@@ -10,53 +10,7 @@ use eifield_model::stepper::Method;
 use eifield_model::stimulus::Perturbation;
 use eifield_model::{Boundary, Engine, EngineOptions, FieldScene};
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn reference_dir() -> PathBuf {
-    std::env::var_os("EIFIELD_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/reference/seed_default"))
-}
-
-fn read_npy(path: PathBuf) -> (Vec<u64>, Vec<f64>) {
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f64>().unwrap())
-}
-
-fn seed_scene() -> FieldScene {
-    FieldScene::load(&repo_root().join("scenes/seed_notebook.ron")).unwrap()
-}
-
-/// Runs the scene, sampling at its rate, and returns E samples flattened.
-fn run_samples(scene: &FieldScene, threads: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut engine = Engine::from_scene(
-        scene,
-        EngineOptions {
-            threads,
-            simd: None,
-        },
-    )
-    .unwrap();
-    let samples = scene.run.samples();
-    let (mut es, mut is) = (engine.e.clone(), engine.i.clone());
-    for n in 1..samples {
-        engine.advance_to(n as f64 / scene.run.sample_rate).unwrap();
-        es.extend_from_slice(&engine.e);
-        is.extend_from_slice(&engine.i);
-    }
-    (es, is)
-}
-
-fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-}
+use common::{max_abs_diff, read_npy, reference_dir, run_samples, seed_scene};
 
 #[test]
 fn seed_scene_matches_reference() {
@@ -65,14 +19,14 @@ fn seed_scene_matches_reference() {
     let (_, ref_i) = read_npy(dir.join("I.npy"));
     assert_eq!(shape, vec![2001, 49]);
     let scene = seed_scene();
-    let (e, i) = run_samples(&scene, 1);
+    let (e, i) = run_samples::<f64>(&scene, 1);
     let (de, di) = (max_abs_diff(&e, &ref_e), max_abs_diff(&i, &ref_i));
     eprintln!("default dt: max |dE| = {de:e}, max |dI| = {di:e}");
     assert!(de <= 1e-4 && di <= 1e-4);
 
     let mut fine = scene.clone();
     fine.integrator = IntegratorSpec::Rk4 { dt: 0.001 };
-    let (e, i) = run_samples(&fine, 1);
+    let (e, i) = run_samples::<f64>(&fine, 1);
     let (de, di) = (max_abs_diff(&e, &ref_e), max_abs_diff(&i, &ref_i));
     eprintln!("dt = 1e-3: max |dE| = {de:e}, max |dI| = {di:e}");
     assert!(de <= 1e-6 && di <= 1e-6);
@@ -207,11 +161,11 @@ fn results_do_not_depend_on_the_thread_count() {
         onset: 0.0,
         count: None,
     }]);
-    let one = run_samples(&scene, 1);
-    let many = run_samples(&scene, 3);
+    let one = run_samples::<f64>(&scene, 1);
+    let many = run_samples::<f64>(&scene, 3);
     assert!(one == many, "thread count changed the results");
     // Sixteen threads split the rows into smaller tasks.
-    let lots = run_samples(&scene, 16);
+    let lots = run_samples::<f64>(&scene, 16);
     assert!(one == lots, "sixteen threads changed the results");
 }
 

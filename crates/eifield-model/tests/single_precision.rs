@@ -2,59 +2,19 @@
 //! 1e-3 of the f64 engine on a short run, and the same bits on every rerun
 //! and every thread count.
 
-use std::path::PathBuf;
+mod common;
 
 use eifield_model::coupling::{CouplingMatrix, MatrixFile};
 use eifield_model::scene::{Initial, IntegratorSpec, Kernel, Profile, Stimulus};
-use eifield_model::{Boundary, Engine, EngineOptions, FieldScene, Grid, Real};
+use eifield_model::{Boundary, FieldScene, Grid};
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn reference_dir() -> PathBuf {
-    std::env::var_os("EIFIELD_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/reference/seed_default"))
-}
-
-fn read_npy(path: PathBuf) -> Vec<f64> {
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    npyz::NpyFile::new(&bytes[..])
-        .unwrap()
-        .into_vec::<f64>()
-        .unwrap()
-}
-
-/// E and I at every sample of the scene's run, as f64.
-fn run_samples<T: Real>(scene: &FieldScene, threads: usize) -> (Vec<f64>, Vec<f64>) {
-    let options = EngineOptions {
-        threads,
-        simd: None,
-    };
-    let mut engine = Engine::<T>::build(scene, options).unwrap();
-    let wide = |v: &[T]| v.iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
-    let (mut es, mut is) = (wide(&engine.e), wide(&engine.i));
-    for n in 1..scene.run.samples() {
-        engine.advance_to(n as f64 / scene.run.sample_rate).unwrap();
-        es.extend(wide(&engine.e));
-        is.extend(wide(&engine.i));
-    }
-    (es, is)
-}
-
-fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-}
+use common::{max_abs_diff, read_npy, reference_dir, run_samples, seed_scene};
 
 #[test]
 fn the_seed_case_matches_the_reference_within_1e_3() {
     let dir = reference_dir();
-    let (ref_e, ref_i) = (read_npy(dir.join("E.npy")), read_npy(dir.join("I.npy")));
-    let scene = FieldScene::load(&repo_root().join("scenes/seed_notebook.ron")).unwrap();
+    let ((_, ref_e), (_, ref_i)) = (read_npy(dir.join("E.npy")), read_npy(dir.join("I.npy")));
+    let scene = seed_scene();
     let (e, i) = run_samples::<f32>(&scene, 1);
     let (de, di) = (max_abs_diff(&e, &ref_e), max_abs_diff(&i, &ref_i));
     eprintln!("f32, default dt: max |dE| = {de:e}, max |dI| = {di:e}");
@@ -93,7 +53,7 @@ fn reruns_and_thread_counts_give_the_same_bits() {
     let threads = run_samples::<f32>(&scene, 3);
     assert!(first == threads, "three threads changed the bits");
     // The seed scene runs staged: its reruns too.
-    let seed = FieldScene::load(&repo_root().join("scenes/seed_notebook.ron")).unwrap();
+    let seed = seed_scene();
     assert!(run_samples::<f32>(&seed, 1) == run_samples::<f32>(&seed, 1));
 }
 
