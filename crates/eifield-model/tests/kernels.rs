@@ -3,6 +3,8 @@
 //! and matrix files are refused by name, and a Gaussian disk makes a ring
 //! wave isotropic where the 4-neighbour stencil makes it square.
 
+mod common;
+
 use std::io::Write;
 
 use npyz::WriterBuilder;
@@ -11,40 +13,14 @@ use std::path::{Path, PathBuf};
 use eifield_model::scene::{Coupling, Heterogeneity, Kernel, Profile, Stimulus};
 use eifield_model::{Boundary, Engine, EngineOptions, FieldScene, Grid};
 
+use common::base_scene;
+
 /// A fresh folder under the system's temporary folder.
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("eifield-kernels-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A small lattice with two pulse trains, E = I = 0 at the start (as the
-/// notebook), lateral inhibition on.
-fn base_scene(boundary: Boundary) -> FieldScene {
-    let mut scene = FieldScene {
-        grid: Grid::new(9, 11, boundary),
-        ..FieldScene::default()
-    };
-    scene.coupling.frac_ee = 0.6;
-    scene.coupling.frac_ei = 0.1;
-    scene.coupling.self_weight = 0.9;
-    scene.drive.h_ex = -6.1;
-    scene.stimuli = Some(vec![pulse(4, 5, 0.3, 0.0), pulse(0, 10, 0.45, 1.0)]);
-    scene.run.duration = 5.0;
-    scene
-}
-
-fn pulse(row: usize, col: usize, freq: f64, onset: f64) -> Stimulus {
-    Stimulus::PulseTrain {
-        row,
-        col,
-        freq,
-        width: 1.3,
-        amp: 6.0,
-        onset,
-        count: None,
-    }
 }
 
 fn run_to_end(scene: &FieldScene) -> (Vec<f64>, Vec<f64>, u64) {

@@ -5,10 +5,10 @@
 mod common;
 
 use eifield_model::coupling::{CouplingMatrix, MatrixFile};
-use eifield_model::scene::{Initial, IntegratorSpec, Kernel, Profile, Stimulus};
-use eifield_model::{Boundary, FieldScene, Grid};
+use eifield_model::scene::{IntegratorSpec, Kernel, Profile};
+use eifield_model::{Boundary, FieldScene};
 
-use common::{max_abs_diff, read_npy, reference_dir, run_samples, seed_scene};
+use common::{base_scene, max_abs_diff, read_npy, reference_dir, run_samples, seed_scene};
 
 #[test]
 fn the_seed_case_matches_the_reference_within_1e_3() {
@@ -57,32 +57,10 @@ fn reruns_and_thread_counts_give_the_same_bits() {
     assert!(run_samples::<f32>(&seed, 1) == run_samples::<f32>(&seed, 1));
 }
 
-/// A 9 × 11 lattice driven by two pulse trains from E = I = 0, with lateral
-/// inhibition, integrated for 3 units of time.
+/// The kernels test's lattice with `kernel`, for 3 units of time.
 fn kernel_scene(kernel: Kernel, boundary: Boundary) -> FieldScene {
-    let mut scene = FieldScene {
-        grid: Grid::new(9, 11, boundary),
-        ..FieldScene::default()
-    };
-    scene.coupling.frac_ee = 0.6;
-    scene.coupling.frac_ei = 0.1;
-    scene.coupling.self_weight = 0.9;
+    let mut scene = base_scene(boundary);
     scene.coupling.kernel = kernel;
-    scene.drive.h_ex = -6.1;
-    let pulse = |row, col, freq, onset| Stimulus::PulseTrain {
-        row,
-        col,
-        freq,
-        width: 1.3,
-        amp: 6.0,
-        onset,
-        count: None,
-    };
-    scene.stimuli = Some(vec![pulse(4, 5, 0.3, 0.0), pulse(0, 10, 0.45, 1.0)]);
-    scene.initial = Initial::Explicit {
-        ex: vec![0.0; 99],
-        inh: vec![0.0; 99],
-    };
     scene.run.duration = 3.0;
     scene
 }

@@ -1,9 +1,14 @@
 //! Helpers shared by the engine-level tests: the reference solution, the
-//! shipped scenes and a sampled run in either precision.
+//! shipped scenes, a small driven lattice and a sampled run in either
+//! precision.
+
+// Each test binary uses some of these.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
-use eifield_model::{Engine, EngineOptions, FieldScene, Real};
+use eifield_model::scene::Stimulus;
+use eifield_model::{Boundary, Engine, EngineOptions, FieldScene, Grid, Real};
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
@@ -28,6 +33,35 @@ pub fn read_npy(path: PathBuf) -> (Vec<u64>, Vec<f64>) {
 /// The shipped seed scene.
 pub fn seed_scene() -> FieldScene {
     FieldScene::load(&repo_root().join("scenes/seed_notebook.ron")).unwrap()
+}
+
+/// A 9 × 11 lattice with two pulse trains, E = I = 0 at the start (as the
+/// notebook), lateral inhibition on, 5 units of time.
+pub fn base_scene(boundary: Boundary) -> FieldScene {
+    let mut scene = FieldScene {
+        grid: Grid::new(9, 11, boundary),
+        ..FieldScene::default()
+    };
+    scene.coupling.frac_ee = 0.6;
+    scene.coupling.frac_ei = 0.1;
+    scene.coupling.self_weight = 0.9;
+    scene.drive.h_ex = -6.1;
+    scene.stimuli = Some(vec![pulse(4, 5, 0.3, 0.0), pulse(0, 10, 0.45, 1.0)]);
+    scene.run.duration = 5.0;
+    scene
+}
+
+/// A pulse train of width 1.3 and amplitude 6 into a cell.
+pub fn pulse(row: usize, col: usize, freq: f64, onset: f64) -> Stimulus {
+    Stimulus::PulseTrain {
+        row,
+        col,
+        freq,
+        width: 1.3,
+        amp: 6.0,
+        onset,
+        count: None,
+    }
 }
 
 /// Runs the scene in the float type `T`, sampling at its rate, and returns
