@@ -195,11 +195,7 @@ impl Inputs {
     /// engine's type. Inputs are constant between change instants, so
     /// callers evaluate it at the middle of an interval.
     pub fn fill_drive<T: Real>(&mut self, t: f64, h_ex: &[f64], out: &mut [T]) {
-        let noise = self.noise.as_mut().map(|noise| {
-            let sigma = noise.sigma();
-            let j = noise.sample_index(t);
-            (sigma, noise.sample(j))
-        });
+        let noise = noise_at(&mut self.noise, t);
         // Every cell: the constant drive and the noise.
         match noise {
             Some((sigma, p)) => {
@@ -221,16 +217,7 @@ impl Inputs {
             if cells.clone().take(k).any(|c| c == cell) {
                 continue;
             }
-            let mut v = match noise {
-                Some((sigma, p)) => h_ex[cell] + sigma * p[cell],
-                None => h_ex[cell],
-            };
-            for p in self.pulses.iter().filter(|p| p.cell == cell) {
-                v += p.value(t);
-            }
-            for p in self.perturbations.iter().filter(|p| p.cell == cell) {
-                v += p.value(t);
-            }
+            let v = cell_drive(&self.pulses, &self.perturbations, noise, h_ex, cell, t);
             out[cell] = T::of(v);
         }
     }
@@ -302,22 +289,9 @@ impl Inputs {
     /// included, when there is noise).
     pub fn drive_of_cells(&mut self, t: f64, h_ex: &[f64], cells: &[usize], out: &mut Vec<f64>) {
         out.clear();
-        let noise = self.noise.as_mut().map(|noise| {
-            let sigma = noise.sigma();
-            let j = noise.sample_index(t);
-            (sigma, noise.sample(j))
-        });
+        let noise = noise_at(&mut self.noise, t);
         for &cell in cells {
-            let mut value = match &noise {
-                Some((sigma, p)) => h_ex[cell] + sigma * p[cell],
-                None => h_ex[cell],
-            };
-            for p in self.pulses.iter().filter(|p| p.cell == cell) {
-                value += p.value(t);
-            }
-            for p in self.perturbations.iter().filter(|p| p.cell == cell) {
-                value += p.value(t);
-            }
+            let value = cell_drive(&self.pulses, &self.perturbations, noise, h_ex, cell, t);
             out.push(value);
         }
     }
@@ -342,6 +316,39 @@ impl Inputs {
     pub fn drop_finished(&mut self, t: f64) {
         self.perturbations.retain(|p| p.end > t + TIME_EPS);
     }
+}
+
+/// The noise's `sigma` and its sample in effect at time `t`, if there is noise.
+fn noise_at(noise: &mut Option<PinkNoise>, t: f64) -> Option<(f64, &[f64])> {
+    noise.as_mut().map(|noise| {
+        let sigma = noise.sigma();
+        let j = noise.sample_index(t);
+        (sigma, noise.sample(j))
+    })
+}
+
+/// The total excitatory drive of `cell` at time `t` in f64: `h_ex` and the
+/// noise, then its pulse trains, then its perturbations, in that order (the
+/// order every reader of the drive shares, so their values have the same bits).
+fn cell_drive(
+    pulses: &[PulseTrain],
+    perturbations: &[Perturbation],
+    noise: Option<(f64, &[f64])>,
+    h_ex: &[f64],
+    cell: usize,
+    t: f64,
+) -> f64 {
+    let mut value = match noise {
+        Some((sigma, p)) => h_ex[cell] + sigma * p[cell],
+        None => h_ex[cell],
+    };
+    for p in pulses.iter().filter(|p| p.cell == cell) {
+        value += p.value(t);
+    }
+    for p in perturbations.iter().filter(|p| p.cell == cell) {
+        value += p.value(t);
+    }
+    value
 }
 
 #[cfg(test)]
