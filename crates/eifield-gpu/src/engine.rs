@@ -32,14 +32,65 @@ const MAX_STEPS_PER_SUBMIT: u64 = 512;
 const MAX_HELPER_GROUPS: u32 = 1024;
 /// Invocations per helper workgroup (as in `util.wgsl`).
 const HELPER_GROUP_SIZE: u32 = 256;
-/// Bytes reserved for the step's uniform block (its largest form is 128).
-const PARAMS_BYTES: u64 = 128;
 /// Lattices from this many cells relax to rest on the GPU (in f64); smaller
 /// ones on the CPU, where a few hundred cells take milliseconds and the
 /// GPU's round trip per convergence check would dominate.
 pub const REST_ON_GPU_MIN_CELLS: usize = 256 * 256;
 /// "No such cell" in the non-finite check.
 const NONE: u32 = u32::MAX;
+
+/// Bytes of one lattice's block of step constants (`Params` in
+/// `step.wgsl`: four integers and sixteen reals, a multiple of 16 bytes as
+/// uniform arrays need).
+pub(crate) fn params_stride(precision: Precision) -> u64 {
+    16 + 16 * precision.bytes() as u64
+}
+
+/// One lattice's block of step constants (see `Params` in `step.wgsl`) for
+/// a step of length `h` with `method`; an inactive lattice keeps its state.
+pub(crate) fn params_block(
+    precision: Precision,
+    method: Method,
+    grid: Grid,
+    coeffs: &Coeffs,
+    h: f64,
+    active: bool,
+) -> Vec<u8> {
+    let (a, w) = match method {
+        Method::Rk4 => ([0.5 * h, 0.5 * h, h], h / 6.0),
+        Method::Heun => ([h, 0.0, 0.0], 0.5 * h),
+        Method::Euler => ([0.0; 3], h),
+    };
+    let c = coeffs;
+    let periodic = u32::from(grid.boundary == Boundary::Periodic);
+    let mut out = Vec::with_capacity(params_stride(precision) as usize);
+    for v in [
+        grid.rows as u32,
+        grid.cols as u32,
+        periodic,
+        u32::from(active),
+    ] {
+        out.extend(v.to_le_bytes());
+    }
+    let reals = [
+        a[0],
+        a[1],
+        a[2],
+        w,
+        c.tau_ex,
+        c.tau_in,
+        c.c2,
+        c.c4,
+        c.c_ee,
+        c.c_ei,
+        c.frac_ee,
+        c.frac_ei,
+        c.self_weight,
+    ];
+    out.extend(precision.encode(&reals));
+    out.resize(params_stride(precision) as usize, 0);
+    out
+}
 
 /// Advancing the GPU engine failed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -64,12 +115,15 @@ pub enum BuildError {
     /// The coupling cannot be built or does not run on the GPU.
     #[error("{0}")]
     Coupling(String),
+    /// The scenes cannot be integrated as one batch.
+    #[error("{0}")]
+    Batch(String),
 }
 
 /// The coupling of a scene on `grid`, if the GPU engine runs it: every
 /// stencil (those too wide for the fused step kernel run one dispatch per
 /// stage); general matrices do not run on the GPU.
-fn gpu_coupler(scene: &FieldScene, grid: Grid) -> Result<Coupler, BuildError> {
+pub(crate) fn gpu_coupler(scene: &FieldScene, grid: Grid) -> Result<Coupler, BuildError> {
     let coupler =
         Coupler::build(&scene.coupling, grid).map_err(|e| BuildError::Coupling(e.to_string()))?;
     if coupler.is_matrix() {
@@ -134,16 +188,82 @@ fn first_non_finite(
     Ok(())
 }
 
-/// What the drive buffer on the GPU holds.
-enum DriveOnGpu {
+/// What the drive buffer on the GPU holds (of one lattice).
+pub(crate) enum DriveOnGpu {
     /// Anything (a noise sample, or not written yet): rewrite it whole.
     Unknown,
     /// `h_ex`, except `cells`, which hold `values`.
     Plain { cells: Vec<usize>, values: Vec<f64> },
 }
 
+/// How one lattice's drive on the GPU must change to hold its value at a
+/// time ([`drive_change`]).
+pub(crate) enum DriveChange<'a> {
+    /// It holds it already.
+    None,
+    /// Every cell, to these values (a noise sample).
+    Whole(&'a [f64]),
+    /// These cells to these values, after every cell to `h_ex` where
+    /// `reset` is true.
+    Cells {
+        reset: bool,
+        cells: Vec<usize>,
+        values: Vec<f64>,
+    },
+}
+
+/// The change that brings a lattice's drive on the GPU (`on_gpu`) to its
+/// value at `t`: the whole buffer with noise on (computed into
+/// `host_drive`) or after a change of `h_ex`, else only the cells whose
+/// drive changed. Updates `on_gpu` to what the GPU holds after it.
+pub(crate) fn drive_change<'a>(
+    inputs: &mut Inputs,
+    h_ex: &'a [f64],
+    on_gpu: &mut DriveOnGpu,
+    host_drive: &'a mut Vec<f64>,
+    t: f64,
+) -> DriveChange<'a> {
+    if inputs.noise.is_some() {
+        host_drive.resize(h_ex.len(), 0.0);
+        inputs.fill_drive(t, h_ex, host_drive);
+        *on_gpu = DriveOnGpu::Unknown;
+        return DriveChange::Whole(host_drive);
+    }
+    *host_drive = Vec::new();
+    let cells = inputs.driven_cells();
+    let mut values = Vec::with_capacity(cells.len());
+    inputs.drive_of_cells(t, h_ex, &cells, &mut values);
+    let (mut write_cells, mut write_values) = (cells.clone(), values.clone());
+    let reset = match &*on_gpu {
+        DriveOnGpu::Unknown => true,
+        DriveOnGpu::Plain {
+            cells: old_cells,
+            values: old_values,
+        } => {
+            if *old_cells == cells && *old_values == values {
+                return DriveChange::None;
+            }
+            // Cells no longer driven go back to h_ex.
+            for &k in old_cells {
+                if cells.binary_search(&k).is_err() {
+                    write_cells.push(k);
+                    write_values.push(h_ex[k]);
+                }
+            }
+            false
+        }
+    };
+    let change = DriveChange::Cells {
+        reset,
+        cells: write_cells,
+        values: write_values,
+    };
+    *on_gpu = DriveOnGpu::Plain { cells, values };
+    change
+}
+
 /// The compute pipelines, built once per engine.
-struct Pipelines {
+pub(crate) struct Pipelines {
     /// The tile side the step kernel loads (the one asked for, or a larger
     /// one where a wide stencil's halo needs it).
     tile: usize,
@@ -157,19 +277,17 @@ struct Pipelines {
     residual: wgpu::ComputePipeline,
 }
 
-/// The buffers on the device.
-struct Buffers {
+/// The buffers on the device (each holding every lattice of a batch, one
+/// after the other).
+pub(crate) struct Buffers {
     /// E, twice: a step reads one and writes the other.
-    e: [wgpu::Buffer; 2],
+    pub(crate) e: [wgpu::Buffer; 2],
     /// I, twice.
-    i: [wgpu::Buffer; 2],
-    drive: wgpu::Buffer,
-    h_in: wgpu::Buffer,
-    params: wgpu::Buffer,
-    /// Cells and values for `scatter` (grown as needed).
-    scatter_cells: wgpu::Buffer,
-    scatter_values: wgpu::Buffer,
-    scatter_counts: wgpu::Buffer,
+    pub(crate) i: [wgpu::Buffer; 2],
+    pub(crate) drive: wgpu::Buffer,
+    pub(crate) h_in: wgpu::Buffer,
+    pub(crate) params: wgpu::Buffer,
+    scatter: ScatterBuffers,
     check_counts: wgpu::Buffer,
     first_bad: wgpu::Buffer,
     /// Between the dispatches of a step run one per stage: two stage
@@ -177,10 +295,109 @@ struct Buffers {
     stages: Option<StageBuffers>,
 }
 
+/// Cells and values for the `scatter` kernel (grown as needed).
+pub(crate) struct ScatterBuffers {
+    cells: wgpu::Buffer,
+    values: wgpu::Buffer,
+    counts: wgpu::Buffer,
+}
+
 /// The buffers that carry a step from one stage's dispatch to the next.
 struct StageBuffers {
     values: [wgpu::Buffer; 2],
     slopes: wgpu::Buffer,
+}
+
+impl Buffers {
+    /// The buffers of `members` lattices of `state_bytes` each (E or I of
+    /// one lattice) for `pipelines`, or why the device cannot hold them.
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        pipelines: &Pipelines,
+        precision: Precision,
+        state_bytes: u64,
+        members: usize,
+    ) -> Result<Self, GpuError> {
+        let device = &ctx.device;
+        let state_bytes = state_bytes * members as u64;
+        // One dispatch per stage binds E and I of every cell as one buffer.
+        let largest_binding = if pipelines.per_stage() {
+            2 * state_bytes
+        } else {
+            state_bytes
+        };
+        let limits = device.limits();
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if largest_binding > limit {
+            return Err(GpuError::TooLarge {
+                adapter: ctx.adapter.name.clone(),
+                needed: largest_binding,
+                limit,
+            });
+        }
+        // Running out of device memory is an error to report, not a panic.
+        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let storage = |label: &str| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: state_bytes.max(16),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        };
+        let uniform = |label: &str, size: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let buffers = Self {
+            e: [storage("E (a)"), storage("E (b)")],
+            i: [storage("I (a)"), storage("I (b)")],
+            drive: storage("drive"),
+            h_in: storage("h_in"),
+            params: uniform("step constants", params_stride(precision) * members as u64),
+            scatter: ScatterBuffers {
+                cells: scatter_buffer(device, "scatter cells", 64),
+                values: scatter_buffer(device, "scatter values", 64),
+                counts: uniform("scatter counts", 16),
+            },
+            check_counts: uniform("check counts", 16),
+            first_bad: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("first non-finite cell"),
+                size: 8,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            stages: pipelines
+                .per_stage()
+                .then(|| StageBuffers::new(device, state_bytes)),
+        };
+        if let Some(error) = futures_lite::future::block_on(out_of_memory.pop()) {
+            return Err(GpuError::OutOfMemory {
+                adapter: ctx.adapter.name.clone(),
+                reason: error.to_string(),
+            });
+        }
+        Ok(buffers)
+    }
+
+    /// The buffer a scatter writes into.
+    fn target(&self, target: Target) -> &wgpu::Buffer {
+        match target {
+            Target::Drive => &self.drive,
+            Target::E(k) => &self.e[k],
+            Target::I(k) => &self.i[k],
+        }
+    }
 }
 
 impl StageBuffers {
@@ -237,7 +454,7 @@ pub struct GpuEngine {
     host_drive: Vec<f64>,
 }
 
-fn method_of(spec: &eifield_model::scene::IntegratorSpec) -> Method {
+pub(crate) fn method_of(spec: &eifield_model::scene::IntegratorSpec) -> Method {
     use eifield_model::scene::IntegratorSpec;
     match spec {
         IntegratorSpec::Rk4 { .. } => Method::Rk4,
@@ -319,74 +536,9 @@ impl GpuEngine {
             shader::DEFAULT_TILE,
             &coupler,
             false,
+            1,
         );
-        // One dispatch per stage binds E and I of every cell as one buffer.
-        let largest_binding = if pipelines.per_stage() {
-            2 * state_bytes
-        } else {
-            state_bytes
-        };
-        let limits = device.limits();
-        let limit = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
-        if largest_binding > limit {
-            return Err(GpuError::TooLarge {
-                adapter: ctx.adapter.name.clone(),
-                needed: largest_binding,
-                limit,
-            }
-            .into());
-        }
-        // Running out of device memory is an error to report, not a panic.
-        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let storage = |label: &str| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: state_bytes.max(16),
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
-        };
-        let uniform = |label: &str, size: u64| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
-        let buffers = Buffers {
-            e: [storage("E (a)"), storage("E (b)")],
-            i: [storage("I (a)"), storage("I (b)")],
-            drive: storage("drive"),
-            h_in: storage("h_in"),
-            params: uniform("step constants", PARAMS_BYTES),
-            scatter_cells: scatter_buffer(device, "scatter cells", 64),
-            scatter_values: scatter_buffer(device, "scatter values", 64),
-            scatter_counts: uniform("scatter counts", 16),
-            check_counts: uniform("check counts", 16),
-            first_bad: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("first non-finite cell"),
-                size: 8,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            }),
-            stages: pipelines
-                .per_stage()
-                .then(|| StageBuffers::new(device, state_bytes)),
-        };
-        if let Some(error) = futures_lite::future::block_on(out_of_memory.pop()) {
-            return Err(GpuError::OutOfMemory {
-                adapter: ctx.adapter.name.clone(),
-                reason: error.to_string(),
-            }
-            .into());
-        }
+        let buffers = Buffers::new(ctx, &pipelines, precision, state_bytes, 1)?;
         let step_groups = [0, 1].map(|from| step_group(device, &pipelines, &buffers, from));
         let (h_ex, h_in) = scene.cell_drives();
         let mut engine = Self {
@@ -535,6 +687,7 @@ impl GpuEngine {
             self.tile,
             &self.coupler,
             self.always_per_stage,
+            1,
         );
         if self.pipelines.per_stage() && self.buffers.stages.is_none() {
             let state_bytes = (self.grid.len() * self.precision.bytes()) as u64;
@@ -607,6 +760,7 @@ impl GpuEngine {
             self.tile,
             &self.coupler,
             false,
+            1,
         );
         let euler_groups = [0, 1].map(|from| step_group(device, &euler, &self.buffers, from));
         let steps_per_check = (REST_CHECK_INTERVAL / REST_DT).round() as u64;
@@ -888,75 +1042,45 @@ impl GpuEngine {
 
     /// As [`GpuEngine::params_bytes`], for another method.
     fn params_bytes_for(&self, method: Method, h: f64) -> Vec<u8> {
-        let (a, w) = match method {
-            Method::Rk4 => ([0.5 * h, 0.5 * h, h], h / 6.0),
-            Method::Heun => ([h, 0.0, 0.0], 0.5 * h),
-            Method::Euler => ([0.0; 3], h),
-        };
-        let c = &self.coeffs;
-        let periodic = u32::from(self.grid.boundary == Boundary::Periodic);
-        let mut out = Vec::with_capacity(PARAMS_BYTES as usize);
-        for v in [self.grid.rows as u32, self.grid.cols as u32, periodic, 0] {
-            out.extend(v.to_le_bytes());
-        }
-        let reals = [
-            a[0],
-            a[1],
-            a[2],
-            w,
-            c.tau_ex,
-            c.tau_in,
-            c.c2,
-            c.c4,
-            c.c_ee,
-            c.c_ei,
-            c.frac_ee,
-            c.frac_ei,
-            c.self_weight,
-            0.0,
-        ];
-        out.extend(self.precision.encode(&reals));
-        out.resize(PARAMS_BYTES as usize, 0);
-        out
+        params_block(self.precision, method, self.grid, &self.coeffs, h, true)
     }
 
-    /// Brings the drive on the GPU to its value at `t`: the whole buffer
-    /// with noise on (or after a change of `h_ex`), else only the cells
-    /// whose drive changed.
+    /// Brings the drive on the GPU to its value at `t` (see [`drive_change`]).
     fn update_drive(&mut self, encoder: &mut wgpu::CommandEncoder, t: f64) {
-        if self.inputs.noise.is_some() {
-            self.host_drive.resize(self.grid.len(), 0.0);
-            self.inputs.fill_drive(t, &self.h_ex, &mut self.host_drive);
-            self.upload(&self.buffers.drive, &self.host_drive);
-            self.drive_on_gpu = DriveOnGpu::Unknown;
-            return;
-        }
-        self.host_drive = Vec::new();
-        let cells = self.inputs.driven_cells();
-        let mut values = Vec::with_capacity(cells.len());
-        self.inputs
-            .drive_of_cells(t, &self.h_ex, &cells, &mut values);
-        let (mut write_cells, mut write_values) = (cells.clone(), values.clone());
-        match &self.drive_on_gpu {
-            DriveOnGpu::Unknown => self.upload(&self.buffers.drive, &self.h_ex),
-            DriveOnGpu::Plain {
-                cells: old_cells,
-                values: old_values,
+        let change = drive_change(
+            &mut self.inputs,
+            &self.h_ex,
+            &mut self.drive_on_gpu,
+            &mut self.host_drive,
+            t,
+        );
+        let queue = &self.ctx.queue;
+        let encode = |values: &[f64]| self.precision.encode(values);
+        match change {
+            DriveChange::None => {}
+            DriveChange::Whole(values) => {
+                queue.write_buffer(&self.buffers.drive, 0, &encode(values))
+            }
+            DriveChange::Cells {
+                reset,
+                cells,
+                values,
             } => {
-                if *old_cells == cells && *old_values == values {
-                    return;
+                if reset {
+                    queue.write_buffer(&self.buffers.drive, 0, &encode(&self.h_ex));
                 }
-                // Cells no longer driven go back to h_ex.
-                for &k in old_cells {
-                    if cells.binary_search(&k).is_err() {
-                        write_cells.push(k);
-                        write_values.push(self.h_ex[k]);
-                    }
-                }
+                scatter(
+                    &self.ctx,
+                    self.precision,
+                    &self.pipelines,
+                    &mut self.buffers,
+                    encoder,
+                    &cells,
+                    &values,
+                    Target::Drive,
+                );
             }
         }
-        self.scatter_into(encoder, &write_cells, &write_values, Target::Drive);
-        self.drive_on_gpu = DriveOnGpu::Plain { cells, values };
     }
 
     /// Records `target[cells[j]] = values[j]`.
@@ -967,69 +1091,29 @@ impl GpuEngine {
         values: &[f64],
         target: Target,
     ) {
-        if cells.is_empty() {
-            return;
-        }
-        let device = &self.ctx.device;
-        let value_bytes = self.precision.encode(values);
-        if self.buffers.scatter_values.size() < value_bytes.len() as u64 {
-            let size = (value_bytes.len() as u64).next_power_of_two();
-            self.buffers.scatter_values = scatter_buffer(device, "scatter values", size);
-            self.buffers.scatter_cells = scatter_buffer(device, "scatter cells", size);
-        }
-        let index: Vec<u32> = cells.iter().map(|&k| k as u32).collect();
-        let queue = &self.ctx.queue;
-        queue.write_buffer(&self.buffers.scatter_cells, 0, bytemuck::cast_slice(&index));
-        queue.write_buffer(&self.buffers.scatter_values, 0, &value_bytes);
-        let n = cells.len() as u32;
-        let groups = n.div_ceil(HELPER_GROUP_SIZE).clamp(1, MAX_HELPER_GROUPS);
-        queue.write_buffer(
-            &self.buffers.scatter_counts,
-            0,
-            bytemuck::cast_slice(&[n, groups * HELPER_GROUP_SIZE, 0, 0]),
+        scatter(
+            &self.ctx,
+            self.precision,
+            &self.pipelines,
+            &mut self.buffers,
+            encoder,
+            cells,
+            values,
+            target,
         );
-        let destination = match target {
-            Target::Drive => &self.buffers.drive,
-            Target::E(k) => &self.buffers.e[k],
-            Target::I(k) => &self.buffers.i[k],
-        };
-        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("scatter"),
-            layout: &self.pipelines.scatter.get_bind_group_layout(0),
-            entries: &[
-                entry(0, &self.buffers.scatter_counts),
-                entry(1, &self.buffers.scatter_cells),
-                entry(2, &self.buffers.scatter_values),
-                entry(3, destination),
-            ],
-        });
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&self.pipelines.scatter);
-        pass.set_bind_group(0, &group, &[]);
-        pass.dispatch_workgroups(groups, 1, 1);
     }
 
-    /// Records `steps` steps, swapping the state buffers after each (a
-    /// step is one dispatch, or one per stage in turn).
+    /// Records `steps` steps, swapping the state buffers after each.
     fn encode_steps(&mut self, encoder: &mut wgpu::CommandEncoder, steps: u64) {
-        let out = self.pipelines.out_side as u32;
-        let x = (self.grid.cols as u32).div_ceil(out);
-        let y = (self.grid.rows as u32).div_ceil(out);
-        let step = &self.pipelines.step;
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        if let [fused] = step.as_slice() {
-            pass.set_pipeline(fused);
-        }
-        for _ in 0..steps {
-            for (stage, group) in self.step_groups[self.current].iter().enumerate() {
-                if step.len() > 1 {
-                    pass.set_pipeline(&step[stage]);
-                }
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(x, y, 1);
-            }
-            self.current ^= 1;
-        }
+        encode_steps(
+            encoder,
+            &self.pipelines,
+            &self.step_groups,
+            &mut self.current,
+            self.grid,
+            1,
+            steps,
+        );
     }
 
     /// Copies byte ranges `(buffer, offset, size)` back to the CPU, waiting
@@ -1039,9 +1123,92 @@ impl GpuEngine {
     }
 }
 
+/// Records `steps` steps of `members` lattices of `grid`, swapping the
+/// state buffers (`current`) after each: a step is one dispatch, or one per
+/// stage in turn, with one layer of workgroups per lattice.
+pub(crate) fn encode_steps(
+    encoder: &mut wgpu::CommandEncoder,
+    pipelines: &Pipelines,
+    step_groups: &[Vec<wgpu::BindGroup>; 2],
+    current: &mut usize,
+    grid: Grid,
+    members: usize,
+    steps: u64,
+) {
+    let out = pipelines.out_side as u32;
+    let x = (grid.cols as u32).div_ceil(out);
+    let y = (grid.rows as u32).div_ceil(out);
+    let step = &pipelines.step;
+    let mut pass = encoder.begin_compute_pass(&Default::default());
+    if let [fused] = step.as_slice() {
+        pass.set_pipeline(fused);
+    }
+    for _ in 0..steps {
+        for (stage, group) in step_groups[*current].iter().enumerate() {
+            if step.len() > 1 {
+                pass.set_pipeline(&step[stage]);
+            }
+            pass.set_bind_group(0, group, &[]);
+            pass.dispatch_workgroups(x, y, members as u32);
+        }
+        *current ^= 1;
+    }
+}
+
+/// Records `target[cells[j]] = values[j]` (indices into the whole buffer,
+/// every lattice of a batch).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scatter(
+    ctx: &GpuContext,
+    precision: Precision,
+    pipelines: &Pipelines,
+    buffers: &mut Buffers,
+    encoder: &mut wgpu::CommandEncoder,
+    cells: &[usize],
+    values: &[f64],
+    target: Target,
+) {
+    if cells.is_empty() {
+        return;
+    }
+    let device = &ctx.device;
+    let value_bytes = precision.encode(values);
+    if buffers.scatter.values.size() < value_bytes.len() as u64 {
+        let size = (value_bytes.len() as u64).next_power_of_two();
+        buffers.scatter.values = scatter_buffer(device, "scatter values", size);
+        buffers.scatter.cells = scatter_buffer(device, "scatter cells", size);
+    }
+    let staging = &buffers.scatter;
+    let index: Vec<u32> = cells.iter().map(|&k| k as u32).collect();
+    let queue = &ctx.queue;
+    queue.write_buffer(&staging.cells, 0, bytemuck::cast_slice(&index));
+    queue.write_buffer(&staging.values, 0, &value_bytes);
+    let n = cells.len() as u32;
+    let groups = n.div_ceil(HELPER_GROUP_SIZE).clamp(1, MAX_HELPER_GROUPS);
+    queue.write_buffer(
+        &staging.counts,
+        0,
+        bytemuck::cast_slice(&[n, groups * HELPER_GROUP_SIZE, 0, 0]),
+    );
+    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("scatter"),
+        layout: &pipelines.scatter.get_bind_group_layout(0),
+        entries: &[
+            entry(0, &staging.counts),
+            entry(1, &staging.cells),
+            entry(2, &staging.values),
+            entry(3, buffers.target(target)),
+        ],
+    });
+    let mut pass = encoder.begin_compute_pass(&Default::default());
+    pass.set_pipeline(&pipelines.scatter);
+    pass.set_bind_group(0, &group, &[]);
+    pass.dispatch_workgroups(groups, 1, 1);
+}
+
 /// Where a scatter writes.
 #[derive(Clone, Copy)]
-enum Target {
+pub(crate) enum Target {
     Drive,
     E(usize),
     I(usize),
@@ -1067,7 +1234,7 @@ fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
 /// `from` and writing the other (see [`shader::step_source`]); stage `s`
 /// of a step run one dispatch per stage writes stage values `s mod 2` and
 /// the next reads them.
-fn step_group(
+pub(crate) fn step_group(
     device: &wgpu::Device,
     pipelines: &Pipelines,
     buffers: &Buffers,
@@ -1112,13 +1279,14 @@ impl Pipelines {
     /// The pipelines for `method` and `coupler` from a requested tile side:
     /// the fused step kernel where its halo fits a tile and
     /// `always_per_stage` is false, else one step kernel per stage.
-    fn new(
+    pub(crate) fn new(
         device: &wgpu::Device,
         precision: Precision,
         method: Method,
         tile: usize,
         coupler: &Coupler,
         always_per_stage: bool,
+        members: usize,
     ) -> Self {
         let reach = coupler.reach();
         let (needed, fused_tile) = shader::step_plan(tile, method, reach);
@@ -1152,7 +1320,7 @@ impl Pipelines {
         let step = stages
             .into_iter()
             .map(|stages| {
-                let source = shader::step_source(precision, method, tile, coupler, stages);
+                let source = shader::step_source(precision, method, tile, coupler, stages, members);
                 pipeline(&module("step", source), "step")
             })
             .collect();
@@ -1167,7 +1335,7 @@ impl Pipelines {
     }
 
     /// Whether a step runs one dispatch per stage.
-    fn per_stage(&self) -> bool {
+    pub(crate) fn per_stage(&self) -> bool {
         self.step.len() > 1
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod context;
 pub mod engine;
+pub mod ensemble;
 pub mod readback;
 pub mod run;
 pub mod shader;
@@ -19,6 +20,7 @@ pub mod watch;
 
 pub use context::{AdapterSummary, ContextRequest, GpuContext, GpuError};
 pub use engine::{AdvanceError, BuildError, FiniteCheck, GpuEngine, initial_state};
+pub use ensemble::{BatchKey, GpuEnsemble};
 pub use readback::PendingRead;
 pub use shader::Precision;
 pub use watch::{ActivationTracker, CellWatch, PendingWatch, WatchedTick};

@@ -97,7 +97,7 @@ fn wide_stencils_get_larger_tiles_then_one_dispatch_per_stage() {
 /// 4-neighbour stencil as `(up + down) + (left + right)`, other stencils tap
 /// by tap, each adding `w · (pair sum at c − dc + pair sum at c + dc)` with
 /// a fused multiply-add (as the CPU engine's fused SIMD levels do).
-fn coupling_function(coupler: &Coupler) -> String {
+pub(crate) fn coupling_function(coupler: &Coupler) -> String {
     let sum = |op: &Operator| -> String {
         match op {
             Operator::Nearest => "    s = (tile_at(tr - 1, tc) + tile_at(tr + 1, tc)) \
@@ -239,19 +239,23 @@ impl Stages {
 }
 
 /// The step kernel for a precision, method, tile side (one of [`TILES`]),
-/// stencil coupling (not a matrix) and the stages one dispatch computes.
+/// stencil coupling (not a matrix), the stages one dispatch computes and
+/// the lattices (members) one dispatch advances (1 for one lattice).
 ///
 /// Bindings: 0 the step's constants, 1–2 E and I at the start of the step,
 /// 5 the drive, 6 `h_in`; the dispatch that ends the step writes the new E
 /// and I to 3–4. A single stage `s > 0` reads its input (E then I, one
 /// array) from 7, one before the last writes its output to 8, and the
-/// accumulated slopes (E then I) live in 9.
+/// accumulated slopes (E then I) live in 9. Every buffer holds the
+/// members one after the other (E of every member, then I, in 7–9), and
+/// binding 0 one constant block per member.
 pub fn step_source(
     precision: Precision,
     method: Method,
     tile: usize,
     coupler: &Coupler,
     stages: Stages,
+    members: usize,
 ) -> String {
     let span = tile / WORKGROUP_SIDE;
     let count = method.stages();
@@ -262,7 +266,8 @@ pub fn step_source(
     format!(
         "{scalar}const WG: i32 = {wg};\nconst TILE: i32 = {tile};\nconst TILE_CELLS: i32 = {cells};\n\
          const SPAN: i32 = {span};\nconst CELLS: i32 = {per};\nconst HALO: i32 = {halo};\n\
-         const STAGES: i32 = {count};\nconst FIRST: i32 = {first};\nconst END: i32 = {end};\n\n\
+         const STAGES: i32 = {count};\nconst FIRST: i32 = {first};\nconst END: i32 = {end};\n\
+         const MEMBERS: i32 = {members};\n\n\
          fn mul_add(a: real, b: real, c: real) -> real {{\n    return fma(a, b, c);\n}}\n\n\
          {tanh}\n{body}\n{exchange}\n{coupling}",
         scalar = scalar_preamble(precision),
@@ -296,9 +301,9 @@ fn exchange_functions(first: usize, end: usize, count: usize) -> String {
         out.push_str(&binding(7, "read", "stage_in"));
         out.push_str(
             "fn stage_input(k: i32, y: vec2<real>) -> vec2<real> {\n    \
-             return vec2<real>(stage_in[k], stage_in[p.rows * p.cols + k]);\n}\n\
+             return vec2<real>(stage_in[k], stage_in[MEMBERS * p.rows * p.cols + k]);\n}\n\
              fn stored_slopes(k: i32) -> vec2<real> {\n    \
-             return vec2<real>(slopes[k], slopes[p.rows * p.cols + k]);\n}\n",
+             return vec2<real>(slopes[k], slopes[MEMBERS * p.rows * p.cols + k]);\n}\n",
         );
     }
     let ends_step = end == count;
@@ -317,7 +322,7 @@ fn exchange_functions(first: usize, end: usize, count: usize) -> String {
         out.push_str(&binding(8, "read_write", "stage_out"));
         out.push_str(
             "fn store(k: i32, e: real, i: real, acc_e: real, acc_i: real) {\n    \
-             let n = p.rows * p.cols;\n    stage_out[k] = e;\n    stage_out[n + k] = i;\n    \
+             let n = MEMBERS * p.rows * p.cols;\n    stage_out[k] = e;\n    stage_out[n + k] = i;\n    \
              slopes[k] = acc_e;\n    slopes[n + k] = acc_i;\n}\n",
         );
     }
@@ -376,13 +381,16 @@ mod tests {
                 for tile in TILES {
                     for coupler in &couplers {
                         if output_side(tile, method.stages() * coupler.reach()) > 0 {
-                            validate(&step_source(
-                                precision,
-                                method,
-                                tile,
-                                coupler,
-                                Stages::Fused,
-                            ));
+                            for members in [1, 3] {
+                                validate(&step_source(
+                                    precision,
+                                    method,
+                                    tile,
+                                    coupler,
+                                    Stages::Fused,
+                                    members,
+                                ));
+                            }
                         }
                         for s in 0..method.stages() {
                             validate(&step_source(
@@ -391,6 +399,7 @@ mod tests {
                                 tile,
                                 coupler,
                                 Stages::One(s),
+                                2,
                             ));
                         }
                     }

@@ -9,9 +9,14 @@
 // HALO = (END − FIRST) · reach the inner square is still valid after the
 // last. The fused kernel reads and writes the lattice once per step.
 //
+// A batch of MEMBERS lattices of one grid runs in one dispatch: workgroup
+// z works on member z, whose cells follow the previous members' in every
+// buffer and whose constants are `params[z]` (an inactive member keeps its
+// state).
+//
 // The preamble (written by shader.rs) defines `real`, the constants TILE,
-// HALO, STAGES (of the method), FIRST, END, CELLS (cells per invocation)
-// and WG, and the functions `tanh3(a, b, c) -> array<real, 3>` and
+// HALO, STAGES (of the method), FIRST, END, CELLS (cells per invocation),
+// WG and MEMBERS, and the functions `tanh3(a, b, c) -> array<real, 3>` and
 // `mul_add(a, b, c)`; after this file come `stage_input(k, y)`,
 // `stored_slopes(k)` and `store(k, e, i, acc_e, acc_i)` (where a dispatch
 // gets its inputs and leaves its results, with the bindings they use) and
@@ -21,7 +26,8 @@ struct Params {
     rows: i32,
     cols: i32,
     periodic: u32,
-    _pad: u32,
+    // 0: the member keeps its state (it has reached its target time).
+    running: u32,
     // Stage coefficients of the step: next = y + a_s·k (s < STAGES − 1),
     // new state = y + w·(acc + k) (or y + w·k for Euler).
     a0: real,
@@ -37,10 +43,15 @@ struct Params {
     frac_ee: real,
     frac_ei: real,
     self_weight: real,
+    // Pads the size to a multiple of 16 bytes (as uniform arrays need).
     _pad1: real,
+    _pad2: real,
+    _pad3: real,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> params: array<Params, MEMBERS>;
+// This workgroup's member's constants.
+var<private> p: Params;
 @group(0) @binding(1) var<storage, read> e_in: array<real>;
 @group(0) @binding(2) var<storage, read> i_in: array<real>;
 @group(0) @binding(5) var<storage, read> drive: array<real>;
@@ -73,6 +84,8 @@ fn tile_at(r: i32, c: i32) -> real {
 
 @compute @workgroup_size(WG, WG, 1)
 fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+    p = params[group.z];
+    let base = i32(group.z) * p.rows * p.cols;
     let out_side = TILE - 2 * HALO;
     let r0 = i32(group.y) * out_side - HALO;
     let c0 = i32(group.x) * out_side - HALO;
@@ -95,12 +108,13 @@ fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) l
         var x = vec2<real>(real(0.0));
         var acc = vec2<real>(real(0.0));
         if k >= 0 {
-            ye[s] = e_in[k];
-            yi[s] = i_in[k];
-            drv[s] = drive[k];
-            hin[s] = h_in[k];
-            x = stage_input(k, vec2<real>(ye[s], yi[s]));
-            acc = stored_slopes(k);
+            let g = base + k;
+            ye[s] = e_in[g];
+            yi[s] = i_in[g];
+            drv[s] = drive[g];
+            hin[s] = h_in[g];
+            x = stage_input(g, vec2<real>(ye[s], yi[s]));
+            acc = stored_slopes(g);
         } else {
             ye[s] = real(0.0);
             yi[s] = real(0.0);
@@ -166,6 +180,7 @@ fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) l
         }
     }
 
+    let keep = p.running == 0u;
     for (var s = 0; s < CELLS; s++) {
         let tr = i32(local.y) + WG * (s / SPAN);
         let tc = i32(local.x) + WG * (s % SPAN);
@@ -174,7 +189,9 @@ fn step(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_id) l
         let inner = tr >= HALO && tr < HALO + out_side && tc >= HALO && tc < HALO + out_side;
         // Each cell once: its own position, not a periodic copy.
         if inner && r >= 0 && r < p.rows && c >= 0 && c < p.cols {
-            store(r * p.cols + c, ne[s], si[s], acc_e[s], acc_i[s]);
+            let e = select(ne[s], ye[s], keep);
+            let i = select(si[s], yi[s], keep);
+            store(base + r * p.cols + c, e, i, acc_e[s], acc_i[s]);
         }
     }
 }

@@ -36,7 +36,7 @@ use pipeline::Rings;
 use stage::{Role, Sweep};
 
 /// The integration method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     /// Classic fourth-order Runge–Kutta.
     Rk4,
