@@ -217,10 +217,14 @@ pub enum Command {
         /// for exploration, recorded in OUT/sweep.ron).
         #[arg(long, value_enum, conflicts_with = "collect")]
         precision: Option<PrecisionChoice>,
-        /// Which engine runs the points: `cpu`, `gpu` (one lattice at a time, a software
-        /// adapter too), or `auto` (the GPU for lattices `eifield run --backend auto` puts there).
+        /// Which engine runs the points: `cpu`, `gpu` (a software adapter too), or `auto` (the
+        /// GPU for lattices `eifield run --backend auto` puts there).
         #[arg(long, value_enum, default_value = "cpu", conflicts_with = "collect")]
         backend: BackendChoice,
+        /// Points per batch on the GPU: their scenes and controls integrate together (default:
+        /// as many as the GPU and this machine's memory hold; 1: one lattice at a time).
+        #[arg(long, value_name = "N", value_parser = parse_threads, conflicts_with = "collect")]
+        batch: Option<usize>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -512,6 +516,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             collect,
             precision,
             backend,
+            batch,
             quiet,
         } => run_sweep(
             spec,
@@ -520,7 +525,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             keep,
             index,
             collect,
-            (backend, precision),
+            (backend, precision, batch),
             quiet,
         ),
         Command::Scenes => {
@@ -548,7 +553,7 @@ fn run_sweep(
     keep: sweep::Keep,
     index: Option<u64>,
     collect: Option<PathBuf>,
-    (backend, precision): (BackendChoice, Option<PrecisionChoice>),
+    (backend, precision, batch): (BackendChoice, Option<PrecisionChoice>, Option<usize>),
     quiet: bool,
 ) -> Result<ExitCode, AppError> {
     if let Some(dir) = collect {
@@ -573,6 +578,7 @@ fn run_sweep(
         index,
         precision: precision.map(Into::into),
         backend,
+        batch,
         quiet,
     };
     let outcome = sweep::sweep(&request, stop_flag())?;

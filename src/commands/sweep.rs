@@ -4,6 +4,10 @@
 //! `OUT/points.csv` (also `--collect OUT`). Finished points are skipped, so
 //! an interrupted sweep resumes where it stopped.
 //!
+//! On the GPU the points run in batches: the scenes of a batch's points
+//! and their controls integrate together ([`eifield_gpu::GpuEnsemble`]),
+//! and their rows are written when the batch ends.
+//!
 //! `OUT/sweep.ron` is a copy of the sweep that names `OUT/base.ron`, the base
 //! scene as it was loaded, so the folder describes itself.
 
@@ -16,7 +20,10 @@ use eifield_gpu::run::auto_considers_gpu;
 use eifield_gpu::{ContextRequest, GpuContext};
 use eifield_model::FieldScene;
 use eifield_model::npy::write_array;
-use eifield_model::sweep::{PointRow, Sweep, csv_header, csv_line, run_point_with, run_to_arrays};
+use eifield_model::sweep::{
+    PointRow, RunArrays, Sweep, csv_header, csv_line, run_point_with, run_points_with,
+    run_to_arrays,
+};
 
 use crate::sim::backend::BackendChoice;
 
@@ -50,6 +57,9 @@ pub struct SweepRequest {
     /// Which engine runs the points (`auto`: the GPU for the points whose
     /// lattice `eifield run --backend auto` would put there).
     pub backend: BackendChoice,
+    /// Points per GPU batch (`None`: as many as the device and this
+    /// machine's memory hold; 1: one lattice at a time).
+    pub batch: Option<usize>,
     /// No progress bar.
     pub quiet: bool,
 }
@@ -204,48 +214,81 @@ pub fn sweep(request: &SweepRequest, stop: Arc<AtomicBool>) -> Result<SweepOutco
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let failure: Mutex<Option<AppError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    if stop.load(Ordering::SeqCst)
-                        || failure.lock().expect("not poisoned").is_some()
-                    {
-                        return;
-                    }
-                    let n = next.fetch_add(1, Ordering::SeqCst) as usize;
-                    let Some(&index) = pending.get(n) else {
-                        return;
-                    };
-                    let result = run_point_with(&sweep, index, &runner)
-                        .map_err(|e| AppError::Output(format!("point {index}: {e}")))
-                        .and_then(|(row, scene, run)| {
-                            if request.keep == Keep::Runs {
-                                write_run(
-                                    &out.join("runs").join(format!("{index:06}")),
-                                    &scene,
-                                    &run,
-                                )
-                                .map_err(|e| AppError::Output(format!("point {index}: {e}")))?;
-                            }
-                            let text = serde_json::to_string(&row).map_err(output)?;
-                            write_atomically(&point_file(out, index), &(text + "\n"))
-                                .map_err(output)
-                        });
-                    match result {
-                        Ok(()) => {
-                            let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
-                            progress.update(finished, String::new());
-                        }
-                        Err(e) => {
-                            *failure.lock().expect("not poisoned") = Some(e);
+    let batched = gpu.as_ref().filter(|_| request.batch != Some(1));
+    if let Some(ctx) = batched {
+        let members = request
+            .batch
+            .map(|points| points.saturating_mul(2))
+            .unwrap_or_else(|| eifield_gpu::run::default_batch(ctx, &sweep.base, precision));
+        // Both scenes of a point in one batch.
+        let points = (members / 2).max(1);
+        for chunk in pending.chunks(points) {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let before = done.load(Ordering::SeqCst);
+            let runner = |scenes: &[FieldScene]| {
+                run_batch(
+                    ctx,
+                    scenes,
+                    (precision, members),
+                    everything_on_gpu,
+                    &|fraction| {
+                        let finished = before as f64 + fraction * chunk.len() as f64;
+                        progress.update(finished as u64, String::new());
+                        !stop.load(Ordering::SeqCst)
+                    },
+                )
+            };
+            let outcomes = run_points_with(&sweep, chunk, &runner).map_err(|e| {
+                AppError::Output(format!(
+                    "points {}…{}: {e}",
+                    chunk[0],
+                    chunk[chunk.len() - 1]
+                ))
+            })?;
+            if stop.load(Ordering::SeqCst) {
+                // Points stopped midway are run again on resuming.
+                break;
+            }
+            for (&index, outcome) in chunk.iter().zip(outcomes) {
+                keep_point(request, index, outcome)?;
+                let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+                progress.update(finished, String::new());
+            }
+        }
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| {
+                    loop {
+                        if stop.load(Ordering::SeqCst)
+                            || failure.lock().expect("not poisoned").is_some()
+                        {
                             return;
                         }
+                        let n = next.fetch_add(1, Ordering::SeqCst) as usize;
+                        let Some(&index) = pending.get(n) else {
+                            return;
+                        };
+                        let result = run_point_with(&sweep, index, &runner)
+                            .map_err(|e| AppError::Output(format!("point {index}: {e}")))
+                            .and_then(|outcome| keep_point(request, index, outcome));
+                        match result {
+                            Ok(()) => {
+                                let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+                                progress.update(finished, String::new());
+                            }
+                            Err(e) => {
+                                *failure.lock().expect("not poisoned") = Some(e);
+                                return;
+                            }
+                        }
                     }
-                }
-            });
-        }
-    });
+                });
+            }
+        });
+    }
     progress.finish();
     if let Some(e) = failure.into_inner().expect("not poisoned") {
         return Err(e);
@@ -265,6 +308,66 @@ pub fn sweep(request: &SweepRequest, stop: Arc<AtomicBool>) -> Result<SweepOutco
         interrupted,
         wall_time_s: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Writes a point's row (and, with `--keep runs`, its run folder).
+fn keep_point(
+    request: &SweepRequest,
+    index: u64,
+    (row, scene, run): (PointRow, FieldScene, RunArrays),
+) -> Result<(), AppError> {
+    let out = &request.out;
+    if request.keep == Keep::Runs {
+        write_run(&out.join("runs").join(format!("{index:06}")), &scene, &run)
+            .map_err(|e| AppError::Output(format!("point {index}: {e}")))?;
+    }
+    let text = serde_json::to_string(&row).map_err(output)?;
+    write_atomically(&point_file(out, index), &(text + "\n")).map_err(output)
+}
+
+/// Runs the scenes of a batch of points: on the GPU in batches of
+/// `members` lattices those that go there (all, or under `auto` the large
+/// ones), the others one at a time on the CPU with every core. `watch`
+/// hears the fraction done and stops the batch by returning false.
+fn run_batch(
+    ctx: &GpuContext,
+    scenes: &[FieldScene],
+    (precision, members): (eifield_model::Precision, usize),
+    everything_on_gpu: bool,
+    watch: &(dyn Fn(f64) -> bool + Sync),
+) -> Vec<(&'static str, Result<RunArrays, String>)> {
+    let on_gpu: Vec<bool> = scenes
+        .iter()
+        .map(|s| everything_on_gpu || auto_considers_gpu(s))
+        .collect();
+    let gpu_scenes: Vec<FieldScene> = scenes
+        .iter()
+        .zip(&on_gpu)
+        .filter(|(_, g)| **g)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let mut watch = |fraction: f64| watch(fraction);
+    let mut gpu_runs = eifield_gpu::run::run_batch_to_arrays_watched(
+        ctx,
+        &gpu_scenes,
+        Some(precision),
+        members,
+        &mut watch,
+    )
+    .into_iter();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    scenes
+        .iter()
+        .zip(on_gpu)
+        .map(|(scene, gpu)| {
+            if gpu {
+                let run = gpu_runs.next().unwrap_or_else(|| Err("not run".into()));
+                ("gpu", run)
+            } else {
+                ("cpu", run_to_arrays(scene, cores, precision))
+            }
+        })
+        .collect()
 }
 
 /// Gathers the rows of `out` into `out/points.csv`; returns how many points

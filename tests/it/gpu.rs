@@ -560,9 +560,11 @@ fn a_sweep_on_the_gpu_gives_the_cpu_sweeps_table() {
         )"#,
     )
     .unwrap();
-    let table = |backend: &str| {
-        let out = dir.join(backend);
-        let result = eifield(&[
+    // The GPU's batches: all six points at once (the default), 4 + 2, and
+    // one lattice at a time.
+    let table = |backend: &str, batch: Option<&str>| {
+        let out = dir.join(format!("{backend}-{}", batch.unwrap_or("default")));
+        let mut args = vec![
             "sweep",
             spec.to_str().unwrap(),
             "--out",
@@ -570,7 +572,11 @@ fn a_sweep_on_the_gpu_gives_the_cpu_sweeps_table() {
             "--backend",
             backend,
             "--quiet",
-        ]);
+        ];
+        if let Some(batch) = batch {
+            args.extend(["--batch", batch]);
+        }
+        let result = eifield(&args);
         assert!(
             result.status.success(),
             "{}",
@@ -587,10 +593,15 @@ fn a_sweep_on_the_gpu_gives_the_cpu_sweeps_table() {
             .map(|line| line.split(',').map(String::from).collect::<Vec<_>>())
             .collect::<Vec<_>>()
     };
-    let (cpu, gpu) = (table("cpu"), table("gpu"));
+    let cpu = table("cpu", None);
     assert_eq!(cpu.len(), 7, "a header and six points");
+    let batches = [None, Some("2"), Some("1")].map(|batch| table("gpu", batch));
+    // Batches or not, the GPU gives the same table.
+    assert_eq!(batches[0], batches[1]);
+    assert_eq!(batches[0], batches[2]);
+    let gpu = &batches[0];
     assert_eq!(cpu[0], gpu[0]);
-    for (a, b) in cpu.iter().zip(&gpu).skip(1) {
+    for (a, b) in cpu.iter().zip(gpu).skip(1) {
         for (x, y) in a.iter().zip(b) {
             match (x.parse::<f64>(), y.parse::<f64>()) {
                 // Counts equal, measures within 1e-6 relative.

@@ -165,6 +165,19 @@ pub fn run_batch_to_arrays(
     precision: Option<Precision>,
     batch: usize,
 ) -> Vec<Result<RunArrays, String>> {
+    run_batch_to_arrays_watched(ctx, scenes, precision, batch, &mut |_| true)
+}
+
+/// As [`run_batch_to_arrays`], calling `watch` with the fraction of all
+/// samples taken after each sample of a batch; when it returns false, the
+/// scenes not finished yet fail with "stopped".
+pub fn run_batch_to_arrays_watched(
+    ctx: &GpuContext,
+    scenes: &[FieldScene],
+    precision: Option<Precision>,
+    batch: usize,
+    watch: &mut dyn FnMut(f64) -> bool,
+) -> Vec<Result<RunArrays, String>> {
     let _turn = ONE_RUN_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -181,23 +194,61 @@ pub fn run_batch_to_arrays(
             Err(e) => results[k] = Some(Err(e.to_string())),
         }
     }
+    let total: usize = scenes.iter().map(|s| s.run.samples() as usize).sum();
+    let mut taken = 0;
+    let mut stopped = false;
     for (_, members) in groups {
         let cells = scenes[members[0]].grid.len();
         let size = batch.clamp(1, max_members(ctx, precision, cells));
         for chunk in members.chunks(size) {
             let chunk_scenes: Vec<&FieldScene> = chunk.iter().map(|&k| &scenes[k]).collect();
-            for (&k, result) in chunk
-                .iter()
-                .zip(run_one_batch(ctx, &chunk_scenes, precision))
-            {
+            let mut on_samples = |n: usize| {
+                taken += n;
+                stopped = stopped || !watch(taken as f64 / total.max(1) as f64);
+                !stopped
+            };
+            for (&k, result) in chunk.iter().zip(run_one_batch(
+                ctx,
+                &chunk_scenes,
+                precision,
+                &mut on_samples,
+            )) {
                 results[k] = Some(result);
+            }
+            if stopped {
+                break;
             }
         }
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("not run".into())))
+        .map(|r| r.unwrap_or_else(|| Err("stopped".into())))
         .collect()
+}
+
+/// The members of a batch of lattices like `scene` that `ctx` and this
+/// machine hold at once in `precision`: what the device holds
+/// ([`max_members`]), and what a quarter of the memory this machine has
+/// available holds of their samples (E and I of every sample, 16 bytes
+/// per value); at least 1.
+pub fn default_batch(ctx: &GpuContext, scene: &FieldScene, precision: Precision) -> usize {
+    let cells = scene.grid.len();
+    let per_member = (scene.run.samples() as usize)
+        .saturating_mul(cells)
+        .saturating_mul(16)
+        .max(1);
+    let host = available_memory().unwrap_or(8 << 30) / 4;
+    max_members(ctx, precision, cells)
+        .min((host / per_member as u64) as usize)
+        .max(1)
+}
+
+/// Bytes of memory available to a new allocation (Linux's `MemAvailable`).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Runs scenes of one [`BatchKey`] as one batch (see [`run_batch_to_arrays`]).
@@ -205,6 +256,7 @@ fn run_one_batch(
     ctx: &GpuContext,
     scenes: &[&FieldScene],
     precision: Precision,
+    on_samples: &mut dyn FnMut(usize) -> bool,
 ) -> Vec<Result<RunArrays, String>> {
     let mut results: Vec<Result<RunArrays, String>> =
         scenes.iter().map(|_| Err("not run".into())).collect();
@@ -246,7 +298,14 @@ fn run_one_batch(
         return results;
     }
     let members: Vec<&FieldScene> = running.iter().map(|&k| scenes[k]).collect();
-    let outcome = sample_batch(ctx, &members, &states, precision, &mut recordings);
+    let outcome = sample_batch(
+        ctx,
+        &members,
+        &states,
+        precision,
+        &mut recordings,
+        on_samples,
+    );
     let ensemble = match outcome {
         Ok(ensemble) => ensemble,
         Err(error) => {
@@ -279,13 +338,15 @@ fn run_one_batch(
 /// Builds the batch and takes every recording's samples: each member
 /// advances to its own next sample time, then the batch's state comes back
 /// once and each member that got there keeps its sample (or, non-finite,
-/// stops where it blew up).
+/// stops where it blew up). `on_samples` hears how many samples each round
+/// took (or lost to a blow-up), and stops the batch by returning false.
 fn sample_batch(
     ctx: &GpuContext,
     scenes: &[&FieldScene],
     states: &[(Vec<f64>, Vec<f64>)],
     precision: Precision,
     recordings: &mut [Recording],
+    on_samples: &mut dyn FnMut(usize) -> bool,
 ) -> Result<GpuEnsemble, String> {
     let mut ensemble =
         GpuEnsemble::with_states(ctx, scenes, states, precision).map_err(|e| e.to_string())?;
@@ -295,8 +356,10 @@ fn sample_batch(
     loop {
         ensemble.advance(&targets).map_err(|e| e.to_string())?;
         let batch_states = ensemble.read_states().map_err(|e| e.to_string())?;
+        let mut taken = 0;
         for (recording, target) in recordings.iter_mut().zip(&targets) {
             let Some(time) = *target else { continue };
+            taken += 1;
             let (e, i) = &batch_states[recording.member];
             // As one lattice's run: the initial state is kept unchecked.
             let checked = (recording.next > 0)
@@ -306,6 +369,8 @@ fn sample_batch(
                 Some(blow_up) => {
                     recording.blow_up = Some(blow_up);
                     ensemble.stop(recording.member);
+                    // The samples it will not take count as done.
+                    taken += recording.samples - recording.next - 1;
                 }
                 None => {
                     recording.e.extend_from_slice(e);
@@ -313,6 +378,9 @@ fn sample_batch(
                     recording.next += 1;
                 }
             }
+        }
+        if !on_samples(taken) {
+            return Err("stopped".into());
         }
         targets = recordings.iter().map(Recording::target).collect();
         if targets.iter().all(Option::is_none) {

@@ -586,11 +586,79 @@ pub fn run_point_with(
 ) -> Result<(PointRow, FieldScene, RunArrays), String> {
     let started = Instant::now();
     let scene = sweep.point_scene(index)?;
-    let mut control_scene = scene.clone();
-    control_scene.stimuli = Some(Vec::new());
-    let precision = sweep.spec.precision;
+    let control_scene = control_of(&scene);
     let (backend, run) = runner(&scene);
     let runs = run.and_then(|run| runner(&control_scene).1.map(|control| (run, control)));
+    point_outcome(
+        sweep,
+        index,
+        scene,
+        backend,
+        runs,
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+/// Runs scenes together (the GPU's batches): one result per scene, in
+/// order, each naming the engine that ran it.
+pub type BatchRunner<'a> =
+    &'a (dyn Fn(&[FieldScene]) -> Vec<(&'static str, Result<RunArrays, String>)> + Sync);
+
+/// As [`run_point_with`] for the points `indices`, whose scenes and
+/// controls `runner` runs all at once; each row's wall time is its share
+/// of the whole.
+pub fn run_points_with(
+    sweep: &Sweep,
+    indices: &[u64],
+    runner: BatchRunner<'_>,
+) -> Result<Vec<(PointRow, FieldScene, RunArrays)>, String> {
+    let started = Instant::now();
+    let mut scenes = Vec::with_capacity(2 * indices.len());
+    for &index in indices {
+        let scene = sweep.point_scene(index)?;
+        let control = control_of(&scene);
+        scenes.extend([scene, control]);
+    }
+    let mut results = runner(&scenes).into_iter();
+    let mut runs = Vec::with_capacity(indices.len());
+    for _ in indices {
+        let missing = || ("cpu", Err("the runner gave no result".to_string()));
+        let (backend, run) = results.next().unwrap_or_else(missing);
+        let (_, control) = results.next().unwrap_or_else(missing);
+        runs.push((
+            backend,
+            run.and_then(|run| control.map(|control| (run, control))),
+        ));
+    }
+    let share = started.elapsed().as_secs_f64() / indices.len().max(1) as f64;
+    let mut scenes = scenes.into_iter().step_by(2);
+    indices
+        .iter()
+        .zip(runs)
+        .map(|(&index, (backend, runs))| {
+            let scene = scenes.next().expect("one scene per point");
+            point_outcome(sweep, index, scene, backend, runs, share)
+        })
+        .collect()
+}
+
+/// A point's scene without its stimuli: its control.
+fn control_of(scene: &FieldScene) -> FieldScene {
+    let mut control = scene.clone();
+    control.stimuli = Some(Vec::new());
+    control
+}
+
+/// A point's row from its run and its control's (or why they failed).
+fn point_outcome(
+    sweep: &Sweep,
+    index: u64,
+    scene: FieldScene,
+    backend: &'static str,
+    runs: Result<(RunArrays, RunArrays), String>,
+    wall_time_s: f64,
+) -> Result<(PointRow, FieldScene, RunArrays), String> {
+    let precision = sweep.spec.precision;
     let (run, control) = match runs {
         Ok(runs) => runs,
         Err(error) => {
@@ -610,7 +678,7 @@ pub fn run_point_with(
                     ),
                     sweep.spec.threshold,
                 ),
-                wall_time_s: started.elapsed().as_secs_f64(),
+                wall_time_s,
                 backend: backend.into(),
                 precision: precision.name().into(),
             };
@@ -649,7 +717,7 @@ pub fn run_point_with(
         .into(),
         error: run.blow_up.as_ref().map(|b| b.to_string()),
         summary: Summary::of(&spread, sweep.spec.threshold),
-        wall_time_s: started.elapsed().as_secs_f64(),
+        wall_time_s,
         backend: run.backend.into(),
         precision: run.precision.name().into(),
     };
