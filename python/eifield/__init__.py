@@ -20,7 +20,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -386,6 +386,15 @@ class Sweep:
         GPU, and returns its row of the table."""
         return _row(self._inner, json.loads(self._inner.run_point(index, threads, backend)))
 
+    def run_points(self, indices: Sequence[int], batch: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Runs the points ``indices`` on this process's GPU in batches of
+        ``batch`` points (default: as many as the GPU and this machine's
+        memory hold): the scenes of a batch's points and their controls
+        integrate together, one dispatch per step for all of them. Returns
+        their rows, in order."""
+        texts = self._inner.run_points([int(k) for k in indices], batch)
+        return [_row(self._inner, json.loads(text)) for text in texts]
+
     def __reduce__(self):
         spec, base = self._inner.parts()
         return (_sweep_from_parts, (spec, base))
@@ -414,11 +423,16 @@ def _run_point(sweep_: Sweep, index: int, backend: str = "cpu") -> Dict[str, Any
     return sweep_.run_point(index, backend=backend)
 
 
+def _run_points(sweep_: Sweep, indices: List[int], batch: Optional[int] = None) -> List[Dict[str, Any]]:
+    return sweep_.run_points(indices, batch=batch)
+
+
 def sweep(
     spec: Union["Sweep", str, Path],
     client: Any = None,
     precision: Optional[str] = None,
     backend: str = "cpu",
+    batch: Optional[int] = None,
 ):
     """Runs every point of a sweep and returns its table as a pandas DataFrame
     (the columns of ``eifield sweep``'s ``points.csv``, one row per point).
@@ -428,11 +442,16 @@ def sweep(
     ``dask_jobqueue.SLURMCluster`` on a cluster) the points are mapped over
     its workers; without one they run here, one after another. ``precision``
     (``"f64"`` or ``"f32"``) overrides the sweep file's. ``backend="gpu"``
-    runs each point on the GPU of the process that runs it (here, or each
-    Dask worker's), one lattice at a time.
+    runs the points on the GPU of the process that runs them (here, or each
+    Dask worker's) in batches of ``batch`` points (default: as many as the
+    GPU and memory hold; ``batch=1``: one lattice at a time), their scenes
+    and controls integrated together; with a client, each worker gets
+    whole batches.
     """
     if backend not in ("cpu", "gpu"):
         raise ValueError(f'backend must be "cpu" or "gpu" (got {backend!r})')
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a whole number ≥ 1 (got {batch!r})")
     import pandas as pd
 
     if isinstance(spec, Sweep):
@@ -444,8 +463,19 @@ def sweep(
     if precision is not None:
         sweep_ = Sweep(sweep_._inner.with_precision(precision))
     indices = list(range(sweep_.points))
-    if client is None:
+    batched = backend == "gpu" and batch != 1
+    if client is None and batched:
+        rows = sweep_.run_points(indices, batch=batch)
+    elif client is None:
         rows = [sweep_.run_point(k, backend=backend) for k in indices]
+    elif batched:
+        # Whole batches per task: one per worker, or of `batch` points.
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        size = batch or -(-len(indices) // workers)
+        chunks = [indices[k : k + size] for k in range(0, len(indices), size)]
+        shared = client.scatter(sweep_, broadcast=True)
+        futures = client.map(_run_points, [shared] * len(chunks), chunks, batch=batch, pure=False)
+        rows = [row for chunk in client.gather(futures) for row in chunk]
     else:
         shared = client.scatter(sweep_, broadcast=True)
         futures = client.map(_run_point, [shared] * len(indices), indices, backend=backend, pure=False)

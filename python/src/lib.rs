@@ -13,7 +13,8 @@ use eifield_model::scene::{
     BUILTIN_SCENES, Coupling, Kernel, MatrixFile, SceneSource, builtin_names,
 };
 use eifield_model::sweep::{
-    RunArrays, RunError, Sweep, csv_header, run_point, run_point_with, run_to_arrays_checked,
+    RunArrays, RunError, Sweep, csv_header, run_point, run_point_with, run_points_with,
+    run_to_arrays_checked,
 };
 use eifield_model::{FieldScene, Precision};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -600,6 +601,48 @@ impl PySweep {
         };
         let (row, _, _) = row.map_err(value_error)?;
         serde_json::to_string(&row).map_err(value_error)
+    }
+
+    /// Runs the points `indices` on this process's GPU in batches of
+    /// `batch` points (`None`: as many as the GPU and memory hold), their
+    /// scenes and controls integrated together, with the GIL released;
+    /// returns their rows as JSON, in order.
+    #[pyo3(signature = (indices, batch = None))]
+    fn run_points(
+        &self,
+        py: Python<'_>,
+        indices: Vec<u64>,
+        batch: Option<usize>,
+    ) -> PyResult<Vec<String>> {
+        let sweep = &self.sweep;
+        let precision = sweep.spec.precision;
+        if batch == Some(0) {
+            return Err(value_error("batch must be at least 1 (got 0)"));
+        }
+        let ctx = py.detach(|| gpu_context(precision))?;
+        let members = batch.map_or_else(
+            || eifield_gpu::run::default_batch(&ctx, &sweep.base, precision),
+            |points| points.saturating_mul(2),
+        );
+        let points = (members / 2).max(1);
+        let mut rows = Vec::with_capacity(indices.len());
+        for chunk in indices.chunks(points) {
+            let outcomes = py.detach(|| {
+                let runner = |scenes: &[FieldScene]| {
+                    eifield_gpu::run::run_batch_to_arrays(&ctx, scenes, Some(precision), members)
+                        .into_iter()
+                        .map(|run| ("gpu", run))
+                        .collect()
+                };
+                run_points_with(sweep, chunk, &runner)
+            });
+            for (row, _, _) in outcomes.map_err(value_error)? {
+                rows.push(serde_json::to_string(&row).map_err(value_error)?);
+            }
+            // Ctrl-C between batches.
+            py.check_signals()?;
+        }
+        Ok(rows)
     }
 }
 

@@ -85,12 +85,24 @@ def test_a_single_precision_sweep_gives_the_same_table_here_and_on_the_command_l
     assert done.returncode != 0 and "holds another sweep" in done.stderr, done.stderr
 
 
-def test_a_sweep_on_the_gpu_gives_the_cpu_table():
+def test_a_sweep_on_the_gpu_gives_the_cpu_table_in_batches_of_any_size_and_on_dask():
     on_cpu = eifield.sweep(SWEEP)
     on_gpu = eifield.sweep(SWEEP, backend="gpu")
     pd.testing.assert_frame_equal(on_cpu, on_gpu, check_dtype=False, rtol=1e-6)
+    # One lattice at a time, batches of 3 + 1 points: the same bits.
+    for batch in (1, 3):
+        pd.testing.assert_frame_equal(on_gpu, eifield.sweep(SWEEP, backend="gpu", batch=batch))
+    # Dask workers with a GPU run whole batches on it.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            on_workers = eifield.sweep(SWEEP, client=client, backend="gpu")
+    pd.testing.assert_frame_equal(on_gpu, on_workers)
+    rows = eifield.Sweep.from_ron(SWEEP).run_points([3, 1], batch=2)
+    assert [row["index"] for row in rows] == [3, 1]
     with pytest.raises(ValueError, match='backend must be "cpu" or "gpu"'):
         eifield.sweep(SWEEP, backend="auto")
+    with pytest.raises(ValueError, match="batch must be a whole number"):
+        eifield.sweep(SWEEP, backend="gpu", batch=0)
 
 
 def test_index_runs_give_the_rows_of_the_whole_sweep_and_a_sweep_resumes(tmp_path):
