@@ -31,6 +31,9 @@ use crate::engine::{
 use crate::readback::PendingRead;
 use crate::shader::{self, Precision};
 
+/// E and I of one lattice.
+pub type State = (Vec<f64>, Vec<f64>);
+
 /// Steps encoded into one submission at most (bounds the command buffer).
 const MAX_STEPS_PER_SUBMIT: u64 = 512;
 
@@ -120,7 +123,7 @@ impl GpuEnsemble {
     pub fn with_states(
         ctx: &GpuContext,
         scenes: &[&FieldScene],
-        states: &[(Vec<f64>, Vec<f64>)],
+        states: &[State],
         precision: Precision,
     ) -> Result<Self, BuildError> {
         let Some(first) = scenes.first() else {
@@ -418,7 +421,7 @@ impl GpuEnsemble {
 
     /// E and I of every member (as f64), read back from the GPU after the
     /// work submitted so far.
-    pub fn read_states(&self) -> Result<Vec<(Vec<f64>, Vec<f64>)>, GpuError> {
+    pub fn read_states(&self) -> Result<Vec<State>, GpuError> {
         let bytes = (self.members.len() * self.grid.len() * self.precision.bytes()) as u64;
         let (e, i) = (&self.buffers.e[self.current], &self.buffers.i[self.current]);
         let mut out = PendingRead::start(&self.ctx, &[(e, 0, bytes), (i, 0, bytes)]).wait()?;
