@@ -77,13 +77,14 @@ class Scene:
         return self._inner.to_ron()
 
     def save(self, path: Union[str, Path], overwrite: bool = False) -> None:
-        """Writes the scene to a file (and its coupling matrices beside it, as
-        ``coupling_ee.*`` and ``coupling_ei.*``); an existing file is kept
-        unless ``overwrite``."""
+        """Writes the scene to a file, with its per-cell arrays beside it as
+        ``.npy`` files named after it (``my.ron``: ``my.drive_h_ex.npy``,
+        ``my.initial_E.npy``, …) and its coupling matrices (``coupling_ee.*``
+        and ``coupling_ei.*``); an existing file is kept unless ``overwrite``."""
         path = Path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        self._inner.save(str(path))
+        self._inner.save(str(path), overwrite)
 
     def set_coupling_matrix(self, ee: Any, ei: Any) -> None:
         """Sets the coupling to the notebook's general matrices: cell ``i`` is
@@ -93,6 +94,37 @@ class Scene:
         fractions and the self weight then no longer apply. A wrong shape or a
         non-finite weight raises ``ValueError`` naming the matrix."""
         self._inner.set_coupling_csc(_csc_parts(ee, "ee", self.shape), _csc_parts(ei, "ei", self.shape))
+
+    def cell_drives(self) -> tuple:
+        """The constant drives ``(h_ex, h_in)`` of every cell after the
+        heterogeneity, as ``(rows, cols)`` float64 arrays."""
+        h_ex, h_in = self._inner.cell_drives()
+        return h_ex.reshape(self.shape), h_in.reshape(self.shape)
+
+    def set_cell_drives(self, h_ex: Any, h_in: Any) -> None:
+        """Sets explicit drives per cell (absolute values): arrays of shape
+        ``(rows, cols)`` or ``(rows * cols,)``. They are written beside the
+        scene as ``.npy`` files when it is saved or run; a wrong shape or a
+        non-finite value raises ``ValueError`` naming the field."""
+        self._inner.set_cell_drives(
+            _cell_values(h_ex, "drive.heterogeneity.h_ex", self.shape),
+            _cell_values(h_in, "drive.heterogeneity.h_in", self.shape),
+        )
+
+    def initial_state(self) -> Optional[tuple]:
+        """The state ``(E, I)`` at t = 0 as ``(rows, cols)`` arrays, or
+        ``None`` for ``Rest`` (found when the scene runs)."""
+        state = self._inner.initial_state()
+        if state is None:
+            return None
+        return state[0].reshape(self.shape), state[1].reshape(self.shape)
+
+    def set_initial_state(self, E: Any, I: Any) -> None:
+        """Sets an explicit initial state (arrays as for
+        :meth:`set_cell_drives`)."""
+        self._inner.set_initial_state(
+            _cell_values(E, "initial.ex", self.shape), _cell_values(I, "initial.inh", self.shape)
+        )
 
     def resolved(self) -> "Scene":
         """The scene with every random draw written out (as ``eifield run`` records it)."""
@@ -144,7 +176,18 @@ class Scene:
         # Scenes travel to other processes (Dask workers) as their RON text,
         # with the coupling matrices they hold in memory (their files may not
         # be where the other process looks).
-        return (_scene_from_parts, (self.to_ron(), self.name, self._inner.coupling_csc()))
+        return (_scene_from_parts, (self._inner.portable_ron(), self.name, self._inner.coupling_csc()))
+
+
+def _cell_values(values: Any, field: str, shape: tuple) -> np.ndarray:
+    """One value per cell, row-major, as a contiguous float64 vector."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape not in (tuple(shape), (shape[0] * shape[1],)):
+        raise ValueError(
+            f"invalid value for `{field}`: expected shape {tuple(shape)} or ({shape[0] * shape[1]},), "
+            f"got {array.shape}"
+        )
+    return np.ascontiguousarray(array.ravel())
 
 
 def _scene_from_parts(text: str, name: str, matrices: Optional[tuple]) -> Scene:

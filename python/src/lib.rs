@@ -10,7 +10,8 @@ use std::time::Instant;
 use eifield_model::analysis::{self, Summary};
 use eifield_model::coupling::{Coupler, CouplingMatrix};
 use eifield_model::scene::{
-    BUILTIN_SCENES, Coupling, Kernel, MatrixFile, SceneSource, builtin_names,
+    BUILTIN_SCENES, Coupling, Heterogeneity, Initial, Kernel, MatrixFile, SceneSource,
+    builtin_names,
 };
 use eifield_model::sweep::{
     RunArrays, RunError, Sweep, csv_header, run_point, run_point_with, run_points_with,
@@ -67,9 +68,72 @@ impl PyScene {
     #[staticmethod]
     #[pyo3(signature = (text, origin = "<string>"))]
     fn from_ron(text: &str, origin: &str) -> PyResult<Self> {
-        FieldScene::from_ron_str(text, origin)
-            .map(|scene| Self { scene })
-            .map_err(value_error)
+        let mut scene = FieldScene::from_ron_str(text, origin).map_err(value_error)?;
+        // Per-cell arrays it names as .npy files: relative to this folder.
+        scene
+            .read_cell_arrays(std::path::Path::new("."), origin)
+            .map_err(value_error)?;
+        Ok(Self { scene })
+    }
+
+    /// The RON text with the per-cell arrays inline (self-contained).
+    fn portable_ron(&self) -> String {
+        self.scene.with_arrays_inline().to_ron_string()
+    }
+
+    /// The constant drives per cell `(h_ex, h_in)` (row-major, after the
+    /// heterogeneity).
+    fn cell_drives<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>) {
+        let (h_ex, h_in) = self.scene.cell_drives();
+        (PyArray1::from_vec(py, h_ex), PyArray1::from_vec(py, h_in))
+    }
+
+    /// Sets explicit per-cell drives (absolute values, row-major); a wrong
+    /// length or value is a `ValueError` naming the field and position, and
+    /// leaves the scene as it was.
+    fn set_cell_drives(
+        &mut self,
+        h_ex: PyReadonlyArray1<'_, f64>,
+        h_in: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<()> {
+        let mut scene = self.scene.clone();
+        scene.drive.heterogeneity = Heterogeneity::Explicit {
+            h_ex: h_ex.as_slice()?.to_vec().into(),
+            h_in: h_in.as_slice()?.to_vec().into(),
+        };
+        scene.validate().map_err(value_error)?;
+        self.scene = scene;
+        Ok(())
+    }
+
+    /// The initial state `(E, I)` per cell, or `None` for `Rest` (found
+    /// when the scene runs).
+    fn initial_state<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> Option<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+        let (e, i) = self.scene.initial_arrays()?;
+        Some((PyArray1::from_vec(py, e), PyArray1::from_vec(py, i)))
+    }
+
+    /// Sets an explicit initial state (row-major); errors as
+    /// `set_cell_drives`.
+    fn set_initial_state(
+        &mut self,
+        e: PyReadonlyArray1<'_, f64>,
+        i: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<()> {
+        let mut scene = self.scene.clone();
+        scene.initial = Initial::Explicit {
+            ex: e.as_slice()?.to_vec().into(),
+            inh: i.as_slice()?.to_vec().into(),
+        };
+        scene.validate().map_err(value_error)?;
+        self.scene = scene;
+        Ok(())
     }
 
     /// A scene shipped with eifield, by name (see `builtin_names()`).
@@ -252,18 +316,19 @@ impl PyScene {
         Some((parts(ee)?, parts(ei)?))
     }
 
-    /// Writes the scene to `path`, with its coupling matrices beside it
-    /// (`coupling_ee.*`, `coupling_ei.*`) when it has any.
-    fn save(&self, path: PathBuf) -> PyResult<()> {
-        let mut scene = self.scene.clone();
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), PathBuf::from);
-        eifield_model::coupling::store_matrices(&mut scene.coupling.kernel, &dir)
-            .map_err(PyOSError::new_err)?;
-        std::fs::write(&path, scene.to_ron_string())
-            .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
+    /// Writes the scene to `path`, with its per-cell arrays beside it
+    /// (`STEM.drive_h_ex.npy`, `STEM.initial_E.npy`, …) and its coupling
+    /// matrices (`coupling_ee.*`, `coupling_ei.*`) when it has any; unless
+    /// `overwrite`, an existing file is kept (`FileExistsError`).
+    #[pyo3(signature = (path, overwrite = false))]
+    fn save(&self, path: PathBuf, overwrite: bool) -> PyResult<()> {
+        self.scene.save_with_arrays(&path, overwrite).map_err(|e| {
+            if e.contains(" exists;") {
+                pyo3::exceptions::PyFileExistsError::new_err(e)
+            } else {
+                PyOSError::new_err(e)
+            }
+        })
     }
 
     /// The stimulated cells (row-major indices, each once).
@@ -528,7 +593,7 @@ impl PySweep {
     fn parts(&self) -> (String, String) {
         (
             self.sweep.spec.to_ron_string(),
-            self.sweep.base.to_ron_string(),
+            self.sweep.base.with_arrays_inline().to_ron_string(),
         )
     }
 

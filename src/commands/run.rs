@@ -217,7 +217,10 @@ pub fn run(request: &RunRequest, stop: Arc<AtomicBool>) -> Result<Manifest, AppE
     let mut scene = source.load()?;
     if let Some(dir) = &request.continue_from {
         let (ex, inh) = last_state(dir, &scene).map_err(AppError::Input)?;
-        scene.initial = Initial::Explicit { ex, inh };
+        scene.initial = Initial::Explicit {
+            ex: ex.into(),
+            inh: inh.into(),
+        };
     }
     run_scene(scene, &source.to_string(), request, stop)
 }
@@ -360,6 +363,10 @@ pub fn run_scene(
     // Coupling matrices live beside the scene, so that the folder reruns.
     eifield_model::coupling::store_matrices(&mut written.coupling.kernel, &request.out)
         .map_err(AppError::Input)?;
+    // So do per-cell arrays (explicit drives, a state to continue from).
+    written
+        .store_cell_arrays(&request.out, "")
+        .map_err(AppError::Output)?;
     let scene_path = request.out.join("scene.ron");
     std::fs::write(&scene_path, written.to_ron_string())
         .map_err(|e| AppError::Input(format!("cannot write {}: {e}", scene_path.display())))?;

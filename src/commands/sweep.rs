@@ -106,7 +106,6 @@ fn prepare(sweep: &Sweep, out: &Path) -> Result<(), AppError> {
     let mut spec = sweep.spec.clone();
     spec.base = "base.ron".into();
     let spec_text = spec.to_ron_string();
-    let base_text = sweep.base.to_ron_string();
     let spec_path = out.join("sweep.ron");
     if spec_path.exists() {
         let earlier = Sweep::load(&spec_path).map_err(input)?;
@@ -126,7 +125,10 @@ fn prepare(sweep: &Sweep, out: &Path) -> Result<(), AppError> {
     std::fs::create_dir_all(out.join("points"))
         .map_err(|e| AppError::Input(format!("cannot create {}: {e}", out.display())))?;
     if !spec_path.exists() {
-        std::fs::write(out.join("base.ron"), base_text).map_err(output)?;
+        // The base's per-cell arrays go into the folder beside base.ron.
+        let mut base = sweep.base.clone();
+        base.store_cell_arrays(out, "base.").map_err(output)?;
+        std::fs::write(out.join("base.ron"), base.to_ron_string()).map_err(output)?;
         write_atomically(&spec_path, &spec_text).map_err(output)?;
     }
     Ok(())
@@ -155,6 +157,7 @@ fn write_run(
     write_array(&dir.join("t.npy"), &[samples], &run.t).map_err(err)?;
     let mut resolved = scene.resolved();
     eifield_model::coupling::store_matrices(&mut resolved.coupling.kernel, dir)?;
+    resolved.store_cell_arrays(dir, "")?;
     std::fs::write(dir.join("scene.ron"), resolved.to_ron_string()).map_err(|e| e.to_string())
 }
 

@@ -87,8 +87,8 @@ pub fn snapshot_scene(world: &mut World) -> Option<(FieldScene, Option<String>)>
         )),
         _ => {
             snapshot.initial = Initial::Explicit {
-                ex: state.e.to_vec(),
-                inh: state.i.to_vec(),
+                ex: state.e.to_vec().into(),
+                inh: state.i.to_vec().into(),
             };
             None
         }
@@ -99,16 +99,23 @@ pub fn snapshot_scene(world: &mut World) -> Option<(FieldScene, Option<String>)>
     Some((snapshot, note))
 }
 
-/// Writes the scene as [`snapshot_scene`] makes it, after checking that it
-/// loads again (a saved scene always loads).
-pub fn save_scene(world: &mut World, path: &std::path::Path) -> Result<String, String> {
+/// Writes the scene as [`snapshot_scene`] makes it, with its per-cell
+/// arrays (the state) beside it as `.npy` files named after it, after
+/// checking that it loads again (a saved scene always loads); unless
+/// `overwrite`, an existing file is kept.
+pub fn save_scene(
+    world: &mut World,
+    path: &std::path::Path,
+    overwrite: bool,
+) -> Result<String, String> {
     let Some((scene, note)) = snapshot_scene(world) else {
         return Err("no scene is loaded".into());
     };
-    let text = scene.to_ron_string();
-    FieldScene::from_ron_str(&text, &path.display().to_string())
+    FieldScene::from_ron_str(&scene.to_ron_string(), &path.display().to_string())
         .map_err(|e| format!("not saved: the scene would not load again: {e}"))?;
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    scene
+        .save_with_arrays(path, overwrite)
+        .map_err(|e| format!("not saved: {e}"))?;
     Ok(match note {
         Some(note) => format!("saved {}; {note}", path.display()),
         None => format!("saved {}", path.display()),
@@ -172,14 +179,8 @@ fn handle_commands(world: &mut World) {
                 set_status(world, result);
             }
             SimCommand::Save { path, overwrite } => {
-                let result = if path.exists() && !overwrite {
-                    Err(format!(
-                        "{} exists; tick “overwrite” to replace it",
-                        path.display()
-                    ))
-                } else {
-                    save_scene(world, &path)
-                };
+                let result = save_scene(world, &path, overwrite)
+                    .map_err(|e| e.replace("allow overwriting", "tick “overwrite”"));
                 set_status(world, result);
             }
         }

@@ -306,7 +306,10 @@ fn the_gpu_viewer_draws_its_state_as_the_cpu_viewer_does() {
 
     // The CPU viewer shown that state draws the same picture.
     let mut same_state = scene.clone();
-    same_state.initial = eifield_model::scene::Initial::Explicit { ex: e, inh: i };
+    same_state.initial = eifield_model::scene::Initial::Explicit {
+        ex: e.into(),
+        inh: i.into(),
+    };
     let same_path = dir.join("same_state.ron");
     std::fs::write(&same_path, same_state.to_ron_string()).unwrap();
     let (script, _, cpu_shot) = pause_report_shot(&dir, "cpu", 0);

@@ -683,7 +683,7 @@ fn a_run_continues_from_the_last_sample_of_an_earlier_one() {
     let (_, before) = read_npy(&first.join("E.npy"));
     match resolved.initial {
         eifield_model::scene::Initial::Explicit { ex, .. } => {
-            assert_eq!(ex, before[before.len() - cells..].to_vec())
+            assert_eq!(**ex, before[before.len() - cells..].to_vec())
         }
         other => panic!("initial state {other:?}"),
     }

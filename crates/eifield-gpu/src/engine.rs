@@ -517,6 +517,9 @@ impl GpuEngine {
         e: &[f64],
         i: &[f64],
     ) -> Result<Self, BuildError> {
+        if let Some(message) = scene.unread_cell_array() {
+            return Err(EngineError::UnreadArray(message).into());
+        }
         let grid = scene.grid;
         let n = grid.len();
         if precision == Precision::F64 && !ctx.adapter.f64 {

@@ -40,12 +40,12 @@ fn main() {
     let mut h_ex = vec![scene.drive.h_ex; n];
     h_ex[(side / 2) * side + side / 2] += 6.0;
     scene.drive.heterogeneity = Heterogeneity::Explicit {
-        h_ex,
-        h_in: vec![scene.drive.h_in; n],
+        h_ex: h_ex.into(),
+        h_in: vec![scene.drive.h_in; n].into(),
     };
     scene.initial = Initial::Explicit {
-        ex: vec![-1.0; n],
-        inh: vec![0.1; n],
+        ex: vec![-1.0; n].into(),
+        inh: vec![0.1; n].into(),
     };
     scene.stimuli = Some(vec![]);
     scene.integrator = IntegratorSpec::Rk4 { dt: DT };

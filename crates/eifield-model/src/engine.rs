@@ -51,6 +51,9 @@ pub enum EngineError {
         /// Time spent relaxing.
         time: f64,
     },
+    /// A per-cell array names a `.npy` file that was not read.
+    #[error("{0}")]
+    UnreadArray(String),
 }
 
 /// Knobs that are not part of the scene.
@@ -121,6 +124,9 @@ impl<T: Real> Engine<T> {
     /// t = 0. Per-cell values given in the scene (drives, initial state) are
     /// rounded once to `T`; the rest state is found in f64 and then rounded.
     pub fn build(scene: &FieldScene, options: EngineOptions) -> Result<Self, EngineError> {
+        if let Some(message) = scene.unread_cell_array() {
+            return Err(EngineError::UnreadArray(message));
+        }
         let grid = scene.grid;
         let n = grid.len();
         let (h_ex, h_in) = scene.cell_drives();

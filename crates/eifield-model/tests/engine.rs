@@ -256,12 +256,12 @@ fn scene_with_every_parameter(seed: u64, boundary: Boundary) -> FieldScene {
         ..Coupling::default()
     };
     scene.drive.heterogeneity = Heterogeneity::Explicit {
-        h_ex: spread(n, seed + 1, -7.0, -4.0),
-        h_in: spread(n, seed + 2, -5.0, -2.0),
+        h_ex: spread(n, seed + 1, -7.0, -4.0).into(),
+        h_in: spread(n, seed + 2, -5.0, -2.0).into(),
     };
     scene.initial = Initial::Explicit {
-        ex: spread(n, seed + 3, -2.0, 3.0),
-        inh: spread(n, seed + 4, -2.0, 3.0),
+        ex: spread(n, seed + 3, -2.0, 3.0).into(),
+        inh: spread(n, seed + 4, -2.0, 3.0).into(),
     };
     scene.stimuli = Some(vec![Stimulus::PulseTrain {
         row: 2,

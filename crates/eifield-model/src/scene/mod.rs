@@ -4,14 +4,16 @@
 //! random draws into explicit values. Reading a scene file is the only I/O here.
 
 mod builtin;
+mod cells;
 mod events;
 mod params;
 mod validate;
 mod view;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use builtin::*;
+pub use cells::CellArray;
 pub use events::*;
 pub use params::*;
 pub use validate::*;
@@ -291,9 +293,9 @@ pub enum Heterogeneity {
     /// Absolute per-cell values, row-major; they replace the nominal drives.
     Explicit {
         /// Excitatory drive per cell.
-        h_ex: Vec<f64>,
+        h_ex: CellArray,
         /// Inhibitory drive per cell.
-        h_in: Vec<f64>,
+        h_in: CellArray,
     },
 }
 
@@ -325,10 +327,20 @@ pub enum Initial {
     /// Explicit per-cell values, row-major.
     Explicit {
         /// E per cell.
-        ex: Vec<f64>,
+        ex: CellArray,
         /// I per cell.
-        inh: Vec<f64>,
+        inh: CellArray,
     },
+}
+
+/// The file (after a prefix) a per-cell array is stored in, by its field.
+fn file_name_of(field: &str) -> &'static str {
+    match field {
+        "drive.heterogeneity.h_ex" => "drive_h_ex.npy",
+        "drive.heterogeneity.h_in" => "drive_h_in.npy",
+        "initial.ex" => "initial_E.npy",
+        _ => "initial_I.npy",
+    }
 }
 
 /// An input aimed at one cell.
@@ -525,7 +537,8 @@ impl FieldScene {
                 col: e.span.start.col,
                 message: e.code.to_string(),
             })?;
-        scene.validate().map_err(|e| SceneError::Invalid {
+        // Arrays in .npy files are checked when they are read.
+        scene.validate_with(true).map_err(|e| SceneError::Invalid {
             origin: origin.to_owned(),
             field: e.field,
             message: e.message,
@@ -544,6 +557,7 @@ impl FieldScene {
         let mut scene = Self::from_ron_str(&text, &origin)?;
         let base = path.parent().unwrap_or(Path::new(""));
         scene.read_matrices(base, &origin)?;
+        scene.read_cell_arrays(base, &origin)?;
         Ok(scene)
     }
 
@@ -591,22 +605,141 @@ impl FieldScene {
         cells
     }
 
-    /// A copy with every random draw written out, so that it runs identically
-    /// without relying on seeds: heterogeneity becomes `Explicit` absolute
-    /// drives, a `Random` initial state becomes `Explicit`, and the default
-    /// stimulus is listed. Seeded noise stays seeded (it is reproducible).
+    /// A copy with every default written out (the default stimulus is
+    /// listed), so that it runs identically wherever it is loaded. Seeded
+    /// draws stay seeds (`Random` heterogeneity, a `Random` initial state,
+    /// pink noise): their generator and its stream are pinned and tested,
+    /// so the scene stays small at any lattice size.
     pub fn resolved(&self) -> Self {
         let mut out = self.clone();
-        let (h_ex, h_in) = self.cell_drives();
-        out.drive.heterogeneity = Heterogeneity::Explicit { h_ex, h_in };
-        if let Initial::Random { .. } = self.initial {
-            let (ex, inh) = self
-                .initial_arrays()
-                .expect("random initial state has arrays");
-            out.initial = Initial::Explicit { ex, inh };
-        }
         out.stimuli = Some(self.effective_stimuli());
         out
+    }
+
+    /// Reads the per-cell arrays that name a `.npy` file and are not read
+    /// yet (relative paths from `base`); `origin` names the scene in errors.
+    pub fn read_cell_arrays(&mut self, base: &Path, origin: &str) -> Result<(), SceneError> {
+        let n = self.grid.len();
+        let invalid = |field: &str, message: String| SceneError::Invalid {
+            origin: origin.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        for (array, field) in self.cell_arrays_mut() {
+            array
+                .read(base, n)
+                .map_err(|message| invalid(field, message))?;
+        }
+        // Validated again, now with the arrays' values.
+        self.validate().map_err(|e| invalid(&e.field, e.message))
+    }
+
+    /// The per-cell arrays with the fields that hold them.
+    fn cell_arrays_mut(&mut self) -> Vec<(&mut CellArray, &'static str)> {
+        let mut out = Vec::new();
+        if let Heterogeneity::Explicit { h_ex, h_in } = &mut self.drive.heterogeneity {
+            out.extend([
+                (h_ex, "drive.heterogeneity.h_ex"),
+                (h_in, "drive.heterogeneity.h_in"),
+            ]);
+        }
+        if let Initial::Explicit { ex, inh } = &mut self.initial {
+            out.extend([(ex, "initial.ex"), (inh, "initial.inh")]);
+        }
+        out
+    }
+
+    /// Why the scene cannot run yet, if a per-cell array names a `.npy`
+    /// file that was not read (see [`FieldScene::read_cell_arrays`]).
+    pub fn unread_cell_array(&self) -> Option<String> {
+        let (array, field) = self
+            .cell_arrays()
+            .into_iter()
+            .find(|(a, _)| a.is_unread())?;
+        Some(format!(
+            "invalid value for `{field}`: {} is not read: a scene that names .npy files is \
+             loaded from its file (the paths are relative to it)",
+            array
+                .file()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default()
+        ))
+    }
+
+    /// The per-cell arrays with the fields that hold them.
+    fn cell_arrays(&self) -> Vec<(&CellArray, &'static str)> {
+        let mut out = Vec::new();
+        if let Heterogeneity::Explicit { h_ex, h_in } = &self.drive.heterogeneity {
+            out.extend([
+                (h_ex, "drive.heterogeneity.h_ex"),
+                (h_in, "drive.heterogeneity.h_in"),
+            ]);
+        }
+        if let Initial::Explicit { ex, inh } = &self.initial {
+            out.extend([(ex, "initial.ex"), (inh, "initial.inh")]);
+        }
+        out
+    }
+
+    /// A copy whose per-cell arrays are written inline: its RON text is
+    /// self-contained (how a scene travels to another process).
+    pub fn with_arrays_inline(&self) -> Self {
+        let mut scene = self.clone();
+        for (array, _) in scene.cell_arrays_mut() {
+            array.detach();
+        }
+        scene
+    }
+
+    /// The files [`FieldScene::store_cell_arrays`] writes into `dir`.
+    pub fn cell_array_files(&self, dir: &Path, prefix: &str) -> Vec<PathBuf> {
+        self.cell_arrays()
+            .into_iter()
+            .map(|(_, field)| dir.join(format!("{prefix}{}", file_name_of(field))))
+            .collect()
+    }
+
+    /// Writes the per-cell arrays into `.npy` files in `dir`
+    /// (`{prefix}drive_h_ex.npy`, `…drive_h_in.npy`, `…initial_E.npy`,
+    /// `…initial_I.npy`, each `[rows, cols]` float64), which the scene
+    /// names from then on (relative to `dir`): a scene written into `dir`
+    /// stays small and loads with them.
+    pub fn store_cell_arrays(&mut self, dir: &Path, prefix: &str) -> Result<(), String> {
+        let shape = [self.grid.rows, self.grid.cols];
+        for (array, field) in self.cell_arrays_mut() {
+            array.store(dir, &format!("{prefix}{}", file_name_of(field)), shape)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the scene to `path` with its per-cell arrays beside it
+    /// (prefixed with the file's stem: `my.ron` gets `my.initial_E.npy`)
+    /// and its coupling matrices (`coupling_ee.*`, `coupling_ei.*`). Unless
+    /// `overwrite`, refuses to replace an existing file.
+    pub fn save_with_arrays(&self, path: &Path, overwrite: bool) -> Result<(), String> {
+        let mut scene = self.clone();
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let prefix = format!("{stem}.");
+        if !overwrite {
+            let mut files = scene.cell_array_files(dir, &prefix);
+            files.push(path.to_path_buf());
+            if let Some(existing) = files.iter().find(|f| f.exists()) {
+                return Err(format!(
+                    "{} exists; choose another name or allow overwriting",
+                    existing.display()
+                ));
+            }
+        }
+        scene.store_cell_arrays(dir, &prefix)?;
+        crate::coupling::store_matrices(&mut scene.coupling.kernel, dir)?;
+        std::fs::write(path, scene.to_ron_string())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// Per-cell constant drives `(h_ex, h_in)` after heterogeneity.
@@ -629,7 +762,7 @@ impl FieldScene {
                 let h_in = draw(h0_in);
                 (h_ex, h_in)
             }
-            Heterogeneity::Explicit { h_ex, h_in } => (h_ex.clone(), h_in.clone()),
+            Heterogeneity::Explicit { h_ex, h_in } => (h_ex.to_vec(), h_in.to_vec()),
         }
     }
 
@@ -653,7 +786,7 @@ impl FieldScene {
                 let inh = draw();
                 Some((ex, inh))
             }
-            Initial::Explicit { ex, inh } => Some((ex.clone(), inh.clone())),
+            Initial::Explicit { ex, inh } => Some((ex.to_vec(), inh.to_vec())),
         }
     }
 }

@@ -22,9 +22,20 @@ impl fmt::Display for InvalidField {
 }
 
 impl FieldScene {
-    /// Checks every value; the error names the first offending field.
+    /// Checks every value; the error names the first offending field. A
+    /// per-cell array whose `.npy` file is not read yet is an error (see
+    /// [`FieldScene::read_cell_arrays`]).
     pub fn validate(&self) -> Result<(), InvalidField> {
-        let mut v = Validator::default();
+        self.validate_with(false)
+    }
+
+    /// As [`FieldScene::validate`]; with `files_pending`, per-cell arrays
+    /// whose file is not read yet pass (they are checked when read).
+    pub(super) fn validate_with(&self, files_pending: bool) -> Result<(), InvalidField> {
+        let mut v = Validator {
+            files_pending,
+            ..Validator::default()
+        };
         let g = &self.grid;
         v.check(g.rows >= 1, "grid.rows", || {
             "must be at least 1 (got 0)".into()
@@ -177,6 +188,8 @@ pub const MAX_DT: f64 = 1e3;
 #[derive(Default)]
 pub(super) struct Validator {
     first: Option<InvalidField>,
+    /// Per-cell arrays whose file is not read yet pass.
+    files_pending: bool,
 }
 
 impl Validator {
@@ -205,7 +218,19 @@ impl Validator {
         });
     }
 
-    pub(super) fn array(&mut self, field: &str, values: &[f64], expected: usize) {
+    pub(super) fn array(&mut self, field: &str, values: &super::CellArray, expected: usize) {
+        if values.is_unread() {
+            // A file not read yet is checked when it is read.
+            let file = values.file().map(|f| f.display().to_string());
+            self.check(self.files_pending, field, || {
+                format!(
+                    "{} is not read: a scene that names .npy files is loaded from its file \
+                     (the paths are relative to it)",
+                    file.unwrap_or_default()
+                )
+            });
+            return;
+        }
         self.check(values.len() == expected, field, || {
             format!(
                 "expected {expected} values (rows × cols), got {}",
