@@ -319,3 +319,34 @@ def test_a_coupling_matrix_of_the_wrong_shape_names_what_was_expected():
     bad[3, 4] = np.nan
     with pytest.raises(ValueError, match=r"coupling\.kernel\.ei.*M\[3, 4\]"):
         scene.set_coupling_matrix(ee=np.eye(49), ei=bad)
+
+
+def test_per_cell_arrays_from_numpy_are_saved_beside_the_scene(tmp_path):
+    import pickle
+
+    scene = eifield.Scene.builtin("seed_notebook")
+    scene["run.duration"] = 2.0
+    rows, cols = scene.shape
+    h_ex = np.linspace(-6.5, -6.2, rows * cols).reshape(rows, cols)
+    h_in = np.full((rows, cols), -4.0)
+    scene.set_cell_drives(h_ex, h_in)
+    assert np.array_equal(scene.cell_drives()[0], h_ex)
+    state = np.random.default_rng(3).normal(0.0, 0.1, (2, rows, cols))
+    scene.set_initial_state(state[0], state[1].ravel())
+    assert np.array_equal(scene.initial_state()[1], state[1])
+    scene.save(tmp_path / "my.ron")
+    assert np.array_equal(np.load(tmp_path / "my.drive_h_ex.npy"), h_ex)
+    assert np.array_equal(np.load(tmp_path / "my.initial_E.npy"), state[0])
+    assert len((tmp_path / "my.ron").read_text()) < 4096
+    again = eifield.Scene.load(tmp_path / "my.ron")
+    assert again == scene
+    assert np.array_equal(eifield.run(again).E, eifield.run(scene).E)
+    # It travels to other processes with its arrays.
+    assert pickle.loads(pickle.dumps(again)) == again
+    with pytest.raises(FileExistsError):
+        scene.save(tmp_path / "my.ron")
+    with pytest.raises(ValueError, match=r"drive\.heterogeneity\.h_ex"):
+        scene.set_cell_drives(np.zeros(3), h_in)
+    with pytest.raises(ValueError, match=r"initial\.ex"):
+        scene.set_initial_state(state[0] * np.nan, state[1])
+    assert again == scene, "a refused edit leaves the scene as it was"

@@ -25,6 +25,9 @@ use crate::sim::{EntityMirror, Lattice, SimPlugins, SimSettings, SimStatus, refr
 
 /// Cell-ticks integrated per app update (bounds the work between checks for Ctrl-C).
 const CELL_TICKS_PER_UPDATE: usize = 1 << 16;
+/// Waiting for the disk longer than this between two progress updates
+/// shows in the progress line.
+const DISK_WAIT_NOTICE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What to run and where to write it.
 #[derive(Debug, Clone)]
@@ -439,6 +442,7 @@ pub fn run_scene(
         request.quiet,
     );
     let started = Instant::now();
+    let mut disk_wait = std::time::Duration::ZERO;
     app.update(); // Startup: records sample 0, integrates nothing.
     let stop_reason = loop {
         let tick = app.world().resource::<Session>().tick;
@@ -458,7 +462,7 @@ pub fn run_scene(
                 message: message.clone(),
             };
         }
-        if let Some(message) = app.world().resource::<Recorder>().error.clone() {
+        if let Some(message) = app.world().resource::<Recorder>().error() {
             break StopReason::WriteError { message };
         }
         if tick >= total_ticks {
@@ -467,10 +471,18 @@ pub fn run_scene(
         if stop.load(Ordering::SeqCst) {
             break StopReason::Interrupted;
         }
+        // Say so when the simulation waits for the disk.
+        let waited = app.world().resource::<Recorder>().disk_wait();
+        let note = if waited > disk_wait + DISK_WAIT_NOTICE {
+            " (waiting for the disk)"
+        } else {
+            ""
+        };
+        disk_wait = waited;
         progress.update(
             tick,
             format!(
-                "{:.2} / {}",
+                "{:.2} / {}{note}",
                 tick as f64 / ticks_per_unit,
                 run_spec.duration
             ),

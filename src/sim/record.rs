@@ -1,7 +1,16 @@
 //! The recording plugin: appends the lattice state to `E.npy`, `I.npy` and
 //! `t.npy` at every sample instant, flushing so that the files stay loadable.
+//!
+//! The files are written on their own thread: a sample is copied into one
+//! of [`BUFFERS`] buffers and handed over, so integration goes on while the
+//! disk writes, and waits for it only when every buffer is still on its way
+//! (a disk slower than the stream of samples; [`Recorder::disk_wait`] says
+//! how long). Memory stays bounded by those buffers.
 
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
@@ -11,31 +20,84 @@ use eifield_model::npy::{NpyError, NpyWriter};
 use crate::sim::session::Session;
 use crate::sim::{Lattice, SimSystems};
 
-/// Longest time buffered samples wait before they are flushed to disk.
+/// Longest time written samples wait before the files are flushed.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// Sample buffers between the simulation and the writer thread.
+pub const BUFFERS: usize = 3;
+
+/// One sample of E and I on its way to the disk.
+struct Sample {
+    e: Vec<f64>,
+    i: Vec<f64>,
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    Write(Sample),
+    /// Flush the files, then answer.
+    Flush(SyncSender<Result<(), String>>),
+}
+
+/// The three arrays, owned by the writer thread.
+struct Files {
+    e: NpyWriter,
+    i: NpyWriter,
+    t: NpyWriter,
+    sample_rate: f64,
+    last_flush: Instant,
+    /// A pause before each sample (a slow disk, in tests).
+    throttle: Duration,
+}
+
+impl Files {
+    fn write(&mut self, sample: &Sample) -> Result<(), NpyError> {
+        std::thread::sleep(self.throttle);
+        let n = self.t.rows();
+        self.e.append(&sample.e)?;
+        self.i.append(&sample.i)?;
+        self.t.append(&[n as f64 / self.sample_rate])?;
+        if self.last_flush.elapsed() >= FLUSH_INTERVAL {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), NpyError> {
+        self.e.flush()?;
+        self.i.flush()?;
+        self.t.flush()?;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+}
 
 /// Open recording of one run.
 #[derive(Resource)]
 pub struct Recorder {
-    e: NpyWriter,
-    i: NpyWriter,
-    t: NpyWriter,
+    /// Jobs for the writer thread (`None` once it is stopped).
+    jobs: Option<SyncSender<Job>>,
+    /// Buffers the writer is done with (in a mutex only so that the
+    /// recorder can be a resource: the simulation alone takes them).
+    free: Mutex<Receiver<Sample>>,
+    writer: Option<JoinHandle<()>>,
+    /// The writer's first error; recording stops there.
+    failure: Arc<Mutex<Option<String>>>,
     /// Record every this many ticks.
     ticks_per_sample: u64,
-    /// Samples per unit of model time (for the times in `t.npy`).
-    sample_rate: f64,
     /// The tick of the next sample.
     next_tick: u64,
     /// Stop after this many samples.
     max_samples: u64,
-    last_flush: Instant,
-    /// The first write error, if any; recording stops there.
-    pub error: Option<String>,
+    /// Samples handed to the writer.
+    sent: u64,
+    /// Time the simulation waited for a free buffer.
+    waited: Duration,
 }
 
 impl Recorder {
     /// Creates the three arrays in `dir` for a lattice of `cells` cells, E
-    /// and I in the engine's `precision` (the times in f64).
+    /// and I in the engine's `precision` (the times in f64), and starts
+    /// their writer thread.
     pub fn create(
         dir: &Path,
         cells: usize,
@@ -44,42 +106,138 @@ impl Recorder {
         sample_rate: f64,
         max_samples: u64,
     ) -> Result<Self, NpyError> {
-        Ok(Self {
+        let files = Files {
             e: NpyWriter::create_with(&dir.join("E.npy"), Some(cells), precision)?,
             i: NpyWriter::create_with(&dir.join("I.npy"), Some(cells), precision)?,
             t: NpyWriter::create(&dir.join("t.npy"), None)?,
-            ticks_per_sample: ticks_per_sample.max(1),
             sample_rate,
+            last_flush: Instant::now(),
+            throttle: Duration::ZERO,
+        };
+        Self::start(dir, files, ticks_per_sample, max_samples)
+    }
+
+    /// Starts the writer thread on `files`.
+    fn start(
+        dir: &Path,
+        mut files: Files,
+        ticks_per_sample: u64,
+        max_samples: u64,
+    ) -> Result<Self, NpyError> {
+        let (jobs, inbox) = sync_channel::<Job>(BUFFERS);
+        let (give_back, free) = sync_channel::<Sample>(BUFFERS);
+        for _ in 0..BUFFERS {
+            give_back
+                .send(Sample {
+                    e: Vec::new(),
+                    i: Vec::new(),
+                })
+                .expect("the channel holds every buffer");
+        }
+        let failure = Arc::new(Mutex::new(None));
+        let failed = failure.clone();
+        let writer = std::thread::Builder::new()
+            .name("eifield recorder".into())
+            .spawn(move || {
+                let fail = |e: String| {
+                    let mut first = failed.lock().unwrap_or_else(|p| p.into_inner());
+                    first.get_or_insert(e);
+                };
+                for job in inbox {
+                    match job {
+                        Job::Write(sample) => {
+                            if let Err(e) = files.write(&sample) {
+                                fail(e.to_string());
+                            }
+                            // The receiver is gone only when the recorder is.
+                            let _ = give_back.send(sample);
+                        }
+                        Job::Flush(reply) => {
+                            let result = files.flush().map_err(|e| e.to_string());
+                            if let Err(e) = &result {
+                                fail(e.clone());
+                            }
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            })
+            .map_err(|source| NpyError {
+                path: dir.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            jobs: Some(jobs),
+            free: Mutex::new(free),
+            writer: Some(writer),
+            failure,
+            ticks_per_sample: ticks_per_sample.max(1),
             next_tick: 0,
             max_samples,
-            last_flush: Instant::now(),
-            error: None,
+            sent: 0,
+            waited: Duration::ZERO,
         })
     }
 
-    /// Samples written so far.
+    /// Samples recorded so far (on disk after [`Recorder::flush`]).
     pub fn samples(&self) -> u64 {
-        self.t.rows()
+        self.sent
     }
 
-    /// Writes every buffered sample and updates the headers.
-    pub fn flush(&mut self) -> Result<(), NpyError> {
-        self.e.flush()?;
-        self.i.flush()?;
-        self.t.flush()?;
-        self.last_flush = Instant::now();
+    /// The first write error, if any: recording stopped there.
+    pub fn error(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How long the simulation has waited for the disk in all.
+    pub fn disk_wait(&self) -> Duration {
+        self.waited
+    }
+
+    /// Waits until every sample recorded so far is written, and updates
+    /// the headers.
+    pub fn flush(&mut self) -> Result<(), String> {
+        let (reply, answer) = sync_channel(1);
+        let jobs = self.jobs.as_ref().ok_or("the recorder is closed")?;
+        jobs.send(Job::Flush(reply))
+            .map_err(|_| "the recorder's writer stopped".to_string())?;
+        answer
+            .recv()
+            .map_err(|_| "the recorder's writer stopped".to_string())?
+    }
+
+    fn append(&mut self, e: &[f64], i: &[f64]) -> Result<(), String> {
+        let waited = Instant::now();
+        let mut sample = self
+            .free
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .recv()
+            .map_err(|_| "the recorder's writer stopped".to_string())?;
+        self.waited += waited.elapsed();
+        sample.e.clear();
+        sample.e.extend_from_slice(e);
+        sample.i.clear();
+        sample.i.extend_from_slice(i);
+        let jobs = self.jobs.as_ref().ok_or("the recorder is closed")?;
+        jobs.send(Job::Write(sample))
+            .map_err(|_| "the recorder's writer stopped".to_string())?;
+        self.sent += 1;
         Ok(())
     }
+}
 
-    fn append(&mut self, e: &[f64], i: &[f64]) -> Result<(), NpyError> {
-        let n = self.t.rows();
-        self.e.append(e)?;
-        self.i.append(i)?;
-        self.t.append(&[n as f64 / self.sample_rate])?;
-        if self.last_flush.elapsed() >= FLUSH_INTERVAL {
-            self.flush()?;
+impl Drop for Recorder {
+    /// Lets the writer finish what it was given (a final flush is the
+    /// caller's), then joins it.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
         }
-        Ok(())
     }
 }
 
@@ -102,7 +260,7 @@ fn record_sample(
     let (Some(mut recorder), Some(mut lattice)) = (recorder, lattice) else {
         return;
     };
-    if recorder.error.is_some()
+    if recorder.error().is_some()
         || session.tick != recorder.next_tick
         || recorder.samples() >= recorder.max_samples
     {
@@ -111,12 +269,66 @@ fn record_sample(
     let rec = &mut *recorder;
     // A GPU state is read back here, at sample times only.
     if let Err(e) = lattice.sync() {
-        rec.error = Some(format!("cannot read the lattice back from the GPU: {e}"));
+        rec.fail(format!("cannot read the lattice back from the GPU: {e}"));
         return;
     }
     let state = lattice.state();
     if let Err(err) = rec.append(state.e, state.i) {
-        rec.error = Some(err.to_string());
+        rec.fail(err);
     }
     rec.next_tick += rec.ticks_per_sample;
+}
+
+impl Recorder {
+    /// Records a failure on this side (the first one is kept).
+    fn fail(&mut self, message: String) {
+        let mut first = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A disk slower than the samples: the simulation waits, and every
+    /// sample still lands, in order.
+    #[test]
+    fn a_slow_disk_keeps_every_sample() {
+        let dir = std::env::temp_dir().join(format!("eifield-slow-disk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cells = 1000;
+        let files = Files {
+            e: NpyWriter::create(&dir.join("E.npy"), Some(cells)).unwrap(),
+            i: NpyWriter::create(&dir.join("I.npy"), Some(cells)).unwrap(),
+            t: NpyWriter::create(&dir.join("t.npy"), None).unwrap(),
+            sample_rate: 10.0,
+            last_flush: Instant::now(),
+            throttle: Duration::from_millis(15),
+        };
+        let mut recorder = Recorder::start(&dir, files, 1, 100).unwrap();
+        let samples = 12;
+        for k in 0..samples {
+            let e: Vec<f64> = (0..cells).map(|c| (k * cells + c) as f64).collect();
+            let i: Vec<f64> = e.iter().map(|v| -v).collect();
+            recorder.append(&e, &i).unwrap();
+        }
+        // Three buffers for twelve samples: the rest waited for the disk.
+        assert!(recorder.disk_wait() >= Duration::from_millis(15 * (samples - BUFFERS - 1) as u64));
+        recorder.flush().unwrap();
+        assert_eq!(recorder.samples(), samples as u64);
+        drop(recorder);
+        let bytes = std::fs::read(dir.join("E.npy")).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(npy.shape(), [samples as u64, cells as u64]);
+        let e = npy.into_vec::<f64>().unwrap();
+        assert!(e.iter().enumerate().all(|(k, &v)| v == k as f64));
+        let bytes = std::fs::read(dir.join("t.npy")).unwrap();
+        let t = npyz::NpyFile::new(&bytes[..])
+            .unwrap()
+            .into_vec::<f64>()
+            .unwrap();
+        assert_eq!(t, (0..samples).map(|k| k as f64 / 10.0).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

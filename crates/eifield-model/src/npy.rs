@@ -38,6 +38,8 @@ pub struct NpyWriter {
     cols: Option<usize>,
     rows: u64,
     precision: Precision,
+    /// A row's bytes, reused.
+    bytes: Vec<u8>,
 }
 
 impl NpyWriter {
@@ -65,6 +67,7 @@ impl NpyWriter {
             cols,
             rows: 0,
             precision,
+            bytes: Vec::new(),
         };
         let header = writer.header();
         writer.out.write_all(&header).map_err(err)?;
@@ -86,15 +89,20 @@ impl NpyWriter {
     /// Appends one row (its length must be `cols`, or 1 for a 1-D array).
     pub fn append(&mut self, row: &[f64]) -> Result<(), NpyError> {
         debug_assert_eq!(row.len(), self.cols.unwrap_or(1));
-        let written = match self.precision {
-            Precision::F64 => row
-                .iter()
-                .try_for_each(|v| self.out.write_all(&v.to_le_bytes())),
-            Precision::F32 => row
-                .iter()
-                .try_for_each(|&v| self.out.write_all(&(v as f32).to_le_bytes())),
-        };
-        written.map_err(|source| NpyError {
+        // The row's bytes first, then one write (as fast as the disk).
+        self.bytes.clear();
+        match self.precision {
+            Precision::F64 => {
+                self.bytes.reserve(8 * row.len());
+                row.iter().for_each(|&v| v.push_le(&mut self.bytes));
+            }
+            Precision::F32 => {
+                self.bytes.reserve(4 * row.len());
+                row.iter()
+                    .for_each(|&v| (v as f32).push_le(&mut self.bytes));
+            }
+        }
+        self.out.write_all(&self.bytes).map_err(|source| NpyError {
             path: self.path.clone(),
             source,
         })?;
