@@ -19,7 +19,7 @@ use super::AppError;
 use super::progress::DelayedProgress;
 use crate::sim::backend::{BackendRequest, FieldEngine, GpuDevice};
 use crate::sim::probes::ProbesPlugin;
-use crate::sim::record::Recorder;
+use crate::sim::record::{Flushed, OnFlush, Recorder};
 use crate::sim::session::{Session, install_replay};
 use crate::sim::{EntityMirror, Lattice, SimPlugins, SimSettings, SimStatus, refresh_entities};
 
@@ -187,10 +187,15 @@ fn prepare_out_dir(out: &Path, force: bool) -> Result<(), AppError> {
     })
 }
 
+/// Writes `manifest.json` atomically (a temporary file, then a rename), so
+/// that a reader, or a killed run, never leaves half a manifest.
 fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), String> {
     let text = serde_json::to_string_pretty(manifest).map_err(|e| e.to_string())?;
     let path = out.join("manifest.json");
-    std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
+    let tmp = out.join("manifest.json.tmp");
+    std::fs::write(&tmp, text + "\n")
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The headless app: the simulation plugins (without probes, which only the
@@ -347,15 +352,6 @@ pub fn run_scene(
         ),
         None => (sample_rate, 1),
     };
-    let mut recorder = Recorder::create(
-        &request.out,
-        cells,
-        engine.precision(),
-        ticks_per_sample,
-        sample_rate,
-        samples_requested,
-    )
-    .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
     // The resolved scene runs the same without seeds; a session is written as
     // given, since its parameter edits apply to the scene as it was written.
     let mut written = if scene.events.is_some() {
@@ -402,6 +398,26 @@ pub fn run_scene(
         stop: StopReason::Running,
     };
     write_manifest(&request.out, &manifest).map_err(AppError::Input)?;
+    // After each flush the manifest counts what the arrays hold, so that a
+    // killed run's folder says how far it got.
+    let mut progress_manifest = manifest.clone();
+    let out_dir = request.out.clone();
+    let on_flush: OnFlush = Box::new(move |flushed: Flushed| {
+        progress_manifest.samples = flushed.samples;
+        progress_manifest.steps = flushed.steps;
+        progress_manifest.model_time = flushed.tick as f64 / ticks_per_unit;
+        write_manifest(&out_dir, &progress_manifest)
+    });
+    let mut recorder = Recorder::create(
+        &request.out,
+        cells,
+        engine.precision(),
+        ticks_per_sample,
+        sample_rate,
+        samples_requested,
+        Some(on_flush),
+    )
+    .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
     if manifest.precision == "f32" {
         eprintln!(
             "note: f32 is for exploration: its rounding can move a spike or a wave front; \

@@ -29,7 +29,26 @@ pub const BUFFERS: usize = 3;
 struct Sample {
     e: Vec<f64>,
     i: Vec<f64>,
+    /// The session's tick and the engine's steps when it was taken.
+    tick: u64,
+    steps: u64,
 }
+
+/// What is on disk after a flush: the samples the arrays hold, and the tick
+/// and engine steps of the last of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flushed {
+    /// Samples in each array.
+    pub samples: u64,
+    /// The session's tick at the last sample.
+    pub tick: u64,
+    /// Engine steps taken at the last sample.
+    pub steps: u64,
+}
+
+/// Called on the writer thread after each flush (to record the run's
+/// progress beside the arrays, say).
+pub type OnFlush = Box<dyn FnMut(Flushed) -> Result<(), String> + Send>;
 
 /// What the writer thread is asked to do.
 enum Job {
@@ -47,27 +66,47 @@ struct Files {
     last_flush: Instant,
     /// A pause before each sample (a slow disk, in tests).
     throttle: Duration,
+    /// The tick and steps of the last sample written.
+    last: (u64, u64),
+    on_flush: Option<OnFlush>,
 }
 
 impl Files {
-    fn write(&mut self, sample: &Sample) -> Result<(), NpyError> {
+    fn write(&mut self, sample: &Sample) -> Result<(), String> {
         std::thread::sleep(self.throttle);
         let n = self.t.rows();
-        self.e.append(&sample.e)?;
-        self.i.append(&sample.i)?;
-        self.t.append(&[n as f64 / self.sample_rate])?;
+        let appended = (|| {
+            self.e.append(&sample.e)?;
+            self.i.append(&sample.i)?;
+            self.t.append(&[n as f64 / self.sample_rate])
+        })();
+        appended.map_err(|e| e.to_string())?;
+        self.last = (sample.tick, sample.steps);
         if self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush()?;
         }
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), NpyError> {
-        self.e.flush()?;
-        self.i.flush()?;
-        self.t.flush()?;
+    /// Writes everything and updates the headers (the arrays first, so
+    /// that what `on_flush` reports is on disk).
+    fn flush(&mut self) -> Result<(), String> {
+        let flushed = (|| {
+            self.e.flush()?;
+            self.i.flush()?;
+            self.t.flush()
+        })();
+        flushed.map_err(|e| e.to_string())?;
         self.last_flush = Instant::now();
-        Ok(())
+        let state = Flushed {
+            samples: self.t.rows(),
+            tick: self.last.0,
+            steps: self.last.1,
+        };
+        match self.on_flush.as_mut() {
+            Some(report) => report(state),
+            None => Ok(()),
+        }
     }
 }
 
@@ -105,6 +144,7 @@ impl Recorder {
         ticks_per_sample: u64,
         sample_rate: f64,
         max_samples: u64,
+        on_flush: Option<OnFlush>,
     ) -> Result<Self, NpyError> {
         let files = Files {
             e: NpyWriter::create_with(&dir.join("E.npy"), Some(cells), precision)?,
@@ -113,6 +153,8 @@ impl Recorder {
             sample_rate,
             last_flush: Instant::now(),
             throttle: Duration::ZERO,
+            last: (0, 0),
+            on_flush,
         };
         Self::start(dir, files, ticks_per_sample, max_samples)
     }
@@ -131,6 +173,8 @@ impl Recorder {
                 .send(Sample {
                     e: Vec::new(),
                     i: Vec::new(),
+                    tick: 0,
+                    steps: 0,
                 })
                 .expect("the channel holds every buffer");
         }
@@ -147,13 +191,13 @@ impl Recorder {
                     match job {
                         Job::Write(sample) => {
                             if let Err(e) = files.write(&sample) {
-                                fail(e.to_string());
+                                fail(e);
                             }
                             // The receiver is gone only when the recorder is.
                             let _ = give_back.send(sample);
                         }
                         Job::Flush(reply) => {
-                            let result = files.flush().map_err(|e| e.to_string());
+                            let result = files.flush();
                             if let Err(e) = &result {
                                 fail(e.clone());
                             }
@@ -209,7 +253,7 @@ impl Recorder {
             .map_err(|_| "the recorder's writer stopped".to_string())?
     }
 
-    fn append(&mut self, e: &[f64], i: &[f64]) -> Result<(), String> {
+    fn append(&mut self, e: &[f64], i: &[f64], tick: u64, steps: u64) -> Result<(), String> {
         let waited = Instant::now();
         let mut sample = self
             .free
@@ -222,6 +266,8 @@ impl Recorder {
         sample.e.extend_from_slice(e);
         sample.i.clear();
         sample.i.extend_from_slice(i);
+        sample.tick = tick;
+        sample.steps = steps;
         let jobs = self.jobs.as_ref().ok_or("the recorder is closed")?;
         jobs.send(Job::Write(sample))
             .map_err(|_| "the recorder's writer stopped".to_string())?;
@@ -272,8 +318,9 @@ fn record_sample(
         rec.fail(format!("cannot read the lattice back from the GPU: {e}"));
         return;
     }
+    let steps = lattice.engine().steps();
     let state = lattice.state();
-    if let Err(err) = rec.append(state.e, state.i) {
+    if let Err(err) = rec.append(state.e, state.i, session.tick, steps) {
         rec.fail(err);
     }
     rec.next_tick += rec.ticks_per_sample;
@@ -305,13 +352,15 @@ mod tests {
             sample_rate: 10.0,
             last_flush: Instant::now(),
             throttle: Duration::from_millis(15),
+            last: (0, 0),
+            on_flush: None,
         };
         let mut recorder = Recorder::start(&dir, files, 1, 100).unwrap();
         let samples = 12;
         for k in 0..samples {
             let e: Vec<f64> = (0..cells).map(|c| (k * cells + c) as f64).collect();
             let i: Vec<f64> = e.iter().map(|v| -v).collect();
-            recorder.append(&e, &i).unwrap();
+            recorder.append(&e, &i, k as u64, 5 * k as u64).unwrap();
         }
         // Three buffers for twelve samples: the rest waited for the disk.
         assert!(recorder.disk_wait() >= Duration::from_millis(15 * (samples - BUFFERS - 1) as u64));
