@@ -83,10 +83,7 @@ impl PyScene {
 
     /// The constant drives per cell `(h_ex, h_in)` (row-major, after the
     /// heterogeneity).
-    fn cell_drives<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>) {
+    fn cell_drives<'py>(&self, py: Python<'py>) -> ArrayPair<'py> {
         let (h_ex, h_in) = self.scene.cell_drives();
         (PyArray1::from_vec(py, h_ex), PyArray1::from_vec(py, h_in))
     }
@@ -111,10 +108,7 @@ impl PyScene {
 
     /// The initial state `(E, I)` per cell, or `None` for `Rest` (found
     /// when the scene runs).
-    fn initial_state<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> Option<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+    fn initial_state<'py>(&self, py: Python<'py>) -> Option<ArrayPair<'py>> {
         let (e, i) = self.scene.initial_arrays()?;
         Some((PyArray1::from_vec(py, e), PyArray1::from_vec(py, i)))
     }
@@ -728,6 +722,9 @@ fn gpu_context(precision: Precision) -> PyResult<eifield_gpu::GpuContext> {
     opened.push((precision, ctx.clone()));
     Ok(ctx)
 }
+
+/// Two float64 arrays (per-cell values of E and I, or of the two drives).
+type ArrayPair<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
 
 /// The extension module.
 #[pymodule]

@@ -217,8 +217,8 @@ pub fn entity_bytes_per_cell(cells: usize) -> Option<f64> {
         (
             GridPosition {
                 row: 0,
-                col: index,
-                index,
+                col: index as u32,
+                index: index as u32,
             },
             Excitatory(0.0),
             Inhibitory(0.0),

@@ -356,7 +356,7 @@ impl FigureArgs {
 /// exit code (0 completed, 1 blow-up or write failure, 2 bad input, 130 interrupted).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run_command(cli.command.unwrap_or(Command::View {
+    let command = cli.command.unwrap_or(Command::View {
         scene: PathBuf::from(DEFAULT_SCENE),
         script: None,
         captures: PathBuf::from(DEFAULT_CAPTURE_DIR),
@@ -364,12 +364,30 @@ pub fn main() -> ExitCode {
             backend: BackendChoice::Auto,
             precision: None,
         },
-    })) {
+    });
+    if !matches!(command, Command::View { .. }) {
+        quiet_display_probe();
+    }
+    match run_command(command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Commands without a window look for a GPU without a display. Where no
+/// display is configured, the Wayland library that Vulkan drivers load while
+/// they list adapters says "error: XDG_RUNTIME_DIR is invalid or not set in
+/// the environment." on stderr, though nothing is wrong; pointed at a
+/// runtime folder that cannot exist, it finds no display quietly.
+fn quiet_display_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        // SAFETY: called at the start of `main`, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", "/dev/null/no-display") };
     }
 }
 

@@ -164,7 +164,7 @@ fn take_component_writes(
     }
     let written: Vec<_> = cells
         .iter()
-        .map(|(pos, e, i)| (pos.index, e.0, i.0))
+        .map(|(pos, e, i)| (pos.cell(), e.0, i.0))
         .collect();
     lattice.engine_mut().write_cells(&written);
 }

@@ -23,7 +23,7 @@ use crate::sim::{Lattice, SimSystems};
 /// Longest time written samples wait before the files are flushed.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// Sample buffers between the simulation and the writer thread.
-pub const BUFFERS: usize = 3;
+pub const BUFFERS: usize = 2;
 
 /// One sample of E and I on its way to the disk.
 struct Sample {
@@ -362,7 +362,7 @@ mod tests {
             let i: Vec<f64> = e.iter().map(|v| -v).collect();
             recorder.append(&e, &i, k as u64, 5 * k as u64).unwrap();
         }
-        // Three buffers for twelve samples: the rest waited for the disk.
+        // Two buffers for twelve samples: the rest waited for the disk.
         assert!(recorder.disk_wait() >= Duration::from_millis(15 * (samples - BUFFERS - 1) as u64));
         recorder.flush().unwrap();
         assert_eq!(recorder.samples(), samples as u64);

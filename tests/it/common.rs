@@ -82,8 +82,8 @@ pub fn state(app: &mut App) -> (Vec<f64>, Vec<f64>) {
     let n = q.iter(world).count();
     let (mut e, mut i) = (vec![0.0; n], vec![0.0; n]);
     for (pos, ex, inh) in q.iter(world) {
-        e[pos.index] = ex.0;
-        i[pos.index] = inh.0;
+        e[pos.cell()] = ex.0;
+        i[pos.cell()] = inh.0;
     }
     (e, i)
 }

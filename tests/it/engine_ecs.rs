@@ -212,7 +212,7 @@ fn a_write_to_an_oscillators_component_reaches_the_integration() {
     let world = app.world_mut();
     let mut cells = world.query::<(&GridPosition, &mut Excitatory)>();
     for (pos, mut e) in cells.iter_mut(world) {
-        if pos.index == k {
+        if pos.cell() == k {
             e.0 = 3.0;
         }
     }

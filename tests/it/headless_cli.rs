@@ -205,8 +205,11 @@ fn resolved_scene_round_trips_to_identical_results() {
     let first = dir.join("first");
     run_scene(&scene, &first);
     let resolved_text = std::fs::read_to_string(first.join("scene.ron")).unwrap();
-    // The random draws are written out.
-    assert!(resolved_text.contains("Explicit"), "{resolved_text}");
+    // The seeded draws stay seeds (their generator is pinned): a small scene.
+    assert!(
+        resolved_text.contains("Random(") && !resolved_text.contains("Explicit"),
+        "{resolved_text}"
+    );
     let second = dir.join("second");
     run_scene(&first.join("scene.ron"), &second);
     for file in ["E.npy", "I.npy", "t.npy", "scene.ron"] {
@@ -703,4 +706,64 @@ fn a_run_continues_from_the_last_sample_of_an_earlier_one() {
         "{stderr}"
     );
     assert!(!dir.join("other").exists());
+}
+
+/// A run of a million cells writes a scene of a few KB (seeded drives stay
+/// seeds) whose folder reruns to the same bits; a state to continue from is
+/// written beside it as `.npy` arrays; and probing for a GPU on a machine
+/// without a display prints nothing.
+#[test]
+fn a_large_runs_scene_is_small_reruns_to_the_same_bits_and_probing_is_quiet() {
+    let dir = temp_out("big-scene");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("big.ron");
+    std::fs::write(
+        &spec,
+        "(grid: (rows: 1024, cols: 1024, boundary: Open), \
+         run: (duration: 0.01, sample_rate: 100.0))",
+    )
+    .unwrap();
+    let run = |scene: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            scene.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        args.push("--quiet");
+        let done = Command::new(env!("CARGO_BIN_EXE_eifield"))
+            .args(&args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("WAYLAND_DISPLAY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+        assert!(done.status.success(), "{stderr}");
+        stderr
+    };
+    // `auto` probes for a GPU at this size.
+    let stderr = run(&spec, &dir.join("first"), &["--backend", "auto"]);
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+    let scene = dir.join("first").join("scene.ron");
+    let size = std::fs::metadata(&scene).unwrap().len();
+    assert!(size < 16 * 1024, "scene.ron of 1024² holds {size} bytes");
+    run(&scene, &dir.join("again"), &["--backend", "cpu"]);
+    for name in ["E.npy", "I.npy"] {
+        let (_, first) = read_npy(&dir.join("first").join(name));
+        let (_, again) = read_npy(&dir.join("again").join(name));
+        assert!(first == again, "{name}: the folder reruns to the same bits");
+    }
+    // A continued run's state lives beside its scene.
+    let next = dir.join("next");
+    run(
+        &spec,
+        &next,
+        &["--continue-from", dir.join("first").to_str().unwrap()],
+    );
+    assert!(std::fs::metadata(next.join("scene.ron")).unwrap().len() < 16 * 1024);
+    let (shape, initial) = read_npy(&next.join("initial_E.npy"));
+    assert_eq!(shape, [1024, 1024]);
+    let (_, first) = read_npy(&dir.join("first").join("E.npy"));
+    assert!(initial[..] == first[first.len() - initial.len()..]);
 }
