@@ -20,8 +20,13 @@ use eifield_model::npy::{NpyError, NpyWriter};
 use crate::sim::session::Session;
 use crate::sim::{Lattice, SimSystems};
 
-/// Longest time written samples wait before the files are flushed.
+/// Longest time written samples wait before the files are flushed (then
+/// any reader, and a killed process's folder, has them).
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// Longest time between flushes that also wait for the disk (then a power
+/// cut keeps them): waiting for the disk at every flush would hold the
+/// writer up for as long as the disk takes to catch up.
+const DISK_INTERVAL: Duration = Duration::from_secs(5);
 /// Sample buffers between the simulation and the writer thread.
 pub const BUFFERS: usize = 2;
 
@@ -64,6 +69,7 @@ struct Files {
     t: NpyWriter,
     sample_rate: f64,
     last_flush: Instant,
+    last_disk_flush: Instant,
     /// A pause before each sample (a slow disk, in tests).
     throttle: Duration,
     /// The tick and steps of the last sample written.
@@ -83,21 +89,25 @@ impl Files {
         appended.map_err(|e| e.to_string())?;
         self.last = (sample.tick, sample.steps);
         if self.last_flush.elapsed() >= FLUSH_INTERVAL {
-            self.flush()?;
+            self.flush(self.last_disk_flush.elapsed() >= DISK_INTERVAL)?;
         }
         Ok(())
     }
 
     /// Writes everything and updates the headers (the arrays first, so
-    /// that what `on_flush` reports is on disk).
-    fn flush(&mut self) -> Result<(), String> {
+    /// that what `on_flush` reports is in them), waiting for the disk with
+    /// `disk`.
+    fn flush(&mut self, disk: bool) -> Result<(), String> {
         let flushed = (|| {
-            self.e.flush()?;
-            self.i.flush()?;
-            self.t.flush()
+            self.e.flush_to(disk)?;
+            self.i.flush_to(disk)?;
+            self.t.flush_to(disk)
         })();
         flushed.map_err(|e| e.to_string())?;
         self.last_flush = Instant::now();
+        if disk {
+            self.last_disk_flush = self.last_flush;
+        }
         let state = Flushed {
             samples: self.t.rows(),
             tick: self.last.0,
@@ -152,6 +162,7 @@ impl Recorder {
             t: NpyWriter::create(&dir.join("t.npy"), None)?,
             sample_rate,
             last_flush: Instant::now(),
+            last_disk_flush: Instant::now(),
             throttle: Duration::ZERO,
             last: (0, 0),
             on_flush,
@@ -197,7 +208,7 @@ impl Recorder {
                             let _ = give_back.send(sample);
                         }
                         Job::Flush(reply) => {
-                            let result = files.flush();
+                            let result = files.flush(true);
                             if let Err(e) = &result {
                                 fail(e.clone());
                             }
@@ -351,6 +362,7 @@ mod tests {
             t: NpyWriter::create(&dir.join("t.npy"), None).unwrap(),
             sample_rate: 10.0,
             last_flush: Instant::now(),
+            last_disk_flush: Instant::now(),
             throttle: Duration::from_millis(15),
             last: (0, 0),
             on_flush: None,

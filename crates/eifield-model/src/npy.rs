@@ -89,9 +89,13 @@ impl NpyWriter {
     /// Appends one row (its length must be `cols`, or 1 for a 1-D array).
     pub fn append(&mut self, row: &[f64]) -> Result<(), NpyError> {
         debug_assert_eq!(row.len(), self.cols.unwrap_or(1));
-        // The row's bytes first, then one write (as fast as the disk).
+        // One write of the row's bytes (as fast as the disk).
         self.bytes.clear();
         match self.precision {
+            // On little-endian machines the values are the file's bytes.
+            Precision::F64 if cfg!(target_endian = "little") => {
+                return self.write_row_bytes(bytemuck::cast_slice(row));
+            }
             Precision::F64 => {
                 self.bytes.reserve(8 * row.len());
                 row.iter().for_each(|&v| v.push_le(&mut self.bytes));
@@ -102,7 +106,14 @@ impl NpyWriter {
                     .for_each(|&v| (v as f32).push_le(&mut self.bytes));
             }
         }
-        self.out.write_all(&self.bytes).map_err(|source| NpyError {
+        let bytes = std::mem::take(&mut self.bytes);
+        let written = self.write_row_bytes(&bytes);
+        self.bytes = bytes;
+        written
+    }
+
+    fn write_row_bytes(&mut self, bytes: &[u8]) -> Result<(), NpyError> {
+        self.out.write_all(bytes).map_err(|source| NpyError {
             path: self.path.clone(),
             source,
         })?;
@@ -115,16 +126,32 @@ impl NpyWriter {
         self.rows
     }
 
-    /// Writes buffered rows and updates the header's shape to match them.
+    /// Writes buffered rows, updates the header's shape to match them, and
+    /// waits until the disk has them (see [`NpyWriter::flush_to`]).
     pub fn flush(&mut self) -> Result<(), NpyError> {
+        self.flush_to(true)
+    }
+
+    /// Writes buffered rows to the file and updates the header's shape to
+    /// match them: the file then holds them for any reader, and after the
+    /// process stops, however it stops. With `disk`, also waits until the
+    /// disk has the rows, then the header (so that a power cut, too, leaves
+    /// a header that counts only rows on the disk).
+    pub fn flush_to(&mut self, disk: bool) -> Result<(), NpyError> {
         let header = self.header();
         let result = (|| {
             self.out.flush()?;
             let file = self.out.get_mut();
+            if disk {
+                file.sync_data()?;
+            }
             file.seek(SeekFrom::Start(0))?;
             file.write_all(&header)?;
             file.seek(SeekFrom::End(0))?;
-            file.sync_data()
+            if disk {
+                file.sync_data()?;
+            }
+            Ok(())
         })();
         result.map_err(|source| NpyError {
             path: self.path.clone(),
