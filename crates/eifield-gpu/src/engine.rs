@@ -1057,12 +1057,11 @@ impl GpuEngine {
             &mut self.host_drive,
             t,
         );
-        let queue = &self.ctx.queue;
-        let encode = |values: &[f64]| self.precision.encode(values);
         match change {
             DriveChange::None => {}
             DriveChange::Whole(values) => {
-                queue.write_buffer(&self.buffers.drive, 0, &encode(values))
+                let bytes = self.precision.encode(values);
+                self.ctx.queue.write_buffer(&self.buffers.drive, 0, &bytes);
             }
             DriveChange::Cells {
                 reset,
@@ -1070,18 +1069,10 @@ impl GpuEngine {
                 values,
             } => {
                 if reset {
-                    queue.write_buffer(&self.buffers.drive, 0, &encode(&self.h_ex));
+                    let bytes = self.precision.encode(&self.h_ex);
+                    self.ctx.queue.write_buffer(&self.buffers.drive, 0, &bytes);
                 }
-                scatter(
-                    &self.ctx,
-                    self.precision,
-                    &self.pipelines,
-                    &mut self.buffers,
-                    encoder,
-                    &cells,
-                    &values,
-                    Target::Drive,
-                );
+                self.scatter_into(encoder, &cells, &values, Target::Drive);
             }
         }
     }

@@ -157,14 +157,21 @@ fn wide_stencils_batch_one_dispatch_per_stage() {
         s.validate().expect("valid");
     }
     let batch = run_batch_to_arrays(&ctx, &scenes, Some(Precision::F64), 64);
+    each_gives_its_run_alone(&ctx, &scenes, &batch, "wide member");
+}
+
+/// Each scene's batched run against its run alone on the GPU (f64, within
+/// 1e-12).
+fn each_gives_its_run_alone(
+    ctx: &GpuContext,
+    scenes: &[FieldScene],
+    batch: &[Result<RunArrays, String>],
+    what: &str,
+) {
     for (k, scene) in scenes.iter().enumerate() {
-        let alone = run_to_arrays(&ctx, scene, Some(Precision::F64)).expect("GPU run");
-        same_run(
-            batch[k].as_ref().expect("the batch runs"),
-            &alone,
-            1e-12,
-            &format!("wide member {k}"),
-        );
+        let alone = run_to_arrays(ctx, scene, Some(Precision::F64)).expect("GPU run");
+        let run = batch[k].as_ref().expect("the batch runs");
+        same_run(run, &alone, 1e-12, &format!("{what} {k}"));
     }
 }
 
@@ -203,15 +210,7 @@ fn scenes_that_cannot_share_a_batch_run_in_groups_and_failures_stay_alone() {
         s.validate().expect("valid");
     }
     let batch = run_batch_to_arrays(&ctx, &scenes, Some(Precision::F64), 3);
-    for (k, scene) in scenes.iter().enumerate() {
-        let alone = run_to_arrays(&ctx, scene, Some(Precision::F64)).expect("GPU run");
-        same_run(
-            batch[k].as_ref().expect("the batch runs"),
-            &alone,
-            1e-12,
-            &format!("scene {k}"),
-        );
-    }
+    each_gives_its_run_alone(&ctx, &scenes, &batch, "scene");
     let blown = batch.last().unwrap().as_ref().unwrap();
     let alone_blown = run_to_arrays(&ctx, scenes.last().unwrap(), Some(Precision::F64)).unwrap();
     let (b, a) = (
