@@ -96,6 +96,7 @@ pub fn analyze(
             quiet: request.quiet,
             threads: request.threads,
             continue_from: None,
+            resume: false,
             backend: backend_of_run(&request.run_dir),
         },
         stop,

@@ -118,6 +118,10 @@ pub enum Command {
         /// the resolved scene records that state as its initial state.
         #[arg(long, value_name = "DIR")]
         continue_from: Option<PathBuf>,
+        /// Go on with a killed or interrupted run of the same scene in --out from its last
+        /// flushed sample, with the same bits as a run that was never stopped.
+        #[arg(long, conflicts_with_all = ["force", "continue_from"])]
+        resume: bool,
         /// The threshold of E an activation crosses upward (with --analyze).
         #[arg(long, default_value_t = DEFAULT_THRESHOLD, allow_negative_numbers = true)]
         threshold: f64,
@@ -410,6 +414,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             threshold,
             figure_args,
             continue_from,
+            resume,
             backend,
         } => {
             let request = RunRequest {
@@ -419,6 +424,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                 quiet,
                 threads,
                 continue_from,
+                resume,
                 backend: backend.request(),
             };
             let stop = stop_flag();

@@ -21,7 +21,9 @@ use crate::sim::backend::{BackendRequest, FieldEngine, GpuDevice};
 use crate::sim::probes::ProbesPlugin;
 use crate::sim::record::{Flushed, OnFlush, Recorder};
 use crate::sim::session::{Session, install_replay};
-use crate::sim::{EntityMirror, Lattice, SimPlugins, SimSettings, SimStatus, refresh_entities};
+use crate::sim::{
+    EntityMirror, Lattice, SimClock, SimPlugins, SimSettings, SimStatus, refresh_entities,
+};
 
 /// Cell-ticks integrated per app update (bounds the work between checks for Ctrl-C).
 const CELL_TICKS_PER_UPDATE: usize = 1 << 16;
@@ -44,6 +46,9 @@ pub struct RunRequest {
     pub threads: Option<usize>,
     /// Start from the last sample of this earlier run (of the same grid).
     pub continue_from: Option<PathBuf>,
+    /// Go on with the killed or interrupted run of the same scene in `out`
+    /// from its last flushed sample.
+    pub resume: bool,
     /// Which engine, in which precision.
     pub backend: BackendRequest,
 }
@@ -187,6 +192,73 @@ fn prepare_out_dir(out: &Path, force: bool) -> Result<(), AppError> {
     })
 }
 
+/// How far a killed or interrupted run got, from its manifest (which the
+/// recorder rewrites after every flush).
+struct Resumed {
+    /// Samples the arrays hold.
+    samples: u64,
+    /// Engine steps at the last of them.
+    steps: u64,
+    /// Wall time so far.
+    wall_time_s: f64,
+    /// The engine that ran it.
+    backend: String,
+    precision: String,
+}
+
+impl Resumed {
+    /// The run goes on with the engine that started it (another gives
+    /// other bits).
+    fn check_engine(&self, info: &crate::sim::backend::BackendInfo) -> Result<(), AppError> {
+        if (self.backend.as_str(), self.precision.as_str()) != (info.backend, info.precision) {
+            return Err(AppError::Input(format!(
+                "--resume: the run was made by the {} engine in {}; resume it with                  `--backend {} --precision {}`",
+                self.backend, self.precision, self.backend, self.precision
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where the run of `scene` in `out` stopped, for `--resume`: it must be a
+/// run of the same scene that did not complete or blow up.
+fn resume_point(out: &Path, scene: &FieldScene) -> Result<Option<Resumed>, AppError> {
+    let what =
+        |e: &dyn std::fmt::Display| AppError::Input(format!("--resume {}: {e}", out.display()));
+    let path = out.join("manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| what(&format!("holds no run to resume ({}: {e})", path.display())))?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| what(&format!("{}: {e}", path.display())))?;
+    if scene.events.is_some() {
+        return Err(what(&"a session replays from its start; run it again"));
+    }
+    let earlier = FieldScene::load(&out.join("scene.ron")).map_err(|e| what(&e))?;
+    if earlier != scene.resolved() {
+        return Err(what(
+            &"it holds a run of another scene (or of this one edited since)",
+        ));
+    }
+    let reason = manifest["stop"]["reason"].as_str().unwrap_or("");
+    match reason {
+        "running" | "interrupted" | "write_error" | "gpu_failure" => {}
+        "completed" => return Err(what(&"the run completed; there is nothing to resume")),
+        other => {
+            return Err(what(&format!(
+                "the run stopped with `{other}`; resuming would stop there again"
+            )));
+        }
+    }
+    let number = |key: &str| manifest[key].as_u64().unwrap_or(0);
+    Ok(Some(Resumed {
+        samples: number("samples"),
+        steps: number("steps"),
+        wall_time_s: manifest["wall_time_s"].as_f64().unwrap_or(0.0),
+        backend: manifest["backend"].as_str().unwrap_or("").to_owned(),
+        precision: manifest["precision"].as_str().unwrap_or("").to_owned(),
+    }))
+}
+
 /// Writes `manifest.json` atomically (a temporary file, then a rename), so
 /// that a reader, or a killed run, never leaves half a manifest.
 fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), String> {
@@ -317,7 +389,12 @@ pub fn run_scene(
     stop: Arc<AtomicBool>,
 ) -> Result<Manifest, AppError> {
     let created = !request.out.exists();
-    prepare_out_dir(&request.out, request.force)?;
+    let resumed = if request.resume {
+        resume_point(&request.out, &scene)?
+    } else {
+        prepare_out_dir(&request.out, request.force)?;
+        None
+    };
     let threads = request
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -336,6 +413,7 @@ pub fn run_scene(
             return Err(AppError::Input(format!("{source}: {e}")));
         }
     };
+    let mut engine = engine;
     let cells = scene.grid.len();
     // A session replays for its own length.
     let run_spec = match &scene.events {
@@ -359,18 +437,41 @@ pub fn run_scene(
     } else {
         scene.resolved()
     };
-    // Coupling matrices live beside the scene, so that the folder reruns.
-    eifield_model::coupling::store_matrices(&mut written.coupling.kernel, &request.out)
-        .map_err(AppError::Input)?;
-    // So do per-cell arrays (explicit drives, a state to continue from).
-    written
-        .store_cell_arrays(&request.out, "")
-        .map_err(AppError::Output)?;
-    let scene_path = request.out.join("scene.ron");
-    std::fs::write(&scene_path, written.to_ron_string())
-        .map_err(|e| AppError::Input(format!("cannot write {}: {e}", scene_path.display())))?;
+    // A resumed run's folder holds them already.
+    if resumed.is_none() {
+        // Coupling matrices live beside the scene, so that the folder reruns.
+        eifield_model::coupling::store_matrices(&mut written.coupling.kernel, &request.out)
+            .map_err(AppError::Input)?;
+        // So do per-cell arrays (explicit drives, a state to continue from).
+        written
+            .store_cell_arrays(&request.out, "")
+            .map_err(AppError::Output)?;
+        let scene_path = request.out.join("scene.ron");
+        std::fs::write(&scene_path, written.to_ron_string())
+            .map_err(|e| AppError::Input(format!("cannot write {}: {e}", scene_path.display())))?;
+    }
 
     let info = engine.info();
+    // A resumed run goes on from its last flushed sample, with its engine.
+    let resumed = resumed.filter(|r| r.samples > 0);
+    let resume_tick = match &resumed {
+        Some(r) => {
+            r.check_engine(&info)?;
+            let row = r.samples - 1;
+            let state = |name: &str| {
+                let path = request.out.join(name);
+                eifield_model::npy::read_row(&path, cells, engine.precision(), row)
+                    .map_err(|e| AppError::Input(format!("--resume: {}: {e}", path.display())))
+            };
+            let (e, i) = (state("E.npy")?, state("I.npy")?);
+            let tick = row * ticks_per_sample;
+            engine
+                .resume_at(&e, &i, tick as f64 / ticks_per_unit, r.steps)
+                .map_err(|e| AppError::Input(format!("--resume: {e}")))?;
+            tick
+        }
+        None => 0,
+    };
     let mut manifest = Manifest {
         program: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
@@ -390,11 +491,11 @@ pub fn run_scene(
             FieldEngine::Gpu(_) => None,
         },
         gpu_step: info.gpu_step,
-        steps: 0,
-        samples: 0,
+        steps: resumed.as_ref().map_or(0, |r| r.steps),
+        samples: resumed.as_ref().map_or(0, |r| r.samples),
         samples_requested,
-        model_time: 0.0,
-        wall_time_s: 0.0,
+        model_time: resume_tick as f64 / ticks_per_unit,
+        wall_time_s: resumed.as_ref().map_or(0.0, |r| r.wall_time_s),
         stop: StopReason::Running,
     };
     write_manifest(&request.out, &manifest).map_err(AppError::Input)?;
@@ -416,6 +517,7 @@ pub fn run_scene(
         sample_rate,
         samples_requested,
         Some(on_flush),
+        resumed.as_ref().map(|r| r.samples),
     )
     .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
     if manifest.precision == "f32" {
@@ -445,6 +547,11 @@ pub fn run_scene(
     }
     install_replay(app.world_mut(), &scene, written, engine, settings)
         .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
+    if resume_tick > 0 {
+        let world = app.world_mut();
+        world.resource_mut::<Session>().tick = resume_tick;
+        world.resource_mut::<SimClock>().ticks = resume_tick;
+    }
     if let Err(e) = recorder.flush() {
         return Err(AppError::Input(format!("cannot write the output: {e}")));
     }
@@ -523,7 +630,8 @@ pub fn run_scene(
     manifest.steps = engine.steps();
     manifest.samples = world.resource::<Recorder>().samples();
     manifest.model_time = session_ticks as f64 / ticks_per_unit;
-    manifest.wall_time_s = wall.as_secs_f64();
+    // A resumed run's wall time adds to the time before.
+    manifest.wall_time_s += wall.as_secs_f64();
     manifest.stop = stop_reason;
     write_manifest(&request.out, &manifest).map_err(AppError::Output)?;
     Ok(manifest)

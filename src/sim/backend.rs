@@ -727,6 +727,34 @@ impl FieldEngine {
         }
     }
 
+    /// Puts the engine where an uninterrupted run was at model time `t`
+    /// after `steps` steps, with state `(e, i)` (a resumed run). Refused by
+    /// the f32 CPU engine, whose compensated update carries more than E and
+    /// I from step to step.
+    pub fn resume_at(&mut self, e: &[f64], i: &[f64], t: f64, steps: u64) -> Result<(), String> {
+        match self {
+            Self::Cpu(engine) => {
+                engine.e.copy_from_slice(e);
+                engine.i.copy_from_slice(i);
+                engine.t = t;
+                engine.steps = steps;
+                engine.inputs.drop_finished(t);
+            }
+            Self::CpuSingle(_) => {
+                return Err("an f32 run cannot be resumed with the same bits; run it again".into());
+            }
+            // The GPU's f32 update is plain: E and I are all it carries.
+            Self::Gpu(gpu) => {
+                gpu.engine.write_state(e, i);
+                gpu.engine.t = t;
+                gpu.engine.steps = steps;
+                gpu.engine.inputs.drop_finished(t);
+                gpu.stale = true;
+            }
+        }
+        Ok(())
+    }
+
     /// Sets E and I of some cells: `(index, e, i)`.
     pub fn write_cells(&mut self, cells: &[(usize, f64, f64)]) {
         match self {

@@ -146,7 +146,10 @@ pub struct Recorder {
 impl Recorder {
     /// Creates the three arrays in `dir` for a lattice of `cells` cells, E
     /// and I in the engine's `precision` (the times in f64), and starts
-    /// their writer thread.
+    /// their writer thread; with `resume = Some(k)`, opens the arrays of an
+    /// earlier run in `dir` instead and goes on after their first `k`
+    /// samples (dropping any written after them).
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         dir: &Path,
         cells: usize,
@@ -155,11 +158,16 @@ impl Recorder {
         sample_rate: f64,
         max_samples: u64,
         on_flush: Option<OnFlush>,
+        resume: Option<u64>,
     ) -> Result<Self, NpyError> {
+        let open = |name: &str, cols: Option<usize>, precision: Precision| match resume {
+            Some(rows) => NpyWriter::resume(&dir.join(name), cols, precision, rows),
+            None => NpyWriter::create_with(&dir.join(name), cols, precision),
+        };
         let files = Files {
-            e: NpyWriter::create_with(&dir.join("E.npy"), Some(cells), precision)?,
-            i: NpyWriter::create_with(&dir.join("I.npy"), Some(cells), precision)?,
-            t: NpyWriter::create(&dir.join("t.npy"), None)?,
+            e: open("E.npy", Some(cells), precision)?,
+            i: open("I.npy", Some(cells), precision)?,
+            t: open("t.npy", None, Precision::F64)?,
             sample_rate,
             last_flush: Instant::now(),
             last_disk_flush: Instant::now(),
@@ -167,7 +175,12 @@ impl Recorder {
             last: (0, 0),
             on_flush,
         };
-        Self::start(dir, files, ticks_per_sample, max_samples)
+        let mut recorder = Self::start(dir, files, ticks_per_sample, max_samples)?;
+        if let Some(samples) = resume {
+            recorder.sent = samples;
+            recorder.next_tick = samples * recorder.ticks_per_sample;
+        }
+        Ok(recorder)
     }
 
     /// Starts the writer thread on `files`.

@@ -331,6 +331,7 @@ fn a_noisy_scene_that_crossed_a_block_inside_a_tick_runs_headless() {
                 quiet: true,
                 threads: Some(2),
                 continue_from: None,
+                resume: false,
                 backend: CPU,
             },
             Arc::new(AtomicBool::new(false)),

@@ -93,6 +93,7 @@ fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
         quiet: true,
         threads: Some(1),
         continue_from: None,
+        resume: false,
         backend: CPU,
     };
     let manifest =
@@ -766,4 +767,109 @@ fn a_large_runs_scene_is_small_reruns_to_the_same_bits_and_probing_is_quiet() {
     assert_eq!(shape, [1024, 1024]);
     let (_, first) = read_npy(&dir.join("first").join("E.npy"));
     assert!(initial[..] == first[first.len() - initial.len()..]);
+}
+
+/// A run killed with SIGKILL at a random moment, then `--resume`d, gives
+/// the bytes of a run that was never stopped (pulses, pink noise and random
+/// drives continuing as if nothing happened); another engine, a completed
+/// run and another scene are refused, saying why.
+#[test]
+fn a_run_killed_at_a_random_moment_resumes_to_the_same_bits() {
+    let dir = temp_out("resume");
+    let scene = write_scene(
+        &dir,
+        "long.ron",
+        "(grid: (rows: 64, cols: 64), \
+         noise: Pink(sigma: 0.3, seed: 5, sample_rate: 20.0), \
+         stimuli: [PulseTrain(row: 32, col: 20, freq: 0.3, width: 1.3, amp: 6.0, onset: 0.0)], \
+         run: (duration: 150.0, sample_rate: 5.0))",
+    );
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            scene.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        args.push("--quiet");
+        eifield(&args)
+    };
+    let whole = dir.join("whole");
+    let started = std::time::Instant::now();
+    assert!(run(&whole, &[]).status.success());
+    let duration = started.elapsed();
+    // A random moment after the first flush, well before the end.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let delay = duration.mul_f64(0.4 * f64::from(nanos % 1000) / 1000.0);
+    println!("the whole run took {duration:?}; killing after the first flush + {delay:?}");
+    let killed = dir.join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eifield"))
+        .args([
+            "run",
+            scene.to_str().unwrap(),
+            "--out",
+            killed.to_str().unwrap(),
+            "--quiet",
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while read_manifest_if_any(&killed).is_none_or(|m| m["samples"].as_u64().unwrap_or(0) < 2) {
+        assert!(std::time::Instant::now() < deadline, "no flush");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let manifest = read_manifest(&killed);
+    assert_eq!(manifest["stop"]["reason"], "running", "killed mid-run");
+    let samples = manifest["samples"].as_u64().unwrap();
+    let (shape, _) = read_npy(&killed.join("t.npy"));
+    assert_eq!(shape[0], samples, "the manifest counts what t.npy holds");
+    println!("killed with {samples} samples flushed");
+    let other_engine = run(&killed, &["--resume", "--precision", "f32"]);
+    assert_eq!(other_engine.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&other_engine.stderr);
+    assert!(stderr.contains("--precision f64"), "{stderr}");
+    let resumed = run(&killed, &["--resume"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    for name in ["E.npy", "I.npy", "t.npy"] {
+        assert!(
+            std::fs::read(whole.join(name)).unwrap() == std::fs::read(killed.join(name)).unwrap(),
+            "{name}: the resumed run differs from the whole run"
+        );
+    }
+    let (a, b) = (read_manifest(&whole), read_manifest(&killed));
+    assert_eq!(b["stop"]["reason"], "completed");
+    assert_eq!(
+        (a["steps"].clone(), a["samples"].clone()),
+        (b["steps"].clone(), b["samples"].clone())
+    );
+    // What cannot be resumed says why.
+    let again = run(&killed, &["--resume"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("completed"));
+    let other = write_scene(&dir, "other.ron", "(grid: (rows: 64, cols: 64))");
+    let refused = eifield(&[
+        "run",
+        other.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("another scene"));
+}
+
+/// The manifest of a run folder, if it has one yet.
+fn read_manifest_if_any(out: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(out.join("manifest.json")).ok()?;
+    serde_json::from_str(&text).ok()
 }

@@ -75,6 +75,61 @@ impl NpyWriter {
         Ok(writer)
     }
 
+    /// Opens an array this writer wrote (a run's, perhaps killed) to append
+    /// to it after its first `rows` rows: the file is cut to them (a row
+    /// written after the last flush is dropped) and the header is updated at
+    /// the next flush. Its element type must be `precision` and its rows
+    /// `cols` wide.
+    pub fn resume(
+        path: &Path,
+        cols: Option<usize>,
+        precision: Precision,
+        rows: u64,
+    ) -> Result<Self, NpyError> {
+        let err = |source| NpyError {
+            path: path.to_owned(),
+            source,
+        };
+        let invalid = |message: String| err(std::io::Error::other(message));
+        let offset = data_offset(path).map_err(err)?;
+        if offset != HEADER_LEN as u64 {
+            return Err(invalid(format!(
+                "not an array written by a run (its header is {offset} bytes, not {HEADER_LEN})"
+            )));
+        }
+        let (descr, width) = match precision {
+            Precision::F64 => (f64::DESCR, 8),
+            Precision::F32 => (f32::DESCR, 4),
+        };
+        let text = std::fs::read(path).map_err(err).map(|bytes| {
+            String::from_utf8_lossy(&bytes[..HEADER_LEN.min(bytes.len())]).into_owned()
+        })?;
+        if !text.contains(&format!("'descr': '{descr}'")) {
+            return Err(invalid(format!("its elements are not {descr}")));
+        }
+        let row_bytes = (cols.unwrap_or(1) * width) as u64;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(err)?;
+        let held = file.metadata().map_err(err)?.len().saturating_sub(offset) / row_bytes;
+        if held < rows {
+            return Err(invalid(format!("it holds {held} rows, not {rows}")));
+        }
+        file.set_len(offset + rows * row_bytes).map_err(err)?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.seek(SeekFrom::End(0)).map_err(err)?;
+        Ok(Self {
+            path: path.to_owned(),
+            out,
+            cols,
+            rows,
+            precision,
+            bytes: Vec::new(),
+        })
+    }
+
     fn header(&self) -> Vec<u8> {
         let descr = match self.precision {
             Precision::F64 => f64::DESCR,
@@ -158,6 +213,35 @@ impl NpyWriter {
             source,
         })
     }
+}
+
+/// Where the data of a `.npy` file (format 1.0) starts.
+pub fn data_offset(path: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut start = [0u8; 10];
+    std::fs::File::open(path)?.read_exact(&mut start)?;
+    if &start[..6] != b"\x93NUMPY" || start[6] != 1 {
+        return Err(std::io::Error::other("not a .npy file of format 1.0"));
+    }
+    Ok(10 + u64::from(u16::from_le_bytes([start[8], start[9]])))
+}
+
+/// Row `row` of a float64 (or float32) `[rows, cols]` array, as f64, read
+/// where the row lies (whatever the header's row count says).
+pub fn read_row(
+    path: &Path,
+    cols: usize,
+    precision: Precision,
+    row: u64,
+) -> std::io::Result<Vec<f64>> {
+    use std::io::Read;
+    let offset = data_offset(path)?;
+    let width = precision.bytes();
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset + row * (cols * width) as u64))?;
+    let mut raw = vec![0u8; cols * width];
+    file.read_exact(&mut raw)?;
+    Ok(precision.decode(&raw))
 }
 
 /// The fixed-length header of an array of `descr` elements and `shape`.

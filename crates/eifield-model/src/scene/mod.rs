@@ -1,7 +1,9 @@
 //! The scene file schema (RON): every parameter of a run, with defaults, parsing
 //! that reports `file:line:col`, validation that names the offending field
-//! ([`validate`]), the optional view section ([`view`]), and resolution of
-//! random draws into explicit values. Reading a scene file is the only I/O here.
+//! ([`validate`]), the optional view section ([`view`]), the drives and
+//! initial states that seeds and per-cell arrays give, and per-cell arrays
+//! in `.npy` files beside the scene ([`CellArray`]). Reading and writing a
+//! scene and its arrays is the only I/O here.
 
 mod builtin;
 mod cells;
