@@ -517,7 +517,11 @@ pub fn run_scene(
         sample_rate,
         samples_requested,
         Some(on_flush),
-        resumed.as_ref().map(|r| r.samples),
+        resumed.as_ref().map(|r| Flushed {
+            samples: r.samples,
+            tick: resume_tick,
+            steps: r.steps,
+        }),
     )
     .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
     if manifest.precision == "f32" {
@@ -627,9 +631,18 @@ pub fn run_scene(
     }
     let session_ticks = world.resource::<Session>().tick;
     let engine = world.resource::<Lattice>().engine();
-    manifest.steps = engine.steps();
-    manifest.samples = world.resource::<Recorder>().samples();
-    manifest.model_time = session_ticks as f64 / ticks_per_unit;
+    // The manifest counts what the arrays surely hold (after a write error,
+    // what the last good flush left) and, but after a blow-up (whose time
+    // and steps it names), the steps and time of the last of those samples:
+    // where `--resume` goes on from.
+    let flushed = world.resource::<Recorder>().last_flushed();
+    manifest.samples = flushed.map_or(0, |f| f.samples);
+    (manifest.steps, manifest.model_time) = match (&stop_reason, flushed) {
+        (StopReason::BlowUp { .. }, _) | (_, None) => {
+            (engine.steps(), session_ticks as f64 / ticks_per_unit)
+        }
+        (_, Some(f)) => (f.steps, f.tick as f64 / ticks_per_unit),
+    };
     // A resumed run's wall time adds to the time before.
     manifest.wall_time_s += wall.as_secs_f64();
     manifest.stop = stop_reason;

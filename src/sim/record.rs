@@ -75,6 +75,8 @@ struct Files {
     /// The tick and steps of the last sample written.
     last: (u64, u64),
     on_flush: Option<OnFlush>,
+    /// What the last flush left on disk, for the recorder to report.
+    flushed: Arc<Mutex<Option<Flushed>>>,
 }
 
 impl Files {
@@ -113,6 +115,7 @@ impl Files {
             tick: self.last.0,
             steps: self.last.1,
         };
+        *self.flushed.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
         match self.on_flush.as_mut() {
             Some(report) => report(state),
             None => Ok(()),
@@ -141,14 +144,16 @@ pub struct Recorder {
     sent: u64,
     /// Time the simulation waited for a free buffer.
     waited: Duration,
+    /// What the last flush left on disk.
+    flushed: Arc<Mutex<Option<Flushed>>>,
 }
 
 impl Recorder {
     /// Creates the three arrays in `dir` for a lattice of `cells` cells, E
     /// and I in the engine's `precision` (the times in f64), and starts
-    /// their writer thread; with `resume = Some(k)`, opens the arrays of an
-    /// earlier run in `dir` instead and goes on after their first `k`
-    /// samples (dropping any written after them).
+    /// their writer thread; with `resume`, opens the arrays of an earlier
+    /// run in `dir` instead and goes on after the samples that its last
+    /// flush left (dropping any written after them).
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         dir: &Path,
@@ -158,10 +163,10 @@ impl Recorder {
         sample_rate: f64,
         max_samples: u64,
         on_flush: Option<OnFlush>,
-        resume: Option<u64>,
+        resume: Option<Flushed>,
     ) -> Result<Self, NpyError> {
         let open = |name: &str, cols: Option<usize>, precision: Precision| match resume {
-            Some(rows) => NpyWriter::resume(&dir.join(name), cols, precision, rows),
+            Some(at) => NpyWriter::resume(&dir.join(name), cols, precision, at.samples),
             None => NpyWriter::create_with(&dir.join(name), cols, precision),
         };
         let files = Files {
@@ -172,13 +177,14 @@ impl Recorder {
             last_flush: Instant::now(),
             last_disk_flush: Instant::now(),
             throttle: Duration::ZERO,
-            last: (0, 0),
+            last: resume.map_or((0, 0), |at| (at.tick, at.steps)),
             on_flush,
+            flushed: Arc::new(Mutex::new(resume)),
         };
         let mut recorder = Self::start(dir, files, ticks_per_sample, max_samples)?;
-        if let Some(samples) = resume {
-            recorder.sent = samples;
-            recorder.next_tick = samples * recorder.ticks_per_sample;
+        if let Some(at) = resume {
+            recorder.sent = at.samples;
+            recorder.next_tick = at.samples * recorder.ticks_per_sample;
         }
         Ok(recorder)
     }
@@ -204,6 +210,7 @@ impl Recorder {
         }
         let failure = Arc::new(Mutex::new(None));
         let failed = failure.clone();
+        let flushed = files.flushed.clone();
         let writer = std::thread::Builder::new()
             .name("eifield recorder".into())
             .spawn(move || {
@@ -244,6 +251,7 @@ impl Recorder {
             max_samples,
             sent: 0,
             waited: Duration::ZERO,
+            flushed,
         })
     }
 
@@ -258,6 +266,13 @@ impl Recorder {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// What the last successful flush left in the arrays: after a write
+    /// error, the samples (and their tick and steps) that are sure to be
+    /// there.
+    pub fn last_flushed(&self) -> Option<Flushed> {
+        *self.flushed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// How long the simulation has waited for the disk in all.
@@ -379,6 +394,7 @@ mod tests {
             throttle: Duration::from_millis(15),
             last: (0, 0),
             on_flush: None,
+            flushed: Arc::new(Mutex::new(None)),
         };
         let mut recorder = Recorder::start(&dir, files, 1, 100).unwrap();
         let samples = 12;

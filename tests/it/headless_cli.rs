@@ -873,3 +873,74 @@ fn read_manifest_if_any(out: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(out.join("manifest.json")).ok()?;
     serde_json::from_str(&text).ok()
 }
+
+/// A disk that fills up (here: a file-size limit on the process, which
+/// makes writes fail as a full disk does) stops the run with exit 1 and a
+/// clear error; the arrays hold every sample the manifest counts, and the
+/// run resumes once there is room, to the bytes of a run never stopped.
+#[test]
+fn a_full_disk_stops_the_run_cleanly_and_it_resumes_later() {
+    let dir = temp_out("full-disk");
+    let scene = write_scene(
+        &dir,
+        "big.ron",
+        "(grid: (rows: 256, cols: 256), run: (duration: 20.0, sample_rate: 1.0))",
+    );
+    let full = dir.join("full");
+    // 4 MB per file: E.npy (512 KB per sample) fills up before the end.
+    let limited = Command::new("sh")
+        .args(["-c", "ulimit -f 4096; trap '' XFSZ; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_eifield"))
+        .args([
+            "run",
+            scene.to_str().unwrap(),
+            "--out",
+            full.to_str().unwrap(),
+        ])
+        .args(["--quiet", "--threads", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&limited.stderr);
+    assert_eq!(limited.status.code(), Some(1), "{stderr}");
+    let manifest = read_manifest(&full);
+    assert_eq!(manifest["stop"]["reason"], "write_error", "{manifest}");
+    let message = manifest["stop"]["message"].as_str().unwrap();
+    assert!(message.contains(".npy"), "{message}");
+    let samples = manifest["samples"].as_u64().unwrap();
+    println!("stopped after {samples} samples: {message}");
+    assert!((2..21).contains(&samples), "{samples}");
+    for name in ["E.npy", "I.npy", "t.npy"] {
+        let (shape, values) = read_npy(&full.join(name));
+        assert!(shape[0] >= samples, "{name} holds {shape:?}");
+        assert!(values.iter().all(|v| v.is_finite()), "{name}");
+    }
+    // With room again, it resumes to the bytes of a run never stopped.
+    let resumed = eifield(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--out",
+        full.to_str().unwrap(),
+        "--resume",
+        "--quiet",
+    ]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let whole = dir.join("whole");
+    let done = eifield(&[
+        "run",
+        scene.to_str().unwrap(),
+        "--out",
+        whole.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(done.status.success());
+    for name in ["E.npy", "I.npy", "t.npy"] {
+        assert!(
+            std::fs::read(whole.join(name)).unwrap() == std::fs::read(full.join(name)).unwrap(),
+            "{name}: the resumed run differs from the whole run"
+        );
+    }
+}
