@@ -152,9 +152,11 @@ fn apply_scene_edits(
 type WrittenCells = Or<(Changed<Excitatory>, Changed<Inhibitory>)>;
 
 /// Copies oscillator components that something changed into the engine.
+/// Oscillators spawned since the last tick hold the engine's own values
+/// (a lattice just built), and are not written back.
 fn take_component_writes(
     lattice: Option<ResMut<Lattice>>,
-    cells: Query<(&GridPosition, &Excitatory, &Inhibitory), WrittenCells>,
+    cells: Query<(Ref<GridPosition>, &Excitatory, &Inhibitory), WrittenCells>,
 ) {
     let Some(mut lattice) = lattice else {
         return;
@@ -164,8 +166,12 @@ fn take_component_writes(
     }
     let written: Vec<_> = cells
         .iter()
+        .filter(|(pos, _, _)| !pos.is_added())
         .map(|(pos, e, i)| (pos.cell(), e.0, i.0))
         .collect();
+    if written.is_empty() {
+        return;
+    }
     lattice.engine_mut().write_cells(&written);
 }
 
