@@ -127,7 +127,7 @@ class Scene:
         )
 
     def resolved(self) -> "Scene":
-        """The scene with every random draw written out (as ``eifield run`` records it)."""
+        """The scene with its defaults written out (as ``eifield run`` records it; seeds stay seeds)."""
         return Scene(self._inner.resolved())
 
     def __getitem__(self, name: str) -> float:

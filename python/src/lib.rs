@@ -156,7 +156,7 @@ impl PyScene {
         self.scene.to_ron_string()
     }
 
-    /// The scene with every random draw written out (as `eifield run` records it).
+    /// The scene with its defaults written out (as `eifield run` records it; seeds stay seeds).
     fn resolved(&self) -> Self {
         Self {
             scene: self.scene.resolved(),

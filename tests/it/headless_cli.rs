@@ -887,7 +887,8 @@ fn a_full_disk_stops_the_run_cleanly_and_it_resumes_later() {
         "(grid: (rows: 256, cols: 256), run: (duration: 20.0, sample_rate: 1.0))",
     );
     let full = dir.join("full");
-    // 4 MB per file: E.npy (512 KB per sample) fills up before the end.
+    // 2 MB per file (4 MB where `sh` is bash, which counts KB): E.npy, 512
+    // KB per sample, fills up well before the end.
     let limited = Command::new("sh")
         .args(["-c", "ulimit -f 4096; trap '' XFSZ; exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_eifield"))
@@ -908,7 +909,9 @@ fn a_full_disk_stops_the_run_cleanly_and_it_resumes_later() {
     assert!(message.contains(".npy"), "{message}");
     let samples = manifest["samples"].as_u64().unwrap();
     println!("stopped after {samples} samples: {message}");
-    assert!((2..21).contains(&samples), "{samples}");
+    // It stopped early (how many samples were flushed first depends on the
+    // machine's speed: flushes come every half second).
+    assert!(samples < 21, "{samples}");
     for name in ["E.npy", "I.npy", "t.npy"] {
         let (shape, values) = read_npy(&full.join(name));
         assert!(shape[0] >= samples, "{name} holds {shape:?}");
