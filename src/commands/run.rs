@@ -336,13 +336,11 @@ pub fn last_state(dir: &Path, scene: &FieldScene) -> Result<(Vec<f64>, Vec<f64>)
     Ok((e, i))
 }
 
-/// The last row of a float64 (or an f32 run's float32) `[samples, cells]`
-/// array, read from the end of the file, as f64.
+/// The last row its header counts of a float64 (or an f32 run's float32)
+/// `[samples, cells]` array, as f64 (only that row is read).
 fn last_row(path: &Path, cells: usize) -> Result<Vec<f64>, String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let header =
-        npyz::NpyFile::new(std::io::BufReader::new(&mut file)).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let header = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
     let shape = header.shape().to_vec();
     let width = match header.dtype() {
         npyz::DType::Plain(t) if t.to_string() == "<f8" => 8,
@@ -362,22 +360,12 @@ fn last_row(path: &Path, cells: usize) -> Result<Vec<f64>, String> {
     if shape[0] == 0 {
         return Err("the run has no samples".into());
     }
-    drop(header);
-    let bytes = cells * width;
-    file.seek(SeekFrom::End(-(bytes as i64)))
-        .map_err(|e| e.to_string())?;
-    let mut raw = vec![0u8; bytes];
-    file.read_exact(&mut raw).map_err(|e| e.to_string())?;
-    Ok(match width {
-        8 => raw
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .collect(),
-        _ => raw
-            .chunks_exact(4)
-            .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))
-            .collect(),
-    })
+    let precision = if width == 8 {
+        eifield_model::Precision::F64
+    } else {
+        eifield_model::Precision::F32
+    };
+    eifield_model::npy::read_row(path, cells, precision, shape[0] - 1).map_err(|e| e.to_string())
 }
 
 /// As [`run`], for a scene already loaded; `source` names it in messages and

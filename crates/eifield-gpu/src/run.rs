@@ -7,7 +7,7 @@ use eifield_model::sweep::{
     EngineReport, RunArrays, RunError, SampleStop, SampledEngine, sample_run,
 };
 
-use eifield_model::{BlowUp, FieldScene, Grid};
+use eifield_model::{BlowUp, FieldScene};
 
 use crate::context::{ContextRequest, GpuContext};
 use crate::engine::{AdvanceError, GpuEngine, initial_state};
@@ -134,24 +134,6 @@ impl Recording {
     }
 }
 
-/// The first non-finite value of a state (E before I, the smallest index
-/// first, as both engines report it) as a blow-up at `time`.
-fn first_non_finite(grid: Grid, time: f64, e: &[f64], i: &[f64]) -> Option<BlowUp> {
-    [("E", e), ("I", i)]
-        .into_iter()
-        .find_map(|(variable, values)| {
-            let k = values.iter().position(|v| !v.is_finite())?;
-            let (row, col) = grid.position(k);
-            Some(BlowUp {
-                time,
-                row,
-                col,
-                variable,
-                value: values[k],
-            })
-        })
-}
-
 /// Integrates `scenes` on `ctx` in `precision` (`None`: f64 where the
 /// adapter has f64 shaders, else f32) into memory, as [`run_to_arrays`]
 /// does one at a time, with the same bits, but in batches
@@ -241,6 +223,23 @@ pub fn default_batch(ctx: &GpuContext, scene: &FieldScene, precision: Precision)
     max_members(ctx, precision, cells)
         .min((host / per_member as u64) as usize)
         .max(1)
+}
+
+/// How a sweep's points run on the GPU: `(points, members)` per batch for
+/// points like `scene`, from the points asked for (`None`: as many as
+/// [`default_batch`] members hold). A point is two lattices, its run and
+/// its control, which share a batch.
+pub fn sweep_batch(
+    ctx: &GpuContext,
+    scene: &FieldScene,
+    precision: Precision,
+    points: Option<usize>,
+) -> (usize, usize) {
+    let members = points.map_or_else(
+        || default_batch(ctx, scene, precision),
+        |points| points.saturating_mul(2),
+    );
+    ((members / 2).max(1), members)
 }
 
 /// Bytes of memory available to a new allocation (Linux's `MemAvailable`).
@@ -363,7 +362,7 @@ fn sample_batch(
             let (e, i) = &batch_states[recording.member];
             // As one lattice's run: the initial state is kept unchecked.
             let checked = (recording.next > 0)
-                .then(|| first_non_finite(grid, time, e, i))
+                .then(|| BlowUp::first_in(grid, time, e, i))
                 .flatten();
             match checked {
                 Some(blow_up) => {

@@ -34,6 +34,26 @@ pub struct BlowUp {
     pub value: f64,
 }
 
+impl BlowUp {
+    /// The first non-finite value of a state on `grid` at `time` (E before
+    /// I, the smallest index first), if any.
+    pub fn first_in<T: Real>(grid: Grid, time: f64, e: &[T], i: &[T]) -> Option<Self> {
+        [("E", e), ("I", i)]
+            .into_iter()
+            .find_map(|(variable, values)| {
+                let k = values.iter().position(|v| !v.is_finite())?;
+                let (row, col) = grid.position(k);
+                Some(Self {
+                    time,
+                    row,
+                    col,
+                    variable,
+                    value: values[k].to_f64(),
+                })
+            })
+    }
+}
+
 /// The engine could not be built.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum EngineError {
@@ -314,19 +334,10 @@ impl<T: Real> Engine<T> {
 
     /// The first non-finite value, if any.
     pub fn check_finite(&self) -> Result<(), BlowUp> {
-        for (variable, values) in [("E", &self.e), ("I", &self.i)] {
-            if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-                let (row, col) = self.grid.position(k);
-                return Err(BlowUp {
-                    time: self.t,
-                    row,
-                    col,
-                    variable,
-                    value: values[k].to_f64(),
-                });
-            }
+        match BlowUp::first_in(self.grid, self.t, &self.e, &self.i) {
+            Some(blow_up) => Err(blow_up),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// dE/dt and dI/dt of the current state with the inputs in effect just

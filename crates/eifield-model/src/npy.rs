@@ -215,15 +215,25 @@ impl NpyWriter {
     }
 }
 
-/// Where the data of a `.npy` file (format 1.0) starts.
+/// Where the data of a `.npy` file starts (format 1.0, or 2.0 and 3.0
+/// with their longer header length).
 pub fn data_offset(path: &Path) -> std::io::Result<u64> {
     use std::io::Read;
-    let mut start = [0u8; 10];
+    let mut start = [0u8; 12];
     std::fs::File::open(path)?.read_exact(&mut start)?;
-    if &start[..6] != b"\x93NUMPY" || start[6] != 1 {
-        return Err(std::io::Error::other("not a .npy file of format 1.0"));
+    if &start[..6] != b"\x93NUMPY" {
+        return Err(std::io::Error::other("not a .npy file"));
     }
-    Ok(10 + u64::from(u16::from_le_bytes([start[8], start[9]])))
+    match start[6] {
+        1 => Ok(10 + u64::from(u16::from_le_bytes([start[8], start[9]]))),
+        2 | 3 => Ok(12
+            + u64::from(u32::from_le_bytes([
+                start[8], start[9], start[10], start[11],
+            ]))),
+        v => Err(std::io::Error::other(format!(
+            "a .npy file of format {v}, which this version does not read"
+        ))),
+    }
 }
 
 /// Row `row` of a float64 (or float32) `[rows, cols]` array, as f64, read
