@@ -214,10 +214,7 @@ impl Recorder {
         let writer = std::thread::Builder::new()
             .name("eifield recorder".into())
             .spawn(move || {
-                let fail = |e: String| {
-                    let mut first = failed.lock().unwrap_or_else(|p| p.into_inner());
-                    first.get_or_insert(e);
-                };
+                let fail = |e: String| keep_first(&failed, e);
                 for job in inbox {
                     match job {
                         Job::Write(sample) => {
@@ -368,9 +365,14 @@ fn record_sample(
 impl Recorder {
     /// Records a failure on this side (the first one is kept).
     fn fail(&mut self, message: String) {
-        let mut first = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        first.get_or_insert(message);
+        keep_first(&self.failure, message);
     }
+}
+
+/// Keeps `message` as the recording's failure unless one came first.
+fn keep_first(failure: &Mutex<Option<String>>, message: String) {
+    let mut first = failure.lock().unwrap_or_else(|p| p.into_inner());
+    first.get_or_insert(message);
 }
 
 #[cfg(test)]

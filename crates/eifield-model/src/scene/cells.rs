@@ -39,6 +39,17 @@ impl CellArray {
         self.file = None;
     }
 
+    /// Why the values are missing, if their file is not read yet.
+    pub fn unread_reason(&self) -> Option<String> {
+        self.is_unread().then(|| {
+            format!(
+                "{} is not read: a scene that names .npy files is loaded from its file \
+                 (the paths are relative to it)",
+                self.file.as_deref().unwrap_or(Path::new("")).display()
+            )
+        })
+    }
+
     /// The values, taken out.
     pub fn into_values(self) -> Vec<f64> {
         self.values

@@ -335,16 +335,6 @@ pub enum Initial {
     },
 }
 
-/// The file (after a prefix) a per-cell array is stored in, by its field.
-fn file_name_of(field: &str) -> &'static str {
-    match field {
-        "drive.heterogeneity.h_ex" => "drive_h_ex.npy",
-        "drive.heterogeneity.h_in" => "drive_h_in.npy",
-        "initial.ex" => "initial_E.npy",
-        _ => "initial_I.npy",
-    }
-}
-
 /// An input aimed at one cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -627,7 +617,7 @@ impl FieldScene {
             field: field.to_owned(),
             message,
         };
-        for (array, field) in self.cell_arrays_mut() {
+        for (array, field, _) in self.cell_arrays_mut() {
             array
                 .read(base, n)
                 .map_err(|message| invalid(field, message))?;
@@ -636,17 +626,21 @@ impl FieldScene {
         self.validate().map_err(|e| invalid(&e.field, e.message))
     }
 
-    /// The per-cell arrays with the fields that hold them.
-    fn cell_arrays_mut(&mut self) -> Vec<(&mut CellArray, &'static str)> {
+    /// The per-cell arrays with the fields that hold them and the files
+    /// (after a prefix) they are stored in.
+    fn cell_arrays_mut(&mut self) -> Vec<(&mut CellArray, &'static str, &'static str)> {
         let mut out = Vec::new();
         if let Heterogeneity::Explicit { h_ex, h_in } = &mut self.drive.heterogeneity {
             out.extend([
-                (h_ex, "drive.heterogeneity.h_ex"),
-                (h_in, "drive.heterogeneity.h_in"),
+                (h_ex, "drive.heterogeneity.h_ex", "drive_h_ex.npy"),
+                (h_in, "drive.heterogeneity.h_in", "drive_h_in.npy"),
             ]);
         }
         if let Initial::Explicit { ex, inh } = &mut self.initial {
-            out.extend([(ex, "initial.ex"), (inh, "initial.inh")]);
+            out.extend([
+                (ex, "initial.ex", "initial_E.npy"),
+                (inh, "initial.inh", "initial_I.npy"),
+            ]);
         }
         out
     }
@@ -654,31 +648,28 @@ impl FieldScene {
     /// Why the scene cannot run yet, if a per-cell array names a `.npy`
     /// file that was not read (see [`FieldScene::read_cell_arrays`]).
     pub fn unread_cell_array(&self) -> Option<String> {
-        let (array, field) = self
-            .cell_arrays()
+        self.cell_arrays()
             .into_iter()
-            .find(|(a, _)| a.is_unread())?;
-        Some(format!(
-            "invalid value for `{field}`: {} is not read: a scene that names .npy files is \
-             loaded from its file (the paths are relative to it)",
-            array
-                .file()
-                .map(|f| f.display().to_string())
-                .unwrap_or_default()
-        ))
+            .find_map(|(array, field, _)| {
+                let reason = array.unread_reason()?;
+                Some(format!("invalid value for `{field}`: {reason}"))
+            })
     }
 
-    /// The per-cell arrays with the fields that hold them.
-    fn cell_arrays(&self) -> Vec<(&CellArray, &'static str)> {
+    /// As [`FieldScene::cell_arrays_mut`], read-only.
+    fn cell_arrays(&self) -> Vec<(&CellArray, &'static str, &'static str)> {
         let mut out = Vec::new();
         if let Heterogeneity::Explicit { h_ex, h_in } = &self.drive.heterogeneity {
             out.extend([
-                (h_ex, "drive.heterogeneity.h_ex"),
-                (h_in, "drive.heterogeneity.h_in"),
+                (h_ex, "drive.heterogeneity.h_ex", "drive_h_ex.npy"),
+                (h_in, "drive.heterogeneity.h_in", "drive_h_in.npy"),
             ]);
         }
         if let Initial::Explicit { ex, inh } = &self.initial {
-            out.extend([(ex, "initial.ex"), (inh, "initial.inh")]);
+            out.extend([
+                (ex, "initial.ex", "initial_E.npy"),
+                (inh, "initial.inh", "initial_I.npy"),
+            ]);
         }
         out
     }
@@ -687,7 +678,7 @@ impl FieldScene {
     /// self-contained (how a scene travels to another process).
     pub fn with_arrays_inline(&self) -> Self {
         let mut scene = self.clone();
-        for (array, _) in scene.cell_arrays_mut() {
+        for (array, _, _) in scene.cell_arrays_mut() {
             array.detach();
         }
         scene
@@ -697,7 +688,7 @@ impl FieldScene {
     pub fn cell_array_files(&self, dir: &Path, prefix: &str) -> Vec<PathBuf> {
         self.cell_arrays()
             .into_iter()
-            .map(|(_, field)| dir.join(format!("{prefix}{}", file_name_of(field))))
+            .map(|(_, _, file)| dir.join(format!("{prefix}{file}")))
             .collect()
     }
 
@@ -708,8 +699,8 @@ impl FieldScene {
     /// stays small and loads with them.
     pub fn store_cell_arrays(&mut self, dir: &Path, prefix: &str) -> Result<(), String> {
         let shape = [self.grid.rows, self.grid.cols];
-        for (array, field) in self.cell_arrays_mut() {
-            array.store(dir, &format!("{prefix}{}", file_name_of(field)), shape)?;
+        for (array, _, file) in self.cell_arrays_mut() {
+            array.store(dir, &format!("{prefix}{file}"), shape)?;
         }
         Ok(())
     }

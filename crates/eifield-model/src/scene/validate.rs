@@ -219,16 +219,9 @@ impl Validator {
     }
 
     pub(super) fn array(&mut self, field: &str, values: &super::CellArray, expected: usize) {
-        if values.is_unread() {
+        if let Some(reason) = values.unread_reason() {
             // A file not read yet is checked when it is read.
-            let file = values.file().map(|f| f.display().to_string());
-            self.check(self.files_pending, field, || {
-                format!(
-                    "{} is not read: a scene that names .npy files is loaded from its file \
-                     (the paths are relative to it)",
-                    file.unwrap_or_default()
-                )
-            });
+            self.check(self.files_pending, field, || reason);
             return;
         }
         self.check(values.len() == expected, field, || {
