@@ -679,11 +679,7 @@ impl PySweep {
             return Err(value_error("batch must be at least 1 (got 0)"));
         }
         let ctx = py.detach(|| gpu_context(precision))?;
-        let members = batch.map_or_else(
-            || eifield_gpu::run::default_batch(&ctx, &sweep.base, precision),
-            |points| points.saturating_mul(2),
-        );
-        let points = (members / 2).max(1);
+        let (points, members) = eifield_gpu::run::sweep_batch(&ctx, &sweep.base, precision, batch);
         let mut rows = Vec::with_capacity(indices.len());
         for chunk in indices.chunks(points) {
             let outcomes = py.detach(|| {

@@ -219,12 +219,8 @@ pub fn sweep(request: &SweepRequest, stop: Arc<AtomicBool>) -> Result<SweepOutco
     let failure: Mutex<Option<AppError>> = Mutex::new(None);
     let batched = gpu.as_ref().filter(|_| request.batch != Some(1));
     if let Some(ctx) = batched {
-        let members = request
-            .batch
-            .map(|points| points.saturating_mul(2))
-            .unwrap_or_else(|| eifield_gpu::run::default_batch(ctx, &sweep.base, precision));
-        // Both scenes of a point in one batch.
-        let points = (members / 2).max(1);
+        let (points, members) =
+            eifield_gpu::run::sweep_batch(ctx, &sweep.base, precision, request.batch);
         for chunk in pending.chunks(points) {
             if stop.load(Ordering::SeqCst) {
                 break;

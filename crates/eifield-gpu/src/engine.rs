@@ -197,19 +197,14 @@ pub(crate) enum DriveOnGpu {
 }
 
 /// How one lattice's drive on the GPU must change to hold its value at a
-/// time ([`drive_change`]).
-pub(crate) enum DriveChange<'a> {
-    /// It holds it already.
-    None,
-    /// Every cell, to these values (a noise sample).
-    Whole(&'a [f64]),
-    /// These cells to these values, after every cell to `h_ex` where
-    /// `reset` is true.
-    Cells {
-        reset: bool,
-        cells: Vec<usize>,
-        values: Vec<f64>,
-    },
+/// time ([`drive_change`]): every cell to `whole` (a noise sample, or
+/// `h_ex`) if given, then `cells` to `values`. Nothing, where it holds it
+/// already.
+#[derive(Default)]
+pub(crate) struct DriveChange<'a> {
+    pub(crate) whole: Option<&'a [f64]>,
+    pub(crate) cells: Vec<usize>,
+    pub(crate) values: Vec<f64>,
 }
 
 /// The change that brings a lattice's drive on the GPU (`on_gpu`) to its
@@ -227,21 +222,24 @@ pub(crate) fn drive_change<'a>(
         host_drive.resize(h_ex.len(), 0.0);
         inputs.fill_drive(t, h_ex, host_drive);
         *on_gpu = DriveOnGpu::Unknown;
-        return DriveChange::Whole(host_drive);
+        return DriveChange {
+            whole: Some(host_drive),
+            ..DriveChange::default()
+        };
     }
     *host_drive = Vec::new();
     let cells = inputs.driven_cells();
     let mut values = Vec::with_capacity(cells.len());
     inputs.drive_of_cells(t, h_ex, &cells, &mut values);
     let (mut write_cells, mut write_values) = (cells.clone(), values.clone());
-    let reset = match &*on_gpu {
-        DriveOnGpu::Unknown => true,
+    let whole = match &*on_gpu {
+        DriveOnGpu::Unknown => Some(h_ex),
         DriveOnGpu::Plain {
             cells: old_cells,
             values: old_values,
         } => {
             if *old_cells == cells && *old_values == values {
-                return DriveChange::None;
+                return DriveChange::default();
             }
             // Cells no longer driven go back to h_ex.
             for &k in old_cells {
@@ -250,11 +248,11 @@ pub(crate) fn drive_change<'a>(
                     write_values.push(h_ex[k]);
                 }
             }
-            false
+            None
         }
     };
-    let change = DriveChange::Cells {
-        reset,
+    let change = DriveChange {
+        whole,
         cells: write_cells,
         values: write_values,
     };
@@ -1057,24 +1055,16 @@ impl GpuEngine {
             &mut self.host_drive,
             t,
         );
-        match change {
-            DriveChange::None => {}
-            DriveChange::Whole(values) => {
-                let bytes = self.precision.encode(values);
-                self.ctx.queue.write_buffer(&self.buffers.drive, 0, &bytes);
-            }
-            DriveChange::Cells {
-                reset,
-                cells,
-                values,
-            } => {
-                if reset {
-                    let bytes = self.precision.encode(&self.h_ex);
-                    self.ctx.queue.write_buffer(&self.buffers.drive, 0, &bytes);
-                }
-                self.scatter_into(encoder, &cells, &values, Target::Drive);
-            }
+        let DriveChange {
+            whole,
+            cells,
+            values,
+        } = change;
+        if let Some(whole) = whole {
+            let bytes = self.precision.encode(whole);
+            self.ctx.queue.write_buffer(&self.buffers.drive, 0, &bytes);
         }
+        self.scatter_into(encoder, &cells, &values, Target::Drive);
     }
 
     /// Records `target[cells[j]] = values[j]`.

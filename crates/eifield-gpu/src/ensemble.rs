@@ -25,8 +25,8 @@ use eifield_model::stimulus::{Inputs, Segment, TIME_EPS};
 
 use crate::context::{GpuContext, GpuError};
 use crate::engine::{
-    Buffers, BuildError, DriveChange, DriveOnGpu, Pipelines, Target, drive_change, encode_steps,
-    gpu_coupler, method_of, params_block, params_stride, scatter, step_group,
+    Buffers, BuildError, DriveOnGpu, Pipelines, Target, drive_change, encode_steps, gpu_coupler,
+    method_of, params_block, params_stride, scatter, step_group,
 };
 use crate::readback::PendingRead;
 use crate::shader::{self, Precision};
@@ -309,35 +309,22 @@ impl GpuEnsemble {
                 }
                 let segment = member.inputs.segment(member.t, t_end, member.dt);
                 let offset = m * n;
-                match drive_change(
+                let change = drive_change(
                     &mut member.inputs,
                     &member.h_ex,
                     &mut member.drive_on_gpu,
                     &mut member.host_drive,
                     segment.mid,
-                ) {
-                    DriveChange::None => {}
-                    DriveChange::Whole(drive) => self.ctx.queue.write_buffer(
+                );
+                if let Some(whole) = change.whole {
+                    self.ctx.queue.write_buffer(
                         &self.buffers.drive,
                         (offset * self.precision.bytes()) as u64,
-                        &self.precision.encode(drive),
-                    ),
-                    DriveChange::Cells {
-                        reset,
-                        cells: changed,
-                        values: new,
-                    } => {
-                        if reset {
-                            self.ctx.queue.write_buffer(
-                                &self.buffers.drive,
-                                (offset * self.precision.bytes()) as u64,
-                                &self.precision.encode(&member.h_ex),
-                            );
-                        }
-                        cells.extend(changed.into_iter().map(|k| offset + k));
-                        values.extend(new);
-                    }
+                        &self.precision.encode(whole),
+                    );
                 }
+                cells.extend(change.cells.into_iter().map(|k| offset + k));
+                values.extend(change.values);
                 member.segment = Some((segment, segment.steps));
                 params_changed = true;
             }
