@@ -267,28 +267,7 @@ fn sigterm_and_sigint_stop_cleanly_with_loadable_files() {
             "(grid: (rows: 128, cols: 128), initial: Zeros, run: (duration: 100000.0, sample_rate: 10.0))",
         );
         let out = dir.join("out");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eifield"))
-            .args([
-                "run",
-                scene.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--quiet",
-            ])
-            .spawn()
-            .unwrap();
-        // Wait until some samples are on disk.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        loop {
-            if out.join("t.npy").exists() && read_npy(&out.join("t.npy")).0[0] >= 2 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the run wrote no samples"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        let mut child = spawn_run_until_flushed(&scene, &out, 2);
         let killed = Command::new("kill")
             .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
@@ -807,21 +786,7 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_bits() {
     let delay = duration.mul_f64(0.4 * f64::from(nanos % 1000) / 1000.0);
     println!("the whole run took {duration:?}; killing after the first flush + {delay:?}");
     let killed = dir.join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eifield"))
-        .args([
-            "run",
-            scene.to_str().unwrap(),
-            "--out",
-            killed.to_str().unwrap(),
-            "--quiet",
-        ])
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while read_manifest_if_any(&killed).is_none_or(|m| m["samples"].as_u64().unwrap_or(0) < 2) {
-        assert!(std::time::Instant::now() < deadline, "no flush");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = spawn_run_until_flushed(&scene, &killed, 2);
     std::thread::sleep(delay);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -866,6 +831,30 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_bits() {
         "--resume",
     ]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("another scene"));
+}
+
+/// Starts `eifield run SCENE --out OUT` and waits until the manifest counts
+/// `samples` samples on disk (at most two minutes).
+fn spawn_run_until_flushed(scene: &Path, out: &Path, samples: u64) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_eifield"))
+        .args([
+            "run",
+            scene.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while read_manifest_if_any(out).is_none_or(|m| m["samples"].as_u64().unwrap_or(0) < samples) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run wrote no samples"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
 }
 
 /// The manifest of a run folder, if it has one yet.
