@@ -37,6 +37,8 @@ pub struct NpyWriter {
     out: BufWriter<File>,
     cols: Option<usize>,
     rows: u64,
+    /// Rows that the header counted at the last flush.
+    flushed: u64,
     precision: Precision,
     /// A row's bytes, reused.
     bytes: Vec<u8>,
@@ -66,6 +68,7 @@ impl NpyWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             cols,
             rows: 0,
+            flushed: 0,
             precision,
             bytes: Vec::new(),
         };
@@ -101,9 +104,14 @@ impl NpyWriter {
             Precision::F64 => (f64::DESCR, 8),
             Precision::F32 => (f32::DESCR, 4),
         };
-        let text = std::fs::read(path).map_err(err).map(|bytes| {
-            String::from_utf8_lossy(&bytes[..HEADER_LEN.min(bytes.len())]).into_owned()
-        })?;
+        let mut head = Vec::with_capacity(HEADER_LEN);
+        {
+            use std::io::Read;
+            File::open(path)
+                .and_then(|f| f.take(HEADER_LEN as u64).read_to_end(&mut head))
+                .map_err(err)?;
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
         if !text.contains(&format!("'descr': '{descr}'")) {
             return Err(invalid(format!("its elements are not {descr}")));
         }
@@ -125,6 +133,7 @@ impl NpyWriter {
             out,
             cols,
             rows,
+            flushed: rows,
             precision,
             bytes: Vec::new(),
         })
@@ -181,6 +190,11 @@ impl NpyWriter {
         self.rows
     }
 
+    /// Rows that the header counted at the last flush: what a reader finds.
+    pub fn flushed_rows(&self) -> u64 {
+        self.flushed
+    }
+
     /// Writes buffered rows, updates the header's shape to match them, and
     /// waits until the disk has them (see [`NpyWriter::flush_to`]).
     pub fn flush(&mut self) -> Result<(), NpyError> {
@@ -208,6 +222,9 @@ impl NpyWriter {
             }
             Ok(())
         })();
+        if result.is_ok() {
+            self.flushed = self.rows;
+        }
         result.map_err(|source| NpyError {
             path: self.path.clone(),
             source,

@@ -460,6 +460,8 @@ pub struct RunSpec {
     pub duration: f64,
     /// Recorded samples per unit of model time.
     pub sample_rate: f64,
+    /// How a headless run writes its samples.
+    pub format: OutputFormat,
 }
 
 impl Default for RunSpec {
@@ -467,8 +469,20 @@ impl Default for RunSpec {
         Self {
             duration: DEFAULT_DURATION,
             sample_rate: DEFAULT_SAMPLE_RATE,
+            format: OutputFormat::Npy,
         }
     }
+}
+
+/// The files a headless run writes its samples into.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutputFormat {
+    /// `E.npy`, `I.npy` and `t.npy`: `[samples, rows·cols]` NumPy arrays.
+    #[default]
+    Npy,
+    /// `run.zarr`: a chunked, compressed Zarr version 3 store with the
+    /// arrays `E` and `I` of shape `[time, row, col]` and their coordinates.
+    Zarr,
 }
 
 impl RunSpec {
