@@ -98,6 +98,7 @@ pub fn analyze(
             continue_from: None,
             resume: false,
             backend: backend_of_run(&request.run_dir),
+            output: Default::default(),
         },
         stop,
     )?;

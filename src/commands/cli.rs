@@ -12,14 +12,15 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use eifield_model::analysis::DEFAULT_THRESHOLD;
 use eifield_model::scene::{
-    BUILTIN_SCENES, ColorMapName, DEFAULT_SCENE, NamedChoice, SceneSource, ViewField, ViewMode,
+    BUILTIN_SCENES, ColorMapName, DEFAULT_SCENE, NamedChoice, OutputFormat, SceneSource, ViewField,
+    ViewMode,
 };
 
 use super::analyze::{self, AnalyzeRequest};
 use super::bench::{self, TimedScene};
 use super::plot::{self as figures, FigureOptions};
 use super::render::{self, RenderRequest, RenderStop};
-use super::run::{self as headless, RunRequest, StopReason};
+use super::run::{self as headless, OutputRequest, RunRequest, StopReason};
 use super::sweep;
 use super::{AppError, EXIT_FAILURE, EXIT_INTERRUPTED};
 use crate::capture::recording::DEFAULT_CAPTURE_DIR;
@@ -71,6 +72,45 @@ impl BackendArgs {
         BackendRequest {
             backend: self.backend,
             precision: self.precision,
+        }
+    }
+}
+
+/// What a headless run records, in which files.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct OutputArgs {
+    /// `npy`: E.npy, I.npy, t.npy; `zarr`: OUT/run.zarr, a chunked, compressed Zarr store
+    /// that xarray opens (default: the scene's `run.format`, else npy).
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub format: Option<FormatChoice>,
+    /// The element type of the recorded E and I (default: the engine's precision); the
+    /// engine integrates in its own.
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub dtype: Option<PrecisionChoice>,
+    /// Record every N-th row and column only (with --format zarr), for large lattices.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "resume")]
+    pub stride: Option<u32>,
+}
+
+/// The `--format` choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatChoice {
+    /// NumPy arrays.
+    Npy,
+    /// A Zarr version 3 store.
+    Zarr,
+}
+
+impl OutputArgs {
+    /// The request these arguments make.
+    pub fn request(self) -> OutputRequest {
+        OutputRequest {
+            format: self.format.map(|f| match f {
+                FormatChoice::Npy => OutputFormat::Npy,
+                FormatChoice::Zarr => OutputFormat::Zarr,
+            }),
+            dtype: self.dtype.map(Into::into),
+            stride: self.stride.map(|n| n as usize),
         }
     }
 }
@@ -129,6 +169,8 @@ pub enum Command {
         figure_args: FigureArgs,
         #[command(flatten)]
         backend: BackendArgs,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Measure the spread of a recorded run: activation maps, induced cells (against a
     /// control run without stimuli), the extent of induction, the wave speed and figures.
@@ -416,6 +458,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             continue_from,
             resume,
             backend,
+            output,
         } => {
             let request = RunRequest {
                 scene,
@@ -426,6 +469,7 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
                 continue_from,
                 resume,
                 backend: backend.request(),
+                output: output.request(),
             };
             let stop = stop_flag();
             let code = run_simulation(&request, stop.clone())?;

@@ -124,18 +124,21 @@ pub struct RunData {
 }
 
 impl RunData {
-    /// Reads `scene.ron`, `t.npy` and `E.npy` from a run folder.
+    /// Reads `scene.ron` and the times and E of a run folder (NPY files or
+    /// a Zarr store) that recorded every cell.
     pub fn load(dir: &Path) -> Result<Self, String> {
         let scene = FieldScene::load(&dir.join("scene.ron")).map_err(|e| e.to_string())?;
-        let (t_shape, t) = read_float_npy(&dir.join("t.npy"))?;
-        let (e_shape, e) = read_float_npy(&dir.join("E.npy"))?;
-        let cells = scene.grid.len();
-        if t_shape.len() != 1 || e_shape != [t_shape[0], cells as u64] {
+        let stored = eifield_store::StoredRun::open(dir, scene.grid.rows, scene.grid.cols)
+            .map_err(|e| e.to_string())?;
+        if stored.layout.stride != 1 {
             return Err(format!(
-                "{}: E.npy has shape {e_shape:?} and t.npy {t_shape:?}; expected [samples, {cells}] and [samples]",
-                dir.display()
+                "{}: the run kept every {}th cell; this needs a run that recorded every cell",
+                dir.display(),
+                stored.layout.stride
             ));
         }
+        let t = stored.times().map_err(|e| e.to_string())?;
+        let e = stored.read("E").map_err(|e| e.to_string())?;
         if t.is_empty() {
             return Err(format!("{}: the run has no samples", dir.display()));
         }
@@ -159,22 +162,6 @@ impl RunData {
         let (a, b) = (self.t[0], *self.t.last().expect("not empty"));
         if b > a { (a, b) } else { (a, a + 1.0) }
     }
-}
-
-/// A float64 or float32 (an f32 run's) array, as f64.
-fn read_float_npy(path: &Path) -> Result<(Vec<u64>, Vec<f64>), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| format!("{}: {e}", path.display()))?;
-    let shape = npy.shape().to_vec();
-    let single = matches!(npy.dtype(), npyz::DType::Plain(t) if t.to_string() == "<f4");
-    let data = if single {
-        npy.into_vec::<f32>()
-            .map(|v| v.into_iter().map(f64::from).collect())
-    } else {
-        npy.into_vec::<f64>()
-    };
-    let data = data.map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((shape, data))
 }
 
 /// The first stimulated cell of a scene, `(row, col)`.

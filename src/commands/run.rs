@@ -1,6 +1,6 @@
 //! Headless runs: a scene integrated as fast as the CPU allows through the same
 //! ECS simulation as the viewer (with `MinimalPlugins`), recorded to `.npy`
-//! files with a manifest, a progress bar and clean stops on Ctrl-C, SIGTERM or
+//! files or a Zarr store with a manifest, a progress bar and clean stops on Ctrl-C, SIGTERM or
 //! a numerical blow-up.
 
 use std::path::{Path, PathBuf};
@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use eifield_model::scene::{Heterogeneity, Initial, Noise, SceneSource};
-use eifield_model::{EngineOptions, FieldScene};
+use eifield_model::scene::{Heterogeneity, Initial, Noise, OutputFormat, SceneSource};
+use eifield_model::{EngineOptions, FieldScene, Precision};
+use eifield_store::zarr::{STORE_NAME, ZarrOptions};
+use eifield_store::{Layout, NpySink, SampleSink, StoredRun, ZarrSink};
 use serde::Serialize;
 
 use super::AppError;
@@ -51,6 +53,27 @@ pub struct RunRequest {
     pub resume: bool,
     /// Which engine, in which precision.
     pub backend: BackendRequest,
+    /// What is recorded, in which files.
+    pub output: OutputRequest,
+}
+
+/// What a run records and where (`None`: the scene's format, the engine's
+/// precision, every cell).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputRequest {
+    /// NPY files or a Zarr store (overrides the scene's `run.format`).
+    pub format: Option<OutputFormat>,
+    /// The element type of the recorded E and I.
+    pub dtype: Option<Precision>,
+    /// Keep every `stride`-th row and column (Zarr only).
+    pub stride: Option<usize>,
+}
+
+impl OutputRequest {
+    /// Whether anything is asked (a resumed run keeps what it recorded).
+    fn is_given(&self) -> bool {
+        self.format.is_some() || self.dtype.is_some() || self.stride.is_some()
+    }
 }
 
 /// Why a run stopped.
@@ -115,6 +138,12 @@ pub struct Manifest {
     pub precision: &'static str,
     /// Engine threads (0 on the GPU).
     pub threads: usize,
+    /// `"npy"` (`E.npy`, `I.npy`, `t.npy`) or `"zarr"` (`run.zarr`).
+    pub format: &'static str,
+    /// The element type of the recorded E and I: `"float64"` or `"float32"`.
+    pub dtype: &'static str,
+    /// Every `stride`-th row and column is recorded (from the first).
+    pub stride: usize,
     /// SIMD kernel of the CPU engine (`null` on the GPU).
     pub simd: Option<&'static str>,
     /// How the GPU engine dispatches a step: `"fused"`, or `"per stage"`
@@ -164,8 +193,45 @@ impl Seeds {
     }
 }
 
-/// The files a run writes into its folder.
-pub const RUN_FILES: [&str; 5] = ["E.npy", "I.npy", "t.npy", "scene.ron", "manifest.json"];
+/// The files a run writes into its folder (the NPY arrays or the Zarr store).
+pub const RUN_FILES: [&str; 6] = [
+    "E.npy",
+    "I.npy",
+    "t.npy",
+    STORE_NAME,
+    "scene.ron",
+    "manifest.json",
+];
+
+/// Removes the arrays of the format that a run in `out` does not write (an
+/// earlier run's, replaced with `--force`), so that the folder holds one run.
+fn remove_other_format(out: &Path, format: OutputFormat) -> Result<(), AppError> {
+    let gone = |path: &Path, removed: std::io::Result<()>| match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(AppError::Output(format!(
+            "cannot replace {}: {e}",
+            path.display()
+        ))),
+        _ => Ok(()),
+    };
+    match format {
+        OutputFormat::Npy => {
+            let store = out.join(STORE_NAME);
+            gone(&store, std::fs::remove_dir_all(&store))
+        }
+        OutputFormat::Zarr => ["E.npy", "I.npy", "t.npy"].iter().try_for_each(|name| {
+            let path = out.join(name);
+            gone(&path, std::fs::remove_file(&path))
+        }),
+    }
+}
+
+/// The name of an element type in a manifest.
+fn dtype_name(dtype: Precision) -> &'static str {
+    match dtype {
+        Precision::F64 => "float64",
+        Precision::F32 => "float32",
+    }
+}
 
 /// Creates the output folder, refusing an existing one unless `force`.
 fn prepare_out_dir(out: &Path, force: bool) -> Result<(), AppError> {
@@ -204,6 +270,9 @@ struct Resumed {
     /// The engine that ran it.
     backend: String,
     precision: String,
+    /// What it records, in which files.
+    format: OutputFormat,
+    dtype: Precision,
 }
 
 impl Resumed {
@@ -234,7 +303,10 @@ fn resume_point(out: &Path, scene: &FieldScene) -> Result<Option<Resumed>, AppEr
         return Err(what(&"a session replays from its start; run it again"));
     }
     let earlier = FieldScene::load(&out.join("scene.ron")).map_err(|e| what(&e))?;
-    if earlier != scene.resolved() {
+    // The folder's format is the one it was written in (perhaps by --format).
+    let mut expected = scene.resolved();
+    expected.run.format = earlier.run.format;
+    if earlier != expected {
         return Err(what(
             &"it holds a run of another scene (or of this one edited since)",
         ));
@@ -250,19 +322,45 @@ fn resume_point(out: &Path, scene: &FieldScene) -> Result<Option<Resumed>, AppEr
         }
     }
     let number = |key: &str| manifest[key].as_u64().unwrap_or(0);
+    let format = match manifest["format"].as_str() {
+        Some("zarr") => OutputFormat::Zarr,
+        _ => OutputFormat::Npy,
+    };
+    let dtype = match manifest["dtype"].as_str() {
+        Some("float32") => Precision::F32,
+        Some("float64") => Precision::F64,
+        // Runs before the field recorded in their engine's precision.
+        _ if manifest["precision"].as_str() == Some("f32") => Precision::F32,
+        _ => Precision::F64,
+    };
+    let stride = manifest["stride"].as_u64().unwrap_or(1) as usize;
+    if stride != 1 {
+        return Err(what(&format!(
+            "the run kept every {stride}th cell, not the whole state to go on from"
+        )));
+    }
     Ok(Some(Resumed {
         samples: number("samples"),
         steps: number("steps"),
         wall_time_s: manifest["wall_time_s"].as_f64().unwrap_or(0.0),
         backend: manifest["backend"].as_str().unwrap_or("").to_owned(),
         precision: manifest["precision"].as_str().unwrap_or("").to_owned(),
+        format,
+        dtype,
     }))
 }
 
 /// Writes `manifest.json` atomically (a temporary file, then a rename), so
-/// that a reader, or a killed run, never leaves half a manifest.
+/// that a reader, or a killed run, never leaves half a manifest; a Zarr
+/// store gets it as an attribute too, with its arrays' metadata as they are
+/// now (where a store is there yet).
 fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(manifest).map_err(|e| e.to_string())?;
+    let value = serde_json::to_value(manifest).map_err(|e| e.to_string())?;
+    let store = out.join(STORE_NAME);
+    if manifest.format == "zarr" && store.join("zarr.json").exists() {
+        eifield_store::zarr::describe(&store, Some(&value)).map_err(|e| e.to_string())?;
+    }
+    let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
     let path = out.join("manifest.json");
     let tmp = out.join("manifest.json.tmp");
     std::fs::write(&tmp, text + "\n")
@@ -317,11 +415,21 @@ pub fn last_state(dir: &Path, scene: &FieldScene) -> Result<(Vec<f64>, Vec<f64>)
             g.rows, g.cols, h.rows, h.cols
         )));
     }
-    let cells = h.len();
+    let stored = StoredRun::open(dir, h.rows, h.cols).map_err(|e| what(&e))?;
+    if stored.layout.stride != 1 {
+        return Err(what(&format!(
+            "that run kept every {}th cell; continue from a run that recorded every cell",
+            stored.layout.stride
+        )));
+    }
+    if stored.samples == 0 {
+        return Err(what(&"the run has no samples"));
+    }
     let mut state = Vec::with_capacity(2);
-    for name in ["E.npy", "I.npy"] {
-        let path = dir.join(name);
-        let last = last_row(&path, cells).map_err(|e| what(&format!("{name}: {e}")))?;
+    for name in ["E", "I"] {
+        let last = stored
+            .sample(name, stored.samples - 1)
+            .map_err(|e| what(&e))?;
         if let Some(k) = last.iter().position(|v| !v.is_finite()) {
             let (row, col) = h.position(k);
             return Err(what(&format!(
@@ -336,36 +444,26 @@ pub fn last_state(dir: &Path, scene: &FieldScene) -> Result<(Vec<f64>, Vec<f64>)
     Ok((e, i))
 }
 
-/// The last row its header counts of a float64 (or an f32 run's float32)
-/// `[samples, cells]` array, as f64 (only that row is read).
-fn last_row(path: &Path, cells: usize) -> Result<Vec<f64>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let header = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
-    let shape = header.shape().to_vec();
-    let width = match header.dtype() {
-        npyz::DType::Plain(t) if t.to_string() == "<f8" => 8,
-        npyz::DType::Plain(t) if t.to_string() == "<f4" => 4,
-        _ => 0,
-    };
-    if width == 0
-        || header.order() != npyz::Order::C
-        || shape.len() != 2
-        || shape[1] != cells as u64
-    {
-        return Err(format!(
-            "expected a little-endian float64 or float32 array of shape [samples, {cells}], found {} {shape:?}",
-            header.dtype().descr()
-        ));
-    }
-    if shape[0] == 0 {
-        return Err("the run has no samples".into());
-    }
-    let precision = if width == 8 {
-        eifield_model::Precision::F64
-    } else {
-        eifield_model::Precision::F32
-    };
-    eifield_model::npy::read_row(path, cells, precision, shape[0] - 1).map_err(|e| e.to_string())
+/// The arrays of a run of `scene` in `out`: new ones, or with `resume` those
+/// of the earlier run there, cut to that flush.
+fn open_sink(
+    out: &Path,
+    format: OutputFormat,
+    layout: Layout,
+    scene: &FieldScene,
+    resume: Option<Flushed>,
+) -> Result<Box<dyn SampleSink>, eifield_store::StoreError> {
+    Ok(match (format, resume) {
+        (OutputFormat::Npy, None) => Box::new(NpySink::create(out, layout)?),
+        (OutputFormat::Npy, Some(at)) => Box::new(NpySink::resume(out, layout, at.samples)?),
+        (OutputFormat::Zarr, None) => Box::new(ZarrSink::create(
+            out,
+            layout,
+            &scene.to_ron_string(),
+            ZarrOptions::for_layout(layout),
+        )?),
+        (OutputFormat::Zarr, Some(at)) => Box::new(ZarrSink::resume(out, layout, at.samples)?),
+    })
 }
 
 /// As [`run`], for a scene already loaded; `source` names it in messages and
@@ -377,6 +475,13 @@ pub fn run_scene(
     stop: Arc<AtomicBool>,
 ) -> Result<Manifest, AppError> {
     let created = !request.out.exists();
+    if request.resume && request.output.is_given() {
+        return Err(AppError::Input(
+            "--resume goes on in the format, element type and stride the run was written with; \
+             leave out --format, --dtype and --stride"
+                .into(),
+        ));
+    }
     let resumed = if request.resume {
         resume_point(&request.out, &scene)?
     } else {
@@ -402,7 +507,25 @@ pub fn run_scene(
         }
     };
     let mut engine = engine;
-    let cells = scene.grid.len();
+    let (rows, cols) = (scene.grid.rows, scene.grid.cols);
+    let format = match &resumed {
+        Some(r) => r.format,
+        None => request.output.format.unwrap_or(scene.run.format),
+    };
+    let layout = match &resumed {
+        Some(r) => Layout::full(rows, cols, r.dtype),
+        None => Layout {
+            rows,
+            cols,
+            stride: request.output.stride.unwrap_or(1),
+            dtype: request.output.dtype.unwrap_or(engine.precision()),
+        },
+    };
+    if layout.stride != 1 && format == OutputFormat::Npy {
+        return Err(AppError::Input(
+            "--stride keeps every n-th cell in a Zarr store; add --format zarr".into(),
+        ));
+    }
     // A session replays for its own length.
     let run_spec = match &scene.events {
         Some(events) => events.run(&scene.run),
@@ -425,8 +548,11 @@ pub fn run_scene(
     } else {
         scene.resolved()
     };
+    // Rerunning the folder's scene writes the same files.
+    written.run.format = format;
     // A resumed run's folder holds them already.
     if resumed.is_none() {
+        remove_other_format(&request.out, format)?;
         // Coupling matrices live beside the scene, so that the folder reruns.
         eifield_model::coupling::store_matrices(&mut written.coupling.kernel, &request.out)
             .map_err(AppError::Input)?;
@@ -445,17 +571,20 @@ pub fn run_scene(
     let resume_tick = match &resumed {
         Some(r) => {
             r.check_engine(&info)?;
+            if r.dtype == Precision::F32 && engine.precision() == Precision::F64 {
+                return Err(AppError::Input(
+                    "--resume: the run recorded float32, not the f64 engine's whole state".into(),
+                ));
+            }
             let row = r.samples - 1;
-            let state = |name: &str| {
-                let path = request.out.join(name);
-                eifield_model::npy::read_row(&path, cells, engine.precision(), row)
-                    .map_err(|e| AppError::Input(format!("--resume: {}: {e}", path.display())))
-            };
-            let (e, i) = (state("E.npy")?, state("I.npy")?);
+            let input = |e: &dyn std::fmt::Display| AppError::Input(format!("--resume: {e}"));
+            let stored = StoredRun::open(&request.out, rows, cols).map_err(|e| input(&e))?;
+            let e = stored.sample("E", row).map_err(|e| input(&e))?;
+            let i = stored.sample("I", row).map_err(|e| input(&e))?;
             let tick = row * ticks_per_sample;
             engine
                 .resume_at(&e, &i, tick as f64 / ticks_per_unit, r.steps)
-                .map_err(|e| AppError::Input(format!("--resume: {e}")))?;
+                .map_err(|e| input(&e))?;
             tick
         }
         None => 0,
@@ -473,6 +602,12 @@ pub fn run_scene(
         adapter: info.adapter,
         precision: info.precision,
         threads: engine.threads(),
+        format: match format {
+            OutputFormat::Npy => "npy",
+            OutputFormat::Zarr => "zarr",
+        },
+        dtype: dtype_name(layout.dtype),
+        stride: layout.stride,
         simd: match &engine {
             FieldEngine::Cpu(cpu) => Some(cpu.simd().name()),
             FieldEngine::CpuSingle(cpu) => Some(cpu.engine.simd().name()),
@@ -497,19 +632,19 @@ pub fn run_scene(
         progress_manifest.model_time = flushed.tick as f64 / ticks_per_unit;
         write_manifest(&out_dir, &progress_manifest)
     });
+    let resume_at = resumed.as_ref().map(|r| Flushed {
+        samples: r.samples,
+        tick: resume_tick,
+        steps: r.steps,
+    });
+    let sink = open_sink(&request.out, format, layout, &written, resume_at)
+        .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
     let mut recorder = Recorder::create(
         &request.out,
-        cells,
-        engine.precision(),
-        ticks_per_sample,
-        sample_rate,
-        samples_requested,
+        sink,
+        (ticks_per_sample, sample_rate, samples_requested),
         Some(on_flush),
-        resumed.as_ref().map(|r| Flushed {
-            samples: r.samples,
-            tick: resume_tick,
-            steps: r.steps,
-        }),
+        resume_at,
     )
     .map_err(|e| AppError::Input(format!("cannot write the output: {e}")))?;
     if manifest.precision == "f32" {
@@ -550,7 +685,7 @@ pub fn run_scene(
     app.insert_resource(recorder);
 
     let total_ticks = (samples_requested - 1) * ticks_per_sample;
-    let ticks_per_update = (CELL_TICKS_PER_UPDATE / cells.max(1)).max(1) as u64;
+    let ticks_per_update = (CELL_TICKS_PER_UPDATE / (rows * cols).max(1)).max(1) as u64;
     let progress = DelayedProgress::new(
         total_ticks,
         "{spinner} [{elapsed_precise}] {wide_bar} t = {msg} ({percent}%, eta {eta})",

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use eifield_gpu::run::auto_considers_gpu;
 use eifield_gpu::{ContextRequest, GpuContext};
 use eifield_model::FieldScene;
-use eifield_model::npy::write_array;
+use eifield_model::scene::OutputFormat;
 use eifield_model::sweep::{
     PointRow, RunArrays, Sweep, csv_header, csv_line, run_point_with, run_points_with,
     run_to_arrays,
@@ -141,23 +141,33 @@ fn write_run(
     run: &eifield_model::sweep::RunArrays,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let cells = scene.grid.len();
-    let samples = run.t.len();
-    let err = |e: eifield_model::npy::NpyError| e.to_string();
-    // An f32 run's folder holds float32 arrays, as `eifield run` writes them.
-    let write_state = |name: &str, values: &[f64]| match run.precision {
-        eifield_model::Precision::F64 => write_array(&dir.join(name), &[samples, cells], values),
-        eifield_model::Precision::F32 => {
-            let single: Vec<f32> = values.iter().map(|&v| v as f32).collect();
-            write_array(&dir.join(name), &[samples, cells], &single)
-        }
-    };
-    write_state("E.npy", &run.e).map_err(err)?;
-    write_state("I.npy", &run.i).map_err(err)?;
-    write_array(&dir.join("t.npy"), &[samples], &run.t).map_err(err)?;
     let mut resolved = scene.resolved();
     eifield_model::coupling::store_matrices(&mut resolved.coupling.kernel, dir)?;
     resolved.store_cell_arrays(dir, "")?;
+    // In the scene's format; an f32 run's arrays are float32, as `eifield run`
+    // writes them.
+    let (rows, cols) = (scene.grid.rows, scene.grid.cols);
+    let layout = eifield_store::Layout::full(rows, cols, run.precision);
+    let err = |e: eifield_store::StoreError| e.to_string();
+    let mut sink: Box<dyn eifield_store::SampleSink> = match scene.run.format {
+        OutputFormat::Npy => Box::new(eifield_store::NpySink::create(dir, layout).map_err(err)?),
+        OutputFormat::Zarr => Box::new(
+            eifield_store::ZarrSink::create(
+                dir,
+                layout,
+                &resolved.to_ron_string(),
+                eifield_store::zarr::ZarrOptions::for_layout(layout),
+            )
+            .map_err(err)?,
+        ),
+    };
+    let cells = rows * cols;
+    for (k, &t) in run.t.iter().enumerate() {
+        let sample = k * cells..(k + 1) * cells;
+        sink.append(&run.e[sample.clone()], &run.i[sample], t)
+            .map_err(err)?;
+    }
+    sink.flush(true).map_err(err)?;
     std::fs::write(dir.join("scene.ron"), resolved.to_ron_string()).map_err(|e| e.to_string())
 }
 

@@ -1,7 +1,8 @@
-//! The recording plugin: appends the lattice state to `E.npy`, `I.npy` and
-//! `t.npy` at every sample instant, flushing so that the files stay loadable.
+//! The recording plugin: appends the lattice state to the run's arrays (NPY
+//! files or a Zarr store, [`SampleSink`]) at every sample instant, flushing
+//! so that they stay loadable.
 //!
-//! The files are written on their own thread: a sample is copied into one
+//! The arrays are written (and compressed) on their own thread: a sample is copied into one
 //! of [`BUFFERS`] buffers and handed over, so integration goes on while the
 //! disk writes, and waits for it only when every buffer is still on its way
 //! (a disk slower than the stream of samples; [`Recorder::disk_wait`] says
@@ -14,18 +15,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
-use eifield_model::Precision;
-use eifield_model::npy::{NpyError, NpyWriter};
+use eifield_store::{SampleSink, StoreError};
 
 use crate::sim::session::Session;
 use crate::sim::{Lattice, SimSystems};
 
-/// Longest time written samples wait before the files are flushed (then
-/// any reader, and a killed process's folder, has them).
-const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// Longest time between flushes that also wait for the disk (then a power
 /// cut keeps them): waiting for the disk at every flush would hold the
-/// writer up for as long as the disk takes to catch up.
+/// writer up for as long as the disk takes to catch up. (How long samples
+/// wait for a flush that any reader, and a killed process's folder, sees is
+/// the sink's [`SampleSink::flush_interval`].)
 const DISK_INTERVAL: Duration = Duration::from_secs(5);
 /// Sample buffers between the simulation and the writer thread.
 pub const BUFFERS: usize = 2;
@@ -62,11 +61,9 @@ enum Job {
     Flush(SyncSender<Result<(), String>>),
 }
 
-/// The three arrays, owned by the writer thread.
+/// The run's arrays, owned by the writer thread.
 struct Files {
-    e: NpyWriter,
-    i: NpyWriter,
-    t: NpyWriter,
+    sink: Box<dyn SampleSink>,
     sample_rate: f64,
     last_flush: Instant,
     last_disk_flush: Instant,
@@ -80,38 +77,52 @@ struct Files {
 }
 
 impl Files {
+    fn new(sink: Box<dyn SampleSink>, sample_rate: f64, resume: Option<Flushed>) -> Self {
+        Self {
+            sink,
+            sample_rate,
+            last_flush: Instant::now(),
+            last_disk_flush: Instant::now(),
+            throttle: Duration::ZERO,
+            last: resume.map_or((0, 0), |at| (at.tick, at.steps)),
+            on_flush: None,
+            flushed: Arc::new(Mutex::new(resume)),
+        }
+    }
+
     fn write(&mut self, sample: &Sample) -> Result<(), String> {
         std::thread::sleep(self.throttle);
-        let n = self.t.rows();
-        let appended = (|| {
-            self.e.append(&sample.e)?;
-            self.i.append(&sample.i)?;
-            self.t.append(&[n as f64 / self.sample_rate])
-        })();
-        appended.map_err(|e| e.to_string())?;
+        let time = self.sink.samples() as f64 / self.sample_rate;
+        let readable = self.sink.readable();
+        self.sink
+            .append(&sample.e, &sample.i, time)
+            .map_err(|e| e.to_string())?;
         self.last = (sample.tick, sample.steps);
-        if self.last_flush.elapsed() >= FLUSH_INTERVAL {
+        if self.last_flush.elapsed() >= self.sink.flush_interval() {
             self.flush(self.last_disk_flush.elapsed() >= DISK_INTERVAL)?;
+        } else if self.sink.readable() > readable {
+            // The sink wrote on its own (a full row of Zarr chunks).
+            self.report()?;
         }
         Ok(())
     }
 
-    /// Writes everything and updates the headers (the arrays first, so
-    /// that what `on_flush` reports is in them), waiting for the disk with
+    /// Writes everything and makes it readable (the arrays first, so that
+    /// what `on_flush` reports is in them), waiting for the disk with
     /// `disk`.
     fn flush(&mut self, disk: bool) -> Result<(), String> {
-        let flushed = (|| {
-            self.e.flush_to(disk)?;
-            self.i.flush_to(disk)?;
-            self.t.flush_to(disk)
-        })();
-        flushed.map_err(|e| e.to_string())?;
+        self.sink.flush(disk).map_err(|e| e.to_string())?;
         self.last_flush = Instant::now();
         if disk {
             self.last_disk_flush = self.last_flush;
         }
+        self.report()
+    }
+
+    /// Tells what the arrays hold: every sample written so far.
+    fn report(&mut self) -> Result<(), String> {
         let state = Flushed {
-            samples: self.t.rows(),
+            samples: self.sink.readable(),
             tick: self.last.0,
             steps: self.last.1,
         };
@@ -149,38 +160,20 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Creates the three arrays in `dir` for a lattice of `cells` cells, E
-    /// and I in the engine's `precision` (the times in f64), and starts
-    /// their writer thread; with `resume`, opens the arrays of an earlier
-    /// run in `dir` instead and goes on after the samples that its last
-    /// flush left (dropping any written after them).
-    #[allow(clippy::too_many_arguments)]
+    /// Starts the writer thread of `sink` (the arrays of a run in `dir`),
+    /// which records every `ticks_per_sample`-th tick, `sample_rate`
+    /// samples per unit of model time, until `max_samples`; with `resume`,
+    /// the sink holds the samples of an earlier run up to that flush, and
+    /// recording goes on after them.
     pub fn create(
         dir: &Path,
-        cells: usize,
-        precision: Precision,
-        ticks_per_sample: u64,
-        sample_rate: f64,
-        max_samples: u64,
+        sink: Box<dyn SampleSink>,
+        (ticks_per_sample, sample_rate, max_samples): (u64, f64, u64),
         on_flush: Option<OnFlush>,
         resume: Option<Flushed>,
-    ) -> Result<Self, NpyError> {
-        let open = |name: &str, cols: Option<usize>, precision: Precision| match resume {
-            Some(at) => NpyWriter::resume(&dir.join(name), cols, precision, at.samples),
-            None => NpyWriter::create_with(&dir.join(name), cols, precision),
-        };
-        let files = Files {
-            e: open("E.npy", Some(cells), precision)?,
-            i: open("I.npy", Some(cells), precision)?,
-            t: open("t.npy", None, Precision::F64)?,
-            sample_rate,
-            last_flush: Instant::now(),
-            last_disk_flush: Instant::now(),
-            throttle: Duration::ZERO,
-            last: resume.map_or((0, 0), |at| (at.tick, at.steps)),
-            on_flush,
-            flushed: Arc::new(Mutex::new(resume)),
-        };
+    ) -> Result<Self, StoreError> {
+        let mut files = Files::new(sink, sample_rate, resume);
+        files.on_flush = on_flush;
         let mut recorder = Self::start(dir, files, ticks_per_sample, max_samples)?;
         if let Some(at) = resume {
             recorder.sent = at.samples;
@@ -195,7 +188,7 @@ impl Recorder {
         mut files: Files,
         ticks_per_sample: u64,
         max_samples: u64,
-    ) -> Result<Self, NpyError> {
+    ) -> Result<Self, StoreError> {
         let (jobs, inbox) = sync_channel::<Job>(BUFFERS);
         let (give_back, free) = sync_channel::<Sample>(BUFFERS);
         for _ in 0..BUFFERS {
@@ -234,10 +227,7 @@ impl Recorder {
                     }
                 }
             })
-            .map_err(|source| NpyError {
-                path: dir.to_owned(),
-                source,
-            })?;
+            .map_err(|e| StoreError::new(dir, e))?;
         Ok(Self {
             jobs: Some(jobs),
             free: Mutex::new(free),
@@ -386,18 +376,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("eifield-slow-disk-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let cells = 1000;
-        let files = Files {
-            e: NpyWriter::create(&dir.join("E.npy"), Some(cells)).unwrap(),
-            i: NpyWriter::create(&dir.join("I.npy"), Some(cells)).unwrap(),
-            t: NpyWriter::create(&dir.join("t.npy"), None).unwrap(),
-            sample_rate: 10.0,
-            last_flush: Instant::now(),
-            last_disk_flush: Instant::now(),
-            throttle: Duration::from_millis(15),
-            last: (0, 0),
-            on_flush: None,
-            flushed: Arc::new(Mutex::new(None)),
-        };
+        let layout = eifield_store::Layout::full(1, cells, eifield_model::Precision::F64);
+        let sink = eifield_store::NpySink::create(&dir, layout).unwrap();
+        let mut files = Files::new(Box::new(sink), 10.0, None);
+        files.throttle = Duration::from_millis(15);
         let mut recorder = Recorder::start(&dir, files, 1, 100).unwrap();
         let samples = 12;
         for k in 0..samples {

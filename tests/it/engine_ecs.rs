@@ -333,6 +333,7 @@ fn a_noisy_scene_that_crossed_a_block_inside_a_tick_runs_headless() {
                 continue_from: None,
                 resume: false,
                 backend: CPU,
+                output: Default::default(),
             },
             Arc::new(AtomicBool::new(false)),
         )

@@ -95,6 +95,7 @@ fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
         continue_from: None,
         resume: false,
         backend: CPU,
+        output: Default::default(),
     };
     let manifest =
         headless::run(&request, Arc::new(AtomicBool::new(false))).unwrap_or_else(|e| panic!("{e}"));
