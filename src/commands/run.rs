@@ -356,16 +356,20 @@ fn resume_point(out: &Path, scene: &FieldScene) -> Result<Option<Resumed>, AppEr
 /// now (where a store is there yet).
 fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), String> {
     let value = serde_json::to_value(manifest).map_err(|e| e.to_string())?;
-    let store = out.join(STORE_NAME);
-    if manifest.format == "zarr" && store.join("zarr.json").exists() {
-        eifield_store::zarr::describe(&store, Some(&value)).map_err(|e| e.to_string())?;
-    }
     let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
     let path = out.join("manifest.json");
     let tmp = out.join("manifest.json.tmp");
     std::fs::write(&tmp, text + "\n")
         .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", path.display())
+        })?;
+    let store = out.join(STORE_NAME);
+    if manifest.format == "zarr" && store.join("zarr.json").exists() {
+        eifield_store::zarr::describe(&store, Some(&value)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The headless app: the simulation plugins (without probes, which only the

@@ -104,11 +104,11 @@ fn run_scene(scene: &Path, out: &Path) -> headless::Manifest {
 }
 
 /// The `manifest.json` of a run folder.
-fn read_manifest(out: &Path) -> serde_json::Value {
+pub(crate) fn read_manifest(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap()
 }
 
-fn write_scene(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write_scene(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -836,7 +836,11 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_bits() {
 
 /// Starts `eifield run SCENE --out OUT` and waits until the manifest counts
 /// `samples` samples on disk (at most two minutes).
-fn spawn_run_until_flushed(scene: &Path, out: &Path, samples: u64) -> std::process::Child {
+pub(crate) fn spawn_run_until_flushed(
+    scene: &Path,
+    out: &Path,
+    samples: u64,
+) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_eifield"))
         .args([
             "run",

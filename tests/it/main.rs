@@ -10,3 +10,4 @@ mod recording;
 mod session;
 mod viewer_state;
 mod viewer_window;
+mod zarr_runs;

@@ -360,8 +360,18 @@ impl ZarrSink {
     }
 
     /// Writes the row of chunks (and the `time` chunk) that holds the last
-    /// samples, then grows the arrays' shapes to cover them.
+    /// samples, then grows the arrays' shapes to cover them. A write that
+    /// fails (a full disk) leaves the store as it was: its temporary file is
+    /// removed, which gives back the room it took.
     fn commit(&mut self) -> Result<(), StoreError> {
+        let written = self.write_last_row();
+        if written.is_err() {
+            let _ = remove_temporary_files(&self.root);
+        }
+        written
+    }
+
+    fn write_last_row(&mut self) -> Result<(), StoreError> {
         if self.readable == self.samples {
             return Ok(());
         }
