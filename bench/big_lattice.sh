@@ -5,9 +5,12 @@
 #   2. one unit of model time (200 steps) at 1024² (and 4096² with BIG=1)
 #      with 2 samples and with the default 101, against the engine alone
 #      (the same steps without recording): how much of the run recording
-#      costs.
+#      costs;
+#   3. 1024² sampled every 20 steps, as NPY, Zarr and float32 Zarr, against
+#      the engine alone: whether writing keeps up.
 # Usage: bench/big_lattice.sh [BIN] (default target/release/eifield);
-# ROUNDS=N repeats part 2 (default 3). Writes into a temporary folder.
+# ROUNDS=N repeats parts 2 and 3 (default 3); ONLY_FORMATS=1 runs part 3
+# alone, SKIP_FORMATS=1 leaves it out. Writes into a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-target/release/eifield}"
@@ -20,6 +23,7 @@ scene() { # side duration sample_rate
         "$1" "$1" "$2" "$3" >"$work/s.ron"
 }
 
+if [ "${ONLY_FORMATS:-0}" != 1 ]; then
 echo "| lattice | wall time | peak memory | bytes per cell | scene.ron | E.npy (2 samples) |"
 echo "|---|---|---|---|---|---|"
 for side in 128 1024 2048 4096; do
@@ -57,5 +61,34 @@ rate = m["steps"] * cells / m["wall_time_s"]
 print(f"| {side}² | {m['samples']} | {rate:.3g} | {alone:.3g} | {rate / alone:.2f} |")
 EOF
         done
+    done
+done
+fi
+
+# 3. Writing as fast as the engine: 1024² sampled every 20 steps (10 samples
+#    per unit), 3 units, in each format, against the engine alone measured
+#    in the same round. SKIP_FORMATS=1 leaves it out.
+[ "${SKIP_FORMATS:-0}" = 1 ] && exit 0
+echo
+echo "| format | samples | whole run (cell-steps/s) | engine alone | run / engine | written |"
+echo "|---|---|---|---|---|---|"
+side=1024
+cells=$((side * side))
+for round in $(seq "$rounds"); do
+    alone=$("$bin" bench --backend cpu --precision f64 --sides "$side" --seconds 2 \
+        | awk -v s="$side" '$1 == "cpu" && $3 == s { rate = $NF } END { print rate }')
+    for format in "npy" "zarr" "zarr --dtype f32"; do
+        scene "$side" 3.0 10.0
+        rm -rf "$work/o"
+        # shellcheck disable=SC2086
+        "$bin" run "$work/s.ron" --out "$work/o" --backend cpu --quiet --format $format
+        written=$(du -sm --exclude=scene.ron --exclude=manifest.json "$work/o" | cut -f1)
+        python3 - "$work/o/manifest.json" "$cells" "$alone" "$format" "$written" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+cells, alone, fmt, written = int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+rate = m["steps"] * cells / m["wall_time_s"]
+print(f"| {fmt} | {m['samples']} | {rate:.3g} | {alone:.3g} | {rate / alone:.2f} | {written} MB |")
+PY
     done
 done

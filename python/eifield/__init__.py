@@ -360,14 +360,31 @@ def analyze(result: RunResult, threshold: float = 1.0, threads: Optional[int] = 
 
 
 def load_run(folder: Union[str, Path]) -> RunResult:
-    """Reads a folder written by ``eifield run`` (``E.npy``, ``I.npy``,
-    ``t.npy``, ``scene.ron``, ``manifest.json``)."""
+    """Reads a folder written by ``eifield run``: ``E.npy``, ``I.npy`` and
+    ``t.npy``, or the Zarr store ``run.zarr`` (``--format zarr``, read with
+    zarr-python: ``pip install zarr``), with ``scene.ron`` and
+    ``manifest.json``. ``E`` and ``I`` have the shape ``[samples, rows, cols]``
+    (the kept rows and columns of a run with ``--stride``), in the element
+    type the run recorded."""
     folder = Path(folder)
-    missing = [name for name in ("E.npy", "I.npy", "t.npy", "scene.ron") if not (folder / name).exists()]
+    store = folder / "run.zarr"
+    names = ("scene.ron",) if store.exists() else ("E.npy", "I.npy", "t.npy", "scene.ron")
+    missing = [name for name in names if not (folder / name).exists()]
     if missing:
         raise FileNotFoundError(f"{folder} is not a run folder: no {', '.join(missing)}")
     scene = Scene.load(folder / "scene.ron")
     rows, cols = scene.shape
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if store.exists():
+        try:
+            import zarr
+        except ImportError as e:
+            raise ImportError(f"{store} is a Zarr store: reading it needs zarr-python (pip install zarr)") from e
+        group = zarr.open_group(store, mode="r")
+        e, i, t = group["E"], group["I"], group["time"]
+        samples = min(e.shape[0], i.shape[0], t.shape[0])
+        return RunResult(t=t[:samples], E=e[:samples], I=i[:samples], scene=scene, manifest=manifest)
     t = np.load(folder / "t.npy")
     e = np.load(folder / "E.npy")
     i = np.load(folder / "I.npy")
@@ -376,8 +393,6 @@ def load_run(folder: Union[str, Path]) -> RunResult:
             f"{folder}: E.npy {e.shape} and I.npy {i.shape} do not match t.npy ({len(t)} samples) "
             f"and the {rows} × {cols} grid"
         )
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     return RunResult(
         t=t,
         E=e.reshape(len(t), rows, cols),

@@ -160,6 +160,42 @@ def test_load_run_reads_a_command_line_run(tmp_path):
         eifield.load_run(tmp_path)
 
 
+def test_a_zarr_run_opens_in_xarray_and_zarr_with_the_npy_runs_values(tmp_path):
+    import warnings
+
+    import xarray as xr
+    import zarr
+
+    cli_run("waves", tmp_path / "npy", "--backend", "cpu")
+    cli_run("waves", tmp_path / "zarr", "--backend", "cpu", "--format", "zarr")
+    npy, run = eifield.load_run(tmp_path / "npy"), eifield.load_run(tmp_path / "zarr")
+    assert run.E.dtype == np.float64 and run.E.shape == npy.E.shape
+    for name in ("t", "E", "I"):
+        assert np.array_equal(getattr(run, name).view(np.uint64), getattr(npy, name).view(np.uint64)), name
+    assert run.manifest["format"] == "zarr"
+    # xarray opens it lazily, from its consolidated metadata, with no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(tmp_path / "zarr" / "run.zarr")
+    assert ds.E.dims == ("time", "row", "col")
+    assert ds.E.chunks is not None  # a Dask array: nothing read yet
+    assert np.array_equal(ds.time.values, npy.t)
+    assert np.array_equal(ds.row.values, np.arange(npy.E.shape[1]))
+    assert np.array_equal(ds.E.isel(row=3, col=5).values, npy.E[:, 3, 5])
+    assert ds.attrs["manifest"]["samples"] == len(npy.t)
+    assert eifield.Scene.from_ron(ds.attrs["scene"]).shape == npy.E.shape[1:]
+    group = zarr.open_group(tmp_path / "zarr" / "run.zarr", mode="r")
+    assert group["E"].metadata.dimension_names == ("time", "row", "col")
+    assert np.array_equal(group["I"][-1], npy.I[-1])
+    # A stride keeps every n-th row and column, named by their lattice index.
+    cli_run("waves", tmp_path / "strided", "--backend", "cpu", "--format", "zarr", "--stride", "4", "--dtype", "f32")
+    small = xr.open_zarr(tmp_path / "strided" / "run.zarr")
+    assert small.E.dtype == np.float32 and small.attrs["stride"] == 4
+    assert np.array_equal(small.row.values, np.arange(0, npy.E.shape[1], 4))
+    assert np.array_equal(small.E.values, npy.E[:, ::4, ::4].astype(np.float32))
+    assert np.array_equal(eifield.load_run(tmp_path / "strided").E, small.E.values)
+
+
 def test_analyze_measures_the_spread_as_the_command_line_does(tmp_path):
     result = eifield.run(eifield.Scene.builtin("seed_notebook"))
     analysis = eifield.analyze(result)

@@ -74,6 +74,9 @@ struct Files {
     on_flush: Option<OnFlush>,
     /// What the last flush left on disk, for the recorder to report.
     flushed: Arc<Mutex<Option<Flushed>>>,
+    /// The first write error: nothing is written after it, so that the
+    /// arrays keep what the last good flush left.
+    broken: Option<String>,
 }
 
 impl Files {
@@ -87,10 +90,27 @@ impl Files {
             last: resume.map_or((0, 0), |at| (at.tick, at.steps)),
             on_flush: None,
             flushed: Arc::new(Mutex::new(resume)),
+            broken: None,
         }
     }
 
+    /// Keeps the first error of `result`.
+    fn keep(&mut self, result: Result<(), String>) -> Result<(), String> {
+        if let Err(e) = &result {
+            self.broken.get_or_insert_with(|| e.clone());
+        }
+        result
+    }
+
     fn write(&mut self, sample: &Sample) -> Result<(), String> {
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
+        let result = self.write_unchecked(sample);
+        self.keep(result)
+    }
+
+    fn write_unchecked(&mut self, sample: &Sample) -> Result<(), String> {
         std::thread::sleep(self.throttle);
         let time = self.sink.samples() as f64 / self.sample_rate;
         let readable = self.sink.readable();
@@ -111,6 +131,14 @@ impl Files {
     /// what `on_flush` reports is in them), waiting for the disk with
     /// `disk`.
     fn flush(&mut self, disk: bool) -> Result<(), String> {
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
+        let result = self.flush_unchecked(disk);
+        self.keep(result)
+    }
+
+    fn flush_unchecked(&mut self, disk: bool) -> Result<(), String> {
         self.sink.flush(disk).map_err(|e| e.to_string())?;
         self.last_flush = Instant::now();
         if disk {

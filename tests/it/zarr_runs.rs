@@ -10,15 +10,34 @@ use eifield_store::StoredRun;
 use crate::common::*;
 use crate::headless_cli::{read_manifest, spawn_run_until_flushed, write_scene};
 
-/// E, I and the times of the run folder `dir` (`rows × cols`), as f64 bits.
-fn arrays(dir: &Path, rows: usize, cols: usize) -> [Vec<u64>; 3] {
-    let run = StoredRun::open(dir, rows, cols).unwrap_or_else(|e| panic!("{e}"));
-    let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect();
-    [
-        bits(run.read("E").unwrap()),
-        bits(run.read("I").unwrap()),
-        bits(run.times().unwrap()),
-    ]
+/// Asserts that the run folders `a` and `b` (`rows × cols`) hold the same
+/// E, I and times, bit for bit, naming the first difference.
+fn assert_same_arrays(a: &Path, b: &Path, rows: usize, cols: usize) {
+    let [x, y] =
+        [a, b].map(|dir| StoredRun::open(dir, rows, cols).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(x.samples, y.samples, "samples");
+    for name in ["E", "I", "t"] {
+        let read = |run: &StoredRun| match name {
+            "t" => run.times().unwrap(),
+            _ => run.read(name).unwrap(),
+        };
+        let (p, q) = (read(&x), read(&y));
+        assert_eq!(p.len(), q.len(), "{name}");
+        if let Some(k) = p
+            .iter()
+            .zip(&q)
+            .position(|(u, v)| u.to_bits() != v.to_bits())
+        {
+            let cells = if name == "t" { 1 } else { rows * cols };
+            panic!(
+                "{name} differs first at sample {}, cell {}: {} against {}",
+                k / cells,
+                k % cells,
+                p[k],
+                q[k]
+            );
+        }
+    }
 }
 
 fn succeeded(output: &std::process::Output) {
@@ -59,7 +78,7 @@ fn a_zarr_run_holds_the_npy_runs_values_and_every_reader_takes_it() {
     ]));
     assert!(zarr.join("run.zarr/zarr.json").exists() && !zarr.join("E.npy").exists());
     assert_eq!(read_manifest(&zarr)["format"], "zarr");
-    assert_eq!(arrays(&npy, 9, 11), arrays(&zarr, 9, 11), "bit for bit");
+    assert_same_arrays(&npy, &zarr, 9, 11);
     // The folder's scene records the format: run again, it writes Zarr.
     let again = dir.join("again");
     succeeded(&eifield(&[
@@ -69,7 +88,7 @@ fn a_zarr_run_holds_the_npy_runs_values_and_every_reader_takes_it() {
         again.to_str().unwrap(),
         "--quiet",
     ]));
-    assert_eq!(arrays(&again, 9, 11), arrays(&zarr, 9, 11));
+    assert_same_arrays(&again, &zarr, 9, 11);
     // Continuing from either format starts from the same state.
     for (from, name) in [(&npy, "next_npy"), (&zarr, "next_zarr")] {
         succeeded(&eifield(&[
@@ -82,10 +101,7 @@ fn a_zarr_run_holds_the_npy_runs_values_and_every_reader_takes_it() {
             "--quiet",
         ]));
     }
-    assert_eq!(
-        arrays(&dir.join("next_npy"), 9, 11),
-        arrays(&dir.join("next_zarr"), 9, 11)
-    );
+    assert_same_arrays(&dir.join("next_npy"), &dir.join("next_zarr"), 9, 11);
     // Analysis and figures read the store as they read the arrays.
     for run in [&npy, &zarr] {
         succeeded(&eifield(&["analyze", run.to_str().unwrap(), "--quiet"]));
@@ -217,7 +233,7 @@ fn a_zarr_run_killed_at_a_random_moment_resumes_to_the_same_values() {
         "--resume",
         "--quiet",
     ]));
-    assert_eq!(arrays(&whole, 64, 64), arrays(&killed, 64, 64));
+    assert_same_arrays(&whole, &killed, 64, 64);
     assert_eq!(read_manifest(&killed)["stop"]["reason"], "completed");
 }
 
@@ -294,5 +310,5 @@ fn a_full_disk_stops_a_zarr_run_cleanly_and_it_resumes_later() {
         whole.to_str().unwrap(),
         "--quiet",
     ]));
-    assert_eq!(arrays(&whole, 128, 128), arrays(&out, 128, 128));
+    assert_same_arrays(&whole, &out, 128, 128);
 }

@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use zarrs::array::builder::ArrayBuilderFillValue;
 use zarrs::array::codec::ZstdCodec;
 use zarrs::array::codec::{BloscCodec, BloscCompressionLevel, BloscCompressor, BloscShuffleMode};
-use zarrs::array::{Array, ArrayBuilder, BytesToBytesCodecTraits, CodecOptions, data_type};
+use zarrs::array::{
+    Array, ArrayBuilder, ArraySubset, BytesToBytesCodecTraits, CodecOptions, data_type,
+};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::group::{Group, GroupBuilder};
 use zarrs::metadata::NodeMetadata;
@@ -128,6 +130,16 @@ impl ChunkRow {
         }
     }
 
+    /// Fills the samples from `from` on (of `per_sample` elements each)
+    /// with NaN, the fill value: what a partial row of chunks holds after
+    /// its samples (compressed, not read).
+    fn clear_from(&mut self, from: usize) {
+        match self {
+            Self::F64(v) => v[from..].fill(f64::NAN),
+            Self::F32(v) => v[from..].fill(f32::NAN),
+        }
+    }
+
     fn store(
         &self,
         array: &Array<Store>,
@@ -161,6 +173,9 @@ pub struct ZarrSink {
     readable: u64,
     /// The first row of chunks not yet waited for on the disk.
     unsynced_row: u64,
+    /// A write failed: the store holds what the last good one left, and
+    /// nothing more is written (a later row would cover the failed one).
+    failed: bool,
 }
 
 impl ZarrSink {
@@ -181,6 +196,9 @@ impl ZarrSink {
         let store = open_store(&root)?;
         let [ct, tr, tc] = options.chunk.map(|n| n.max(1) as u64);
         let (rows, cols) = (layout.kept_rows() as u64, layout.kept_cols() as u64);
+        // One shard (one file) per row of chunks across the lattice: far
+        // fewer files to create than chunks, and still read chunk by chunk.
+        let shard = vec![ct, rows.next_multiple_of(tr), cols.next_multiple_of(tc)];
         let (element, fill) = match layout.dtype {
             Precision::F64 => (data_type::float64(), ArrayBuilderFillValue::from(f64::NAN)),
             Precision::F32 => (data_type::float32(), ArrayBuilderFillValue::from(f32::NAN)),
@@ -192,11 +210,12 @@ impl ZarrSink {
         let variable = |name: &str, long_name: &str| {
             let mut builder = ArrayBuilder::new(
                 vec![0, rows, cols],
-                vec![ct, tr, tc],
+                shard.clone(),
                 element.clone(),
                 fill.clone(),
             );
             builder
+                .subchunk_shape(vec![ct, tr, tc])
                 .dimension_names(Some(["time", "row", "col"]))
                 .bytes_to_bytes_codecs(codecs.clone())
                 .attributes_mut()
@@ -236,7 +255,7 @@ impl ZarrSink {
                 .map(|k| (k as usize * layout.stride) as i64)
                 .collect();
             index
-                .store_array_subset(&[0..kept], &values[..])
+                .store_array_subset(&span(0..kept), &values[..])
                 .map_err(|e| err(&e))?;
         }
         let mut group = GroupBuilder::new()
@@ -272,7 +291,8 @@ impl ZarrSink {
                 run.samples
             )));
         }
-        let chunk = run.e.chunk_shape(&[0, 0, 0]).map_err(|e| err(&e))?;
+        let chunk = zarrs::array::ArrayShardedExt::subchunk_shape(&run.e)
+            .ok_or_else(|| err(&"E is not sharded: not a store this version writes"))?;
         let chunk = [0, 1, 2].map(|k| chunk[k].get() as usize);
         let options = ZarrOptions {
             chunk,
@@ -340,6 +360,7 @@ impl ZarrSink {
             samples,
             readable: samples,
             unsynced_row: samples / options.chunk[0] as u64,
+            failed: false,
         }
     }
 
@@ -364,8 +385,14 @@ impl ZarrSink {
     /// fails (a full disk) leaves the store as it was: its temporary file is
     /// removed, which gives back the room it took.
     fn commit(&mut self) -> Result<(), StoreError> {
+        if self.failed {
+            return Err(
+                self.error(&"an earlier write failed; the store holds what was written before it")
+            );
+        }
         let written = self.write_last_row();
         if written.is_err() {
+            self.failed = true;
             let _ = remove_temporary_files(&self.root);
         }
         written
@@ -377,12 +404,14 @@ impl ZarrSink {
         }
         let ct = self.options.chunk[0] as u64;
         let row = (self.samples - 1) / ct;
-        let tiles = |n: usize, side: usize| n.div_ceil(side) as u64;
-        let chunks = [
-            row..row + 1,
-            0..tiles(self.layout.kept_rows(), self.options.chunk[1]),
-            0..tiles(self.layout.kept_cols(), self.options.chunk[2]),
-        ];
+        let filled = (self.samples - row * ct) as usize;
+        if filled < ct as usize {
+            // The slots after the samples still hold the row before's.
+            let from = filled * self.padded_rows() * self.padded_cols();
+            self.row_e.clear_from(from);
+            self.row_i.clear_from(from);
+        }
+        let chunks = [row..row + 1, 0..1, 0..1];
         self.row_e
             .store(&self.e, &chunks, &self.codec_options)
             .map_err(|e| self.error(&e))?;
@@ -412,19 +441,10 @@ impl ZarrSink {
     fn sync(&mut self) -> Result<(), StoreError> {
         let ct = self.options.chunk[0] as u64;
         let last_row = self.readable.saturating_sub(1) / ct;
-        let tiles = |n: usize, side: usize| n.div_ceil(side) as u64;
-        let (tr, tc) = (
-            tiles(self.layout.kept_rows(), self.options.chunk[1]),
-            tiles(self.layout.kept_cols(), self.options.chunk[2]),
-        );
         let mut files = Vec::new();
         for array in [&self.e, &self.i] {
             for row in self.unsynced_row..=last_row {
-                for r in 0..tr {
-                    for c in 0..tc {
-                        files.push(array.chunk_key(&[row, r, c]));
-                    }
-                }
+                files.push(array.chunk_key(&[row, 0, 0]));
             }
         }
         files.push(
@@ -488,6 +508,11 @@ impl SampleSink for ZarrSink {
         // again.
         Duration::from_secs(5)
     }
+}
+
+/// The subset `range` of a one-dimensional array.
+fn span(range: std::ops::Range<u64>) -> ArraySubset {
+    ArraySubset::new_with_ranges(std::slice::from_ref(&range))
 }
 
 fn open_store(root: &Path) -> Result<Arc<Store>, StoreError> {
@@ -618,7 +643,7 @@ impl ZarrRun {
     /// The sample times.
     pub fn times(&self) -> Result<Vec<f64>, StoreError> {
         self.time
-            .retrieve_array_subset::<Vec<f64>>(&[0..self.samples])
+            .retrieve_array_subset::<Vec<f64>>(&span(0..self.samples))
             .map_err(|e| StoreError::new("time", e))
     }
 
@@ -645,9 +670,30 @@ impl ZarrRun {
     }
 }
 
+impl ZarrRun {
+    /// The time series of `E` or `I` (`name`) at kept cell (`row`, `col`):
+    /// only the chunks that hold it are read.
+    pub fn cell_series(&self, name: &str, row: usize, col: usize) -> Result<Vec<f64>, StoreError> {
+        let array = match name {
+            "E" => &self.e,
+            "I" => &self.i,
+            other => return Err(StoreError::new(other, "no such variable (E or I)")),
+        };
+        let (r, c) = (row as u64, col as u64);
+        let subset = [0..self.samples, r..r + 1, c..c + 1];
+        let values = match self.layout.dtype {
+            Precision::F64 => array.retrieve_array_subset::<Vec<f64>>(&subset),
+            Precision::F32 => array
+                .retrieve_array_subset::<Vec<f32>>(&subset)
+                .map(|v| v.into_iter().map(f64::from).collect()),
+        };
+        values.map_err(|e| StoreError::new(name, e))
+    }
+}
+
 fn reader_times(root: &Path, range: std::ops::Range<u64>) -> Result<Vec<f64>, StoreError> {
     let run = ZarrRun::open(root)?;
     run.time
-        .retrieve_array_subset::<Vec<f64>>(&[range])
+        .retrieve_array_subset::<Vec<f64>>(&span(range))
         .map_err(|e| StoreError::new(root, e))
 }
