@@ -486,6 +486,12 @@ pub fn run_scene(
                 .into(),
         ));
     }
+    let asked_format = request.output.format.unwrap_or(scene.run.format);
+    if request.output.stride.is_some_and(|n| n != 1) && asked_format == OutputFormat::Npy {
+        return Err(AppError::Input(
+            "--stride keeps every n-th cell in a Zarr store; add --format zarr".into(),
+        ));
+    }
     let resumed = if request.resume {
         resume_point(&request.out, &scene)?
     } else {
@@ -525,11 +531,6 @@ pub fn run_scene(
             dtype: request.output.dtype.unwrap_or(engine.precision()),
         },
     };
-    if layout.stride != 1 && format == OutputFormat::Npy {
-        return Err(AppError::Input(
-            "--stride keeps every n-th cell in a Zarr store; add --format zarr".into(),
-        ));
-    }
     // A session replays for its own length.
     let run_spec = match &scene.events {
         Some(events) => events.run(&scene.run),

@@ -778,21 +778,8 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_bits() {
     let whole = dir.join("whole");
     let started = std::time::Instant::now();
     assert!(run(&whole, &[]).status.success());
-    let duration = started.elapsed();
-    // A random moment after the first flush, well before the end.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let delay = duration.mul_f64(0.4 * f64::from(nanos % 1000) / 1000.0);
-    println!("the whole run took {duration:?}; killing after the first flush + {delay:?}");
     let killed = dir.join("killed");
-    let mut child = spawn_run_until_flushed(&scene, &killed, 2);
-    std::thread::sleep(delay);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let manifest = read_manifest(&killed);
-    assert_eq!(manifest["stop"]["reason"], "running", "killed mid-run");
+    let manifest = kill_at_a_random_moment(&scene, &killed, started.elapsed(), 0.4);
     let samples = manifest["samples"].as_u64().unwrap();
     let (shape, _) = read_npy(&killed.join("t.npy"));
     assert_eq!(shape[0], samples, "the manifest counts what t.npy holds");
@@ -834,13 +821,34 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_bits() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("another scene"));
 }
 
-/// Starts `eifield run SCENE --out OUT` and waits until the manifest counts
-/// `samples` samples on disk (at most two minutes).
-pub(crate) fn spawn_run_until_flushed(
+/// Runs `scene` into `out` and kills it (SIGKILL) at a random moment after
+/// its first flushed samples, at most `fraction` of `whole_run` (the time a
+/// whole run took) later; returns the manifest it left, which must say
+/// `running`.
+pub(crate) fn kill_at_a_random_moment(
     scene: &Path,
     out: &Path,
-    samples: u64,
-) -> std::process::Child {
+    whole_run: std::time::Duration,
+    fraction: f64,
+) -> serde_json::Value {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let delay = whole_run.mul_f64(fraction * f64::from(nanos % 1000) / 1000.0);
+    println!("the whole run took {whole_run:?}; killing after the first flush + {delay:?}");
+    let mut child = spawn_run_until_flushed(scene, out, 2);
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let manifest = read_manifest(out);
+    assert_eq!(manifest["stop"]["reason"], "running", "killed mid-run");
+    manifest
+}
+
+/// Starts `eifield run SCENE --out OUT` and waits until the manifest counts
+/// `samples` samples on disk (at most two minutes).
+fn spawn_run_until_flushed(scene: &Path, out: &Path, samples: u64) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_eifield"))
         .args([
             "run",

@@ -8,7 +8,7 @@ use std::process::Command;
 use eifield_store::StoredRun;
 
 use crate::common::*;
-use crate::headless_cli::{read_manifest, spawn_run_until_flushed, write_scene};
+use crate::headless_cli::{kill_at_a_random_moment, read_manifest, write_scene};
 
 /// Asserts that the run folders `a` and `b` (`rows × cols`) hold the same
 /// E, I and times, bit for bit, naming the first difference.
@@ -176,6 +176,7 @@ fn a_stride_and_float32_shrink_the_store_and_are_recorded() {
     ]);
     assert_eq!(npy.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&npy.stderr).contains("--format zarr"));
+    assert!(!dir.join("n").exists(), "a refused run leaves no folder");
 }
 
 /// As the NPY run's test: SIGKILL at a random moment, `--resume`, and the
@@ -201,20 +202,8 @@ fn a_zarr_run_killed_at_a_random_moment_resumes_to_the_same_values() {
         whole.to_str().unwrap(),
         "--quiet",
     ]));
-    let duration = started.elapsed();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let delay = duration.mul_f64(0.3 * f64::from(nanos % 1000) / 1000.0);
-    println!("the whole run took {duration:?}; killing after the first flush + {delay:?}");
     let killed = dir.join("killed");
-    let mut child = spawn_run_until_flushed(&scene, &killed, 2);
-    std::thread::sleep(delay);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let manifest = read_manifest(&killed);
-    assert_eq!(manifest["stop"]["reason"], "running", "killed mid-run");
+    let manifest = kill_at_a_random_moment(&scene, &killed, started.elapsed(), 0.3);
     let samples = manifest["samples"].as_u64().unwrap();
     let stored = StoredRun::open(&killed, 64, 64).unwrap();
     assert!(

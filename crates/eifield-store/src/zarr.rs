@@ -650,37 +650,31 @@ impl ZarrRun {
     /// The samples `range` of `E` or `I` (`name`), as f64, row-major
     /// `[sample, kept row, kept col]`.
     pub fn read(&self, name: &str, range: std::ops::Range<u64>) -> Result<Vec<f64>, StoreError> {
-        let array = match name {
-            "E" => &self.e,
-            "I" => &self.i,
-            other => return Err(StoreError::new(other, "no such variable (E or I)")),
-        };
-        let subset = [
-            range,
-            0..self.layout.kept_rows() as u64,
-            0..self.layout.kept_cols() as u64,
-        ];
-        let values = match self.layout.dtype {
-            Precision::F64 => array.retrieve_array_subset::<Vec<f64>>(&subset),
-            Precision::F32 => array
-                .retrieve_array_subset::<Vec<f32>>(&subset)
-                .map(|v| v.into_iter().map(f64::from).collect()),
-        };
-        values.map_err(|e| StoreError::new(name, e))
+        let (rows, cols) = (
+            self.layout.kept_rows() as u64,
+            self.layout.kept_cols() as u64,
+        );
+        self.retrieve(name, [range, 0..rows, 0..cols])
     }
-}
 
-impl ZarrRun {
     /// The time series of `E` or `I` (`name`) at kept cell (`row`, `col`):
     /// only the chunks that hold it are read.
     pub fn cell_series(&self, name: &str, row: usize, col: usize) -> Result<Vec<f64>, StoreError> {
+        let (r, c) = (row as u64, col as u64);
+        self.retrieve(name, [0..self.samples, r..r + 1, c..c + 1])
+    }
+
+    /// The `subset` of `E` or `I` (`name`), as f64.
+    fn retrieve(
+        &self,
+        name: &str,
+        subset: [std::ops::Range<u64>; 3],
+    ) -> Result<Vec<f64>, StoreError> {
         let array = match name {
             "E" => &self.e,
             "I" => &self.i,
             other => return Err(StoreError::new(other, "no such variable (E or I)")),
         };
-        let (r, c) = (row as u64, col as u64);
-        let subset = [0..self.samples, r..r + 1, c..c + 1];
         let values = match self.layout.dtype {
             Precision::F64 => array.retrieve_array_subset::<Vec<f64>>(&subset),
             Precision::F32 => array
