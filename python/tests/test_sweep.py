@@ -65,6 +65,24 @@ def test_the_command_line_and_dask_give_the_same_table(tmp_path):
     pd.testing.assert_frame_equal(from_cli, eifield.sweep(SWEEP), check_dtype=False)
 
 
+def test_kept_runs_of_a_zarr_base_scene_are_zarr_stores_with_the_points_bits(tmp_path):
+    base = eifield.Scene.builtin("seed_notebook")
+    base["run.duration"] = 5.0
+    base.save(tmp_path / "base.ron")
+    text = (tmp_path / "base.ron").read_text().replace("format: Npy", "format: Zarr")
+    assert "format: Zarr" in text
+    (tmp_path / "base.ron").write_text(text)
+    spec = tmp_path / "sweep.ron"
+    spec.write_text(SWEEP.replace('base: "seed_notebook"', 'base: "base.ron"'))
+    cli("sweep", str(spec), "--out", str(tmp_path / "all"), "--quiet", "--keep", "runs")
+    folder = tmp_path / "all" / "runs" / "000002"
+    assert (folder / "run.zarr" / "zarr.json").exists() and not (folder / "E.npy").exists()
+    kept = eifield.load_run(folder)
+    here = eifield.run(eifield.Sweep.load(spec).scene(2))
+    assert np.array_equal(kept.E.view(np.uint64), here.E.view(np.uint64))
+    assert np.array_equal(kept.t, here.t)
+
+
 def test_a_single_precision_sweep_gives_the_same_table_here_and_on_the_command_line(tmp_path):
     spec = tmp_path / "sweep.ron"
     spec.write_text(SWEEP)

@@ -520,7 +520,7 @@ pub fn run_scene(
     let (rows, cols) = (scene.grid.rows, scene.grid.cols);
     let format = match &resumed {
         Some(r) => r.format,
-        None => request.output.format.unwrap_or(scene.run.format),
+        None => asked_format,
     };
     let layout = match &resumed {
         Some(r) => Layout::full(rows, cols, r.dtype),

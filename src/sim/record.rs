@@ -2,11 +2,12 @@
 //! files or a Zarr store, [`SampleSink`]) at every sample instant, flushing
 //! so that they stay loadable.
 //!
-//! The arrays are written (and compressed) on their own thread: a sample is copied into one
-//! of [`BUFFERS`] buffers and handed over, so integration goes on while the
-//! disk writes, and waits for it only when every buffer is still on its way
-//! (a disk slower than the stream of samples; [`Recorder::disk_wait`] says
-//! how long). Memory stays bounded by those buffers.
+//! The arrays are written (and compressed) on their own thread: a sample is
+//! copied into one of [`BUFFERS`] buffers and handed over, so integration
+//! goes on while the disk writes, and waits for it only when every buffer
+//! is still on its way (a disk slower than the stream of samples;
+//! [`Recorder::disk_wait`] says how long). Memory stays bounded by those
+//! buffers.
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};

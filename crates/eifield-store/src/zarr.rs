@@ -432,6 +432,8 @@ impl ZarrSink {
                 .store_metadata()
                 .map_err(|e| StoreError::new(&self.root, e))?;
         }
+        // The consolidated metadata, which readers go by, last.
+        self.describe(None)?;
         self.readable = self.samples;
         Ok(())
     }

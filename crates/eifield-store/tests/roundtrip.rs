@@ -54,6 +54,17 @@ fn a_zarr_store_reads_back_every_sample_as_the_npy_files_do() {
     assert_eq!(zarr.readable(), 7);
     let a = StoredRun::open(&npy_dir, rows, cols).unwrap();
     let b = StoredRun::open(dir.path(), rows, cols).unwrap();
+    // The root's consolidated metadata, which xarray and zarr-python go by,
+    // has every array's length.
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.zarr/zarr.json")).unwrap())
+            .unwrap();
+    for name in ["E", "I", "time"] {
+        assert_eq!(
+            root["consolidated_metadata"]["metadata"][name]["shape"][0], 7,
+            "{name}"
+        );
+    }
     assert_eq!(b.format, eifield_model::scene::OutputFormat::Zarr);
     assert_eq!((a.samples, b.samples), (7, 7));
     assert_eq!(a.times().unwrap(), b.times().unwrap());
