@@ -5,8 +5,9 @@
 //! attributes, with the arrays' metadata consolidated into it (so that
 //! xarray and zarr-python open the store from one file).
 //!
-//! Samples are gathered into a row of chunks across the lattice; a full row
-//! is compressed and written at once, and a flush writes the partial one.
+//! Samples are gathered into a row of chunks across the lattice, which is
+//! one shard (one file, with an index of its chunks); a full row is
+//! compressed and written at once, and a flush writes the partial one.
 //! Every write is atomic (a temporary file, then a rename), and an array's
 //! shape grows only after the chunks it then covers are written, so a run
 //! killed at any moment leaves a store that opens with every sample up to
