@@ -300,28 +300,27 @@ impl ZarrSink {
             compression: Compression::DEFAULT,
             threads: 1,
         };
+        // The partial row of chunks and `time` chunk go on from where they
+        // stopped: read them before the arrays go to the sink.
+        let row_start = samples / chunk[0] as u64 * chunk[0] as u64;
+        let partial = (row_start..samples)
+            .map(|k| Ok((run.read("E", k..k + 1)?, run.read("I", k..k + 1)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let time_start = samples / TIME_CHUNK as u64 * TIME_CHUNK as u64;
+        let times = run
+            .time
+            .retrieve_array_subset::<Vec<f64>>(&span(time_start..samples))
+            .map_err(|e| err(&e))?;
         let ZarrRun { e, i, time, .. } = run;
         let mut sink = Self::new(root.clone(), layout, options, e, i, time, samples);
-        // The partial row of chunks and `time` chunk go on from where they
-        // stopped.
-        let ct = chunk[0] as u64;
-        let row_start = samples / ct * ct;
-        if row_start < samples {
-            let reader = ZarrRun::open(&root)?;
-            // The kept cells as a lattice of their own, to gather again.
-            let kept = Layout::full(layout.kept_rows(), layout.kept_cols(), layout.dtype);
-            let (pitch, per_sample) = (sink.padded_cols(), sink.padded_rows() * sink.padded_cols());
-            let len = (kept.rows - 1) * pitch + kept.cols;
-            for k in row_start..samples {
-                let at = (k - row_start) as usize * per_sample;
-                let e = reader.read("E", k..k + 1)?;
-                sink.row_e.gather(&kept, &e, at, len, pitch);
-                let i = reader.read("I", k..k + 1)?;
-                sink.row_i.gather(&kept, &i, at, len, pitch);
-            }
+        // The kept cells as a lattice of their own, to gather again.
+        let kept = Layout::full(layout.kept_rows(), layout.kept_cols(), layout.dtype);
+        let (pitch, per_sample) = (sink.padded_cols(), sink.padded_rows() * sink.padded_cols());
+        let len = (kept.rows - 1) * pitch + kept.cols;
+        for (slot, (e, i)) in partial.iter().enumerate() {
+            sink.row_e.gather(&kept, e, slot * per_sample, len, pitch);
+            sink.row_i.gather(&kept, i, slot * per_sample, len, pitch);
         }
-        let time_start = samples / TIME_CHUNK as u64 * TIME_CHUNK as u64;
-        let times = reader_times(&root, time_start..samples)?;
         sink.times[..times.len()].copy_from_slice(&times);
         for array in [&mut sink.e, &mut sink.i, &mut sink.time] {
             let mut shape = array.shape().to_vec();
@@ -686,11 +685,4 @@ impl ZarrRun {
         };
         values.map_err(|e| StoreError::new(name, e))
     }
-}
-
-fn reader_times(root: &Path, range: std::ops::Range<u64>) -> Result<Vec<f64>, StoreError> {
-    let run = ZarrRun::open(root)?;
-    run.time
-        .retrieve_array_subset::<Vec<f64>>(&span(range))
-        .map_err(|e| StoreError::new(root, e))
 }
