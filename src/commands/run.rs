@@ -13,6 +13,7 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use eifield_model::scene::{Heterogeneity, Initial, Noise, OutputFormat, SceneSource};
 use eifield_model::{EngineOptions, FieldScene, Precision};
+use eifield_store::layout::dtype_name;
 use eifield_store::zarr::{STORE_NAME, ZarrOptions};
 use eifield_store::{Layout, NpySink, SampleSink, StoredRun, ZarrSink};
 use serde::Serialize;
@@ -222,14 +223,6 @@ fn remove_other_format(out: &Path, format: OutputFormat) -> Result<(), AppError>
             let path = out.join(name);
             gone(&path, std::fs::remove_file(&path))
         }),
-    }
-}
-
-/// The name of an element type in a manifest.
-fn dtype_name(dtype: Precision) -> &'static str {
-    match dtype {
-        Precision::F64 => "float64",
-        Precision::F32 => "float32",
     }
 }
 

@@ -99,6 +99,15 @@ impl Layout {
     }
 }
 
+/// The NumPy name of an element type (`float64`, `float32`), as manifests
+/// and attributes give it.
+pub fn dtype_name(dtype: Precision) -> &'static str {
+    match dtype {
+        Precision::F64 => "float64",
+        Precision::F32 => "float32",
+    }
+}
+
 /// The largest power of two not above `n` (1 for 0).
 fn prev_power_of_two(n: usize) -> usize {
     if n <= 1 {

@@ -31,6 +31,7 @@ use zarrs::metadata::NodeMetadata;
 use zarrs::metadata_ext::group::consolidated_metadata::ConsolidatedMetadata;
 use zarrs::storage::storage_adapter::atomic_write::AtomicWriteStorageAdapter;
 
+use crate::layout::dtype_name;
 use crate::sink::SampleSink;
 use crate::{Layout, StoreError};
 
@@ -520,13 +521,6 @@ fn span(range: std::ops::Range<u64>) -> ArraySubset {
 fn open_store(root: &Path) -> Result<Arc<Store>, StoreError> {
     let fs = FilesystemStore::new(root).map_err(|e| StoreError::new(root, e))?;
     Ok(Arc::new(AtomicWriteStorageAdapter::new(Arc::new(fs))))
-}
-
-fn dtype_name(dtype: Precision) -> &'static str {
-    match dtype {
-        Precision::F64 => "float64",
-        Precision::F32 => "float32",
-    }
 }
 
 fn sync_file(path: &Path) -> std::io::Result<()> {
