@@ -122,7 +122,11 @@ impl Files {
         if self.last_flush.elapsed() >= self.sink.flush_interval() {
             self.flush(self.last_disk_flush.elapsed() >= DISK_INTERVAL)?;
         } else if self.sink.readable() > readable {
-            // The sink wrote on its own (a full row of Zarr chunks).
+            // The sink wrote on its own (a full row of Zarr chunks): every
+            // sample so far is readable, so the next flush is due an
+            // interval from now (a flush sooner would compress a partial
+            // row that fills anyway).
+            self.last_flush = Instant::now();
             self.report()?;
         }
         Ok(())
@@ -433,5 +437,76 @@ mod tests {
             .unwrap();
         assert_eq!(t, (0..samples).map(|k| k as f64 / 10.0).collect::<Vec<_>>());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A sink that makes its samples readable itself, a row of `row` at a
+    /// time (as Zarr does), and counts the flushes it is asked for.
+    struct Rows {
+        row: u64,
+        samples: u64,
+        readable: u64,
+        interval: Duration,
+        flushes: Arc<Mutex<u32>>,
+    }
+
+    impl SampleSink for Rows {
+        fn append(&mut self, _: &[f64], _: &[f64], _: f64) -> Result<(), StoreError> {
+            self.samples += 1;
+            if self.samples % self.row == 0 {
+                self.readable = self.samples;
+            }
+            Ok(())
+        }
+        fn samples(&self) -> u64 {
+            self.samples
+        }
+        fn readable(&self) -> u64 {
+            self.readable
+        }
+        fn flush(&mut self, _: bool) -> Result<(), StoreError> {
+            *self.flushes.lock().unwrap() += 1;
+            self.readable = self.samples;
+            Ok(())
+        }
+        fn flush_interval(&self) -> Duration {
+            self.interval
+        }
+    }
+
+    /// A sink that wrote a full row has nothing waiting: the next flush
+    /// (which would write the partial row again) is due an interval after
+    /// that, not after the last flush.
+    #[test]
+    fn a_full_row_puts_off_the_next_flush() {
+        let flushes = Arc::new(Mutex::new(0));
+        let interval = Duration::from_millis(400);
+        let sink = Rows {
+            row: 2,
+            samples: 0,
+            readable: 0,
+            interval,
+            flushes: flushes.clone(),
+        };
+        let mut files = Files::new(Box::new(sink), 10.0, None);
+        let sample = Sample {
+            e: vec![0.0],
+            i: vec![0.0],
+            tick: 0,
+            steps: 0,
+        };
+        let pause = Duration::from_millis(250);
+        std::thread::sleep(pause);
+        files.write(&sample).unwrap();
+        files.write(&sample).unwrap(); // The row is full.
+        assert_eq!(files.flushed.lock().unwrap().map(|f| f.samples), Some(2));
+        std::thread::sleep(pause);
+        // 500 ms since the start, 250 since the row: no flush due.
+        files.write(&sample).unwrap();
+        assert_eq!(*flushes.lock().unwrap(), 0);
+        // The partial row has waited an interval: the next sample flushes.
+        std::thread::sleep(interval);
+        files.write(&sample).unwrap();
+        assert_eq!(*flushes.lock().unwrap(), 1);
+        assert_eq!(files.flushed.lock().unwrap().map(|f| f.samples), Some(4));
     }
 }
