@@ -452,7 +452,7 @@ mod tests {
     impl SampleSink for Rows {
         fn append(&mut self, _: &[f64], _: &[f64], _: f64) -> Result<(), StoreError> {
             self.samples += 1;
-            if self.samples % self.row == 0 {
+            if self.samples.is_multiple_of(self.row) {
                 self.readable = self.samples;
             }
             Ok(())
