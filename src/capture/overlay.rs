@@ -3,11 +3,33 @@
 //! drawn onto captured frames before they are encoded. Nothing outside
 //! [`Overlay::regions`] is touched.
 
+use std::sync::Once;
+
 use eifield_model::scene::{ColorMapName, ViewField};
 use plotters::prelude::*;
+#[cfg(not(target_arch = "wasm32"))]
+use plotters::style::FontStyle;
 
-use crate::commands::plot::{FONT, register_font};
 use crate::view::colormap::{ColorMapLut, lut_index};
+
+/// The name the embedded font is registered under with plotters (so that
+/// figures and overlays need no system fonts).
+pub const FONT: &str = "sans-serif";
+/// The font of figures and overlays (Ubuntu Light, under the Ubuntu Font
+/// Licence), embedded so that they look the same on every machine.
+#[cfg(not(target_arch = "wasm32"))]
+const FONT_TTF: &[u8] = include_bytes!("../../assets/fonts/Ubuntu-Light.ttf");
+
+/// Registers the embedded font with plotters (once). (The web page draws
+/// no overlays: plotters has no font files there.)
+pub fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is valid TrueType; failing here would be a build defect.
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_TTF);
+    });
+}
 
 /// Width of the title box, in pixels at a 720-pixel-high frame.
 const TITLE_WIDTH: f64 = 420.0;

@@ -18,9 +18,13 @@ use super::CaptureSystems;
 use super::frames::{CaptureFrame, CapturedFrames};
 use super::overlay::Overlay;
 use super::video::{VideoOutput, VideoWriter, next_free_path};
-use crate::commands::render::{DEFAULT_FPS, DEFAULT_TIME_PER_FRAME};
 use crate::sim::{ActiveScene, SimClock, SimStatus};
 use crate::view::ViewSettings;
+
+/// Video frames per second when neither the options nor the scene say.
+pub const DEFAULT_FPS: u32 = 30;
+/// Model time per video frame when neither the options nor the scene say.
+pub const DEFAULT_TIME_PER_FRAME: f64 = 0.05;
 
 /// Key that starts and stops recording.
 pub const RECORD_KEY: KeyCode = KeyCode::F9;

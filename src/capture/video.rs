@@ -223,6 +223,9 @@ impl VideoWriter {
                 stdin,
                 stderr,
             } => {
+                // Closing its input ends ffmpeg. (The web build has no
+                // processes, and its pipe type nothing to drop.)
+                #[cfg_attr(target_arch = "wasm32", allow(clippy::drop_non_drop))]
                 drop(stdin);
                 let status = child
                     .wait()

@@ -444,7 +444,12 @@ fn run_command(command: Command) -> Result<ExitCode, AppError> {
             script,
             captures,
             backend,
-        } => crate::viewer::run_viewer(&scene, script.as_deref(), &captures, backend.request()),
+        } => crate::commands::view::run_viewer(
+            &scene,
+            script.as_deref(),
+            &captures,
+            backend.request(),
+        ),
         Command::Run {
             scene,
             out,

@@ -2,9 +2,10 @@
 //! NumPy arrays), `analyze` (the spread of activity in a run), `render`
 //! (offscreen videos), `plot` (figures of a run),
 //! `bench` (engine throughput), `scenes` (the built-in scenes) and `view`
-//! (the window, in [`crate::viewer`]).
+//! (the window; its plugins are [`crate::viewer`]'s).
 //!
-//! Every failure is an [`AppError`], whose kind gives the exit code.
+//! Every failure is an [`AppError`] ([`crate::error`]), whose kind gives
+//! the exit code.
 
 pub mod analyze;
 pub mod bench;
@@ -14,40 +15,6 @@ pub mod progress;
 pub mod render;
 pub mod run;
 pub mod sweep;
+pub mod view;
 
-use eifield_model::SceneError;
-
-/// Exit code of a run stopped by Ctrl-C or SIGTERM.
-pub const EXIT_INTERRUPTED: u8 = 130;
-/// Exit code of bad input of any kind (scene, option, output folder).
-pub const EXIT_INPUT: u8 = 2;
-/// Exit code of a numerical blow-up or a failure to write the output.
-pub const EXIT_FAILURE: u8 = 1;
-
-/// A failure of a command; [`AppError::exit_code`] gives the documented
-/// exit code of its kind.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// A scene that cannot be read, parsed or validated.
-    #[error(transparent)]
-    Scene(#[from] SceneError),
-    /// Any other bad input: an option, an output folder that may not be used.
-    #[error("{0}")]
-    Input(String),
-    /// Writing the output failed.
-    #[error("{0}")]
-    Output(String),
-    /// The state became non-finite.
-    #[error("{0}")]
-    BlowUp(String),
-}
-
-impl AppError {
-    /// The process exit code for this kind of failure.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Scene(_) | Self::Input(_) => EXIT_INPUT,
-            Self::Output(_) | Self::BlowUp(_) => EXIT_FAILURE,
-        }
-    }
-}
+pub use crate::error::*;

@@ -5,16 +5,16 @@
 //! first-activation time with the speed fit).
 
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 
 use eifield_model::stimulus::PulseTrain;
 use eifield_model::{FieldScene, Grid};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
 use eifield_model::scene::ColorMapName;
 
+use crate::capture::overlay::FONT;
+pub use crate::capture::overlay::register_font;
 use crate::view::colormap::{ColorMapLut, lut_index};
 
 /// The figure files, in the order they are written.
@@ -30,23 +30,6 @@ pub const SUBSET_CELLS: usize = 12;
 /// Lattices up to this many cells show every cell in the raster; bigger ones
 /// show the row through the stimulated cell.
 pub const RASTER_ALL_LIMIT: usize = 1024;
-
-/// The font family the figures use (registered from embedded bytes, so no
-/// system fonts are needed).
-/// The name the embedded font is registered under.
-pub const FONT: &str = "sans-serif";
-/// The figures' font (Ubuntu Light, under the Ubuntu Font Licence), embedded so
-/// that figures look the same on every machine.
-const FONT_TTF: &[u8] = include_bytes!("../../assets/fonts/Ubuntu-Light.ttf");
-
-/// Registers the embedded font with plotters (once).
-pub fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The font is valid TrueType; failing here would be a build defect.
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_TTF);
-    });
-}
 
 /// What to draw.
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@ use super::AppError;
 use super::progress::DelayedProgress;
 use crate::capture::frames::{CapturePlugin, CapturedFrames, request_frame};
 use crate::capture::overlay::Overlay;
+pub use crate::capture::recording::{DEFAULT_FPS, DEFAULT_TIME_PER_FRAME};
 use crate::capture::video::{VideoOutput, VideoWriter};
 use crate::sim::backend::{BackendRequest, FieldEngine, GpuDevice, renderer_context};
 use crate::sim::probes::ProbesPlugin;
@@ -32,10 +33,6 @@ use crate::sim::{EntityMirror, SimClock, SimPlugins, SimSettings, SimStatus};
 use crate::view::camera::OffscreenTarget;
 use crate::view::{ViewPlugins, ViewSettings, apply_scene_view};
 
-/// Video frames per second when neither the options nor the scene say.
-pub const DEFAULT_FPS: u32 = 30;
-/// Model time per video frame when neither the options nor the scene say.
-pub const DEFAULT_TIME_PER_FRAME: f64 = 0.05;
 /// Frame size when the options do not say.
 pub const DEFAULT_SIZE: (u32, u32) = (1280, 720);
 /// The largest frame side accepted.

@@ -36,6 +36,7 @@
 pub mod backend;
 pub mod lattice;
 pub mod probes;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod record;
 pub mod session;
 pub mod stimulus;
@@ -71,12 +72,14 @@ pub struct SimPlugins;
 
 impl PluginGroup for SimPlugins {
     fn build(self) -> PluginGroupBuilder {
-        PluginGroupBuilder::start::<Self>()
+        let group = PluginGroupBuilder::start::<Self>()
             .add(SimPlugin)
             .add(session::SessionPlugin)
-            .add(stimulus::StimulusPlugin)
-            .add(record::RecordPlugin)
-            .add(probes::ProbesPlugin)
+            .add(stimulus::StimulusPlugin);
+        // Run folders are written by native builds only.
+        #[cfg(not(target_arch = "wasm32"))]
+        let group = group.add(record::RecordPlugin);
+        group.add(probes::ProbesPlugin)
     }
 }
 
@@ -192,7 +195,7 @@ fn integrate(
     if *status != SimStatus::Running {
         return;
     }
-    let started = std::time::Instant::now();
+    let started = bevy::platform::time::Instant::now();
     let engine = lattice.engine_mut();
     if engine.view().grid != neighbours.grid() && !engine.set_stencil(neighbours.grid()) {
         error!("the neighbour stencil does not match the lattice's shape; not integrating");

@@ -15,18 +15,15 @@ pub mod panels;
 pub mod script;
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use bevy::app::PluginGroupBuilder;
 use bevy::prelude::*;
-use bevy::window::WindowResolution;
 use bevy_egui::EguiPlugin;
-use eifield_model::scene::SceneSource;
 use eifield_model::{EngineOptions, FieldScene};
 
 use crate::capture::recording::{ScreenCapture, recording};
 use crate::capture::{CapturePlugins, CaptureSystems};
-use crate::commands::{AppError, EXIT_INPUT};
+use crate::error::EXIT_INPUT;
 use crate::sim::backend::{
     AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, GpuDevice, renderer_context,
 };
@@ -35,7 +32,6 @@ use crate::sim::{SimClock, SimPlugins, TickCost};
 use crate::view::ViewPlugins;
 use crate::view::camera::OrbitControlsPlugin;
 use crate::view::picking::LatticePickingPlugin;
-use script::{Script, ScriptPlugin, parse_script};
 
 /// Fixed ticks per unit of model time in the viewer for lattices up to
 /// [`SMALL_LATTICE`] cells; larger lattices take longer ticks.
@@ -93,13 +89,6 @@ fn budget_frames(
     if time.max_delta() != max_delta {
         time.set_max_delta(max_delta);
     }
-}
-
-/// True when a window can be opened (an X11 or Wayland display is set).
-pub fn display_available() -> bool {
-    ["DISPLAY", "WAYLAND_DISPLAY"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 /// The viewer's system sets in `Update`, in this order: a script's step
@@ -162,47 +151,27 @@ pub fn add_viewer_plugins(app: &mut App) {
     app.add_plugins((SimPlugins, ViewPlugins, ViewerPlugins));
 }
 
-/// Opens the viewer on a scene (a file or a built-in name); `script` drives
-/// it for automated checks; recordings and screenshots go to `captures`.
-pub fn run_viewer(
-    scene_arg: &Path,
-    script: Option<&Path>,
-    captures: &Path,
+/// The viewer's app on `window` for `scene` (named `source` in messages),
+/// without running it: the simulation, view and viewer plugins, the engine
+/// chosen by `backend` on `threads` threads, capture settings from the
+/// scene's view (captures go to `captures`). The command line's `view` and
+/// the web page both build it.
+pub fn viewer_app(
+    window: Window,
+    scene: &FieldScene,
+    source: &str,
+    threads: usize,
     backend: BackendRequest,
-) -> Result<ExitCode, AppError> {
-    if !display_available() {
-        return Err(AppError::Input(
-            "no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so the viewer cannot open a window.\n\
-             Headless commands work without one: `eifield run <scene> --out <dir>` integrates a scene \
-             and writes NumPy arrays."
-                .into(),
-        ));
-    }
-    let source = SceneSource::resolve(scene_arg);
-    let scene = source.load()?;
-    let script = match script {
-        None => None,
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| AppError::Input(format!("{}: {e}", p.display())))?;
-            let commands =
-                parse_script(&text, &p.display().to_string()).map_err(AppError::Input)?;
-            Some(Script::new(commands))
-        }
-    };
+    captures: &Path,
+) -> Result<App, String> {
     let mut app = App::new();
     app.add_plugins(DefaultPlugins.set(WindowPlugin {
-        primary_window: Some(Window {
-            title: format!("eifield: {}", scene.name),
-            resolution: WindowResolution::new(1280, 720),
-            ..default()
-        }),
+        primary_window: Some(window),
         ..default()
     }))
     .add_plugins(EguiPlugin::default())
     .insert_resource(ClearColor(Color::srgb(0.08, 0.08, 0.1)));
     add_viewer_plugins(&mut app);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let engine = EngineOptions {
         threads,
         simd: None,
@@ -217,14 +186,14 @@ pub fn run_viewer(
     if may_use_gpu {
         app.insert_resource(PendingSession {
             scene: scene.clone(),
-            source: source.to_string(),
+            source: source.to_owned(),
             engine,
             backend,
         })
         .add_systems(Startup, open_pending_session);
     } else {
-        controls::open_session(app.world_mut(), &scene, engine, backend)
-            .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
+        controls::open_session(app.world_mut(), scene, engine, backend)
+            .map_err(|e| format!("{source}: {e}"))?;
     }
     {
         let view = scene.view.clone().unwrap_or_default();
@@ -236,13 +205,7 @@ pub fn run_viewer(
     app.world_mut()
         .resource_mut::<Time<Virtual>>()
         .set_relative_speed_f64(DEFAULT_SPEED);
-    if let Some(script) = script {
-        app.add_plugins(ScriptPlugin).insert_resource(script);
-    }
-    Ok(match app.run() {
-        AppExit::Success => ExitCode::SUCCESS,
-        AppExit::Error(code) => ExitCode::from(code.get()),
-    })
+    Ok(app)
 }
 
 /// A session to open once the renderer's device exists.

@@ -2,7 +2,9 @@
 //! caller-owned buffers, with a SIMD kernel chosen at run time.
 
 use crate::coupling::{Coupler, stencil_scratch};
-use crate::fastmath::{Fused, MulAdd, Unfused, tanh3};
+#[cfg(target_arch = "x86_64")]
+use crate::fastmath::Fused;
+use crate::fastmath::{MulAdd, Unfused, tanh3};
 use crate::grid::Boundary;
 use crate::real::Real;
 use crate::scene::FieldScene;
@@ -140,6 +142,7 @@ pub fn kernel_generic<T: Real>(c: &Coeffs, x: &ChunkIn<'_, T>, de: &mut [T], di:
 
 /// The kernel with fused multiply-adds, for the SIMD levels that have them
 /// (compiled for each level in [`crate::simd`]).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn kernel_fused<T: Real>(c: &Coeffs, x: &ChunkIn<'_, T>, de: &mut [T], di: &mut [T]) {
     kernel_body::<Fused, T>(c, x, de, di)

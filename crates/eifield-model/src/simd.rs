@@ -5,9 +5,13 @@
 use std::ops::Range;
 
 use crate::coupling::{Coupler, RowWindow};
-use crate::fastmath::{Fused, Unfused};
+#[cfg(target_arch = "x86_64")]
+use crate::fastmath::Fused;
+use crate::fastmath::Unfused;
 use crate::real::Real;
-use crate::rhs::{ChunkIn, ChunkKernel, Coeffs, kernel_fused, kernel_generic};
+#[cfg(target_arch = "x86_64")]
+use crate::rhs::{ChunkIn, Coeffs, kernel_fused};
+use crate::rhs::{ChunkKernel, kernel_generic};
 use crate::stepper::Method;
 use crate::stepper::pipeline::Rings;
 use crate::stepper::stage::{Role, Sweep};

@@ -1,0 +1,175 @@
+// Opens the built page (target/web) in headless Chromium and checks it as a
+// user and a script would: the first picture, the seed scene run to its end
+// with ?run_until, the state against a native run's last sample, and a bad
+// query's error. Prints the timings; exits 1 on a failed check.
+// Usage: node check.mjs URL NATIVE_RUN_DIR OUT_DIR   (scripts/web-check runs
+// it, with WEB_TOOLS naming the folder whose node_modules has playwright-core)
+import { readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { inflateSync } from "node:zlib";
+import { join, resolve } from "node:path";
+
+const require = createRequire(resolve(process.env.WEB_TOOLS ?? ".", "package.json"));
+const { chromium } = require("playwright-core");
+
+const [url, nativeRun, outDir] = process.argv.slice(2);
+const failures = [];
+const check = (ok, what) => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures.push(what);
+};
+
+/** The last row of a float64 .npy array of shape [samples, cells]. */
+function lastRow(path) {
+  const bytes = readFileSync(path);
+  const headerLen = bytes.readUInt16LE(8);
+  const header = bytes.toString("latin1", 10, 10 + headerLen);
+  if (!header.includes("'<f8'")) throw new Error(`${path}: not float64 (${header})`);
+  const [, samples, cells] = header.match(/\((\d+), (\d+)\)/).map(Number);
+  const data = new Float64Array(bytes.buffer.slice(bytes.byteOffset + 10 + headerLen));
+  return data.slice((samples - 1) * cells, samples * cells);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic", "--enable-unsafe-webgpu",
+    // Headless WebGPU presents through Vulkan on SwiftShader (without these
+    // the device is lost within a second).
+    "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=vulkan",
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+const logs = [];
+page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
+page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
+
+const status = () => page.evaluate(() => window.eifield?.status?.() ?? null).catch(() => null);
+/** RGBA pixels of a PNG screenshot (8 bits, RGB or RGBA, not interlaced). */
+function decodePng(png) {
+  let at = 8, width = 0, height = 0, channels = 4;
+  const idat = [];
+  while (at < png.length) {
+    const length = png.readUInt32BE(at);
+    const type = png.toString("latin1", at + 4, at + 8);
+    const body = png.subarray(at + 8, at + 8 + length);
+    if (type === "IHDR") {
+      width = body.readUInt32BE(0);
+      height = body.readUInt32BE(4);
+      if (body[8] !== 8 || body[12] !== 0) throw new Error("unexpected PNG layout");
+      channels = { 2: 3, 6: 4 }[body[9]];
+    } else if (type === "IDAT") idat.push(body);
+    at += 12 + length;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const out = new Uint8Array(width * height * 4);
+  const prev = new Uint8Array(stride), row = new Uint8Array(stride);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const left = x >= channels ? row[x - channels] : 0;
+      const up = prev[x], upLeft = x >= channels ? prev[x - channels] : 0;
+      const p = left + up - upLeft;
+      const paeth = Math.abs(p - left) <= Math.abs(p - up) && Math.abs(p - left) <= Math.abs(p - upLeft)
+        ? left : Math.abs(p - up) <= Math.abs(p - upLeft) ? up : upLeft;
+      const predictor = [0, left, up, (left + up) >> 1, paeth][filter];
+      row[x] = (line[x] + predictor) & 255;
+    }
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) out[4 * (y * width + x) + c] = row[x * channels + c];
+      out[4 * (y * width + x) + 3] = 255;
+    }
+    prev.set(row);
+  }
+  return { width, height, data: out };
+}
+
+/**
+ * The fraction of the page's pixels, as a screenshot shows them, in colours
+ * of the lattice's colour map away from the clear colour and the panel's
+ * greys: zero until the surface is drawn.
+ */
+async function drawn() {
+  const { data } = decodePng(await page.screenshot());
+  let coloured = 0;
+  for (let k = 0; k < data.length; k += 4) {
+    const [r, g, b] = [data[k], data[k + 1], data[k + 2]];
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 40) coloured++;
+  }
+  return coloured / (data.length / 4);
+}
+
+async function waitFor(predicate, seconds) {
+  const until = Date.now() + seconds * 1000;
+  for (;;) {
+    const s = await status();
+    if (s && predicate(s)) return s;
+    if (Date.now() > until) return s;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+try {
+  // The first picture of the seed scene.
+  let opened = Date.now();
+  await page.goto(`${url}/?scene=seed_notebook`);
+  const first = await waitFor((s) => s.rows > 0 || s.error, 60);
+  check(first && !first.error && first.rows === 7 && first.cols === 7,
+    `the seed scene opens: ${JSON.stringify(first)}`);
+  let painted = 0;
+  while (painted < 0.02 && Date.now() - opened < 60000) painted = await drawn();
+  const firstPicture = (Date.now() - opened) / 1000;
+  check(painted >= 0.02, `the first picture after ${firstPicture.toFixed(2)} s (${(100 * painted).toFixed(1)} % of the page in the colour map's colours)`);
+
+  // The seed scene to its end, as fast as the page goes.
+  opened = Date.now();
+  await page.goto(`${url}/?scene=seed_notebook&run_until=20`);
+  const started = await waitFor((s) => s.tick > 0 || s.error, 60);
+  const startedAt = Date.now();
+  const done = await waitFor((s) => s.paused && s.t >= 20 - 1e-9, 120);
+  const ran = (Date.now() - opened) / 1000;
+  check(started?.tick > 0 && done && done.paused && Math.abs(done.t - 20) < 1e-9,
+    `?run_until=20 pauses at t = 20, ${ran.toFixed(2)} s after the page was opened (the first tick after ${((startedAt - opened) / 1000).toFixed(2)} s): t = ${done?.t}, tick ${done?.tick}`);
+  check(done?.backend === "cpu" && done?.precision === "f64", `backend ${done?.backend}, precision ${done?.precision}, adapter "${done?.adapter}"`);
+  const state = await page.evaluate(() => {
+    const s = window.eifield.state();
+    return { t: s.t, E: Array.from(s.E), I: Array.from(s.I) };
+  });
+  const e = lastRow(join(nativeRun, "E.npy"));
+  const i = lastRow(join(nativeRun, "I.npy"));
+  let gap = 0;
+  for (let k = 0; k < e.length; k++) {
+    gap = Math.max(gap, Math.abs(e[k] - state.E[k]), Math.abs(i[k] - state.I[k]));
+  }
+  // The page's portable kernel rounds each multiply and add; the native
+  // engine here fuses them (FMA): the same scheme, a few ulp apart per step.
+  check(state.E.length === 49 && gap <= 1e-9,
+    `state() at t = ${state.t} against the native run's last sample: largest difference ${gap.toExponential(2)}`);
+  await page.screenshot({ path: join(outDir, "seed_notebook.png") });
+
+  // The default scene, drawn.
+  await page.goto(`${url}/`);
+  const waves = await waitFor((s) => s.rows > 0 && s.tick > 50, 60);
+  check(waves?.rows === 64, `the default scene runs: ${JSON.stringify(waves)}`);
+  const wavesDrawn = await drawn();
+  check(wavesDrawn > 0.1, `the default scene is drawn (${(100 * wavesDrawn).toFixed(1)} % of the page in the colour map's colours)`);
+  await page.screenshot({ path: join(outDir, "waves.png") });
+
+  // A bad query says what is wrong, on the page and in status().
+  await page.goto(`${url}/?scene=nope`);
+  const bad = await waitFor((s) => s.error, 30);
+  const text = await page.textContent("#eifield-message");
+  check(bad?.error?.includes("?scene=nope") && text.includes("?scene=nope"),
+    `?scene=nope: ${bad?.error}`);
+
+  writeFileSync(join(outDir, "timings.json"), JSON.stringify({ firstPicture, ran, gap }, null, 1));
+} finally {
+  await browser.close();
+  if (failures.length) {
+    console.log("console of the page:\n" + logs.slice(-40).join("\n"));
+  }
+}
+process.exit(failures.length ? 1 : 0);

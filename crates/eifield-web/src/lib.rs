@@ -1,0 +1,336 @@
+//! The web page's entry point: the viewer app on the page's canvas, chosen
+//! by the page's query (`?scene=NAME`, `?backend=cpu|gpu`,
+//! `?precision=f64|f32`, `?run_until=T`), and the JavaScript interface that
+//! tests and scripts use (`window.eifield.status()` and `.state()`, set up
+//! by the page from [`status`] and [`state`]).
+//!
+//! The crate is empty but in wasm builds (`scripts/web` builds the page);
+//! what a native build does with files, the terminal and threads is not
+//! here (see the `eifield` crate's top-level docs for the seam).
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use bevy::prelude::*;
+use bevy::render::renderer::RenderAdapterInfo;
+use eifield_model::scene::{SceneSource, builtin_names};
+use wasm_bindgen::prelude::*;
+
+use eifield::sim::backend::{BackendChoice, BackendRequest, PrecisionChoice};
+use eifield::sim::session::Session;
+use eifield::sim::stimulus::Perturb;
+use eifield::sim::{Lattice, SimClock, SimSystems};
+use eifield::viewer::{DEFAULT_SPEED, viewer_app};
+
+/// The scene the page opens without `?scene=`.
+pub const DEFAULT_SCENE: &str = "waves";
+/// The canvas the app draws into (`index.html` has it).
+pub const CANVAS: &str = "#eifield-canvas";
+/// Relative speed of model time while running to `?run_until=T`: as fast
+/// as the frame budget lets the simulation go.
+const RUN_UNTIL_SPEED: f64 = 1.0e6;
+/// Weight of the newest frame in the frame rate.
+const FPS_SMOOTHING: f64 = 0.1;
+
+/// What the page asked for in its query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageQuery {
+    /// A built-in scene's name.
+    pub scene: String,
+    /// The engine.
+    pub backend: BackendRequest,
+    /// Run as fast as possible to this model time, then pause.
+    pub run_until: Option<f64>,
+}
+
+impl PageQuery {
+    /// Reads the query string (`?scene=waves&backend=cpu`); an unknown
+    /// value is an error that names the parameter.
+    pub fn parse(search: &str) -> Result<Self, String> {
+        let mut query = Self {
+            scene: DEFAULT_SCENE.to_owned(),
+            backend: BackendRequest {
+                backend: BackendChoice::Cpu,
+                precision: None,
+            },
+            run_until: None,
+        };
+        let search = search.strip_prefix('?').unwrap_or(search);
+        for pair in search.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = js_sys::decode_uri_component(value)
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_else(|| value.to_owned());
+            match key {
+                "scene" => {
+                    if !builtin_names().contains(&value.as_str()) {
+                        return Err(format!(
+                            "?scene={value}: not a built-in scene ({})",
+                            builtin_names().join(", ")
+                        ));
+                    }
+                    query.scene = value;
+                }
+                "backend" => {
+                    query.backend.backend = match value.as_str() {
+                        "cpu" => BackendChoice::Cpu,
+                        "gpu" => BackendChoice::Gpu,
+                        _ => return Err(format!("?backend={value}: expected cpu or gpu")),
+                    }
+                }
+                "precision" => {
+                    query.backend.precision = Some(match value.as_str() {
+                        "f64" => PrecisionChoice::F64,
+                        "f32" => PrecisionChoice::F32,
+                        _ => return Err(format!("?precision={value}: expected f64 or f32")),
+                    })
+                }
+                "run_until" => match value.parse::<f64>() {
+                    Ok(t) if t.is_finite() && t >= 0.0 => query.run_until = Some(t),
+                    _ => {
+                        return Err(format!(
+                            "?run_until={value}: expected a model time (a number ≥ 0)"
+                        ));
+                    }
+                },
+                // Other parameters belong to whoever links to the page.
+                _ => {}
+            }
+        }
+        Ok(query)
+    }
+}
+
+/// What `window.eifield.status()` returns.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct PageStatus {
+    t: f64,
+    tick: u64,
+    paused: bool,
+    backend: String,
+    precision: String,
+    adapter: String,
+    rows: usize,
+    cols: usize,
+    fps: f64,
+    perturbations: u64,
+    /// Why the page could not start, if it could not.
+    error: Option<String>,
+}
+
+/// The state as `window.eifield.state()` returns it.
+#[derive(Debug, Clone, Default)]
+struct PageState {
+    t: f64,
+    e: Vec<f64>,
+    i: Vec<f64>,
+}
+
+thread_local! {
+    /// The app's status and state after the last frame (the page has one
+    /// thread; JavaScript reads them between frames).
+    static STATUS: RefCell<PageStatus> = RefCell::default();
+    static STATE: RefCell<PageState> = RefCell::default();
+}
+
+/// The status after the last frame: `{t, tick, paused, backend, precision,
+/// adapter, rows, cols, fps, perturbations, error}`.
+#[wasm_bindgen]
+pub fn status() -> Result<JsValue, JsValue> {
+    let text = STATUS
+        .with(|s| serde_json::to_string(&*s.borrow()))
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+    js_sys::JSON::parse(&text)
+}
+
+/// The full state after the last frame: `{t, E, I}`, E and I row-major
+/// `Float64Array`s.
+#[wasm_bindgen]
+pub fn state() -> Result<JsValue, JsValue> {
+    STATE.with(|s| {
+        let s = s.borrow();
+        let object = js_sys::Object::new();
+        js_sys::Reflect::set(&object, &"t".into(), &s.t.into())?;
+        js_sys::Reflect::set(
+            &object,
+            &"E".into(),
+            &js_sys::Float64Array::from(&s.e[..]).into(),
+        )?;
+        js_sys::Reflect::set(
+            &object,
+            &"I".into(),
+            &js_sys::Float64Array::from(&s.i[..]).into(),
+        )?;
+        Ok(object.into())
+    })
+}
+
+/// Starts the app when the module is instantiated.
+#[wasm_bindgen(start)]
+pub fn start() {
+    let search = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    if let Err(message) = open(&search) {
+        web_sys::console::error_1(&JsValue::from_str(&message));
+        STATUS.with(|s| s.borrow_mut().error = Some(message));
+    }
+}
+
+/// Builds and runs the viewer app for the page's query.
+fn open(search: &str) -> Result<(), String> {
+    let mut query = PageQuery::parse(search)?;
+    if query.backend.backend == BackendChoice::Gpu {
+        web_sys::console::warn_1(&JsValue::from_str(
+            "?backend=gpu: the GPU engine does not run in the web page yet; the CPU engine runs",
+        ));
+        query.backend.backend = BackendChoice::Cpu;
+    }
+    let source = SceneSource::resolve(Path::new(&query.scene));
+    let scene = source.load().map_err(|e| e.to_string())?;
+    let window = Window {
+        title: format!("eifield: {}", scene.name),
+        canvas: Some(CANVAS.to_owned()),
+        fit_canvas_to_parent: true,
+        prevent_default_event_handling: true,
+        ..default()
+    };
+    // One thread: the page's.
+    let mut app = viewer_app(
+        window,
+        &scene,
+        &source.to_string(),
+        1,
+        query.backend,
+        Path::new(""),
+    )?;
+    app.add_plugins(WebPagePlugin {
+        run_until: query.run_until,
+    });
+    app.run();
+    Ok(())
+}
+
+/// Publishes the status and state for the page's JavaScript after every
+/// frame, and runs to `?run_until=T`.
+struct WebPagePlugin {
+    run_until: Option<f64>,
+}
+
+/// Model time to run to as fast as possible, then pause.
+#[derive(Resource)]
+struct RunUntil(f64);
+
+/// Perturbations sent so far, and the smoothed frame rate.
+#[derive(Resource, Default)]
+struct PageCounters {
+    perturbations: u64,
+    fps: f64,
+}
+
+impl Plugin for WebPagePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<PageCounters>()
+            .add_systems(Last, publish)
+            .add_systems(
+                FixedUpdate,
+                stop_at_target
+                    .run_if(resource_exists::<RunUntil>)
+                    .after(SimSystems::Record),
+            );
+        if let Some(t) = self.run_until {
+            app.insert_resource(RunUntil(t))
+                .add_systems(Startup, |mut time: ResMut<Time<Virtual>>| {
+                    time.set_relative_speed_f64(RUN_UNTIL_SPEED)
+                });
+        }
+    }
+}
+
+/// Pauses at the first tick at or after the target time, ending the frame's
+/// fixed ticks there.
+fn stop_at_target(
+    mut commands: Commands,
+    target: Res<RunUntil>,
+    clock: Option<Res<SimClock>>,
+    mut fixed: ResMut<Time<Fixed>>,
+    mut virtual_time: ResMut<Time<Virtual>>,
+) {
+    let Some(clock) = clock else {
+        return;
+    };
+    if clock.time() >= target.0 - 1e-9 {
+        let overstep = fixed.overstep();
+        fixed.discard_overstep(overstep);
+        virtual_time.pause();
+        virtual_time.set_relative_speed_f64(DEFAULT_SPEED);
+        commands.remove_resource::<RunUntil>();
+    }
+}
+
+/// The renderer's adapter as the page knows it (browsers may hide the
+/// name).
+fn adapter_name(adapter: Option<&RenderAdapterInfo>) -> String {
+    match adapter {
+        None => String::new(),
+        Some(info) if info.0.name.is_empty() => format!("{:?}", info.0.backend),
+        Some(info) => format!("{} ({:?})", info.0.name, info.0.backend),
+    }
+}
+
+/// Copies what `status()` and `state()` return.
+fn publish(
+    mut counters: ResMut<PageCounters>,
+    mut perturbs: MessageReader<Perturb>,
+    (real, virtual_time): (Res<Time<Real>>, Res<Time<Virtual>>),
+    session: Res<Session>,
+    clock: Option<Res<SimClock>>,
+    lattice: Option<Res<Lattice>>,
+    adapter: Option<Res<RenderAdapterInfo>>,
+) {
+    counters.perturbations += perturbs.read().count() as u64;
+    let dt = real.delta_secs_f64();
+    if dt > 0.0 {
+        let fps = 1.0 / dt;
+        counters.fps = if counters.fps == 0.0 {
+            fps
+        } else {
+            counters.fps + FPS_SMOOTHING * (fps - counters.fps)
+        };
+    }
+    let Some(lattice) = lattice else {
+        return;
+    };
+    let t = clock.map_or(0.0, |c| c.time());
+    let info = lattice.engine().info();
+    let state = lattice.state();
+    STATUS.with(|s| {
+        let mut s = s.borrow_mut();
+        let changed = s.tick != session.tick || s.rows == 0;
+        *s = PageStatus {
+            t,
+            tick: session.tick,
+            paused: virtual_time.is_paused(),
+            backend: info.backend.to_owned(),
+            precision: info.precision.to_owned(),
+            adapter: adapter_name(adapter.as_deref()),
+            rows: state.grid.rows,
+            cols: state.grid.cols,
+            fps: counters.fps,
+            perturbations: counters.perturbations,
+            error: s.error.clone(),
+        };
+        if changed {
+            STATE.with(|st| {
+                let mut st = st.borrow_mut();
+                st.t = t;
+                st.e.clear();
+                st.e.extend_from_slice(state.e);
+                st.i.clear();
+                st.i.extend_from_slice(state.i);
+            });
+        }
+    });
+}
