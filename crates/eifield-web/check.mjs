@@ -1,9 +1,13 @@
 // Opens the built page (target/web) in headless Chromium and checks it as a
 // user and a script would: the first picture, the seed scene run to its end
-// with ?run_until, the state against a native run's last sample, and a bad
-// query's error. Prints the timings; exits 1 on a failed check.
-// Usage: node check.mjs URL NATIVE_RUN_DIR OUT_DIR   (scripts/web-check runs
-// it, with WEB_TOOLS naming the folder whose node_modules has playwright-core)
+// with ?run_until, the state against a native run's last sample, an edited
+// scene opened as a file and shared by its link, a bad scene file, a
+// screenshot (F12) and a recording (F9) downloaded, and a bad query's
+// error. Prints the timings; exits 1 on a failed check.
+// Usage: node check.mjs URL WORK OUT_DIR   (scripts/web-check runs it, with
+// WEB_TOOLS naming the folder whose node_modules has playwright-core; WORK
+// holds native/ (a native run of seed_notebook), edited.ron (the seed scene
+// with another coupling) and edited/ (its native run))
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { inflateSync } from "node:zlib";
@@ -12,23 +16,40 @@ import { join, resolve } from "node:path";
 const require = createRequire(resolve(process.env.WEB_TOOLS ?? ".", "package.json"));
 const { chromium } = require("playwright-core");
 
-const [url, nativeRun, outDir] = process.argv.slice(2);
+const [url, work, outDir] = process.argv.slice(2);
+const nativeRun = join(work, "native");
 const failures = [];
 const check = (ok, what) => {
   console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
   if (!ok) failures.push(what);
 };
 
-/** The last row of a float64 .npy array of shape [samples, cells]. */
-function lastRow(path) {
+/** Row `row` (the last by default) of a float64 .npy array [samples, cells]. */
+function npyRow(path, row) {
   const bytes = readFileSync(path);
   const headerLen = bytes.readUInt16LE(8);
   const header = bytes.toString("latin1", 10, 10 + headerLen);
   if (!header.includes("'<f8'")) throw new Error(`${path}: not float64 (${header})`);
   const [, samples, cells] = header.match(/\((\d+), (\d+)\)/).map(Number);
   const data = new Float64Array(bytes.buffer.slice(bytes.byteOffset + 10 + headerLen));
-  return data.slice((samples - 1) * cells, samples * cells);
+  const k = row ?? samples - 1;
+  return data.slice(k * cells, (k + 1) * cells);
 }
+
+/** The largest difference between a page's state and a native sample. */
+function gapTo(state, run, row) {
+  const e = npyRow(join(run, "E.npy"), row);
+  const i = npyRow(join(run, "I.npy"), row);
+  let gap = 0;
+  for (let k = 0; k < e.length; k++) {
+    gap = Math.max(gap, Math.abs(e[k] - state.E[k]), Math.abs(i[k] - state.I[k]));
+  }
+  return e.length === state.E.length ? gap : Infinity;
+}
+const pageState = () => page.evaluate(() => {
+  const s = window.eifield.state();
+  return { t: s.t, E: Array.from(s.E), I: Array.from(s.I) };
+});
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -40,7 +61,7 @@ const browser = await chromium.launch({
     "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=vulkan",
   ],
 });
-const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+const page = await browser.newPage({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
 const logs = [];
 page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
 page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
@@ -134,21 +155,58 @@ try {
   check(started?.tick > 0 && done && done.paused && Math.abs(done.t - 20) < 1e-9,
     `?run_until=20 pauses at t = 20, ${ran.toFixed(2)} s after the page was opened (the first tick after ${((startedAt - opened) / 1000).toFixed(2)} s): t = ${done?.t}, tick ${done?.tick}`);
   check(done?.backend === "cpu" && done?.precision === "f64", `backend ${done?.backend}, precision ${done?.precision}, adapter "${done?.adapter}"`);
-  const state = await page.evaluate(() => {
-    const s = window.eifield.state();
-    return { t: s.t, E: Array.from(s.E), I: Array.from(s.I) };
-  });
-  const e = lastRow(join(nativeRun, "E.npy"));
-  const i = lastRow(join(nativeRun, "I.npy"));
-  let gap = 0;
-  for (let k = 0; k < e.length; k++) {
-    gap = Math.max(gap, Math.abs(e[k] - state.E[k]), Math.abs(i[k] - state.I[k]));
-  }
+  const state = await pageState();
+  const gap = gapTo(state, nativeRun);
   // The page's portable kernel rounds each multiply and add; the native
   // engine here fuses them (FMA): the same scheme, a few ulp apart per step.
   check(state.E.length === 49 && gap <= 1e-9,
     `state() at t = ${state.t} against the native run's last sample: largest difference ${gap.toExponential(2)}`);
   await page.screenshot({ path: join(outDir, "seed_notebook.png") });
+
+  // An edited scene given as a file (as the picker and a drop give it),
+  // shared by its link: the link opens that scene.
+  const seedLink = await page.evaluate(() => window.eifield.share_link());
+  await page.evaluate((text) => window.eifield.open_scene("edited.ron", text),
+    readFileSync(join(work, "edited.ron"), "utf8"));
+  const loaded = await waitFor((s) => s.tick === 0 && s.t === 0, 30);
+  let link = seedLink;
+  for (let k = 0; k < 100 && link === seedLink; k++) {
+    await new Promise((r) => setTimeout(r, 50));
+    link = await page.evaluate(() => window.eifield.share_link());
+  }
+  check(loaded?.tick === 0 && typeof link === "string" && link.includes("#scene="),
+    `a scene file opens, and its link is ${link?.length} characters long`);
+  await page.goto(link.replace("run_until=20", "run_until=5"));
+  const shared = await waitFor((s) => (s.paused && s.t >= 5 - 1e-9) || s.error, 60);
+  const sharedState = await pageState();
+  // The native runs sample 100 times per unit: t = 5 is sample 500.
+  const sharedGap = gapTo(sharedState, join(work, "edited"), 500);
+  const seedGap = gapTo(sharedState, nativeRun, 500);
+  check(shared?.paused && sharedGap <= 1e-9 && seedGap > 1e-3,
+    `the shared link runs the edited scene: at t = 5 it is ${sharedGap.toExponential(2)} from the edited scene's native run, ${seedGap.toExponential(2)} from the seed scene's`);
+
+  // A bad scene file: its error, naming the field; the current one runs on.
+  await page.evaluate(() => window.eifield.open_scene("bad.ron", "(grid: (rows: 0, cols: 7))"));
+  const refused = await waitFor((s) => s.command_error, 30);
+  check(refused?.command_error?.includes("rows") && refused.rows === 7,
+    `a bad scene file is refused and the scene stays: ${refused?.command_error}`);
+
+  // A screenshot (F12) and a recording of the canvas (F9) are downloads.
+  await page.click("#eifield-canvas", { position: { x: 900, y: 100 } });
+  let download = page.waitForEvent("download", { timeout: 20000 });
+  await page.keyboard.press("F12");
+  let file = await download.catch(() => null);
+  const png = file ? readFileSync(await file.path()) : Buffer.alloc(0);
+  check(png.length > 1000 && png.toString("latin1", 1, 4) === "PNG",
+    `F12 downloads a screenshot: ${file?.suggestedFilename()} (${png.length} bytes)`);
+  await page.keyboard.press("F9");
+  await new Promise((r) => setTimeout(r, 2000));
+  download = page.waitForEvent("download", { timeout: 20000 });
+  await page.keyboard.press("F9");
+  file = await download.catch(() => null);
+  const webm = file ? readFileSync(await file.path()) : Buffer.alloc(0);
+  check(webm.length > 1000 && webm.readUInt32BE(0) === 0x1a45dfa3,
+    `F9, F9 downloads a recording of the canvas: ${file?.suggestedFilename()} (${webm.length} bytes)`);
 
   // The default scene, drawn.
   await page.goto(`${url}/`);

@@ -20,6 +20,7 @@ use super::overlay::Overlay;
 use super::video::{VideoOutput, VideoWriter, next_free_path};
 use crate::sim::{ActiveScene, SimClock, SimStatus};
 use crate::view::ViewSettings;
+use crate::viewer::controls::{PageHost, PageRequest};
 
 /// Video frames per second when neither the options nor the scene say.
 pub const DEFAULT_FPS: u32 = 30;
@@ -190,13 +191,37 @@ fn handle_capture_commands(
     mut messages: MessageReader<CaptureCommand>,
     mut capture: ResMut<ScreenCapture>,
     mut time: ResMut<Time<Virtual>>,
-    windows: Query<&Window, With<PrimaryWindow>>,
-    clock: Option<Res<SimClock>>,
+    (windows, clock): (Query<&Window, With<PrimaryWindow>>, Option<Res<SimClock>>),
     mut commands: Commands,
     (scene, view): (Option<Res<ActiveScene>>, Res<ViewSettings>),
+    (page, mut page_requests): (Option<Res<PageHost>>, MessageWriter<PageRequest>),
 ) {
     for message in messages.read() {
         match message {
+            // The web page downloads screenshots (Bevy's `save_to_disk`
+            // does there) and records its canvas itself.
+            CaptureCommand::Screenshot if page.is_some() => {
+                let name = scene.as_ref().map_or("eifield", |s| s.0.name.as_str());
+                let t = clock.as_ref().map_or(0.0, |c| c.time());
+                let file: String = format!("{name} t={t:.2}.png")
+                    .chars()
+                    .map(|c| {
+                        if c.is_alphanumeric() || "=.-".contains(c) {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                commands
+                    .spawn(Screenshot::primary_window())
+                    .observe(save_to_disk(PathBuf::from(&file)));
+                capture.message = Some(format!("screenshot downloaded as {file}"));
+                capture.error = None;
+            }
+            CaptureCommand::ToggleRecording if page.is_some() => {
+                page_requests.write(PageRequest::ToggleRecording);
+            }
             CaptureCommand::Screenshot => {
                 if let Err(e) = std::fs::create_dir_all(&capture.dir) {
                     capture.error = Some(format!("{}: {e}", capture.dir.display()));

@@ -205,18 +205,24 @@ pub fn save_session(world: &World, path: &Path, overwrite: bool) -> Result<Strin
             path.display()
         ));
     }
+    let (text, summary) = session_text(world)?;
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(format!(
+        "saved the session ({summary}) to {}",
+        path.display()
+    ))
+}
+
+/// The session as a scene file's text, checked to load again, and what it
+/// holds in words (`3 events, 1200 ticks`).
+pub fn session_text(world: &World) -> Result<(String, String), String> {
     let session = world.resource::<Session>();
     let scene = session.to_scene().ok_or("no session has started")?;
     let text = scene.to_ron_string();
-    FieldScene::from_ron_str(&text, &path.display().to_string())
+    FieldScene::from_ron_str(&text, "the session")
         .map_err(|e| format!("not saved: the session would not load again: {e}"))?;
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     let events = scene.events.as_ref().map_or(0, |e| e.list.len());
-    Ok(format!(
-        "saved the session ({events} events, {} ticks) to {}",
-        session.tick,
-        path.display()
-    ))
+    Ok((text, format!("{events} events, {} ticks", session.tick)))
 }
 
 /// Logs a reset of the lattice (after the edits not logged yet).

@@ -38,6 +38,39 @@ pub enum SimCommand {
         /// Replace an existing file.
         overwrite: bool,
     },
+    /// Load a scene from its text (a file the web page was given); on
+    /// failure the current scene keeps running.
+    LoadText {
+        /// The file's name, for messages.
+        name: String,
+        /// The scene file's text.
+        text: String,
+    },
+}
+
+/// What the web page does for the viewer where a native build uses files:
+/// the page's crate inserts [`PageHost`] and handles these requests (file
+/// picker, downloads, the URL, the canvas's recording). Without a
+/// `PageHost`, the panel and the captures work with files.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageRequest {
+    /// Let the user pick a scene file to load.
+    OpenFile,
+    /// Offer the scene, as [`SimCommand::Save`] writes it, as a download.
+    DownloadScene,
+    /// Offer the session as a download.
+    DownloadSession,
+    /// Put the scene into the page's URL, to share.
+    Share,
+    /// Start or stop recording the canvas.
+    ToggleRecording,
+}
+
+/// The web page as the viewer's host: see [`PageRequest`].
+#[derive(Resource, Debug, Default)]
+pub struct PageHost {
+    /// Whether the canvas is being recorded (the page says).
+    pub recording: bool,
 }
 
 /// The outcome of the last load or save, shown in the UI.
@@ -55,6 +88,7 @@ pub struct ControlsPlugin;
 impl Plugin for ControlsPlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<SimCommand>()
+            .add_message::<PageRequest>()
             .init_resource::<ControlStatus>()
             .add_systems(Update, handle_commands.in_set(ViewerSystems::Controls));
     }
@@ -97,6 +131,19 @@ pub fn snapshot_scene(world: &mut World) -> Option<(FieldScene, Option<String>)>
         snapshot.view = Some(view);
     }
     Some((snapshot, note))
+}
+
+/// The scene as [`snapshot_scene`] makes it, as a scene file's text with
+/// its per-cell arrays (the state) written in, checked to load again; and
+/// a note when it keeps the initial state.
+pub fn scene_text(world: &mut World) -> Result<(String, Option<String>), String> {
+    let Some((scene, note)) = snapshot_scene(world) else {
+        return Err("no scene is loaded".into());
+    };
+    let text = scene.to_ron_string();
+    FieldScene::from_ron_str(&text, &scene.name)
+        .map_err(|e| format!("not saved: the scene would not load again: {e}"))?;
+    Ok((text, note))
 }
 
 /// Writes the scene as [`snapshot_scene`] makes it, with its per-cell
@@ -178,6 +225,19 @@ fn handle_commands(world: &mut World) {
                 let result = save_session(world, &path, overwrite);
                 set_status(world, result);
             }
+            SimCommand::LoadText { name, text } => {
+                let Some(settings) = world.get_resource::<SimSettings>().copied() else {
+                    continue;
+                };
+                let result = FieldScene::from_ron_str(&text, &name)
+                    .map_err(|e| e.to_string())
+                    .and_then(|scene| {
+                        open_session(world, &scene, settings.engine, settings.backend)
+                            .map_err(|e| format!("{name}: {e}"))
+                    })
+                    .map(|_| format!("loaded {name}"));
+                set_status(world, result);
+            }
             SimCommand::Save { path, overwrite } => {
                 let result = save_scene(world, &path, overwrite)
                     .map_err(|e| e.replace("allow overwriting", "tick “overwrite”"));
@@ -217,7 +277,8 @@ pub fn open_session(
     begin_session(world, scene, ticks_per_unit, true)
 }
 
-fn set_status(world: &mut World, result: Result<String, String>) {
+/// Shows the outcome of a command in the panel.
+pub fn set_status(world: &mut World, result: Result<String, String>) {
     let mut status = world.resource_mut::<ControlStatus>();
     match result {
         Ok(info) => {

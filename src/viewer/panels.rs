@@ -17,7 +17,7 @@ use eifield_model::scene::{IntegratorSpec, Kernel, Noise, Profile, Stimulus};
 use eifield_model::scene::{ColorMapName, NamedChoice, ViewField, ViewMode};
 
 use super::ViewerSystems;
-use super::controls::{ControlStatus, SimCommand};
+use super::controls::{ControlStatus, PageHost, PageRequest, SimCommand};
 use crate::capture::recording::{CaptureCommand, ScreenCapture, panels_hidden};
 use crate::sim::probes::{FollowedCells, HISTORY_SPAN, Probes, Raster};
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimStatus};
@@ -123,6 +123,10 @@ fn drag(ui: &mut egui::Ui, label: &str, value: &mut f64, speed: f64) -> bool {
     .inner
 }
 
+/// What a saved session holds.
+const SESSION_HINT: &str = "the scene as loaded and every change since (clicks, stimulators, edits, resets), \
+     at the tick it took effect: `eifield run` replays it bit for bit";
+
 /// Everything the control panel reads and edits.
 #[derive(SystemParam)]
 struct PanelParams<'w> {
@@ -141,6 +145,9 @@ struct PanelParams<'w> {
     capture: ResMut<'w, ScreenCapture>,
     capture_commands: MessageWriter<'w, CaptureCommand>,
     free_area: ResMut<'w, FreeViewArea>,
+    /// The web page, where there is one (no files then).
+    page: Option<Res<'w, PageHost>>,
+    page_requests: MessageWriter<'w, PageRequest>,
 }
 
 /// Everything the plots and the tooltip read.
@@ -288,6 +295,8 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
         lattice,
         capture,
         capture_commands,
+        page,
+        page_requests,
         ..
     } = p;
     let recording = capture.is_recording();
@@ -357,8 +366,13 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
             }
 
             ui.separator();
+            let page_recording = page.as_ref().is_some_and(|p| p.recording);
             ui.horizontal(|ui| {
-                let label = if recording { "⏹ Stop (F9)" } else { "⏺ Record (F9)" };
+                let label = if recording || page_recording {
+                    "⏹ Stop (F9)"
+                } else {
+                    "⏺ Record (F9)"
+                };
                 if ui.button(label).clicked() {
                     capture_commands.write(CaptureCommand::ToggleRecording);
                 }
@@ -368,6 +382,14 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
             });
             if let Some(indicator) = capture.indicator() {
                 ui.colored_label(egui::Color32::from_rgb(230, 60, 60), indicator);
+            } else if page.is_some() {
+                // The page records its canvas as it is drawn (WebM).
+                if page_recording {
+                    ui.colored_label(
+                        egui::Color32::from_rgb(230, 60, 60),
+                        "recording the canvas (WebM); Stop downloads it",
+                    );
+                }
             } else {
                 ui.horizontal(|ui| {
                     drag(ui, "model time per frame", &mut capture.time_per_frame, 0.005);
@@ -450,6 +472,42 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
             }
 
             ui.separator();
+            if page.is_some() {
+                ui.label("Scene");
+                ui.horizontal_wrapped(|ui| {
+                    if ui
+                        .button("Open…")
+                        .on_hover_text("load a scene file (or drop one on the page)")
+                        .clicked()
+                    {
+                        page_requests.write(PageRequest::OpenFile);
+                    }
+                    if ui
+                        .button("Download")
+                        .on_hover_text("the scene with the current state as its initial state")
+                        .clicked()
+                    {
+                        page_requests.write(PageRequest::DownloadScene);
+                    }
+                    if ui
+                        .button("Download session")
+                        .on_hover_text(SESSION_HINT)
+                        .clicked()
+                    {
+                        page_requests.write(PageRequest::DownloadSession);
+                    }
+                    if ui
+                        .button("Share")
+                        .on_hover_text(
+                            "put the scene (parameters, stimuli, kernel) into the page's address: \
+                             opening that link opens it",
+                        )
+                        .clicked()
+                    {
+                        page_requests.write(PageRequest::Share);
+                    }
+                });
+            } else {
             ui.label("Scene file");
             ui.text_edit_singleline(&mut panel.scene_path);
             ui.horizontal(|ui| {
@@ -464,10 +522,7 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                 }
                 if ui
                     .button("Save session")
-                    .on_hover_text(
-                        "the scene as loaded and every change since (clicks, stimulators, edits, resets), \
-                         at the tick it took effect: `eifield run` replays it bit for bit",
-                    )
+                    .on_hover_text(SESSION_HINT)
                     .clicked()
                 {
                     commands.write(SimCommand::SaveSession {
@@ -477,6 +532,7 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                 }
                 ui.checkbox(&mut panel.overwrite, "overwrite");
             });
+            }
             if let Some(error) = &status.error {
                 ui.colored_label(egui::Color32::from_rgb(230, 80, 60), error);
             }

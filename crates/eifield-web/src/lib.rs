@@ -1,8 +1,11 @@
 //! The web page's entry point: the viewer app on the page's canvas, chosen
 //! by the page's query (`?scene=NAME`, `?backend=cpu|gpu`,
-//! `?precision=f64|f32`, `?run_until=T`), and the JavaScript interface that
-//! tests and scripts use (`window.eifield.status()` and `.state()`, set up
-//! by the page from [`status`] and [`state`]).
+//! `?precision=f64|f32`, `?run_until=T`) or a shared scene in its address
+//! (`#scene=…`, [`share_link`]), the page's side of the viewer's
+//! [`PageRequest`]s (file picker, downloads, sharing, recording the
+//! canvas, through the helpers `index.html` defines as `eifieldPage`), and
+//! the JavaScript interface that tests and scripts use (`window.eifield`:
+//! [`status`], [`state`], [`open_scene`], [`share_link`]).
 //!
 //! The crate is empty but in wasm builds (`scripts/web` builds the page);
 //! what a native build does with files, the terminal and threads is not
@@ -12,16 +15,27 @@
 use std::cell::RefCell;
 use std::path::Path;
 
+use std::io::{Read, Write};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bevy::prelude::*;
 use bevy::render::renderer::RenderAdapterInfo;
+use eifield_model::FieldScene;
 use eifield_model::scene::{SceneSource, builtin_names};
 use wasm_bindgen::prelude::*;
 
+use eifield::sim::ActiveScene;
 use eifield::sim::backend::{BackendChoice, BackendRequest, PrecisionChoice};
 use eifield::sim::session::Session;
+use eifield::sim::session::session_text;
 use eifield::sim::stimulus::Perturb;
 use eifield::sim::{Lattice, SimClock, SimSystems};
-use eifield::viewer::{DEFAULT_SPEED, viewer_app};
+use eifield::view::current_view_spec;
+use eifield::viewer::controls::{
+    ControlStatus, PageHost, PageRequest, SimCommand, scene_text, set_status,
+};
+use eifield::viewer::{DEFAULT_SPEED, ViewerSystems, viewer_app};
 
 /// The scene the page opens without `?scene=`.
 pub const DEFAULT_SCENE: &str = "waves";
@@ -118,6 +132,9 @@ struct PageStatus {
     perturbations: u64,
     /// Why the page could not start, if it could not.
     error: Option<String>,
+    /// Why the last load, download or share failed (the panel shows it
+    /// too), if it did.
+    command_error: Option<String>,
 }
 
 /// The state as `window.eifield.state()` returns it.
@@ -133,10 +150,171 @@ thread_local! {
     /// thread; JavaScript reads them between frames).
     static STATUS: RefCell<PageStatus> = RefCell::default();
     static STATE: RefCell<PageState> = RefCell::default();
+    /// Scene files given to the page (picker, drop, script), to load.
+    static OPENED: RefCell<Vec<(String, String)>> = RefCell::default();
+    /// The link [`share_link`] made last.
+    static SHARED: RefCell<Option<String>> = RefCell::default();
+}
+
+/// The prefix of a shared scene in the page's address.
+const SHARE_PREFIX: &str = "#scene=";
+
+#[wasm_bindgen]
+extern "C" {
+    /// Offers `data` as a download named `name`.
+    #[wasm_bindgen(js_namespace = eifieldPage, js_name = download)]
+    fn page_download(name: &str, data: &[u8], mime: &str);
+    /// Opens the file picker (its file comes back through [`open_scene`]).
+    #[wasm_bindgen(js_namespace = eifieldPage, js_name = openFile)]
+    fn page_open_file();
+    /// Shows `url` in the address bar and copies it to the clipboard.
+    #[wasm_bindgen(js_namespace = eifieldPage, js_name = share)]
+    fn page_share(url: &str);
+    /// Starts recording the canvas, or stops and downloads it as `name`;
+    /// true while recording.
+    #[wasm_bindgen(js_namespace = eifieldPage, js_name = toggleRecording)]
+    fn page_toggle_recording(name: &str) -> bool;
+}
+
+/// Loads a scene file's text (`name` for messages) into the page, as the
+/// file picker and a dropped file do; a bad scene shows its error and the
+/// current one keeps running.
+#[wasm_bindgen]
+pub fn open_scene(name: String, text: String) {
+    OPENED.with(|o| o.borrow_mut().push((name, text)));
+}
+
+/// The link that opens the current scene, as the panel's Share button
+/// makes it (after the next frame; `undefined` before any).
+#[wasm_bindgen]
+pub fn share_link() -> Option<String> {
+    SHARED.with(|s| s.borrow().clone())
+}
+
+/// A scene's text as it travels in a link: deflated, URL-safe base64.
+fn encode_scene(text: &str) -> String {
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    deflate
+        .write_all(text.as_bytes())
+        .expect("writing into memory cannot fail");
+    URL_SAFE_NO_PAD.encode(deflate.finish().expect("writing into memory cannot fail"))
+}
+
+/// The scene text a link carries (see [`encode_scene`]).
+fn decode_scene(encoded: &str) -> Result<String, String> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .map_err(|e| format!("{SHARE_PREFIX}…: not a shared scene ({e})"))?;
+    let mut text = String::new();
+    flate2::read::DeflateDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{SHARE_PREFIX}…: not a shared scene ({e})"))?;
+    Ok(text)
+}
+
+/// The current scene's link: the active scene with its draws kept as seeds
+/// and the current view, without the state (which a link cannot hold).
+fn make_share_link(world: &mut World) -> Result<String, String> {
+    let active = world
+        .get_resource::<ActiveScene>()
+        .ok_or("no scene is loaded")?
+        .0
+        .clone();
+    let mut scene = active.resolved();
+    if let Some(view) = current_view_spec(world, &active) {
+        scene.view = Some(view);
+    }
+    let location = web_sys::window().ok_or("no window")?.location();
+    let base = format!(
+        "{}{}{}",
+        location.origin().unwrap_or_default(),
+        location.pathname().unwrap_or_default(),
+        location.search().unwrap_or_default(),
+    );
+    Ok(format!(
+        "{base}{SHARE_PREFIX}{}",
+        encode_scene(&scene.to_ron_string())
+    ))
+}
+
+/// A file name made of `name`'s letters and digits.
+fn file_name(name: &str, suffix: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{stem}{suffix}")
+}
+
+/// Carries out the viewer's [`PageRequest`]s and loads the files the page
+/// was given.
+fn serve_page(world: &mut World) {
+    for (name, text) in OPENED.with(|o| std::mem::take(&mut *o.borrow_mut())) {
+        world.write_message(SimCommand::LoadText { name, text });
+    }
+    let requests: Vec<PageRequest> = world
+        .resource_mut::<Messages<PageRequest>>()
+        .drain()
+        .collect();
+    let name = world
+        .get_resource::<ActiveScene>()
+        .map_or_else(|| "eifield".to_owned(), |s| s.0.name.clone());
+    for request in requests {
+        match request {
+            PageRequest::OpenFile => page_open_file(),
+            PageRequest::DownloadScene => {
+                let result = scene_text(world).map(|(text, note)| {
+                    let file = file_name(&name, ".ron");
+                    page_download(&file, text.as_bytes(), "text/plain");
+                    match note {
+                        Some(note) => format!("downloaded {file}; {note}"),
+                        None => format!("downloaded {file}"),
+                    }
+                });
+                set_status(world, result);
+            }
+            PageRequest::DownloadSession => {
+                let result = session_text(world).map(|(text, summary)| {
+                    let file = file_name(&name, "_session.ron");
+                    page_download(&file, text.as_bytes(), "text/plain");
+                    format!("downloaded the session ({summary}) as {file}")
+                });
+                set_status(world, result);
+            }
+            PageRequest::Share => {
+                let result = make_share_link(world).map(|url| {
+                    page_share(&url);
+                    let note = format!(
+                        "the link to this scene is in the address bar and the clipboard ({} characters)",
+                        url.len()
+                    );
+                    SHARED.with(|s| *s.borrow_mut() = Some(url));
+                    note
+                });
+                set_status(world, result);
+            }
+            PageRequest::ToggleRecording => {
+                let recording = page_toggle_recording(&file_name(&name, ".webm"));
+                world.resource_mut::<PageHost>().recording = recording;
+            }
+        }
+    }
+    // The link of the scene as it is now, for scripts.
+    if world.is_resource_changed::<ActiveScene>()
+        && let Ok(url) = make_share_link(world)
+    {
+        SHARED.with(|s| *s.borrow_mut() = Some(url));
+    }
 }
 
 /// The status after the last frame: `{t, tick, paused, backend, precision,
-/// adapter, rows, cols, fps, perturbations, error}`.
+/// adapter, rows, cols, fps, perturbations, error, command_error}`.
 #[wasm_bindgen]
 pub fn status() -> Result<JsValue, JsValue> {
     let text = STATUS
@@ -188,8 +366,22 @@ fn open(search: &str) -> Result<(), String> {
         ));
         query.backend.backend = BackendChoice::Cpu;
     }
-    let source = SceneSource::resolve(Path::new(&query.scene));
-    let scene = source.load().map_err(|e| e.to_string())?;
+    let hash = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default();
+    let (scene, source) = match hash.strip_prefix(SHARE_PREFIX) {
+        Some(encoded) => {
+            let source = "the shared scene (#scene=…)".to_owned();
+            let text = decode_scene(encoded)?;
+            let scene = FieldScene::from_ron_str(&text, &source).map_err(|e| e.to_string())?;
+            (scene, source)
+        }
+        None => {
+            let source = SceneSource::resolve(Path::new(&query.scene));
+            let scene = source.load().map_err(|e| e.to_string())?;
+            (scene, source.to_string())
+        }
+    };
     let window = Window {
         title: format!("eifield: {}", scene.name),
         canvas: Some(CANVAS.to_owned()),
@@ -198,14 +390,7 @@ fn open(search: &str) -> Result<(), String> {
         ..default()
     };
     // One thread: the page's.
-    let mut app = viewer_app(
-        window,
-        &scene,
-        &source.to_string(),
-        1,
-        query.backend,
-        Path::new(""),
-    )?;
+    let mut app = viewer_app(window, &scene, &source, 1, query.backend, Path::new(""))?;
     app.add_plugins(WebPagePlugin {
         run_until: query.run_until,
     });
@@ -233,6 +418,8 @@ struct PageCounters {
 impl Plugin for WebPagePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<PageCounters>()
+            .init_resource::<PageHost>()
+            .add_systems(Update, serve_page.before(ViewerSystems::Controls))
             .add_systems(Last, publish)
             .add_systems(
                 FixedUpdate,
@@ -288,7 +475,7 @@ fn publish(
     session: Res<Session>,
     clock: Option<Res<SimClock>>,
     lattice: Option<Res<Lattice>>,
-    adapter: Option<Res<RenderAdapterInfo>>,
+    (adapter, control): (Option<Res<RenderAdapterInfo>>, Res<ControlStatus>),
 ) {
     counters.perturbations += perturbs.read().count() as u64;
     let dt = real.delta_secs_f64();
@@ -308,7 +495,7 @@ fn publish(
     let state = lattice.state();
     STATUS.with(|s| {
         let mut s = s.borrow_mut();
-        let changed = s.tick != session.tick || s.rows == 0;
+        let changed = lattice.is_changed() || s.rows == 0;
         *s = PageStatus {
             t,
             tick: session.tick,
@@ -321,6 +508,7 @@ fn publish(
             fps: counters.fps,
             perturbations: counters.perturbations,
             error: s.error.clone(),
+            command_error: control.error.clone(),
         };
         if changed {
             STATE.with(|st| {
