@@ -17,12 +17,22 @@ The same engine as the ``eifield`` command line, for notebooks:
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
+
+# Looking for a GPU loads the Vulkan drivers, whose Wayland library says
+# "error: XDG_RUNTIME_DIR is invalid or not set in the environment." on
+# stderr where no display is configured, though nothing is wrong. Pointed at
+# a runtime folder that cannot exist, it finds no display quietly (as the
+# `eifield` command does). Set here, at import, before the extension starts
+# any thread.
+if "XDG_RUNTIME_DIR" not in os.environ and "WAYLAND_DISPLAY" not in os.environ:
+    os.environ["XDG_RUNTIME_DIR"] = "/dev/null/no-display"
 
 from . import _core
 

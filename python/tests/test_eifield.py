@@ -126,6 +126,23 @@ def test_no_gpu_adapter_is_a_runtime_error_that_names_what_was_looked_for():
     assert "Vulkan" in done.stdout
 
 
+def test_looking_for_a_gpu_without_a_display_prints_nothing():
+    # Without a display, Mesa's Wayland library said "error: XDG_RUNTIME_DIR
+    # is invalid or not set in the environment." twice while the adapters
+    # were listed, though nothing was wrong.
+    code = (
+        "import eifield\n"
+        "scene = eifield.Scene.builtin('seed_notebook')\n"
+        "scene['run.duration'] = 0.5\n"
+        "print(eifield.run(scene, backend='gpu', precision='f32').manifest['backend'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "WAYLAND_DISPLAY")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "gpu"
+    assert "XDG_RUNTIME_DIR" not in done.stderr, done.stderr
+
+
 def test_parameters_by_name_and_bad_ones_raise_value_error():
     scene = eifield.Scene.builtin("seed_notebook")
     assert scene["coupling.frac_ee"] == 0.26
