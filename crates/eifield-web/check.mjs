@@ -24,14 +24,15 @@ const check = (ok, what) => {
   if (!ok) failures.push(what);
 };
 
-/** Row `row` (the last by default) of a float64 .npy array [samples, cells]. */
+/** Row `row` (the last by default) of a float .npy array [samples, cells]. */
 function npyRow(path, row) {
   const bytes = readFileSync(path);
   const headerLen = bytes.readUInt16LE(8);
   const header = bytes.toString("latin1", 10, 10 + headerLen);
-  if (!header.includes("'<f8'")) throw new Error(`${path}: not float64 (${header})`);
+  const type = header.includes("'<f8'") ? Float64Array : header.includes("'<f4'") ? Float32Array : null;
+  if (!type) throw new Error(`${path}: neither float64 nor float32 (${header})`);
   const [, samples, cells] = header.match(/\((\d+), (\d+)\)/).map(Number);
-  const data = new Float64Array(bytes.buffer.slice(bytes.byteOffset + 10 + headerLen));
+  const data = new type(bytes.buffer.slice(bytes.byteOffset + 10 + headerLen));
   const k = row ?? samples - 1;
   return data.slice(k * cells, (k + 1) * cells);
 }
@@ -207,6 +208,20 @@ try {
   const webm = file ? readFileSync(await file.path()) : Buffer.alloc(0);
   check(webm.length > 1000 && webm.readUInt32BE(0) === 0x1a45dfa3,
     `F9, F9 downloads a recording of the canvas: ${file?.suggestedFilename()} (${webm.length} bytes)`);
+
+  // The GPU engine (f32, WebGPU compute), to the end of the seed scene.
+  await page.goto(`${url}/?scene=seed_notebook&backend=gpu&run_until=20`);
+  const gpu = await waitFor((s) => (s.paused && s.t >= 20 - 1e-9) || s.error, 120);
+  let gpuState = await pageState();
+  for (let k = 0; k < 100 && gpuState.t < 20 - 1e-9; k++) {
+    await new Promise((r) => setTimeout(r, 50));
+    gpuState = await pageState();
+  }
+  const gpuGap = gapTo(gpuState, nativeRun);
+  const gpuF32Gap = gapTo(gpuState, join(work, "native_gpu_f32"));
+  // f32 against f64: 7.4e-4 for the reference case (see the README).
+  check(gpu?.backend === "gpu" && gpu?.precision === "f32" && gpuState.t === 20 && gpuGap < 2e-3,
+    `?backend=gpu runs the GPU engine (${gpu?.precision}, ${gpu?.adapter}): at t = ${gpuState.t}, ${gpuGap.toExponential(2)} from the native f64 run, ${gpuF32Gap.toExponential(2)} from a native f32 GPU run`);
 
   // The default scene, drawn.
   await page.goto(`${url}/`);

@@ -167,6 +167,8 @@ pub struct TickSamples {
 /// A whole-state copy on its way back, with what the CPU knows of its time.
 struct CopyInFlight {
     state: PendingRead,
+    /// The state's bytes, once they arrived (before the activations).
+    arrived: Option<Vec<Vec<u8>>>,
     activations: PendingRead,
     t: f64,
     drive: Vec<f64>,
@@ -201,7 +203,9 @@ struct LiveFollow {
 const WATCH_SLOTS: usize = 64;
 
 impl GpuLattice {
-    fn new(engine: GpuEngine) -> Result<Self, String> {
+    /// Follows `engine`, whose state is `state` where the CPU found it (no
+    /// readback then: a web page may not wait for one), else read back.
+    fn new(engine: GpuEngine, state: Option<(Vec<f64>, Vec<f64>)>) -> Result<Self, String> {
         let mut lattice = Self {
             engine,
             e: Vec::new(),
@@ -212,7 +216,17 @@ impl GpuLattice {
             stale: true,
             live: None,
         };
-        lattice.sync()?;
+        match state {
+            Some((e, i)) => {
+                lattice.e = e;
+                lattice.i = i;
+                lattice.copied_t = lattice.engine.t;
+                lattice.copies = 1;
+                lattice.drive = lattice.drive_now();
+                lattice.stale = false;
+            }
+            None => lattice.sync()?,
+        }
         Ok(lattice)
     }
 
@@ -354,6 +368,7 @@ impl GpuLattice {
             self.engine.drive_at(instant, &mut drive);
             live.copy = Some(CopyInFlight {
                 state: self.engine.read_state_async(),
+                arrived: None,
                 activations: live.tracker.read_async(),
                 t: self.engine.t,
                 drive,
@@ -384,15 +399,23 @@ impl GpuLattice {
             live.checks.pop_front();
             outcome.map_err(advance_stop)?;
         }
-        let Some(state) = live.copy.as_mut().and_then(|c| c.state.try_take()) else {
+        let Some(copy) = live.copy.as_mut() else {
+            return Ok(false);
+        };
+        if copy.arrived.is_none() {
+            match copy.state.try_take() {
+                None => return Ok(false),
+                Some(state) => copy.arrived = Some(state.map_err(failed)?),
+            }
+        }
+        // Sent right after the state: there by now, or in a frame.
+        let Some(activations) = copy.activations.try_take() else {
             return Ok(false);
         };
         let Some(copy) = live.copy.take() else {
             return Ok(false);
         };
-        // Sent right after the state: there by now, or nearly.
-        let activations = copy.activations.wait();
-        let mut state = state.map_err(failed)?;
+        let mut state = copy.arrived.unwrap_or_default();
         let precision = self.engine.precision();
         self.i = precision.decode(&state.pop().unwrap_or_default());
         self.e = precision.decode(&state.pop().unwrap_or_default());
@@ -502,9 +525,9 @@ impl FieldEngine {
         let precision = request
             .precision
             .map_or(context.default_precision(), Precision::from);
-        let engine =
-            GpuEngine::from_scene(&context, scene, precision).map_err(|e| e.to_string())?;
-        Ok(Self::Gpu(Box::new(GpuLattice::new(engine)?)))
+        let (engine, state) = GpuEngine::from_scene_with_state(&context, scene, precision)
+            .map_err(|e| e.to_string())?;
+        Ok(Self::Gpu(Box::new(GpuLattice::new(engine, state)?)))
     }
 
     /// The precision the engine computes (and a run records) in.
@@ -830,10 +853,17 @@ pub fn renderer_context(world: &World) -> Option<GpuContext> {
     use bevy::render::renderer::{RenderAdapterInfo, RenderDevice, RenderQueue};
     let device = world.get_resource::<RenderDevice>()?;
     let queue: &eifield_gpu::wgpu::Queue = &world.get_resource::<RenderQueue>()?.0;
-    let info = world.get_resource::<RenderAdapterInfo>()?;
+    let mut info = world.get_resource::<RenderAdapterInfo>()?.0.clone();
+    // Browsers may keep the adapter's name to themselves.
+    if info.name.is_empty() {
+        info.name = match info.backend {
+            eifield_gpu::wgpu::Backend::BrowserWebGpu => "the browser's WebGPU adapter".into(),
+            other => format!("an unnamed {} adapter", other.to_str()),
+        };
+    }
     Some(GpuContext::from_device(
         device.wgpu_device().clone(),
         queue.clone(),
-        &info.0,
+        &info,
     ))
 }

@@ -379,12 +379,18 @@ impl Buffers {
                 .per_stage()
                 .then(|| StageBuffers::new(device, state_bytes)),
         };
-        if let Some(error) = futures_lite::future::block_on(out_of_memory.pop()) {
+        // (In a web page nothing may wait for the GPU: there an out-of-memory
+        // error reaches the device's handler instead.)
+        let popped = out_of_memory.pop();
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(error) = futures_lite::future::block_on(popped) {
             return Err(GpuError::OutOfMemory {
                 adapter: ctx.adapter.name.clone(),
                 reason: error.to_string(),
             });
         }
+        #[cfg(target_arch = "wasm32")]
+        drop(popped);
         Ok(buffers)
     }
 
@@ -490,20 +496,35 @@ impl GpuEngine {
         scene: &FieldScene,
         precision: Precision,
     ) -> Result<Self, BuildError> {
+        Self::from_scene_with_state(ctx, scene, precision).map(|(engine, _)| engine)
+    }
+
+    /// As [`GpuEngine::from_scene`], with the state the engine holds now
+    /// as the CPU found it (`E`, `I`; in f32, rounded as the GPU holds
+    /// them), where it did: `None` where the GPU relaxed to rest itself.
+    /// A reader then needs no readback before the first step.
+    #[allow(clippy::type_complexity)]
+    pub fn from_scene_with_state(
+        ctx: &GpuContext,
+        scene: &FieldScene,
+        precision: Precision,
+    ) -> Result<(Self, Option<(Vec<f64>, Vec<f64>)>), BuildError> {
         let rest_on_gpu = scene.initial_arrays().is_none()
             && precision == Precision::F64
             && scene.grid.len() >= REST_ON_GPU_MIN_CELLS;
-        let mut engine = if rest_on_gpu {
+        let (mut engine, state) = if rest_on_gpu {
             let zeros = vec![0.0; scene.grid.len()];
             let mut engine = Self::with_state(ctx, scene, precision, &zeros, &zeros)?;
             engine.relax_to_rest()?;
-            engine
+            (engine, None)
         } else {
             let (e, i) = initial_state(scene)?;
-            Self::with_state(ctx, scene, precision, &e, &i)?
+            let engine = Self::with_state(ctx, scene, precision, &e, &i)?;
+            let held = |v: Vec<f64>| precision.decode(&precision.encode(&v));
+            (engine, Some((held(e), held(i))))
         };
         engine.set_noise(scene, 0.0);
-        Ok(engine)
+        Ok((engine, state))
     }
 
     /// As [`GpuEngine::from_scene`], starting from the state `(e, i)`

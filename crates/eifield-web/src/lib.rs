@@ -324,7 +324,7 @@ pub fn status() -> Result<JsValue, JsValue> {
 }
 
 /// The full state after the last frame: `{t, E, I}`, E and I row-major
-/// `Float64Array`s.
+/// `Float64Array`s (with the GPU engine, its latest copy: `t` says when).
 #[wasm_bindgen]
 pub fn state() -> Result<JsValue, JsValue> {
     STATE.with(|s| {
@@ -359,13 +359,7 @@ pub fn start() {
 
 /// Builds and runs the viewer app for the page's query.
 fn open(search: &str) -> Result<(), String> {
-    let mut query = PageQuery::parse(search)?;
-    if query.backend.backend == BackendChoice::Gpu {
-        web_sys::console::warn_1(&JsValue::from_str(
-            "?backend=gpu: the GPU engine does not run in the web page yet; the CPU engine runs",
-        ));
-        query.backend.backend = BackendChoice::Cpu;
-    }
+    let query = PageQuery::parse(search)?;
     let hash = web_sys::window()
         .and_then(|w| w.location().hash().ok())
         .unwrap_or_default();
@@ -462,7 +456,7 @@ fn stop_at_target(
 fn adapter_name(adapter: Option<&RenderAdapterInfo>) -> String {
     match adapter {
         None => String::new(),
-        Some(info) if info.0.name.is_empty() => format!("{:?}", info.0.backend),
+        Some(info) if info.0.name.is_empty() => "the browser's WebGPU adapter".into(),
         Some(info) => format!("{} ({:?})", info.0.name, info.0.backend),
     }
 }
@@ -513,7 +507,8 @@ fn publish(
         if changed {
             STATE.with(|st| {
                 let mut st = st.borrow_mut();
-                st.t = t;
+                // (The GPU engine's copy may be a few frames old.)
+                st.t = state.t;
                 st.e.clear();
                 st.e.extend_from_slice(state.e);
                 st.i.clear();
