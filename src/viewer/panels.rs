@@ -473,65 +473,9 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
 
             ui.separator();
             if page.is_some() {
-                ui.label("Scene");
-                ui.horizontal_wrapped(|ui| {
-                    if ui
-                        .button("Open…")
-                        .on_hover_text("load a scene file (or drop one on the page)")
-                        .clicked()
-                    {
-                        page_requests.write(PageRequest::OpenFile);
-                    }
-                    if ui
-                        .button("Download")
-                        .on_hover_text("the scene with the current state as its initial state")
-                        .clicked()
-                    {
-                        page_requests.write(PageRequest::DownloadScene);
-                    }
-                    if ui
-                        .button("Download session")
-                        .on_hover_text(SESSION_HINT)
-                        .clicked()
-                    {
-                        page_requests.write(PageRequest::DownloadSession);
-                    }
-                    if ui
-                        .button("Share")
-                        .on_hover_text(
-                            "put the scene (parameters, stimuli, kernel) into the page's address: \
-                             opening that link opens it",
-                        )
-                        .clicked()
-                    {
-                        page_requests.write(PageRequest::Share);
-                    }
-                });
+                page_scene_buttons(ui, page_requests);
             } else {
-            ui.label("Scene file");
-            ui.text_edit_singleline(&mut panel.scene_path);
-            ui.horizontal(|ui| {
-                if ui.button("Load").clicked() {
-                    commands.write(SimCommand::Load(PathBuf::from(&panel.scene_path)));
-                }
-                if ui.button("Save").clicked() {
-                    commands.write(SimCommand::Save {
-                        path: PathBuf::from(&panel.scene_path),
-                        overwrite: panel.overwrite,
-                    });
-                }
-                if ui
-                    .button("Save session")
-                    .on_hover_text(SESSION_HINT)
-                    .clicked()
-                {
-                    commands.write(SimCommand::SaveSession {
-                        path: PathBuf::from(&panel.scene_path),
-                        overwrite: panel.overwrite,
-                    });
-                }
-                ui.checkbox(&mut panel.overwrite, "overwrite");
-            });
+                file_scene_buttons(ui, panel, commands);
             }
             if let Some(error) = &status.error {
                 ui.colored_label(egui::Color32::from_rgb(230, 80, 60), error);
@@ -540,6 +484,77 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                 ui.label(info);
             }
         });
+    });
+}
+
+/// The scene's buttons in the web page: the page's file picker, downloads
+/// and link.
+fn page_scene_buttons(ui: &mut egui::Ui, requests: &mut MessageWriter<PageRequest>) {
+    ui.label("Scene");
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("Open…")
+            .on_hover_text("load a scene file (or drop one on the page)")
+            .clicked()
+        {
+            requests.write(PageRequest::OpenFile);
+        }
+        if ui
+            .button("Download")
+            .on_hover_text("the scene with the current state as its initial state")
+            .clicked()
+        {
+            requests.write(PageRequest::DownloadScene);
+        }
+        if ui
+            .button("Download session")
+            .on_hover_text(SESSION_HINT)
+            .clicked()
+        {
+            requests.write(PageRequest::DownloadSession);
+        }
+        if ui
+            .button("Share")
+            .on_hover_text(
+                "put the scene (parameters, stimuli, kernel, view) into the page's address: \
+                 opening that link opens it",
+            )
+            .clicked()
+        {
+            requests.write(PageRequest::Share);
+        }
+    });
+}
+
+/// The scene's file, named in the panel, to load and save.
+fn file_scene_buttons(
+    ui: &mut egui::Ui,
+    panel: &mut PanelState,
+    commands: &mut MessageWriter<SimCommand>,
+) {
+    ui.label("Scene file");
+    ui.text_edit_singleline(&mut panel.scene_path);
+    ui.horizontal(|ui| {
+        if ui.button("Load").clicked() {
+            commands.write(SimCommand::Load(PathBuf::from(&panel.scene_path)));
+        }
+        if ui.button("Save").clicked() {
+            commands.write(SimCommand::Save {
+                path: PathBuf::from(&panel.scene_path),
+                overwrite: panel.overwrite,
+            });
+        }
+        if ui
+            .button("Save session")
+            .on_hover_text(SESSION_HINT)
+            .clicked()
+        {
+            commands.write(SimCommand::SaveSession {
+                path: PathBuf::from(&panel.scene_path),
+                overwrite: panel.overwrite,
+            });
+        }
+        ui.checkbox(&mut panel.overwrite, "overwrite");
     });
 }
 
