@@ -223,6 +223,11 @@ try {
   check(gpu?.backend === "gpu" && gpu?.precision === "f32" && gpuState.t === 20 && gpuGap < 2e-3,
     `?backend=gpu runs the GPU engine (${gpu?.precision}, ${gpu?.adapter}): at t = ${gpuState.t}, ${gpuGap.toExponential(2)} from the native f64 run, ${gpuF32Gap.toExponential(2)} from a native f32 GPU run`);
 
+  // WebGPU has no f64: asking for the GPU engine in f64 says so.
+  await page.goto(`${url}/?backend=gpu&precision=f64`);
+  const noF64 = await waitFor((s) => s.error, 30);
+  check(noF64?.error?.includes("WebGPU has no f64"), `?backend=gpu&precision=f64: ${noF64?.error}`);
+
   // The default scene, drawn.
   await page.goto(`${url}/`);
   const waves = await waitFor((s) => s.rows > 0 && s.tick > 50, 60);

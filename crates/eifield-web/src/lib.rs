@@ -1,5 +1,5 @@
 //! The web page's entry point: the viewer app on the page's canvas, chosen
-//! by the page's query (`?scene=NAME`, `?backend=cpu|gpu`,
+//! by the page's query (`?scene=NAME`, `?backend=cpu|gpu|auto`,
 //! `?precision=f64|f32`, `?run_until=T`) or a shared scene in its address
 //! (`#scene=…`, [`share_link`]), the page's side of the viewer's
 //! [`PageRequest`]s (file picker, downloads, sharing, recording the
@@ -13,9 +13,8 @@
 #![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
-use std::path::Path;
-
 use std::io::{Read, Write};
+use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,7 +25,7 @@ use eifield_model::scene::{SceneSource, builtin_names};
 use wasm_bindgen::prelude::*;
 
 use eifield::sim::ActiveScene;
-use eifield::sim::backend::{BackendChoice, BackendRequest, PrecisionChoice};
+use eifield::sim::backend::{AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, PrecisionChoice};
 use eifield::sim::session::Session;
 use eifield::sim::session::session_text;
 use eifield::sim::stimulus::Perturb;
@@ -65,7 +64,7 @@ impl PageQuery {
         let mut query = Self {
             scene: DEFAULT_SCENE.to_owned(),
             backend: BackendRequest {
-                backend: BackendChoice::Cpu,
+                backend: BackendChoice::Auto,
                 precision: None,
             },
             run_until: None,
@@ -91,7 +90,8 @@ impl PageQuery {
                     query.backend.backend = match value.as_str() {
                         "cpu" => BackendChoice::Cpu,
                         "gpu" => BackendChoice::Gpu,
-                        _ => return Err(format!("?backend={value}: expected cpu or gpu")),
+                        "auto" => BackendChoice::Auto,
+                        _ => return Err(format!("?backend={value}: expected cpu, gpu or auto")),
                     }
                 }
                 "precision" => {
@@ -114,6 +114,32 @@ impl PageQuery {
             }
         }
         Ok(query)
+    }
+}
+
+/// The engine the page runs for `request` and a lattice of `cells` cells:
+/// WebGPU has no f64, so the GPU engine runs in f32; `auto` takes it for
+/// lattices of at least [`AUTO_GPU_MIN_CELLS`] cells unless f64 is asked
+/// for, and the CPU engine (f64 unless asked otherwise) for the rest.
+pub fn page_backend(request: BackendRequest, cells: usize) -> Result<BackendRequest, String> {
+    let gpu = BackendRequest {
+        backend: BackendChoice::Gpu,
+        precision: Some(PrecisionChoice::F32),
+    };
+    let cpu = BackendRequest {
+        backend: BackendChoice::Cpu,
+        precision: request.precision,
+    };
+    match (request.backend, request.precision) {
+        (BackendChoice::Gpu, Some(PrecisionChoice::F64)) => Err(
+            "?backend=gpu&precision=f64: WebGPU has no f64; the GPU engine runs in f32 \
+             (?precision=f32), the CPU engine in f64 (?backend=cpu)"
+                .into(),
+        ),
+        (BackendChoice::Gpu, _) => Ok(gpu),
+        (BackendChoice::Auto, Some(PrecisionChoice::F64)) | (BackendChoice::Cpu, _) => Ok(cpu),
+        (BackendChoice::Auto, _) if cells >= AUTO_GPU_MIN_CELLS => Ok(gpu),
+        (BackendChoice::Auto, _) => Ok(cpu),
     }
 }
 
@@ -384,7 +410,8 @@ fn open(search: &str) -> Result<(), String> {
         ..default()
     };
     // One thread: the page's.
-    let mut app = viewer_app(window, &scene, &source, 1, query.backend, Path::new(""))?;
+    let backend = page_backend(query.backend, scene.grid.len())?;
+    let mut app = viewer_app(window, &scene, &source, 1, backend, Path::new(""))?;
     app.add_plugins(WebPagePlugin {
         run_until: query.run_until,
     });
