@@ -20,7 +20,7 @@ use super::overlay::Overlay;
 use super::video::{VideoOutput, VideoWriter, next_free_path};
 use crate::sim::{ActiveScene, SimClock, SimStatus};
 use crate::view::ViewSettings;
-use crate::viewer::controls::{PageHost, PageRequest};
+use crate::viewer::controls::{PageHost, PageRequest, download_name};
 
 /// Video frames per second when neither the options nor the scene say.
 pub const DEFAULT_FPS: u32 = 30;
@@ -203,16 +203,7 @@ fn handle_capture_commands(
             CaptureCommand::Screenshot if page.is_some() => {
                 let name = scene.as_ref().map_or("eifield", |s| s.0.name.as_str());
                 let t = clock.as_ref().map_or(0.0, |c| c.time());
-                let file: String = format!("{name} t={t:.2}.png")
-                    .chars()
-                    .map(|c| {
-                        if c.is_alphanumeric() || "=.-".contains(c) {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
+                let file = download_name(&format!("{name} t={t:.2}"), ".png");
                 commands
                     .spawn(Screenshot::primary_window())
                     .observe(save_to_disk(PathBuf::from(&file)));

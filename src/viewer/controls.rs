@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use bevy::prelude::*;
 use eifield_model::scene::{Initial, SceneSource};
-use eifield_model::{EngineOptions, FieldScene};
+use eifield_model::{EngineOptions, FieldScene, SceneError};
 
 use super::{ViewerSystems, ticks_per_unit_for};
 use crate::sim::backend::BackendRequest;
@@ -64,6 +64,22 @@ pub enum PageRequest {
     Share,
     /// Start or stop recording the canvas.
     ToggleRecording,
+}
+
+/// The name of a file the page offers for download: `stem` with every
+/// character but letters, digits, `-`, `=` and `.` made `_`, then `suffix`.
+pub fn download_name(stem: &str, suffix: &str) -> String {
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-=.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{stem}{suffix}")
 }
 
 /// The web page as the viewer's host: see [`PageRequest`].
@@ -137,13 +153,22 @@ pub fn snapshot_scene(world: &mut World) -> Option<(FieldScene, Option<String>)>
 /// its per-cell arrays (the state) written in, checked to load again; and
 /// a note when it keeps the initial state.
 pub fn scene_text(world: &mut World) -> Result<(String, Option<String>), String> {
+    checked_snapshot(world, None).map(|(_, text, note)| (text, note))
+}
+
+/// [`snapshot_scene`]'s scene, its text, checked to load again (named
+/// `origin`, else the scene's name, in the message), and its note.
+fn checked_snapshot(
+    world: &mut World,
+    origin: Option<&str>,
+) -> Result<(FieldScene, String, Option<String>), String> {
     let Some((scene, note)) = snapshot_scene(world) else {
         return Err("no scene is loaded".into());
     };
     let text = scene.to_ron_string();
-    FieldScene::from_ron_str(&text, &scene.name)
+    FieldScene::from_ron_str(&text, origin.unwrap_or(&scene.name))
         .map_err(|e| format!("not saved: the scene would not load again: {e}"))?;
-    Ok((text, note))
+    Ok((scene, text, note))
 }
 
 /// Writes the scene as [`snapshot_scene`] makes it, with its per-cell
@@ -155,11 +180,7 @@ pub fn save_scene(
     path: &std::path::Path,
     overwrite: bool,
 ) -> Result<String, String> {
-    let Some((scene, note)) = snapshot_scene(world) else {
-        return Err("no scene is loaded".into());
-    };
-    FieldScene::from_ron_str(&scene.to_ron_string(), &path.display().to_string())
-        .map_err(|e| format!("not saved: the scene would not load again: {e}"))?;
+    let (scene, _, note) = checked_snapshot(world, Some(&path.display().to_string()))?;
     scene
         .save_with_arrays(path, overwrite)
         .map_err(|e| format!("not saved: {e}"))?;
@@ -208,35 +229,15 @@ fn handle_commands(world: &mut World) {
                 );
             }
             SimCommand::Load(path) => {
-                let Some(settings) = world.get_resource::<SimSettings>().copied() else {
-                    continue;
-                };
-                let result = SceneSource::resolve(&path)
-                    .load()
-                    .map_err(|e| e.to_string())
-                    .and_then(|scene| {
-                        open_session(world, &scene, settings.engine, settings.backend)
-                            .map_err(|e| format!("{}: {e}", path.display()))
-                    })
-                    .map(|_| format!("loaded {}", path.display()));
-                set_status(world, result);
+                let loaded = SceneSource::resolve(&path).load();
+                open_loaded(world, loaded, &path.display().to_string());
             }
             SimCommand::SaveSession { path, overwrite } => {
                 let result = save_session(world, &path, overwrite);
                 set_status(world, result);
             }
             SimCommand::LoadText { name, text } => {
-                let Some(settings) = world.get_resource::<SimSettings>().copied() else {
-                    continue;
-                };
-                let result = FieldScene::from_ron_str(&text, &name)
-                    .map_err(|e| e.to_string())
-                    .and_then(|scene| {
-                        open_session(world, &scene, settings.engine, settings.backend)
-                            .map_err(|e| format!("{name}: {e}"))
-                    })
-                    .map(|_| format!("loaded {name}"));
-                set_status(world, result);
+                open_loaded(world, FieldScene::from_ron_str(&text, &name), &name);
             }
             SimCommand::Save { path, overwrite } => {
                 let result = save_scene(world, &path, overwrite)
@@ -245,6 +246,23 @@ fn handle_commands(world: &mut World) {
             }
         }
     }
+}
+
+/// Opens a scene just read (from `name`) with the current engine settings,
+/// and says how it went; a scene that failed to load leaves the current
+/// one running.
+fn open_loaded(world: &mut World, loaded: Result<FieldScene, SceneError>, name: &str) {
+    let Some(settings) = world.get_resource::<SimSettings>().copied() else {
+        return;
+    };
+    let result = loaded
+        .map_err(|e| e.to_string())
+        .and_then(|scene| {
+            open_session(world, &scene, settings.engine, settings.backend)
+                .map_err(|e| format!("{name}: {e}"))
+        })
+        .map(|_| format!("loaded {name}"));
+    set_status(world, result);
 }
 
 /// Loads a scene into the viewer and starts a session on it: the tick rate

@@ -520,7 +520,11 @@ impl GpuEngine {
         } else {
             let (e, i) = initial_state(scene)?;
             let engine = Self::with_state(ctx, scene, precision, &e, &i)?;
-            let held = |v: Vec<f64>| precision.decode(&precision.encode(&v));
+            // f64 is held as given; f32 rounded, as uploaded.
+            let held = |v: Vec<f64>| match precision {
+                Precision::F64 => v,
+                Precision::F32 => precision.decode(&precision.encode(&v)),
+            };
             (engine, Some((held(e), held(i))))
         };
         engine.set_noise(scene, 0.0);

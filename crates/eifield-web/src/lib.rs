@@ -32,7 +32,7 @@ use eifield::sim::stimulus::Perturb;
 use eifield::sim::{Lattice, SimClock, SimSystems};
 use eifield::view::current_view_spec;
 use eifield::viewer::controls::{
-    ControlStatus, PageHost, PageRequest, SimCommand, scene_text, set_status,
+    ControlStatus, PageHost, PageRequest, SimCommand, download_name, scene_text, set_status,
 };
 use eifield::viewer::{DEFAULT_SPEED, ViewerSystems, viewer_app};
 
@@ -263,21 +263,6 @@ fn make_share_link(world: &mut World) -> Result<String, String> {
     ))
 }
 
-/// A file name made of `name`'s letters and digits.
-fn file_name(name: &str, suffix: &str) -> String {
-    let stem: String = name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{stem}{suffix}")
-}
-
 /// Carries out the viewer's [`PageRequest`]s and loads the files the page
 /// was given.
 fn serve_page(world: &mut World) {
@@ -296,7 +281,7 @@ fn serve_page(world: &mut World) {
             PageRequest::OpenFile => page_open_file(),
             PageRequest::DownloadScene => {
                 let result = scene_text(world).map(|(text, note)| {
-                    let file = file_name(&name, ".ron");
+                    let file = download_name(&name, ".ron");
                     page_download(&file, text.as_bytes(), "text/plain");
                     match note {
                         Some(note) => format!("downloaded {file}; {note}"),
@@ -307,7 +292,7 @@ fn serve_page(world: &mut World) {
             }
             PageRequest::DownloadSession => {
                 let result = session_text(world).map(|(text, summary)| {
-                    let file = file_name(&name, "_session.ron");
+                    let file = download_name(&name, "_session.ron");
                     page_download(&file, text.as_bytes(), "text/plain");
                     format!("downloaded the session ({summary}) as {file}")
                 });
@@ -326,7 +311,7 @@ fn serve_page(world: &mut World) {
                 set_status(world, result);
             }
             PageRequest::ToggleRecording => {
-                let recording = page_toggle_recording(&file_name(&name, ".webm"));
+                let recording = page_toggle_recording(&download_name(&name, ".webm"));
                 world.resource_mut::<PageHost>().recording = recording;
             }
         }
