@@ -1,5 +1,6 @@
 // The lattice surface: a flat grid mesh displaced in the vertex shader by the
-// field values of a storage buffer, coloured through a colour lookup table and
+// field values of a storage buffer (of a float texture with FIELD_TEXTURES,
+// for WebGL2), coloured through a colour lookup table and
 // lit with one directional light (unlit in the heat-map mode): diffuse and a
 // soft specular highlight from the height field's normals, a cheap ambient
 // occlusion that darkens valleys and low ground, and a subtle grid of cell
@@ -24,8 +25,38 @@ struct SurfaceParams {
 }
 
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var<uniform> params: SurfaceParams;
+#ifdef FIELD_TEXTURES
+// One texel per cell (cols × rows), and the colour table (entries × 1).
+@group(#{MATERIAL_BIND_GROUP}) @binding(1) var field: texture_2d<f32>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(2) var lut: texture_2d<f32>;
+
+fn field_value(row: u32, col: u32) -> f32 {
+    return textureLoad(field, vec2<i32>(i32(col), i32(row)), 0).r;
+}
+
+fn lut_entries() -> u32 {
+    return textureDimensions(lut).x;
+}
+
+fn lut_entry(index: u32) -> vec4<f32> {
+    return textureLoad(lut, vec2<i32>(i32(index), 0), 0);
+}
+#else
 @group(#{MATERIAL_BIND_GROUP}) @binding(1) var<storage, read> field: array<f32>;
 @group(#{MATERIAL_BIND_GROUP}) @binding(2) var<storage, read> lut: array<vec4<f32>>;
+
+fn field_value(row: u32, col: u32) -> f32 {
+    return field[row * params.cols + col];
+}
+
+fn lut_entries() -> u32 {
+    return arrayLength(&lut);
+}
+
+fn lut_entry(index: u32) -> vec4<f32> {
+    return lut[index];
+}
+#endif
 
 struct Vertex {
     @builtin(instance_index) instance_index: u32,
@@ -49,7 +80,7 @@ struct VertexOutput {
 fn value_at(r: u32, c: u32) -> f32 {
     let row = min(r, params.rows - 1u);
     let col = min(c, params.cols - 1u);
-    return field[row * params.cols + col];
+    return field_value(row, col);
 }
 
 fn height_at(r: u32, c: u32) -> f32 {
@@ -97,9 +128,9 @@ fn vertex(vertex: Vertex) -> VertexOutput {
     // A reversed range (low > high) reverses the map; an empty one shows its middle.
     let span = params.high - params.low;
     let t = select(clamp((v - params.low) / span, 0.0, 1.0), 0.5, abs(span) < 1.0e-12);
-    let n = arrayLength(&lut);
+    let n = lut_entries();
     let index = min(u32(t * f32(n - 1u) + 0.5), n - 1u);
-    out.color = lut[index];
+    out.color = lut_entry(index);
     return out;
 }
 

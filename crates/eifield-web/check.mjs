@@ -1,13 +1,17 @@
 // Opens the built page (target/web) in headless Chromium and checks it as a
 // user and a script would: the first picture, the seed scene run to its end
-// with ?run_until, the state against a native run's last sample, an edited
-// scene opened as a file and shared by its link, a bad scene file, a
-// screenshot (F12) and a recording (F9) downloaded, and a bad query's
-// error. Prints the timings; exits 1 on a failed check.
+// with ?run_until, the state against a native run's last sample and the
+// reference solution, an edited scene opened in the file picker and shared
+// by its link, a bad scene file dropped on the page, a screenshot (F12) and
+// a recording (F9)
+// downloaded, a click's perturbation, the GPU engine, a bad query's
+// error, and the WebGL2 build where a browser has no WebGPU.
+// Prints the timings; exits 1 on a failed check.
 // Usage: node check.mjs URL WORK OUT_DIR   (scripts/web-check runs it, with
 // WEB_TOOLS naming the folder whose node_modules has playwright-core; WORK
-// holds native/ (a native run of seed_notebook), edited.ron (the seed scene
-// with another coupling) and edited/ (its native run))
+// holds native/ (a native run of seed_notebook), native_gpu_f32/ (a native
+// f32 GPU run of it), edited.ron (the seed scene with another coupling),
+// edited/ (its native run) and reference/ (the reference solution))
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { inflateSync } from "node:zlib";
@@ -24,17 +28,31 @@ const check = (ok, what) => {
   if (!ok) failures.push(what);
 };
 
-/** Row `row` (the last by default) of a float .npy array [samples, cells]. */
-function npyRow(path, row) {
+/** A float .npy array: its shape and its values. */
+function readNpy(path) {
   const bytes = readFileSync(path);
   const headerLen = bytes.readUInt16LE(8);
   const header = bytes.toString("latin1", 10, 10 + headerLen);
   const type = header.includes("'<f8'") ? Float64Array : header.includes("'<f4'") ? Float32Array : null;
   if (!type) throw new Error(`${path}: neither float64 nor float32 (${header})`);
-  const [, samples, cells] = header.match(/\((\d+), (\d+)\)/).map(Number);
-  const data = new type(bytes.buffer.slice(bytes.byteOffset + 10 + headerLen));
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(",").filter((d) => d.trim()).map(Number);
+  return { shape, data: new type(bytes.buffer.slice(bytes.byteOffset + 10 + headerLen)) };
+}
+
+/** Row `row` (the last by default) of a float .npy array [samples, cells]. */
+function npyRow(path, row) {
+  const { shape: [samples, cells], data } = readNpy(path);
   const k = row ?? samples - 1;
   return data.slice(k * cells, (k + 1) * cells);
+}
+
+/** The row of a run (a folder with t.npy) sampled at model time `t`. */
+function rowAt(run, t) {
+  const times = readNpy(join(run, "t.npy")).data;
+  let best = 0;
+  times.forEach((u, k) => { if (Math.abs(u - t) < Math.abs(times[best] - t)) best = k; });
+  if (Math.abs(times[best] - t) > 1e-9) throw new Error(`${run}: no sample at t = ${t}`);
+  return best;
 }
 
 /** The largest difference between a page's state and a native sample. */
@@ -47,7 +65,7 @@ function gapTo(state, run, row) {
   }
   return e.length === state.E.length ? gap : Infinity;
 }
-const pageState = () => page.evaluate(() => {
+const pageState = (on = page) => on.evaluate(() => {
   const s = window.eifield.state();
   return { t: s.t, E: Array.from(s.E), I: Array.from(s.I) };
 });
@@ -67,7 +85,7 @@ const logs = [];
 page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
 page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
 
-const status = () => page.evaluate(() => window.eifield?.status?.() ?? null).catch(() => null);
+const status = (on = page) => on.evaluate(() => window.eifield?.status?.() ?? null).catch(() => null);
 /** RGBA pixels of a PNG screenshot (8 bits, RGB or RGBA, not interlaced). */
 function decodePng(png) {
   let at = 8, width = 0, height = 0, channels = 4;
@@ -114,8 +132,8 @@ function decodePng(png) {
  * of the lattice's colour map away from the clear colour and the panel's
  * greys: zero until the surface is drawn.
  */
-async function drawn() {
-  const { data } = decodePng(await page.screenshot());
+async function drawn(on = page) {
+  const { data } = decodePng(await on.screenshot());
   let coloured = 0;
   for (let k = 0; k < data.length; k += 4) {
     const [r, g, b] = [data[k], data[k + 1], data[k + 2]];
@@ -124,10 +142,10 @@ async function drawn() {
   return coloured / (data.length / 4);
 }
 
-async function waitFor(predicate, seconds) {
+async function waitFor(predicate, seconds, on = page) {
   const until = Date.now() + seconds * 1000;
   for (;;) {
-    const s = await status();
+    const s = await status(on);
     if (s && predicate(s)) return s;
     if (Date.now() > until) return s;
     await new Promise((r) => setTimeout(r, 20));
@@ -155,20 +173,24 @@ try {
   const ran = (Date.now() - opened) / 1000;
   check(started?.tick > 0 && done && done.paused && Math.abs(done.t - 20) < 1e-9,
     `?run_until=20 pauses at t = 20, ${ran.toFixed(2)} s after the page was opened (the first tick after ${((startedAt - opened) / 1000).toFixed(2)} s): t = ${done?.t}, tick ${done?.tick}`);
-  check(done?.backend === "cpu" && done?.precision === "f64", `backend ${done?.backend}, precision ${done?.precision}, adapter "${done?.adapter}"`);
+  check(done?.backend === "cpu" && done?.precision === "f64" && done?.renderer === "webgpu",
+    `backend ${done?.backend}, precision ${done?.precision}, renderer ${done?.renderer}, adapter "${done?.adapter}"`);
   const state = await pageState();
   const gap = gapTo(state, nativeRun);
   // The page's portable kernel rounds each multiply and add; the native
   // engine here fuses them (FMA): the same scheme, a few ulp apart per step.
   check(state.E.length === 49 && gap <= 1e-9,
     `state() at t = ${state.t} against the native run's last sample: largest difference ${gap.toExponential(2)}`);
+  const reference = join(work, "reference");
+  const referenceGap = gapTo(state, reference, rowAt(reference, 20));
+  check(referenceGap <= 1e-4,
+    `state() at t = 20 against the reference solution: largest difference ${referenceGap.toExponential(2)}`);
   await page.screenshot({ path: join(outDir, "seed_notebook.png") });
 
-  // An edited scene given as a file (as the picker and a drop give it),
-  // shared by its link: the link opens that scene.
+  // An edited scene chosen in the file picker, shared by its link: the
+  // link opens that scene.
   const seedLink = await page.evaluate(() => window.eifield.share_link());
-  await page.evaluate((text) => window.eifield.open_scene("edited.ron", text),
-    readFileSync(join(work, "edited.ron"), "utf8"));
+  await page.setInputFiles("#eifield-file", join(work, "edited.ron"));
   const loaded = await waitFor((s) => s.tick === 0 && s.t === 0, 30);
   let link = seedLink;
   for (let k = 0; k < 100 && link === seedLink; k++) {
@@ -186,8 +208,13 @@ try {
   check(shared?.paused && sharedGap <= 1e-9 && seedGap > 1e-3,
     `the shared link runs the edited scene: at t = 5 it is ${sharedGap.toExponential(2)} from the edited scene's native run, ${seedGap.toExponential(2)} from the seed scene's`);
 
-  // A bad scene file: its error, naming the field; the current one runs on.
-  await page.evaluate(() => window.eifield.open_scene("bad.ron", "(grid: (rows: 0, cols: 7))"));
+  // A bad scene file dropped on the page: its error, naming the field; the
+  // current one runs on.
+  await page.evaluate(() => {
+    const files = new DataTransfer();
+    files.items.add(new File(["(grid: (rows: 0, cols: 7))"], "bad.ron", { type: "text/plain" }));
+    document.dispatchEvent(new DragEvent("drop", { dataTransfer: files, bubbles: true, cancelable: true }));
+  });
   const refused = await waitFor((s) => s.command_error, 30);
   check(refused?.command_error?.includes("rows") && refused.rows === 7,
     `a bad scene file is refused and the scene stays: ${refused?.command_error}`);
@@ -208,6 +235,49 @@ try {
   const webm = file ? readFileSync(await file.path()) : Buffer.alloc(0);
   check(webm.length > 1000 && webm.readUInt32BE(0) === 0x1a45dfa3,
     `F9, F9 downloads a recording of the canvas: ${file?.suggestedFilename()} (${webm.length} bytes)`);
+
+  // A click on the lattice perturbs the cell under the pointer. In the
+  // induction scene activity stays near the pulsed centre cell, so a cell
+  // away from it is at rest until clicked.
+  await page.goto(`${url}/?scene=induction`);
+  const calm = await waitFor((s) => s.tick > 30 || s.error, 60);
+  const centre = [Math.floor(calm.rows / 2), Math.floor(calm.cols / 2)];
+  const before = await pageState();
+  let clicked = null;
+  for (const [x, y] of [[1000, 300], [1060, 360], [900, 250], [1100, 420], [800, 200]]) {
+    // Held for longer than a frame: software rendering draws a few frames
+    // per second, and a press and release within one frame is no click.
+    await page.mouse.move(x, y);
+    await new Promise((r) => setTimeout(r, 400));
+    await page.mouse.down();
+    await new Promise((r) => setTimeout(r, 600));
+    await page.mouse.up();
+    const s = await waitFor((s) => s.perturbations > calm.perturbations, 3);
+    if (s?.perturbations > calm.perturbations && s.last_perturbation) {
+      const { row, col } = s.last_perturbation;
+      if (Math.max(Math.abs(row - centre[0]), Math.abs(col - centre[1])) >= 5) {
+        clicked = { x, y, row, col, count: s.perturbations };
+        break;
+      }
+    }
+  }
+  let rise = NaN, mirrorRise = NaN;
+  if (clicked) {
+    // The largest rise of E over two seconds, at the clicked cell and at
+    // its mirror image through the centre (not clicked).
+    const k = clicked.row * calm.cols + clicked.col;
+    const m = (calm.rows - 1 - clicked.row) * calm.cols + (calm.cols - 1 - clicked.col);
+    rise = -Infinity;
+    mirrorRise = -Infinity;
+    for (const until = Date.now() + 2000; Date.now() < until;) {
+      const now = await pageState();
+      rise = Math.max(rise, now.E[k] - before.E[k]);
+      mirrorRise = Math.max(mirrorRise, now.E[m] - before.E[m]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  check(clicked && rise > 0.1 && mirrorRise < 0.05,
+    `a click at (${clicked?.x}, ${clicked?.y}) perturbs cell (${clicked?.row}, ${clicked?.col}): perturbations ${calm.perturbations} → ${clicked?.count}, its E rises by ${rise.toFixed(3)} (the mirror cell's by ${mirrorRise.toFixed(3)})`);
 
   // The GPU engine (f32, WebGPU compute), to the end of the seed scene.
   await page.goto(`${url}/?scene=seed_notebook&backend=gpu&run_until=20`);
@@ -242,6 +312,50 @@ try {
   const text = await page.textContent("#eifield-message");
   check(bad?.error?.includes("?scene=nope") && text.includes("?scene=nope"),
     `?scene=nope: ${bad?.error}`);
+
+  // A browser without WebGPU (this one, without its WebGPU flags; its
+  // WebGL2 runs through ANGLE on SwiftShader): the page falls back to its
+  // WebGL2 build, the CPU engine, the surface drawn from textures.
+  const glBrowser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--no-first-run", "--disable-quic", "--use-angle=swiftshader",
+    ],
+  });
+  try {
+    const glPage = await glBrowser.newPage({ viewport: { width: 1280, height: 720 } });
+    glPage.on("console", (m) => logs.push(`webgl2 ${m.type()}: ${m.text()}`));
+    glPage.on("pageerror", (e) => logs.push(`webgl2 pageerror: ${e.message}`));
+    const glOpened = Date.now();
+    await glPage.goto(`${url}/?scene=seed_notebook&run_until=20`);
+    const gl = await waitFor((s) => (s.paused && s.t >= 20 - 1e-9) || s.error, 120, glPage);
+    const glRan = (Date.now() - glOpened) / 1000;
+    const glState = await pageState(glPage);
+    const glGap = gapTo(glState, nativeRun);
+    check(gl?.renderer === "webgl2" && gl.backend === "cpu" && glGap <= 1e-9,
+      `without WebGPU the page runs its WebGL2 build (${gl?.adapter}): the seed scene to t = ${gl?.t} in ${glRan.toFixed(2)} s, ${glGap.toExponential(2)} from the native run`);
+    const glDrawn = await drawn(glPage);
+    check(glDrawn > 0.02, `WebGL2 draws the seed scene (${(100 * glDrawn).toFixed(1)} % of the page in the colour map's colours)`);
+    await glPage.screenshot({ path: join(outDir, "seed_notebook_webgl2.png") });
+    await glPage.goto(`${url}/?backend=gpu`);
+    const glGpu = await waitFor((s) => s.error, 30, glPage);
+    check(glGpu?.error?.includes("needs WebGPU"), `?backend=gpu without WebGPU: ${glGpu?.error}`);
+    await glPage.goto(`${url}/`);
+    const glWaves = await waitFor((s) => (s.rows > 0 && s.tick > 50) || s.error, 60, glPage);
+    const glWavesDrawn = await drawn(glPage);
+    check(glWaves?.rows === 64 && glWavesDrawn > 0.1,
+      `WebGL2 runs and draws the default scene (${(100 * glWavesDrawn).toFixed(1)} % of the page in the colour map's colours, ${glWaves?.fps?.toFixed(1)} fps)`);
+    await glPage.screenshot({ path: join(outDir, "waves_webgl2.png") });
+    // And the WebGPU browser runs the WebGL2 build when asked to.
+    await page.goto(`${url}/?renderer=webgl2`);
+    const asked = await waitFor((s) => s.error || s.renderer, 30);
+    const text = await page.textContent("#eifield-message");
+    check(asked?.renderer === "webgl2" || text.includes("?renderer=webgl2"),
+      `?renderer=webgl2 in the WebGPU browser: ${asked?.renderer ?? text}`);
+  } finally {
+    await glBrowser.close();
+  }
 
   writeFileSync(join(outDir, "timings.json"), JSON.stringify({ firstPicture, ran, gap }, null, 1));
 } finally {

@@ -14,6 +14,7 @@
 
 pub mod camera;
 pub mod colormap;
+pub mod field_store;
 pub mod gpu_feed;
 pub mod picking;
 pub mod settings;

@@ -15,7 +15,6 @@ use bevy::prelude::*;
 use bevy::render::render_resource::{
     AsBindGroup, RenderPipelineDescriptor, ShaderType, SpecializedMeshPipelineError,
 };
-use bevy::render::storage::ShaderBuffer;
 use bevy::shader::ShaderRef;
 use eifield_model::Grid;
 use eifield_model::scene::{ColorMapName, ViewField};
@@ -23,6 +22,7 @@ use eifield_model::scene::{ColorMapName, ViewField};
 pub use eifield_model::scene::ViewMode;
 
 use super::colormap::{ColorMapLut, LUT_SIZE};
+use super::field_store::{self, FieldStore};
 use super::gpu_feed::{FeedSource, GpuSurfaceFeed, Snapshots};
 use super::settings::{DEFAULT_E_RANGE, ViewSettings, ViewSystems};
 use crate::sim::backend::{FieldEngine, GpuDevice};
@@ -82,7 +82,10 @@ pub struct SurfaceParams {
 }
 
 /// The material of the lattice surface: the field values per cell and the
-/// colour table, read by the vertex shader.
+/// colour table, read by the vertex shader (from storage buffers, or from
+/// float textures where the renderer has no storage buffers: see
+/// [`field_store`]).
+#[cfg(not(feature = "webgl2"))]
 #[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
 pub struct LatticeSurfaceMaterial {
     /// Shape, height scale, colour range and shading.
@@ -90,10 +93,28 @@ pub struct LatticeSurfaceMaterial {
     pub params: SurfaceParams,
     /// The shown field, one `f32` per cell, row-major.
     #[storage(1, read_only)]
-    pub field: Handle<ShaderBuffer>,
+    pub field: Handle<FieldStore>,
     /// The colour map as linear RGBA, low to high.
     #[storage(2, read_only)]
-    pub lut: Handle<ShaderBuffer>,
+    pub lut: Handle<FieldStore>,
+}
+
+/// The material of the lattice surface: the field values per cell and the
+/// colour table, read by the vertex shader (from storage buffers, or from
+/// float textures where the renderer has no storage buffers: see
+/// [`field_store`]).
+#[cfg(feature = "webgl2")]
+#[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
+pub struct LatticeSurfaceMaterial {
+    /// Shape, height scale, colour range and shading.
+    #[uniform(0)]
+    pub params: SurfaceParams,
+    /// The shown field, one texel per cell (`cols` × `rows`).
+    #[texture(1, sample_type = "float", filterable = false)]
+    pub field: Handle<FieldStore>,
+    /// The colour map as linear RGBA, low to high (`LUT_SIZE` × 1).
+    #[texture(2, sample_type = "float", filterable = false)]
+    pub lut: Handle<FieldStore>,
 }
 
 impl Material for LatticeSurfaceMaterial {
@@ -113,18 +134,14 @@ impl Material for LatticeSurfaceMaterial {
     ) -> Result<(), SpecializedMeshPipelineError> {
         // The surface is seen from both sides.
         descriptor.primitive.cull_mode = None;
+        if let Some(def) = field_store::SHADER_DEF {
+            descriptor.vertex.shader_defs.push(def.into());
+            if let Some(fragment) = descriptor.fragment.as_mut() {
+                fragment.shader_defs.push(def.into());
+            }
+        }
         Ok(())
     }
-}
-
-fn f32_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
-    let values: Vec<f32> = values.into_iter().collect();
-    bytemuck::cast_slice(&values).to_vec()
-}
-
-/// A storage buffer holding `values` as `f32`.
-fn f32_buffer(values: impl IntoIterator<Item = f32>) -> ShaderBuffer {
-    ShaderBuffer::new(&f32_bytes(values), RenderAssetUsages::default())
 }
 
 /// Adds the lattice surface.
@@ -233,7 +250,7 @@ fn rebuild_surface(
     surfaces: Query<(Entity, &LatticeSurface)>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<LatticeSurfaceMaterial>>,
-    mut buffers: ResMut<Assets<ShaderBuffer>>,
+    mut buffers: ResMut<Assets<FieldStore>>,
 ) {
     let Some(neighbours) = neighbours else {
         return;
@@ -258,8 +275,8 @@ fn rebuild_surface(
             flat_shading: 0,
             light_direction: LIGHT_DIRECTION.extend(0.0),
         },
-        field: buffers.add(f32_buffer(std::iter::repeat_n(0.0, grid.len()))),
-        lut: buffers.add(f32_buffer(std::iter::repeat_n(1.0, 4 * LUT_SIZE))),
+        field: buffers.add(field_store::field(&grid)),
+        lut: buffers.add(field_store::colour_table(LUT_SIZE)),
     });
     commands.spawn((
         Name::new("lattice surface"),
@@ -285,7 +302,7 @@ fn update_surface(
     lattice: Option<Res<Lattice>>,
     surfaces: Query<(&LatticeSurface, &MeshMaterial3d<LatticeSurfaceMaterial>)>,
     mut materials: ResMut<Assets<LatticeSurfaceMaterial>>,
-    mut buffers: ResMut<Assets<ShaderBuffer>>,
+    mut buffers: ResMut<Assets<FieldStore>>,
     mut shown_map: Local<Option<(AssetId<LatticeSurfaceMaterial>, ColorMapName)>>,
     (activations, mut overlay): (Option<Res<ActivationTimes>>, Local<Vec<f32>>),
     mut drawn_for: Local<Option<DrawnKey>>,
@@ -366,18 +383,18 @@ fn update_surface(
     // directly; the activation map and other engines go through the CPU.
     let source = match (&lattice, gpu.as_deref(), &activation_map) {
         (Some(lattice), Some(gpu), None) if gpu.renderer_shares_it => match lattice.engine() {
-            FieldEngine::Gpu(engine) => {
+            FieldEngine::Gpu(engine) => field_store::feed_target(&current.field).map(|target| {
                 let engine = &engine.engine;
                 let (e, i) = engine.state_buffers();
                 let shown = if settings.field == ViewField::E { e } else { i };
                 let bytes = (n * engine.precision().bytes()) as u64;
-                Some(FeedSource {
+                FeedSource {
                     state: snapshots.take(engine.context(), shown, bytes),
                     precision: engine.precision(),
                     cells: n as u32,
-                    target: current.field.id(),
-                })
-            }
+                    target,
+                }
+            }),
             FieldEngine::Cpu(_) | FieldEngine::CpuSingle(_) => None,
         },
         _ => None,
@@ -385,7 +402,7 @@ fn update_surface(
     if source.is_none()
         && let Some(mut field) = buffers.get_mut(&current.field)
     {
-        field.data = Some(bytemuck::cast_slice(values).to_vec());
+        field_store::write(&mut field, values);
     }
     feed.0 = source;
     let params = SurfaceParams {
@@ -405,12 +422,13 @@ fn update_surface(
     if *shown_map != Some(key)
         && let Some(mut buffer) = buffers.get_mut(&lut)
     {
-        let table = settings
+        let table: Vec<f32> = settings
             .colormap
             .lut_srgb8()
             .into_iter()
-            .flat_map(|[r, g, b]| Color::srgb_u8(r, g, b).to_linear().to_f32_array());
-        buffer.data = Some(f32_bytes(table));
+            .flat_map(|[r, g, b]| Color::srgb_u8(r, g, b).to_linear().to_f32_array())
+            .collect();
+        field_store::write(&mut buffer, &table);
         *shown_map = Some(key);
     }
 }

@@ -275,6 +275,7 @@ pub fn open_session(
     engine: EngineOptions,
     backend: BackendRequest,
 ) -> Result<(), String> {
+    crate::view::field_store::fits(&scene.grid)?;
     let ticks_per_unit = match &scene.events {
         Some(events) => events.tick_rate(scene.run.sample_rate),
         None => ticks_per_unit_for(scene.grid.len()),

@@ -8,6 +8,7 @@ use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy::ecs::component::Mutable;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
+use bevy::render::renderer::RenderAdapterInfo;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points};
 use eifield_model::analysis::{FrozenInputs, nullclines};
@@ -148,6 +149,8 @@ struct PanelParams<'w> {
     /// The web page, where there is one (no files then).
     page: Option<Res<'w, PageHost>>,
     page_requests: MessageWriter<'w, PageRequest>,
+    /// The renderer's adapter.
+    renderer: Option<Res<'w, RenderAdapterInfo>>,
 }
 
 /// Everything the plots and the tooltip read.
@@ -297,6 +300,7 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
         capture_commands,
         page,
         page_requests,
+        renderer,
         ..
     } = p;
     let recording = capture.is_recording();
@@ -335,6 +339,9 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                     "gpu" => format!("GPU engine ({}) on {}", info.precision, info.adapter),
                     _ => format!("{} engine ({})", info.adapter, info.precision),
                 });
+            }
+            if let Some(renderer) = renderer {
+                ui.small(renderer_label(renderer));
             }
 
             ui.separator();
@@ -485,6 +492,24 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
             }
         });
     });
+}
+
+/// The renderer as the panel names it: its graphics interface and adapter.
+fn renderer_label(info: &RenderAdapterInfo) -> String {
+    use eifield_gpu::wgpu::Backend;
+    let api = match info.0.backend {
+        Backend::BrowserWebGpu => "WebGPU",
+        Backend::Gl if cfg!(target_arch = "wasm32") => "WebGL2",
+        Backend::Gl => "OpenGL",
+        Backend::Vulkan => "Vulkan",
+        Backend::Metal => "Metal",
+        Backend::Dx12 => "Direct3D 12",
+        other => other.to_str(),
+    };
+    match info.0.name.as_str() {
+        "" => format!("drawn with {api}"),
+        name => format!("drawn with {api} on {name}"),
+    }
 }
 
 /// The scene's buttons in the web page: the page's file picker, downloads

@@ -1,11 +1,17 @@
 //! The web page's entry point: the viewer app on the page's canvas, chosen
 //! by the page's query (`?scene=NAME`, `?backend=cpu|gpu|auto`,
-//! `?precision=f64|f32`, `?run_until=T`) or a shared scene in its address
+//! `?precision=f64|f32`, `?run_until=T`, `?renderer=webgpu|webgl2`, which
+//! `index.html` reads to pick the build) or a shared scene in its address
 //! (`#scene=…`, [`share_link`]), the page's side of the viewer's
 //! [`PageRequest`]s (file picker, downloads, sharing, recording the
 //! canvas, through the helpers `index.html` defines as `eifieldPage`), and
 //! the JavaScript interface that tests and scripts use (`window.eifield`:
 //! [`status`], [`state`], [`open_scene`], [`share_link`]).
+//!
+//! The page is built twice, for WebGPU (feature `webgpu`, the default) and
+//! for WebGL2 (feature `webgl2`: the CPU engine only, the surface drawn
+//! from textures); `index.html` loads the WebGPU build where the browser
+//! gives a WebGPU adapter, else the WebGL2 one.
 //!
 //! The crate is empty but in wasm builds (`scripts/web` builds the page);
 //! what a native build does with files, the terminal and threads is not
@@ -43,6 +49,13 @@ pub const CANVAS: &str = "#eifield-canvas";
 /// Relative speed of model time while running to `?run_until=T`: as fast
 /// as the frame budget lets the simulation go.
 const RUN_UNTIL_SPEED: f64 = 1.0e6;
+/// The browser's renderer this build draws with.
+pub const RENDERER: &str = if cfg!(feature = "webgl2") {
+    "webgl2"
+} else {
+    "webgpu"
+};
+
 /// Weight of the newest frame in the frame rate.
 const FPS_SMOOTHING: f64 = 0.1;
 
@@ -109,6 +122,14 @@ impl PageQuery {
                         ));
                     }
                 },
+                // index.html picks the build; here only the value is checked.
+                "renderer" => {
+                    if !["webgpu", "webgl2", "auto"].contains(&value.as_str()) {
+                        return Err(format!(
+                            "?renderer={value}: expected webgpu, webgl2 or auto"
+                        ));
+                    }
+                }
                 // Other parameters belong to whoever links to the page.
                 _ => {}
             }
@@ -117,11 +138,17 @@ impl PageQuery {
     }
 }
 
-/// The engine the page runs for `request` and a lattice of `cells` cells:
-/// WebGPU has no f64, so the GPU engine runs in f32; `auto` takes it for
-/// lattices of at least [`AUTO_GPU_MIN_CELLS`] cells unless f64 is asked
-/// for, and the CPU engine (f64 unless asked otherwise) for the rest.
-pub fn page_backend(request: BackendRequest, cells: usize) -> Result<BackendRequest, String> {
+/// The engine the page runs for `request`, a lattice of `cells` cells and
+/// the `renderer` it draws with: WebGPU has no f64, so the GPU engine runs
+/// in f32; `auto` takes it for lattices of at least [`AUTO_GPU_MIN_CELLS`]
+/// cells unless f64 is asked for, and the CPU engine (f64 unless asked
+/// otherwise) for the rest. WebGL2 has no compute shaders: the CPU engine
+/// only.
+pub fn page_backend(
+    request: BackendRequest,
+    cells: usize,
+    renderer: &str,
+) -> Result<BackendRequest, String> {
     let gpu = BackendRequest {
         backend: BackendChoice::Gpu,
         precision: Some(PrecisionChoice::F32),
@@ -130,7 +157,14 @@ pub fn page_backend(request: BackendRequest, cells: usize) -> Result<BackendRequ
         backend: BackendChoice::Cpu,
         precision: request.precision,
     };
+    let webgpu = renderer == "webgpu";
     match (request.backend, request.precision) {
+        (BackendChoice::Gpu, _) if !webgpu => Err(format!(
+            "?backend=gpu: the GPU engine needs WebGPU, and this page draws with {renderer} \
+             (the browser gave no WebGPU adapter, or ?renderer={renderer} asked for it); \
+             the CPU engine runs with ?backend=cpu"
+        )),
+        (BackendChoice::Auto, _) if !webgpu => Ok(cpu),
         (BackendChoice::Gpu, Some(PrecisionChoice::F64)) => Err(
             "?backend=gpu&precision=f64: WebGPU has no f64; the GPU engine runs in f32 \
              (?precision=f32), the CPU engine in f64 (?backend=cpu)"
@@ -151,16 +185,27 @@ struct PageStatus {
     paused: bool,
     backend: String,
     precision: String,
+    /// `webgpu` or `webgl2`.
+    renderer: String,
     adapter: String,
     rows: usize,
     cols: usize,
     fps: f64,
     perturbations: u64,
+    /// The cell of the last perturbation: `{row, col}`.
+    last_perturbation: Option<CellAt>,
     /// Why the page could not start, if it could not.
     error: Option<String>,
     /// Why the last load, download or share failed (the panel shows it
     /// too), if it did.
     command_error: Option<String>,
+}
+
+/// A cell of the lattice.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+struct CellAt {
+    row: usize,
+    col: usize,
 }
 
 /// The state as `window.eifield.state()` returns it.
@@ -325,7 +370,8 @@ fn serve_page(world: &mut World) {
 }
 
 /// The status after the last frame: `{t, tick, paused, backend, precision,
-/// adapter, rows, cols, fps, perturbations, error, command_error}`.
+/// renderer, adapter, rows, cols, fps, perturbations, last_perturbation:
+/// {row, col}, error, command_error}`.
 #[wasm_bindgen]
 pub fn status() -> Result<JsValue, JsValue> {
     let text = STATUS
@@ -364,7 +410,11 @@ pub fn start() {
         .unwrap_or_default();
     if let Err(message) = open(&search) {
         web_sys::console::error_1(&JsValue::from_str(&message));
-        STATUS.with(|s| s.borrow_mut().error = Some(message));
+        STATUS.with(|s| {
+            let mut s = s.borrow_mut();
+            s.error = Some(message);
+            s.renderer = RENDERER.to_owned();
+        });
     }
 }
 
@@ -395,7 +445,7 @@ fn open(search: &str) -> Result<(), String> {
         ..default()
     };
     // One thread: the page's.
-    let backend = page_backend(query.backend, scene.grid.len())?;
+    let backend = page_backend(query.backend, scene.grid.len(), RENDERER)?;
     let mut app = viewer_app(window, &scene, &source, 1, backend, Path::new(""))?;
     app.add_plugins(WebPagePlugin {
         run_until: query.run_until,
@@ -414,10 +464,12 @@ struct WebPagePlugin {
 #[derive(Resource)]
 struct RunUntil(f64);
 
-/// Perturbations sent so far, and the smoothed frame rate.
+/// Perturbations sent so far (and the last one's cell), and the smoothed
+/// frame rate.
 #[derive(Resource, Default)]
 struct PageCounters {
     perturbations: u64,
+    last_perturbation: Option<CellAt>,
     fps: f64,
 }
 
@@ -468,7 +520,10 @@ fn stop_at_target(
 fn adapter_name(adapter: Option<&RenderAdapterInfo>) -> String {
     match adapter {
         None => String::new(),
-        Some(info) if info.0.name.is_empty() => "the browser's WebGPU adapter".into(),
+        Some(info) if info.0.name.is_empty() => match RENDERER {
+            "webgl2" => "the browser's WebGL2 adapter".into(),
+            _ => "the browser's WebGPU adapter".into(),
+        },
         Some(info) => format!("{} ({:?})", info.0.name, info.0.backend),
     }
 }
@@ -483,7 +538,13 @@ fn publish(
     lattice: Option<Res<Lattice>>,
     (adapter, control): (Option<Res<RenderAdapterInfo>>, Res<ControlStatus>),
 ) {
-    counters.perturbations += perturbs.read().count() as u64;
+    for p in perturbs.read() {
+        counters.perturbations += 1;
+        counters.last_perturbation = Some(CellAt {
+            row: p.row,
+            col: p.col,
+        });
+    }
     let dt = real.delta_secs_f64();
     if dt > 0.0 {
         let fps = 1.0 / dt;
@@ -508,11 +569,13 @@ fn publish(
             paused: virtual_time.is_paused(),
             backend: info.backend.to_owned(),
             precision: info.precision.to_owned(),
+            renderer: RENDERER.to_owned(),
             adapter: adapter_name(adapter.as_deref()),
             rows: state.grid.rows,
             cols: state.grid.cols,
             fps: counters.fps,
             perturbations: counters.perturbations,
+            last_perturbation: counters.last_perturbation,
             error: s.error.clone(),
             command_error: control.error.clone(),
         };
