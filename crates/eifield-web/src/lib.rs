@@ -49,11 +49,12 @@ pub const CANVAS: &str = "#eifield-canvas";
 /// Relative speed of model time while running to `?run_until=T`: as fast
 /// as the frame budget lets the simulation go.
 const RUN_UNTIL_SPEED: f64 = 1.0e6;
-/// The browser's renderer this build draws with.
-pub const RENDERER: &str = if cfg!(feature = "webgl2") {
-    "webgl2"
+/// The browser's renderer this build draws with, as `?renderer=` and
+/// `status()` name it, and as people write it.
+pub const RENDERER: (&str, &str) = if cfg!(feature = "webgl2") {
+    ("webgl2", "WebGL2")
 } else {
-    "webgpu"
+    ("webgpu", "WebGPU")
 };
 
 /// Weight of the newest frame in the frame rate.
@@ -123,12 +124,10 @@ impl PageQuery {
                     }
                 },
                 // index.html picks the build; here only the value is checked.
-                "renderer" => {
-                    if !["webgpu", "webgl2", "auto"].contains(&value.as_str()) {
-                        return Err(format!(
-                            "?renderer={value}: expected webgpu, webgl2 or auto"
-                        ));
-                    }
+                "renderer" if !["webgpu", "webgl2", "auto"].contains(&value.as_str()) => {
+                    return Err(format!(
+                        "?renderer={value}: expected webgpu, webgl2 or auto"
+                    ));
                 }
                 // Other parameters belong to whoever links to the page.
                 _ => {}
@@ -138,16 +137,16 @@ impl PageQuery {
     }
 }
 
-/// The engine the page runs for `request`, a lattice of `cells` cells and
-/// the `renderer` it draws with: WebGPU has no f64, so the GPU engine runs
-/// in f32; `auto` takes it for lattices of at least [`AUTO_GPU_MIN_CELLS`]
-/// cells unless f64 is asked for, and the CPU engine (f64 unless asked
-/// otherwise) for the rest. WebGL2 has no compute shaders: the CPU engine
-/// only.
+/// The engine the page runs for `request` and a lattice of `cells` cells,
+/// drawn with WebGPU (`webgpu`) or WebGL2: WebGPU has no f64, so the GPU
+/// engine runs in f32; `auto` takes it for lattices of at least
+/// [`AUTO_GPU_MIN_CELLS`] cells unless f64 is asked for, and the CPU engine
+/// (f64 unless asked otherwise) for the rest. WebGL2 has no compute
+/// shaders: the CPU engine only.
 pub fn page_backend(
     request: BackendRequest,
     cells: usize,
-    renderer: &str,
+    webgpu: bool,
 ) -> Result<BackendRequest, String> {
     let gpu = BackendRequest {
         backend: BackendChoice::Gpu,
@@ -157,13 +156,13 @@ pub fn page_backend(
         backend: BackendChoice::Cpu,
         precision: request.precision,
     };
-    let webgpu = renderer == "webgpu";
     match (request.backend, request.precision) {
-        (BackendChoice::Gpu, _) if !webgpu => Err(format!(
-            "?backend=gpu: the GPU engine needs WebGPU, and this page draws with {renderer} \
-             (the browser gave no WebGPU adapter, or ?renderer={renderer} asked for it); \
+        (BackendChoice::Gpu, _) if !webgpu => Err(
+            "?backend=gpu: the GPU engine needs WebGPU, and this page draws with WebGL2 \
+             (the browser gave no WebGPU adapter, or ?renderer=webgl2 asked for it); \
              the CPU engine runs with ?backend=cpu"
-        )),
+                .into(),
+        ),
         (BackendChoice::Auto, _) if !webgpu => Ok(cpu),
         (BackendChoice::Gpu, Some(PrecisionChoice::F64)) => Err(
             "?backend=gpu&precision=f64: WebGPU has no f64; the GPU engine runs in f32 \
@@ -413,7 +412,7 @@ pub fn start() {
         STATUS.with(|s| {
             let mut s = s.borrow_mut();
             s.error = Some(message);
-            s.renderer = RENDERER.to_owned();
+            s.renderer = RENDERER.0.to_owned();
         });
     }
 }
@@ -445,7 +444,8 @@ fn open(search: &str) -> Result<(), String> {
         ..default()
     };
     // One thread: the page's.
-    let backend = page_backend(query.backend, scene.grid.len(), RENDERER)?;
+    let webgpu = RENDERER.0 == "webgpu";
+    let backend = page_backend(query.backend, scene.grid.len(), webgpu)?;
     let mut app = viewer_app(window, &scene, &source, 1, backend, Path::new(""))?;
     app.add_plugins(WebPagePlugin {
         run_until: query.run_until,
@@ -520,10 +520,7 @@ fn stop_at_target(
 fn adapter_name(adapter: Option<&RenderAdapterInfo>) -> String {
     match adapter {
         None => String::new(),
-        Some(info) if info.0.name.is_empty() => match RENDERER {
-            "webgl2" => "the browser's WebGL2 adapter".into(),
-            _ => "the browser's WebGPU adapter".into(),
-        },
+        Some(info) if info.0.name.is_empty() => format!("the browser's {} adapter", RENDERER.1),
         Some(info) => format!("{} ({:?})", info.0.name, info.0.backend),
     }
 }
@@ -569,7 +566,7 @@ fn publish(
             paused: virtual_time.is_paused(),
             backend: info.backend.to_owned(),
             precision: info.precision.to_owned(),
-            renderer: RENDERER.to_owned(),
+            renderer: RENDERER.0.to_owned(),
             adapter: adapter_name(adapter.as_deref()),
             rows: state.grid.rows,
             cols: state.grid.cols,
