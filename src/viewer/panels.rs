@@ -341,7 +341,12 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
                 });
             }
             if let Some(renderer) = renderer {
-                ui.small(renderer_label(renderer));
+                // Cut to the panel's width (the whole text on hover): an
+                // adapter's long name must not widen the panel.
+                ui.add(
+                    egui::Label::new(egui::RichText::new(renderer_label(renderer)).small())
+                        .truncate(),
+                );
             }
 
             ui.separator();
