@@ -854,16 +854,37 @@ pub fn renderer_context(world: &World) -> Option<GpuContext> {
     let device = world.get_resource::<RenderDevice>()?;
     let queue: &eifield_gpu::wgpu::Queue = &world.get_resource::<RenderQueue>()?.0;
     let mut info = world.get_resource::<RenderAdapterInfo>()?.0.clone();
-    // Browsers may keep the adapter's name to themselves.
-    if info.name.is_empty() {
-        info.name = match info.backend {
-            eifield_gpu::wgpu::Backend::BrowserWebGpu => "the browser's WebGPU adapter".into(),
-            other => format!("an unnamed {} adapter", other.to_str()),
-        };
-    }
+    info.name = adapter_label(&info);
     Some(GpuContext::from_device(
         device.wgpu_device().clone(),
         queue.clone(),
         &info,
     ))
+}
+
+/// The graphics interface of an adapter as people name it: "WebGPU",
+/// "WebGL2", "Vulkan", "Metal", …
+pub fn graphics_api(info: &eifield_gpu::wgpu::AdapterInfo) -> &'static str {
+    use eifield_gpu::wgpu::Backend;
+    match info.backend {
+        Backend::BrowserWebGpu => "WebGPU",
+        Backend::Gl if cfg!(target_arch = "wasm32") => "WebGL2",
+        Backend::Gl => "OpenGL",
+        Backend::Vulkan => "Vulkan",
+        Backend::Metal => "Metal",
+        Backend::Dx12 => "Direct3D 12",
+        other => other.to_str(),
+    }
+}
+
+/// An adapter's name, or what it is where the browser or the driver keeps
+/// the name to itself ("the browser's WebGPU adapter").
+pub fn adapter_label(info: &eifield_gpu::wgpu::AdapterInfo) -> String {
+    match info.name.as_str() {
+        "" if cfg!(target_arch = "wasm32") => {
+            format!("the browser's {} adapter", graphics_api(info))
+        }
+        "" => format!("an unnamed {} adapter", graphics_api(info)),
+        name => name.to_owned(),
+    }
 }

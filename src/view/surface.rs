@@ -82,38 +82,29 @@ pub struct SurfaceParams {
 }
 
 /// The material of the lattice surface: the field values per cell and the
-/// colour table, read by the vertex shader (from storage buffers, or from
-/// float textures where the renderer has no storage buffers: see
-/// [`field_store`]).
-#[cfg(not(feature = "webgl2"))]
+/// colour table, read by the vertex shader from storage buffers, or from
+/// float textures where the renderer has no storage buffers (feature
+/// `webgl2`; see [`field_store`]).
 #[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
 pub struct LatticeSurfaceMaterial {
     /// Shape, height scale, colour range and shading.
     #[uniform(0)]
     pub params: SurfaceParams,
-    /// The shown field, one `f32` per cell, row-major.
-    #[storage(1, read_only)]
+    /// The shown field, one `f32` per cell: row-major, or one texel per
+    /// cell (`cols` × `rows`).
+    #[cfg_attr(not(feature = "webgl2"), storage(1, read_only))]
+    #[cfg_attr(
+        feature = "webgl2",
+        texture(1, sample_type = "float", filterable = false)
+    )]
     pub field: Handle<FieldStore>,
-    /// The colour map as linear RGBA, low to high.
-    #[storage(2, read_only)]
-    pub lut: Handle<FieldStore>,
-}
-
-/// The material of the lattice surface: the field values per cell and the
-/// colour table, read by the vertex shader (from storage buffers, or from
-/// float textures where the renderer has no storage buffers: see
-/// [`field_store`]).
-#[cfg(feature = "webgl2")]
-#[derive(Asset, TypePath, AsBindGroup, Debug, Clone)]
-pub struct LatticeSurfaceMaterial {
-    /// Shape, height scale, colour range and shading.
-    #[uniform(0)]
-    pub params: SurfaceParams,
-    /// The shown field, one texel per cell (`cols` × `rows`).
-    #[texture(1, sample_type = "float", filterable = false)]
-    pub field: Handle<FieldStore>,
-    /// The colour map as linear RGBA, low to high (`LUT_SIZE` × 1).
-    #[texture(2, sample_type = "float", filterable = false)]
+    /// The colour map as linear RGBA, low to high (a texture of
+    /// `LUT_SIZE` × 1 texels on WebGL2).
+    #[cfg_attr(not(feature = "webgl2"), storage(2, read_only))]
+    #[cfg_attr(
+        feature = "webgl2",
+        texture(2, sample_type = "float", filterable = false)
+    )]
     pub lut: Handle<FieldStore>,
 }
 

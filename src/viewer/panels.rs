@@ -20,6 +20,7 @@ use eifield_model::scene::{ColorMapName, NamedChoice, ViewField, ViewMode};
 use super::ViewerSystems;
 use super::controls::{ControlStatus, PageHost, PageRequest, SimCommand};
 use crate::capture::recording::{CaptureCommand, ScreenCapture, panels_hidden};
+use crate::sim::backend::{adapter_label, graphics_api};
 use crate::sim::probes::{FollowedCells, HISTORY_SPAN, Probes, Raster};
 use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimStatus};
 use crate::view::ViewSettings;
@@ -501,20 +502,11 @@ fn control_panel(root: &mut egui::Ui, p: &mut PanelParams) {
 
 /// The renderer as the panel names it: its graphics interface and adapter.
 fn renderer_label(info: &RenderAdapterInfo) -> String {
-    use eifield_gpu::wgpu::Backend;
-    let api = match info.0.backend {
-        Backend::BrowserWebGpu => "WebGPU",
-        Backend::Gl if cfg!(target_arch = "wasm32") => "WebGL2",
-        Backend::Gl => "OpenGL",
-        Backend::Vulkan => "Vulkan",
-        Backend::Metal => "Metal",
-        Backend::Dx12 => "Direct3D 12",
-        other => other.to_str(),
-    };
-    match info.0.name.as_str() {
-        "" => format!("drawn with {api}"),
-        name => format!("drawn with {api} on {name}"),
-    }
+    format!(
+        "drawn with {} on {}",
+        graphics_api(&info.0),
+        adapter_label(&info.0)
+    )
 }
 
 /// The scene's buttons in the web page: the page's file picker, downloads

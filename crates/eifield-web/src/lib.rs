@@ -31,7 +31,9 @@ use eifield_model::scene::{SceneSource, builtin_names};
 use wasm_bindgen::prelude::*;
 
 use eifield::sim::ActiveScene;
-use eifield::sim::backend::{AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, PrecisionChoice};
+use eifield::sim::backend::{
+    AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, PrecisionChoice, adapter_label, graphics_api,
+};
 use eifield::sim::session::Session;
 use eifield::sim::session::session_text;
 use eifield::sim::stimulus::Perturb;
@@ -50,11 +52,11 @@ pub const CANVAS: &str = "#eifield-canvas";
 /// as the frame budget lets the simulation go.
 const RUN_UNTIL_SPEED: f64 = 1.0e6;
 /// The browser's renderer this build draws with, as `?renderer=` and
-/// `status()` name it, and as people write it.
-pub const RENDERER: (&str, &str) = if cfg!(feature = "webgl2") {
-    ("webgl2", "WebGL2")
+/// `status()` name it.
+pub const RENDERER: &str = if cfg!(feature = "webgl2") {
+    "webgl2"
 } else {
-    ("webgpu", "WebGPU")
+    "webgpu"
 };
 
 /// Weight of the newest frame in the frame rate.
@@ -412,7 +414,7 @@ pub fn start() {
         STATUS.with(|s| {
             let mut s = s.borrow_mut();
             s.error = Some(message);
-            s.renderer = RENDERER.0.to_owned();
+            s.renderer = RENDERER.to_owned();
         });
     }
 }
@@ -444,7 +446,7 @@ fn open(search: &str) -> Result<(), String> {
         ..default()
     };
     // One thread: the page's.
-    let webgpu = RENDERER.0 == "webgpu";
+    let webgpu = RENDERER == "webgpu";
     let backend = page_backend(query.backend, scene.grid.len(), webgpu)?;
     let mut app = viewer_app(window, &scene, &source, 1, backend, Path::new(""))?;
     app.add_plugins(WebPagePlugin {
@@ -520,8 +522,7 @@ fn stop_at_target(
 fn adapter_name(adapter: Option<&RenderAdapterInfo>) -> String {
     match adapter {
         None => String::new(),
-        Some(info) if info.0.name.is_empty() => format!("the browser's {} adapter", RENDERER.1),
-        Some(info) => format!("{} ({:?})", info.0.name, info.0.backend),
+        Some(info) => format!("{} ({})", adapter_label(&info.0), graphics_api(&info.0)),
     }
 }
 
@@ -566,7 +567,7 @@ fn publish(
             paused: virtual_time.is_paused(),
             backend: info.backend.to_owned(),
             precision: info.precision.to_owned(),
-            renderer: RENDERER.0.to_owned(),
+            renderer: RENDERER.to_owned(),
             adapter: adapter_name(adapter.as_deref()),
             rows: state.grid.rows,
             cols: state.grid.cols,
