@@ -32,7 +32,7 @@ use wasm_bindgen::prelude::*;
 
 use eifield::sim::ActiveScene;
 use eifield::sim::backend::{
-    AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, PrecisionChoice, adapter_label, graphics_api,
+    AUTO_GPU_MIN_CELLS, BackendChoice, BackendRequest, PrecisionChoice, adapter_label,
 };
 use eifield::sim::session::Session;
 use eifield::sim::session::session_text;
@@ -520,10 +520,9 @@ fn stop_at_target(
 /// The renderer's adapter as the page knows it (browsers may hide the
 /// name).
 fn adapter_name(adapter: Option<&RenderAdapterInfo>) -> String {
-    match adapter {
-        None => String::new(),
-        Some(info) => format!("{} ({})", adapter_label(&info.0), graphics_api(&info.0)),
-    }
+    adapter
+        .map(|info| adapter_label(&info.0))
+        .unwrap_or_default()
 }
 
 /// Copies what `status()` and `state()` return.
