@@ -17,7 +17,9 @@
 //! ```
 //!
 //! A write to an oscillator's component is a write to the state: the
-//! `Edits` set copies changed components into the engine before the tick.
+//! `Edits` set copies changed components into the engine before the tick
+//! (under [`EntityMirror::EveryTick`]; headless runs neither mirror nor
+//! watch the entities).
 //! The mirror writes bypass change detection, so they never come back in.
 //! Readers never read the components; they read the engine's buffers, so the
 //! per-tick copy into entities can be switched off ([`EntityMirror::OnRequest`])
@@ -109,7 +111,7 @@ impl Plugin for SimPlugin {
                 (
                     (
                         apply_scene_edits.run_if(resource_exists_and_changed::<ActiveScene>),
-                        take_component_writes,
+                        take_component_writes.run_if(resource_equals(EntityMirror::EveryTick)),
                     )
                         .chain()
                         .in_set(SimSystems::Edits),

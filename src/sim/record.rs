@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use eifield_model::npy::AlignedBuf;
 use eifield_store::{SampleSink, StoreError};
 
 use crate::sim::session::Session;
@@ -30,10 +31,11 @@ const DISK_INTERVAL: Duration = Duration::from_secs(5);
 /// Sample buffers between the simulation and the writer thread.
 pub const BUFFERS: usize = 2;
 
-/// One sample of E and I on its way to the disk.
+/// One sample of E and I on its way to the disk (in block-aligned
+/// buffers, which NPY arrays write to the disk without a copy).
 struct Sample {
-    e: Vec<f64>,
-    i: Vec<f64>,
+    e: AlignedBuf,
+    i: AlignedBuf,
     /// The session's tick and the engine's steps when it was taken.
     tick: u64,
     steps: u64,
@@ -116,7 +118,7 @@ impl Files {
         let time = self.sink.samples() as f64 / self.sample_rate;
         let readable = self.sink.readable();
         self.sink
-            .append(&sample.e, &sample.i, time)
+            .append(sample.e.as_f64(), sample.i.as_f64(), time)
             .map_err(|e| e.to_string())?;
         self.last = (sample.tick, sample.steps);
         if self.last_flush.elapsed() >= self.sink.flush_interval() {
@@ -227,8 +229,8 @@ impl Recorder {
         for _ in 0..BUFFERS {
             give_back
                 .send(Sample {
-                    e: Vec::new(),
-                    i: Vec::new(),
+                    e: AlignedBuf::new(),
+                    i: AlignedBuf::new(),
                     tick: 0,
                     steps: 0,
                 })
@@ -321,10 +323,8 @@ impl Recorder {
             .recv()
             .map_err(|_| "the recorder's writer stopped".to_string())?;
         self.waited += waited.elapsed();
-        sample.e.clear();
-        sample.e.extend_from_slice(e);
-        sample.i.clear();
-        sample.i.extend_from_slice(i);
+        sample.e.copy_from(e);
+        sample.i.copy_from(i);
         sample.tick = tick;
         sample.steps = steps;
         let jobs = self.jobs.as_ref().ok_or("the recorder is closed")?;
@@ -488,9 +488,11 @@ mod tests {
             flushes: flushes.clone(),
         };
         let mut files = Files::new(Box::new(sink), 10.0, None);
+        let mut one = AlignedBuf::new();
+        one.copy_from(&[0.0]);
         let sample = Sample {
-            e: vec![0.0],
-            i: vec![0.0],
+            e: one,
+            i: AlignedBuf::new(),
             tick: 0,
             steps: 0,
         };

@@ -41,7 +41,7 @@ impl BlowUp {
         [("E", e), ("I", i)]
             .into_iter()
             .find_map(|(variable, values)| {
-                let k = values.iter().position(|v| !v.is_finite())?;
+                let k = first_non_finite(values)?;
                 let (row, col) = grid.position(k);
                 Some(Self {
                     time,
@@ -52,6 +52,21 @@ impl BlowUp {
                 })
             })
     }
+}
+
+/// The index of the first non-finite value, looked for in pieces on every
+/// thread of the caller's pool (the check follows every advance, and on a
+/// big lattice it is a pass over the whole state).
+fn first_non_finite<T: Real>(values: &[T]) -> Option<usize> {
+    use rayon::prelude::*;
+    const PIECE: usize = 1 << 14;
+    // A fold, not `any`: it does not stop early, and so vectorises.
+    let piece = values
+        .par_chunks(PIECE)
+        .position_first(|p| p.iter().fold(false, |bad, v| bad | !v.is_finite()))?;
+    let start = piece * PIECE;
+    let within = values[start..].iter().position(|v| !v.is_finite())?;
+    Some(start + within)
 }
 
 /// The engine could not be built.

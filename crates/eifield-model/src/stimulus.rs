@@ -195,19 +195,29 @@ impl Inputs {
     /// engine's type. Inputs are constant between change instants, so
     /// callers evaluate it at the middle of an interval.
     pub fn fill_drive<T: Real>(&mut self, t: f64, h_ex: &[f64], out: &mut [T]) {
+        use rayon::prelude::*;
         let noise = noise_at(&mut self.noise, t);
-        // Every cell: the constant drive and the noise.
+        // Every cell: the constant drive and the noise (in pieces on every
+        // thread of the caller's pool: a big lattice's fill is a pass over
+        // memory that the integration otherwise waits for on one thread).
+        const PIECE: usize = 1 << 14;
         match noise {
-            Some((sigma, p)) => {
-                for ((o, &h), &n) in out.iter_mut().zip(h_ex).zip(p) {
-                    *o = T::of(h + sigma * n);
-                }
-            }
-            None => {
-                for (o, &h) in out.iter_mut().zip(h_ex) {
-                    *o = T::of(h);
-                }
-            }
+            Some((sigma, p)) => out
+                .par_chunks_mut(PIECE)
+                .zip(h_ex.par_chunks(PIECE).zip(p.par_chunks(PIECE)))
+                .for_each(|(out, (h_ex, p))| {
+                    for ((o, &h), &n) in out.iter_mut().zip(h_ex).zip(p) {
+                        *o = T::of(h + sigma * n);
+                    }
+                }),
+            None => out
+                .par_chunks_mut(PIECE)
+                .zip(h_ex.par_chunks(PIECE))
+                .for_each(|(out, h_ex)| {
+                    for (o, &h) in out.iter_mut().zip(h_ex) {
+                        *o = T::of(h);
+                    }
+                }),
         }
         // The driven cells, once each: their whole sum, in the order pulses
         // then perturbations, as one f64 sum.

@@ -5,19 +5,29 @@
 //! NPY libraries write the shape once, before the data; a recording whose
 //! length is not known in advance needs the header patched in place, which is
 //! what this small writer does (format version 1.0, little-endian float64,
-//! or float32 for the runs of the f32 engine).
+//! or float32 for the runs of the f32 engine). The rows of a 2-D array start
+//! on a 4 KiB boundary (its header is padded to that length), so that they
+//! can go to the disk with direct I/O ([`direct`]).
+
+mod direct;
 
 use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+pub use direct::AlignedBuf;
+use direct::{Appender, BLOCK};
 
 use crate::real::Precision;
 
 /// Magic string of the NPY format, version 1.0.
 const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
 /// Fixed header length (magic, length field and padded dictionary), leaving
-/// room for any shape this writer can produce.
+/// room for any shape this writer can produce: that of 1-D arrays, and of
+/// the 2-D arrays of earlier versions.
 const HEADER_LEN: usize = 128;
+/// The header length of 2-D arrays: one direct-I/O block.
+const BLOCK_HEADER_LEN: usize = BLOCK;
 
 /// An error while writing an array.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +44,9 @@ pub struct NpyError {
 /// `[rows, cols]`, written a row at a time.
 pub struct NpyWriter {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: Appender,
+    /// Bytes before the data.
+    header_len: usize,
     cols: Option<usize>,
     rows: u64,
     /// Rows that the header counted at the last flush.
@@ -62,20 +74,31 @@ impl NpyWriter {
             path: path.to_owned(),
             source,
         };
-        let file = File::create(path).map_err(err)?;
-        let mut writer = Self {
+        let header_len = if cols.is_some() {
+            BLOCK_HEADER_LEN
+        } else {
+            HEADER_LEN
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(err)?;
+        let empty = header(descr_of(precision), &shape_of(0, cols), header_len);
+        file.write_all(&empty).map_err(err)?;
+        let out = Appender::open(file, path, header_len as u64, header_len as u64).map_err(err)?;
+        Ok(Self {
             path: path.to_owned(),
-            out: BufWriter::with_capacity(1 << 20, file),
+            out,
+            header_len,
             cols,
             rows: 0,
             flushed: 0,
             precision,
             bytes: Vec::new(),
-        };
-        let header = writer.header();
-        writer.out.write_all(&header).map_err(err)?;
-        writer.out.flush().map_err(err)?;
-        Ok(writer)
+        })
     }
 
     /// Opens an array this writer wrote (a run's, perhaps killed) to append
@@ -95,9 +118,10 @@ impl NpyWriter {
         };
         let invalid = |message: String| err(std::io::Error::other(message));
         let offset = data_offset(path).map_err(err)?;
-        if offset != HEADER_LEN as u64 {
+        if offset != HEADER_LEN as u64 && offset != BLOCK_HEADER_LEN as u64 {
             return Err(invalid(format!(
-                "not an array written by a run (its header is {offset} bytes, not {HEADER_LEN})"
+                "not an array written by a run (its header is {offset} bytes, \
+                 not {HEADER_LEN} or {BLOCK_HEADER_LEN})"
             )));
         }
         let (descr, width) = match precision {
@@ -108,7 +132,7 @@ impl NpyWriter {
         {
             use std::io::Read;
             File::open(path)
-                .and_then(|f| f.take(HEADER_LEN as u64).read_to_end(&mut head))
+                .and_then(|f| f.take(offset).read_to_end(&mut head))
                 .map_err(err)?;
         }
         let text = String::from_utf8_lossy(&head).into_owned();
@@ -125,12 +149,13 @@ impl NpyWriter {
         if held < rows {
             return Err(invalid(format!("it holds {held} rows, not {rows}")));
         }
-        file.set_len(offset + rows * row_bytes).map_err(err)?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.seek(SeekFrom::End(0)).map_err(err)?;
+        let end = offset + rows * row_bytes;
+        file.set_len(end).map_err(err)?;
+        let out = Appender::open(file, path, offset, end).map_err(err)?;
         Ok(Self {
             path: path.to_owned(),
             out,
+            header_len: offset as usize,
             cols,
             rows,
             flushed: rows,
@@ -140,14 +165,16 @@ impl NpyWriter {
     }
 
     fn header(&self) -> Vec<u8> {
-        let descr = match self.precision {
-            Precision::F64 => f64::DESCR,
-            Precision::F32 => f32::DESCR,
-        };
-        match self.cols {
-            Some(c) => header(descr, &[self.rows as usize, c]),
-            None => header(descr, &[self.rows as usize]),
-        }
+        header(
+            descr_of(self.precision),
+            &shape_of(self.rows, self.cols),
+            self.header_len,
+        )
+    }
+
+    /// Whether rows go to the disk with direct I/O (around the page cache).
+    pub fn is_direct(&self) -> bool {
+        self.out.is_direct()
     }
 
     /// Appends one row (its length must be `cols`, or 1 for a 1-D array).
@@ -177,7 +204,7 @@ impl NpyWriter {
     }
 
     fn write_row_bytes(&mut self, bytes: &[u8]) -> Result<(), NpyError> {
-        self.out.write_all(bytes).map_err(|source| NpyError {
+        self.out.append(bytes).map_err(|source| NpyError {
             path: self.path.clone(),
             source,
         })?;
@@ -210,15 +237,14 @@ impl NpyWriter {
         let header = self.header();
         let result = (|| {
             self.out.flush()?;
-            let file = self.out.get_mut();
             if disk {
-                file.sync_data()?;
+                self.out.sync_data()?;
             }
+            let mut file = self.out.file();
             file.seek(SeekFrom::Start(0))?;
             file.write_all(&header)?;
-            file.seek(SeekFrom::End(0))?;
             if disk {
-                file.sync_data()?;
+                self.out.sync_data()?;
             }
             Ok(())
         })();
@@ -271,8 +297,25 @@ pub fn read_row(
     Ok(precision.decode(&raw))
 }
 
-/// The fixed-length header of an array of `descr` elements and `shape`.
-fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
+/// NumPy's descriptor of the elements of `precision`.
+fn descr_of(precision: Precision) -> &'static str {
+    match precision {
+        Precision::F64 => f64::DESCR,
+        Precision::F32 => f32::DESCR,
+    }
+}
+
+/// The shape `[rows, cols]`, or `[rows]` without `cols`.
+fn shape_of(rows: u64, cols: Option<usize>) -> Vec<usize> {
+    match cols {
+        Some(c) => vec![rows as usize, c],
+        None => vec![rows as usize],
+    }
+}
+
+/// The header of an array of `descr` elements and `shape`, padded to `len`
+/// bytes (a multiple of 64).
+fn header(descr: &str, shape: &[usize], len: usize) -> Vec<u8> {
     let shape = match shape {
         [n] => format!("({n},)"),
         dims => format!(
@@ -284,12 +327,12 @@ fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
         ),
     };
     let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    let dict_len = HEADER_LEN - MAGIC.len() - 2;
+    let dict_len = len - MAGIC.len() - 2;
     let mut text = dict.into_bytes();
     assert!(text.len() < dict_len, "NPY header too long");
     text.resize(dict_len - 1, b' ');
     text.push(b'\n');
-    let mut header = Vec::with_capacity(HEADER_LEN);
+    let mut header = Vec::with_capacity(len);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&(dict_len as u16).to_le_bytes());
     header.extend_from_slice(&text);
@@ -339,7 +382,7 @@ pub fn write_array<T: NpyElement>(
     data: &[T],
 ) -> Result<(), NpyError> {
     debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-    let mut bytes = header(T::DESCR, shape);
+    let mut bytes = header(T::DESCR, shape, HEADER_LEN);
     for &v in data {
         v.push_le(&mut bytes);
     }
@@ -400,8 +443,9 @@ mod tests {
             (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.5])
         );
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(bytes.len(), HEADER_LEN + 6 * 8);
+        assert_eq!(bytes.len(), BLOCK_HEADER_LEN + 6 * 8);
         assert_eq!(HEADER_LEN % 64, 0);
+        assert_eq!(BLOCK_HEADER_LEN % 64, 0);
 
         // Single precision: half the bytes, the values rounded once.
         let spath = dir.join("s.npy");
@@ -409,7 +453,7 @@ mod tests {
         s.append(&[0.1, -2.5]).unwrap();
         s.flush().unwrap();
         let bytes = std::fs::read(&spath).unwrap();
-        assert_eq!(bytes.len(), HEADER_LEN + 2 * 4);
+        assert_eq!(bytes.len(), BLOCK_HEADER_LEN + 2 * 4);
         let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
         assert_eq!(npy.shape(), [1, 2]);
         assert_eq!(npy.into_vec::<f32>().unwrap(), [0.1f32, -2.5]);
@@ -419,6 +463,74 @@ mod tests {
         t.append(&[0.5]).unwrap();
         t.flush().unwrap();
         assert_eq!(read(&tpath), (vec![1], vec![0.5]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Rows a whole number of blocks long (from an aligned buffer: written
+    /// with no copy) and rows of any other length (staged), flushed and
+    /// read back at every stage, then resumed: the file holds exactly the
+    /// rows, whether the filesystem takes direct I/O or not.
+    #[test]
+    fn rows_of_any_length_land_whole_and_resume() {
+        let dir = std::env::temp_dir().join(format!("eifield-npy-direct-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for cols in [1024, 1000, 3, 300_000] {
+            let path = dir.join(format!("x{cols}.npy"));
+            let row = |k: usize| -> Vec<f64> { (0..cols).map(|c| (k * cols + c) as f64).collect() };
+            let mut w = NpyWriter::create(&path, Some(cols)).unwrap();
+            let mut buf = AlignedBuf::new();
+            let mut expected = Vec::new();
+            for k in 0..7 {
+                let values = row(k);
+                if k % 2 == 0 {
+                    buf.copy_from(&values);
+                    w.append(buf.as_f64()).unwrap();
+                } else {
+                    w.append(&values).unwrap();
+                }
+                expected.extend(values);
+                if k == 2 || k == 6 {
+                    w.flush_to(false).unwrap();
+                    assert_eq!(
+                        read(&path),
+                        (vec![k as u64 + 1, cols as u64], expected.clone())
+                    );
+                }
+            }
+            drop(w);
+            // Go on after five rows: the last two are dropped.
+            let mut w = NpyWriter::resume(&path, Some(cols), Precision::F64, 5).unwrap();
+            expected.truncate(5 * cols);
+            for k in 10..12 {
+                let values = row(k);
+                buf.copy_from(&values);
+                w.append(buf.as_f64()).unwrap();
+                expected.extend(values);
+            }
+            w.flush().unwrap();
+            assert_eq!(read(&path), (vec![7, cols as u64], expected));
+            let len = std::fs::metadata(&path).unwrap().len();
+            assert_eq!(len, (BLOCK_HEADER_LEN + 7 * cols * 8) as u64);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Arrays of earlier versions (128-byte headers) are resumed too,
+    /// through the page cache.
+    #[test]
+    fn arrays_with_the_short_header_resume() {
+        let dir = std::env::temp_dir().join(format!("eifield-npy-short-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.npy");
+        write_array(&path, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let mut w = NpyWriter::resume(&path, Some(3), Precision::F64, 1).unwrap();
+        assert!(!w.is_direct());
+        w.append(&[7.0, 8.0, 9.0]).unwrap();
+        w.flush().unwrap();
+        assert_eq!(
+            read(&path),
+            (vec![2, 3], vec![1.0, 2.0, 3.0, 7.0, 8.0, 9.0])
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
