@@ -15,7 +15,6 @@ use eifield_model::{Engine, EngineOptions, FieldScene, Grid, Real};
 use serde::Serialize;
 
 use crate::sim::backend::{BackendChoice, PrecisionChoice};
-use crate::sim::{Excitatory, GridPosition, Inhibitory};
 use eifield_gpu::{ContextRequest, GpuContext, GpuEngine, Precision};
 
 /// A scene whose whole run the benchmark times, with the name it was given by.
@@ -211,19 +210,10 @@ pub fn resident_bytes() -> Option<u64> {
 /// Bytes of resident memory per oscillator entity (E, I, position), measured
 /// by spawning `cells` of them into a fresh world.
 pub fn entity_bytes_per_cell(cells: usize) -> Option<f64> {
+    let state = vec![0.0; cells];
     let before = resident_bytes()?;
     let mut world = World::new();
-    world.spawn_batch((0..cells).map(|index| {
-        (
-            GridPosition {
-                row: 0,
-                col: index as u32,
-                index: index as u32,
-            },
-            Excitatory(0.0),
-            Inhibitory(0.0),
-        )
-    }));
+    crate::sim::spawn_oscillators(&mut world, &state, &state);
     let after = resident_bytes()?;
     drop(world);
     Some((after.saturating_sub(before)) as f64 / cells as f64)

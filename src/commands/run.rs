@@ -670,6 +670,11 @@ pub fn run_scene(
             renderer_shares_it: false,
         });
     }
+    if let Err(e) = recorder.flush() {
+        return Err(AppError::Input(format!("cannot write the output: {e}")));
+    }
+    // Before the oscillators are spawned (see `install_engine`).
+    app.insert_resource(recorder);
     install_replay(app.world_mut(), &scene, written, engine, settings)
         .map_err(|e| AppError::Input(format!("{source}: {e}")))?;
     if resume_tick > 0 {
@@ -677,10 +682,6 @@ pub fn run_scene(
         world.resource_mut::<Session>().tick = resume_tick;
         world.resource_mut::<SimClock>().ticks = resume_tick;
     }
-    if let Err(e) = recorder.flush() {
-        return Err(AppError::Input(format!("cannot write the output: {e}")));
-    }
-    app.insert_resource(recorder);
 
     let total_ticks = (samples_requested - 1) * ticks_per_sample;
     let ticks_per_update = (CELL_TICKS_PER_UPDATE / (rows * cols).max(1)).max(1) as u64;

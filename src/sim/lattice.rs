@@ -18,26 +18,21 @@ pub struct Excitatory(pub f64);
 #[derive(Component, Debug, Clone, Copy, PartialEq, Default)]
 pub struct Inhibitory(pub f64);
 
-/// Where an oscillator sits on the lattice, and its row-major index (32-bit:
-/// a scene has at most `MAX_CELLS` cells, and a 4096 × 4096 lattice's
-/// sixteen million entities are 12 bytes each smaller than with `usize`).
+/// Where an oscillator sits on the lattice: its row-major index (32-bit: a
+/// scene has at most `MAX_CELLS` cells). Row and column follow from the
+/// lattice's shape ([`GridPosition::row_col`]); keeping only the index
+/// makes each of a 4096 × 4096 lattice's sixteen million entities 8 bytes
+/// smaller.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GridPosition {
-    /// Row (0 is the top).
-    pub row: u32,
-    /// Column.
-    pub col: u32,
     /// `row * cols + col`.
     pub index: u32,
 }
 
 impl GridPosition {
-    /// The position of cell `index` of `grid`.
-    pub fn of(grid: Grid, index: usize) -> Self {
-        let (row, col) = grid.position(index);
+    /// The position of cell `index`.
+    pub fn of(index: usize) -> Self {
         Self {
-            row: row as u32,
-            col: col as u32,
             index: index as u32,
         }
     }
@@ -45,6 +40,11 @@ impl GridPosition {
     /// The row-major index, for indexing the state.
     pub fn cell(&self) -> usize {
         self.index as usize
+    }
+
+    /// Row and column on `grid`.
+    pub fn row_col(&self, grid: Grid) -> (usize, usize) {
+        grid.position(self.cell())
     }
 }
 
@@ -226,8 +226,8 @@ pub fn load_scene(
             renderer_shares_it: false,
         });
     }
-    install_engine(world, scene, engine, settings.ticks_per_unit);
     world.insert_resource(settings);
+    install_engine(world, scene, engine, settings.ticks_per_unit);
     Ok(())
 }
 
@@ -254,16 +254,7 @@ pub fn install_engine(
             .map_or(eifield_model::analysis::DEFAULT_THRESHOLD, |a| a.threshold);
         gpu.follow_live(threshold);
     }
-    let state = engine.view();
-    let grid = state.grid;
-    // Spawned straight from the state, in one batch (no list of bundles).
-    world.spawn_batch((0..grid.len()).map(|index| {
-        (
-            GridPosition::of(grid, index),
-            Excitatory(state.e[index]),
-            Inhibitory(state.i[index]),
-        )
-    }));
+    let grid = engine.view().grid;
     let clock = SimClock {
         ticks: 0,
         ticks_per_unit,
@@ -271,11 +262,60 @@ pub fn install_engine(
     world
         .resource_mut::<Time<Fixed>>()
         .set_timestep(clock.timestep());
+    // The resources first: a resource is an entity too, and one created
+    // after the oscillators would get an index past theirs, which costs
+    // 4 bytes per oscillator in its storage's index.
     world.insert_resource(clock);
     world.insert_resource(Neighbours::new(grid));
     world.insert_resource(ActiveScene(scene));
     world.insert_resource(Lattice::new(engine));
     world.insert_resource(SimStatus::Running);
+    world.resource_scope(|world, lattice: Mut<Lattice>| {
+        let state = lattice.state();
+        spawn_oscillators(world, state.e, state.i);
+    });
+}
+
+/// Entity records left free past a lattice's, for the entities spawned
+/// after it (a resource, a window, the viewer's camera …).
+const SPARE_ENTITIES: usize = 4096;
+
+/// Spawns one oscillator entity per cell of the state `e`, `i` (row-major),
+/// holding its values.
+///
+/// Bevy's table of entity records grows to twice its length whenever an
+/// index passes its end, and fills the whole of it: spawned one after the
+/// other, a lattice of 2^k cells (plus the world's few other entities)
+/// would leave it half unused, 24 bytes per oscillator. Here the records
+/// are sized once, for the lattice and [`SPARE_ENTITIES`] more, by spawning
+/// (and despawning) the last of them first; the spare ones are handed back
+/// to Bevy's allocator for the entities that come later.
+pub fn spawn_oscillators(world: &mut World, e: &[f64], i: &[f64]) {
+    let cells = e.len().min(i.len());
+    if cells == 0 {
+        return;
+    }
+    let ids: Vec<Entity> = world
+        .entity_allocator()
+        .alloc_many((cells + SPARE_ENTITIES) as u32)
+        .collect();
+    let (oscillators, spare) = ids.split_at(cells);
+    if let Some((&last, rest)) = spare.split_last() {
+        if world.spawn_empty_at(last).is_ok() {
+            world.despawn(last);
+        }
+        world.entity_allocator_mut().free_many(rest);
+    }
+    for (index, &id) in oscillators.iter().enumerate() {
+        let oscillator = (
+            GridPosition::of(index),
+            Excitatory(e[index]),
+            Inhibitory(i[index]),
+        );
+        if let Err(e) = world.spawn_at(id, oscillator) {
+            unreachable!("a freshly allocated entity is free to spawn: {e}");
+        }
+    }
 }
 
 /// Copies the engine's state into the oscillator entities now (whatever the

@@ -187,8 +187,8 @@ pub fn install_replay(
 ) -> Result<(), String> {
     let mut active = active;
     active.events = None;
-    install_engine(world, active, engine, settings.ticks_per_unit);
     world.insert_resource(settings);
+    install_engine(world, active, engine, settings.ticks_per_unit);
     begin_session(world, scene, settings.ticks_per_unit, false)
 }
 
