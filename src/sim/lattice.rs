@@ -82,6 +82,10 @@ impl Neighbours {
 #[derive(Resource)]
 pub struct Lattice {
     engine: FieldEngine,
+    /// The change tick of the [`ActiveScene`] the engine was built from or
+    /// last brought in line with: that scene needs no applying again (at a
+    /// big lattice, applying regenerates every cell's drive).
+    pub(crate) scene_tick: Option<bevy::ecs::change_detection::Tick>,
 }
 
 /// A read-only view of the lattice state.
@@ -101,7 +105,10 @@ impl FieldState<'_> {
 impl Lattice {
     /// Wraps an engine.
     pub fn new(engine: FieldEngine) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            scene_tick: None,
+        }
     }
 
     /// The state, for every reader. With the GPU engine this is the copy
@@ -268,7 +275,10 @@ pub fn install_engine(
     world.insert_resource(clock);
     world.insert_resource(Neighbours::new(grid));
     world.insert_resource(ActiveScene(scene));
-    world.insert_resource(Lattice::new(engine));
+    // The engine is the scene's as inserted now.
+    let mut lattice = Lattice::new(engine);
+    lattice.scene_tick = Some(world.change_tick());
+    world.insert_resource(lattice);
     world.insert_resource(SimStatus::Running);
     world.resource_scope(|world, lattice: Mut<Lattice>| {
         let state = lattice.state();

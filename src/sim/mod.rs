@@ -142,6 +142,10 @@ fn apply_scene_edits(
     let (Some(mut lattice), Some(clock)) = (lattice, clock) else {
         return;
     };
+    if lattice.scene_tick == Some(scene.last_changed()) {
+        return;
+    }
+    lattice.scene_tick = Some(scene.last_changed());
     let scene = &scene.0;
     let grid = lattice.state().grid;
     let same_shape = (scene.grid.rows, scene.grid.cols) == (grid.rows, grid.cols);
