@@ -160,3 +160,41 @@ fn after_a_blow_up_there_is_one_state_and_a_saved_scene_loads() {
     assert_eq!(saved.initial, load("seed_notebook.ron").initial);
     assert!(blow_up.time > 0.0);
 }
+
+#[test]
+fn an_edit_made_as_the_scene_loads_reaches_the_first_step() {
+    use bevy::time::TimeUpdateStrategy;
+    use eifield::commands::run::headless_app;
+    use eifield::sim::{EntityMirror, SimSettings, load_scene};
+
+    let mut scene = load("seed_notebook.ron");
+    scene.drive.heterogeneity = Heterogeneity::None;
+    let rate = scene.run.sample_rate;
+    let mut app = headless_app();
+    app.insert_resource(EntityMirror::EveryTick);
+    let settings = SimSettings {
+        ticks_per_unit: rate,
+        engine: EngineOptions::default(),
+        backend: CPU,
+    };
+    load_scene(app.world_mut(), scene.clone(), settings).unwrap();
+    // Edited before anything ran: the engine was built from the scene as
+    // loaded, and must not take the edited one for it.
+    let mut edited = scene.clone();
+    edited.drive.h_ex = -6.0;
+    app.world_mut().resource_mut::<ActiveScene>().0 = edited.clone();
+    app.insert_resource(TimeUpdateStrategy::FixedTimesteps(1));
+    app.update(); // startup; no tick yet
+    app.update();
+    let start = Engine::from_scene(&scene, EngineOptions::default()).unwrap();
+    let mut after = Engine::from_scene(&edited, EngineOptions::default()).unwrap();
+    (after.e, after.i) = (start.e.clone(), start.i.clone());
+    after.advance_to(1.0 / rate).unwrap();
+    assert_eq!(engine_state(&app), (after.e.clone(), after.i.clone()));
+    let mut unedited = start;
+    unedited.advance_to(1.0 / rate).unwrap();
+    assert_ne!(
+        after.e, unedited.e,
+        "the edit did not change the first step"
+    );
+}
