@@ -275,11 +275,13 @@ pub fn install_engine(
     world.insert_resource(clock);
     world.insert_resource(Neighbours::new(grid));
     world.insert_resource(ActiveScene(scene));
-    // The engine is the scene's as inserted now.
+    // The engine is the scene's as inserted now; the tick moves on, so that
+    // an edit made before anything runs counts as a change after it.
     let mut lattice = Lattice::new(engine);
     lattice.scene_tick = Some(world.change_tick());
     world.insert_resource(lattice);
     world.insert_resource(SimStatus::Running);
+    world.increment_change_tick();
     world.resource_scope(|world, lattice: Mut<Lattice>| {
         let state = lattice.state();
         spawn_oscillators(world, state.e, state.i);
