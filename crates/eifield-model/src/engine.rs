@@ -55,10 +55,13 @@ impl BlowUp {
 }
 
 /// The index of the first non-finite value, looked for in pieces on every
-/// thread of the caller's pool (the check follows every advance, and on a
-/// big lattice it is a pass over the whole state).
+/// thread of the caller's pool, if any (the check follows every advance,
+/// and on a big lattice it is a pass over the whole state).
 fn first_non_finite<T: Real>(values: &[T]) -> Option<usize> {
     use rayon::prelude::*;
+    if !crate::stepper::Workers::here() {
+        return values.iter().position(|v| !v.is_finite());
+    }
     const PIECE: usize = 1 << 14;
     // A fold, not `any`: it does not stop early, and so vectorises.
     let piece = values

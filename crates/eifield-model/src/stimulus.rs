@@ -197,27 +197,32 @@ impl Inputs {
     pub fn fill_drive<T: Real>(&mut self, t: f64, h_ex: &[f64], out: &mut [T]) {
         use rayon::prelude::*;
         let noise = noise_at(&mut self.noise, t);
-        // Every cell: the constant drive and the noise (in pieces on every
-        // thread of the caller's pool: a big lattice's fill is a pass over
-        // memory that the integration otherwise waits for on one thread).
-        const PIECE: usize = 1 << 14;
-        match noise {
-            Some((sigma, p)) => out
-                .par_chunks_mut(PIECE)
-                .zip(h_ex.par_chunks(PIECE).zip(p.par_chunks(PIECE)))
-                .for_each(|(out, (h_ex, p))| {
+        // Every cell: the constant drive and the noise (split among the
+        // threads of the caller's pool, if any: a big lattice's fill is a
+        // pass over memory that the integration otherwise waits for).
+        let fill = |out: &mut [T], start: usize| {
+            let h_ex = &h_ex[start..start + out.len()];
+            match noise {
+                Some((sigma, p)) => {
+                    let p = &p[start..start + out.len()];
                     for ((o, &h), &n) in out.iter_mut().zip(h_ex).zip(p) {
                         *o = T::of(h + sigma * n);
                     }
-                }),
-            None => out
-                .par_chunks_mut(PIECE)
-                .zip(h_ex.par_chunks(PIECE))
-                .for_each(|(out, h_ex)| {
+                }
+                None => {
                     for (o, &h) in out.iter_mut().zip(h_ex) {
                         *o = T::of(h);
                     }
-                }),
+                }
+            }
+        };
+        const PIECE: usize = 1 << 14;
+        if crate::stepper::Workers::here() {
+            out.par_chunks_mut(PIECE)
+                .enumerate()
+                .for_each(|(k, out)| fill(out, k * PIECE));
+        } else {
+            fill(out, 0);
         }
         // The driven cells, once each: their whole sum, in the order pulses
         // then perturbations, as one f64 sum.

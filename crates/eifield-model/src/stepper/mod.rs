@@ -130,6 +130,14 @@ pub fn rows_per_block(rows: usize, threads: usize, reach: usize) -> usize {
 pub struct Workers(Option<Arc<rayon::ThreadPool>>);
 
 impl Workers {
+    /// Whether this thread is one of a pool's workers (inside
+    /// [`Workers::run`] of an engine with several threads): then a pass
+    /// over the lattice may be split among them; outside, it runs here, so
+    /// that a one-thread engine uses one thread (and allocates nothing).
+    pub fn here() -> bool {
+        rayon::current_thread_index().is_some()
+    }
+
     /// Runs `f` on one of the worker threads (or here, without any).
     pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match &self.0 {
