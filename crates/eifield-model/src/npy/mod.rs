@@ -79,17 +79,15 @@ impl NpyWriter {
         } else {
             HEADER_LEN
         };
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .open(path)
             .map_err(err)?;
-        let empty = header(descr_of(precision), &shape_of(0, cols), header_len);
-        file.write_all(&empty).map_err(err)?;
         let out = Appender::open(file, path, header_len as u64, header_len as u64).map_err(err)?;
-        Ok(Self {
+        let writer = Self {
             path: path.to_owned(),
             out,
             header_len,
@@ -98,7 +96,9 @@ impl NpyWriter {
             flushed: 0,
             precision,
             bytes: Vec::new(),
-        })
+        };
+        writer.out.file().write_all(&writer.header()).map_err(err)?;
+        Ok(writer)
     }
 
     /// Opens an array this writer wrote (a run's, perhaps killed) to append
@@ -124,10 +124,7 @@ impl NpyWriter {
                  not {HEADER_LEN} or {BLOCK_HEADER_LEN})"
             )));
         }
-        let (descr, width) = match precision {
-            Precision::F64 => (f64::DESCR, 8),
-            Precision::F32 => (f32::DESCR, 4),
-        };
+        let (descr, width) = (descr_of(precision), precision.bytes());
         let mut head = Vec::with_capacity(HEADER_LEN);
         {
             use std::io::Read;
