@@ -17,6 +17,7 @@ use eifield_gpu::{
     PendingWatch, Precision,
 };
 use eifield_model::coupling::Coupler;
+use eifield_model::per_cell::{Cells, PerCell};
 use eifield_model::rhs::Coeffs;
 use eifield_model::stepper::Method;
 use eifield_model::stimulus::Inputs;
@@ -93,7 +94,7 @@ pub struct SingleLattice {
     e: Vec<f64>,
     i: Vec<f64>,
     drive: Vec<f64>,
-    h_in: Vec<f64>,
+    h_in: PerCell<f64>,
 }
 
 impl SingleLattice {
@@ -103,7 +104,7 @@ impl SingleLattice {
             e: Vec::new(),
             i: Vec::new(),
             drive: Vec::new(),
-            h_in: Vec::new(),
+            h_in: PerCell::Each(Vec::new()),
         };
         lattice.refresh_state();
         lattice.refresh_drives();
@@ -114,12 +115,13 @@ impl SingleLattice {
     fn refresh_state(&mut self) {
         widen_into(&self.engine.e, &mut self.e);
         widen_into(&self.engine.i, &mut self.i);
-        widen_into(self.engine.drive(), &mut self.drive);
+        self.drive.clear();
+        self.drive.extend(self.engine.drive().iter().map(f64::from));
     }
 
     /// Copies the inhibitory drive.
     fn refresh_drives(&mut self) {
-        widen_into(&self.engine.h_in, &mut self.h_in);
+        self.h_in = self.engine.h_in.map(f64::from);
     }
 }
 
@@ -590,11 +592,11 @@ pub struct EngineView<'a> {
     /// I per cell.
     pub i: &'a [f64],
     /// Total excitatory drive.
-    pub drive: &'a [f64],
+    pub drive: Cells<'a, f64>,
     /// Constant excitatory drive.
     pub h_ex: &'a [f64],
     /// Inhibitory drive.
-    pub h_in: &'a [f64],
+    pub h_in: Cells<'a, f64>,
 }
 
 impl FieldEngine {
@@ -609,25 +611,25 @@ impl FieldEngine {
                 i: &engine.i,
                 drive: engine.drive(),
                 h_ex: &engine.h_ex,
-                h_in: &engine.h_in,
+                h_in: engine.h_in.view(),
             },
             Self::CpuSingle(lattice) => EngineView {
                 grid: lattice.engine.grid,
                 t: lattice.engine.t,
                 e: &lattice.e,
                 i: &lattice.i,
-                drive: &lattice.drive,
+                drive: (&lattice.drive).into(),
                 h_ex: &lattice.engine.h_ex,
-                h_in: &lattice.h_in,
+                h_in: lattice.h_in.view(),
             },
             Self::Gpu(gpu) => EngineView {
                 grid: gpu.engine.grid,
                 t: gpu.copied_t,
                 e: &gpu.e,
                 i: &gpu.i,
-                drive: &gpu.drive,
+                drive: (&gpu.drive).into(),
                 h_ex: gpu.engine.h_ex(),
-                h_in: gpu.engine.h_in(),
+                h_in: gpu.engine.h_in().into(),
             },
         }
     }
@@ -646,6 +648,16 @@ impl FieldEngine {
         match self {
             Self::Cpu(_) | Self::CpuSingle(_) => Ok(()),
             Self::Gpu(gpu) => gpu.sync(),
+        }
+    }
+
+    /// A GPU engine's E and I as they are after the work submitted so far,
+    /// on their way back, with their precision; `None` on the CPU engines
+    /// (whose state is read where it is).
+    pub fn read_state_async(&self) -> Option<(PendingRead, Precision)> {
+        match self {
+            Self::Gpu(gpu) => Some((gpu.engine.read_state_async(), gpu.engine.precision())),
+            Self::Cpu(_) | Self::CpuSingle(_) => None,
         }
     }
 
@@ -715,7 +727,7 @@ impl FieldEngine {
         match self {
             Self::Cpu(engine) => {
                 engine.h_ex = h_ex;
-                engine.h_in = h_in;
+                engine.h_in = PerCell::new(h_in);
                 engine.set_stimuli(scene);
                 engine.set_noise(scene, t);
                 engine.set_integrator(&scene.integrator);
@@ -723,7 +735,7 @@ impl FieldEngine {
             Self::CpuSingle(lattice) => {
                 let engine = &mut lattice.engine;
                 engine.h_ex = h_ex;
-                engine.h_in = h_in.iter().map(|&v| v as f32).collect();
+                engine.h_in = PerCell::new(h_in.iter().map(|&v| v as f32).collect());
                 engine.set_stimuli(scene);
                 engine.set_noise(scene, t);
                 engine.set_integrator(&scene.integrator);

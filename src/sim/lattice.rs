@@ -97,7 +97,7 @@ impl FieldState<'_> {
     pub fn cell(&self, row: usize, col: usize) -> Option<(f64, f64, f64)> {
         (row < self.grid.rows && col < self.grid.cols).then(|| {
             let k = self.grid.index(row, col);
-            (self.e[k], self.i[k], self.drive[k] - self.h_ex[k])
+            (self.e[k], self.i[k], self.drive.get(k) - self.h_ex[k])
         })
     }
 }

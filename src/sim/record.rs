@@ -7,7 +7,9 @@
 //! goes on while the disk writes, and waits for it only when every buffer
 //! is still on its way (a disk slower than the stream of samples;
 //! [`Recorder::disk_wait`] says how long). Memory stays bounded by those
-//! buffers.
+//! buffers. A GPU engine's sample is copied on the GPU behind the steps
+//! before it, and the writer thread waits for it to arrive, so the next
+//! steps run meanwhile instead of waiting for the copy.
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -16,6 +18,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use eifield_gpu::PendingRead;
+use eifield_model::Precision;
 use eifield_model::npy::AlignedBuf;
 use eifield_store::{SampleSink, StoreError};
 
@@ -60,6 +64,9 @@ pub type OnFlush = Box<dyn FnMut(Flushed) -> Result<(), String> + Send>;
 /// What the writer thread is asked to do.
 enum Job {
     Write(Sample),
+    /// Wait for a GPU engine's E and I to arrive, put them in the sample
+    /// (whose tick and steps are set), and write it.
+    WriteFromGpu(Sample, PendingRead, Precision),
     /// Flush the files, then answer.
     Flush(SyncSender<Result<(), String>>),
 }
@@ -252,6 +259,14 @@ impl Recorder {
                             // The receiver is gone only when the recorder is.
                             let _ = give_back.send(sample);
                         }
+                        Job::WriteFromGpu(mut sample, read, precision) => {
+                            let written = arrive(&mut sample, read, precision)
+                                .and_then(|()| files.write(&sample));
+                            if let Err(e) = written {
+                                fail(e);
+                            }
+                            let _ = give_back.send(sample);
+                        }
                         Job::Flush(reply) => {
                             let result = files.flush(true);
                             if let Err(e) = &result {
@@ -314,24 +329,50 @@ impl Recorder {
             .map_err(|_| "the recorder's writer stopped".to_string())?
     }
 
-    fn append(&mut self, e: &[f64], i: &[f64], tick: u64, steps: u64) -> Result<(), String> {
+    /// A buffer the writer is done with, waiting for one if need be.
+    fn free_buffer(&mut self) -> Result<Sample, String> {
         let waited = Instant::now();
-        let mut sample = self
+        let sample = self
             .free
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
             .recv()
             .map_err(|_| "the recorder's writer stopped".to_string())?;
         self.waited += waited.elapsed();
+        Ok(sample)
+    }
+
+    /// Hands a job to the writer.
+    fn send(&mut self, job: Job) -> Result<(), String> {
+        let jobs = self.jobs.as_ref().ok_or("the recorder is closed")?;
+        jobs.send(job)
+            .map_err(|_| "the recorder's writer stopped".to_string())?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    fn append(&mut self, e: &[f64], i: &[f64], tick: u64, steps: u64) -> Result<(), String> {
+        let mut sample = self.free_buffer()?;
         sample.e.copy_from(e);
         sample.i.copy_from(i);
         sample.tick = tick;
         sample.steps = steps;
-        let jobs = self.jobs.as_ref().ok_or("the recorder is closed")?;
-        jobs.send(Job::Write(sample))
-            .map_err(|_| "the recorder's writer stopped".to_string())?;
-        self.sent += 1;
-        Ok(())
+        self.send(Job::Write(sample))
+    }
+
+    /// Records E and I of a GPU engine as the copy `read` (started now, in
+    /// `precision`) brings them back; the writer waits for them.
+    fn append_from_gpu(
+        &mut self,
+        read: PendingRead,
+        precision: Precision,
+        tick: u64,
+        steps: u64,
+    ) -> Result<(), String> {
+        let mut sample = self.free_buffer()?;
+        sample.tick = tick;
+        sample.steps = steps;
+        self.send(Job::WriteFromGpu(sample, read, precision))
     }
 }
 
@@ -372,17 +413,36 @@ fn record_sample(
         return;
     }
     let rec = &mut *recorder;
-    // A GPU state is read back here, at sample times only.
-    if let Err(e) = lattice.sync() {
-        rec.fail(format!("cannot read the lattice back from the GPU: {e}"));
-        return;
-    }
     let steps = lattice.engine().steps();
-    let state = lattice.state();
-    if let Err(err) = rec.append(state.e, state.i, session.tick, steps) {
+    let appended = match lattice.engine().read_state_async() {
+        // A GPU state is copied behind the steps so far; the next steps
+        // run while it comes back.
+        Some((read, precision)) => rec.append_from_gpu(read, precision, session.tick, steps),
+        None => match lattice.sync() {
+            Ok(()) => {
+                let state = lattice.state();
+                rec.append(state.e, state.i, session.tick, steps)
+            }
+            Err(e) => Err(format!("cannot read the lattice back: {e}")),
+        },
+    };
+    if let Err(err) = appended {
         rec.fail(err);
     }
     rec.next_tick += rec.ticks_per_sample;
+}
+
+/// Puts the E and I that `read` brings back from the GPU into `sample`.
+fn arrive(sample: &mut Sample, read: PendingRead, precision: Precision) -> Result<(), String> {
+    let bytes = read
+        .wait()
+        .map_err(|e| format!("cannot read the lattice back from the GPU: {e}"))?;
+    let [e, i] = bytes.as_slice() else {
+        return Err("a copy from the GPU came back incomplete".into());
+    };
+    sample.e.copy_from(&precision.decode(e));
+    sample.i.copy_from(&precision.decode(i));
+    Ok(())
 }
 
 impl Recorder {

@@ -202,8 +202,8 @@ fn phase_plane(ui: &mut egui::Ui, params: &PlotParams) {
         lattice.engine().coeffs(),
         state.e,
         k,
-        state.drive[k],
-        state.h_in[k],
+        state.drive.get(k),
+        state.h_in.get(k),
     );
     let (lo, hi) = probe
         .history

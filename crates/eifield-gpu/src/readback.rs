@@ -5,8 +5,12 @@
 //! ([`PendingRead::try_take`]) or waits for it ([`PendingRead::wait`]).
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::context::{GpuContext, GpuError};
+
+/// How long a finished copy's mapping may take to be reported.
+const MAPPING_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a mapping callback left: nothing yet, or its outcome.
 type Arrival = Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>>;
@@ -18,6 +22,9 @@ pub struct PendingRead {
     sizes: Vec<u64>,
     arrival: Arrival,
     taken: bool,
+    /// The submission of the copy (waiting for it does not wait for work
+    /// submitted after it).
+    submission: wgpu::SubmissionIndex,
 }
 
 impl PendingRead {
@@ -41,7 +48,7 @@ impl PendingRead {
             encoder.copy_buffer_to_buffer(buffer, offset, &staging, at, size);
             at += size;
         }
-        ctx.queue.submit([encoder.finish()]);
+        let submission = ctx.queue.submit([encoder.finish()]);
         let arrival: Arrival = Arc::default();
         let slot = arrival.clone();
         staging
@@ -57,6 +64,7 @@ impl PendingRead {
             sizes: ranges.iter().map(|r| r.2).collect(),
             arrival,
             taken: false,
+            submission,
         }
     }
 
@@ -79,16 +87,29 @@ impl PendingRead {
         )
     }
 
-    /// Waits for the bytes of each range.
+    /// Waits for the bytes of each range (not for the work submitted after
+    /// the copy; any thread may wait).
     pub fn wait(mut self) -> Result<Vec<Vec<u8>>, GpuError> {
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(self.submission.clone()),
+                timeout: None,
+            })
             .map_err(|e| GpuError::Failed(e.to_string()))?;
-        self.try_take().unwrap_or_else(|| {
-            Err(GpuError::Failed(
-                "a readback was not mapped after the device finished its work".into(),
-            ))
-        })
+        // The copy is done; its mapping callback may still be on its way on
+        // another thread that polled the device at the same time.
+        let deadline = Instant::now() + MAPPING_TIMEOUT;
+        loop {
+            if let Some(outcome) = self.try_take() {
+                return outcome;
+            }
+            if self.taken || Instant::now() >= deadline {
+                return Err(GpuError::Failed(
+                    "a readback was not mapped after the device finished its work".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     fn copy_out(&self) -> Vec<Vec<u8>> {

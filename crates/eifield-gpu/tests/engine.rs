@@ -393,7 +393,7 @@ fn live_edits_keep_the_engines_together() {
     let (h_ex, h_in) = edited.cell_drives();
     cpu.coeffs = coeffs;
     cpu.h_ex = h_ex.clone();
-    cpu.h_in = h_in.clone();
+    cpu.h_in = h_in.clone().into();
     cpu.set_stimuli(&edited);
     cpu.set_noise(&edited, 1.5);
     cpu.set_integrator(&edited.integrator);

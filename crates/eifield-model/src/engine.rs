@@ -3,6 +3,7 @@
 
 use crate::coupling::{Coupler, CouplingError};
 use crate::grid::Grid;
+use crate::per_cell::{Cells, PerCell};
 use crate::real::Real;
 use crate::rhs::{Coeffs, SimdLevel, rhs};
 use crate::scene::{FieldScene, IntegratorSpec};
@@ -123,8 +124,9 @@ pub struct Engine<T: Real = f64> {
     pub coeffs: Coeffs,
     /// Constant excitatory drive per cell.
     pub h_ex: Vec<f64>,
-    /// Constant inhibitory drive per cell (in the engine's type).
-    pub h_in: Vec<T>,
+    /// Constant inhibitory drive per cell (in the engine's type), stored
+    /// once when every cell has the same.
+    pub h_in: PerCell<T>,
     /// Time-varying inputs.
     pub inputs: Inputs,
     /// Largest step.
@@ -137,9 +139,30 @@ pub struct Engine<T: Real = f64> {
     pub i: Vec<T>,
     /// Steps taken so far.
     pub steps: u64,
-    /// The total excitatory drive of the last integrated segment (see [`Engine::drive`]).
+    /// The total excitatory drive of the last integrated segment (see
+    /// [`Engine::drive`]), per cell; empty while it is `h_ex` but at the
+    /// cells in `driven` (an f64 engine without noise).
     drive: Vec<T>,
+    /// The driven cells' drives, `(cell, drive)` sorted by cell, while
+    /// `drive` is empty.
+    driven: Vec<(usize, T)>,
     stepper: Stepper<T>,
+}
+
+/// An engine's drive: `drive` per cell, or where that is empty (an f64
+/// engine without noise), `h_ex` with the cells `driven` changed.
+fn drive_cells<'a, T: Real>(
+    h_ex: &'a [f64],
+    drive: &'a [T],
+    driven: &'a [(usize, T)],
+) -> Cells<'a, T> {
+    match T::as_same(h_ex) {
+        Some(base) if drive.is_empty() => Cells::Changed {
+            base,
+            changed: driven,
+        },
+        _ => Cells::Each(drive),
+    }
 }
 
 fn method_of(spec: &IntegratorSpec) -> Method {
@@ -177,14 +200,15 @@ impl<T: Real> Engine<T> {
             coupler,
             coeffs: Coeffs::from_scene(scene),
             h_ex,
-            h_in: rounded(h_in),
+            h_in: PerCell::new(rounded(h_in)),
             inputs: Inputs::default(),
             dt: scene.integrator.dt(),
             t: 0.0,
             e: vec![T::ZERO; n],
             i: vec![T::ZERO; n],
             steps: 0,
-            drive: vec![T::ZERO; n],
+            drive: Vec::new(),
+            driven: Vec::new(),
             stepper,
         };
         match scene.initial_arrays() {
@@ -205,8 +229,22 @@ impl<T: Real> Engine<T> {
     /// after [`Engine::refresh_drive`] or [`Engine::derivatives`]: the drive in
     /// effect just after the current time). This is the drive the lattice
     /// actually felt; nothing else evaluates the inputs.
-    pub fn drive(&self) -> &[T] {
-        &self.drive
+    pub fn drive(&self) -> Cells<'_, T> {
+        drive_cells(&self.h_ex, &self.drive, &self.driven)
+    }
+
+    /// Evaluates the drive at `t` for the next segment: an f64 engine
+    /// without noise keeps only the driven cells' (every other cell's is
+    /// its `h_ex`), saving a lattice-sized buffer; otherwise every cell's.
+    fn fill_drive(&mut self, t: f64) {
+        if T::as_same(&self.h_ex).is_some() && !self.inputs.has_noise() {
+            self.inputs.fill_driven(t, &self.h_ex, &mut self.driven);
+            self.drive = Vec::new();
+        } else {
+            self.driven.clear();
+            self.drive.resize(self.grid.len(), T::ZERO);
+            self.inputs.fill_drive(t, &self.h_ex, &mut self.drive);
+        }
     }
 
     /// Fills the drive buffer with the inputs in effect just after the current
@@ -216,7 +254,7 @@ impl<T: Real> Engine<T> {
     pub fn refresh_drive(&mut self) {
         let next = self.inputs.next_change_after(self.t).min(self.t + self.dt);
         let instant = self.t + 0.5 * (next - self.t);
-        self.inputs.fill_drive(instant, &self.h_ex, &mut self.drive);
+        self.fill_drive(instant);
     }
 
     /// Replaces the lattice's boundary by `stencil`'s, which must have the
@@ -305,10 +343,11 @@ impl<T: Real> Engine<T> {
     /// Bytes of engine memory per cell: state, per-cell parameters, the drive
     /// buffer and the stepper's scratch.
     pub fn bytes_per_cell(&self) -> usize {
-        let own = [&self.e, &self.i, &self.h_in, &self.drive]
+        let own = ([&self.e, &self.i, &self.drive]
             .iter()
             .map(|v| v.capacity())
             .sum::<usize>()
+            + self.h_in.stored())
             * std::mem::size_of::<T>()
             + self.h_ex.capacity() * std::mem::size_of::<f64>();
         let own = own / self.grid.len().max(1);
@@ -327,13 +366,12 @@ impl<T: Real> Engine<T> {
     fn advance_on_this_thread(&mut self, t_end: f64) -> Result<(), BlowUp> {
         while self.t < t_end - TIME_EPS {
             let segment = self.inputs.segment(self.t, t_end, self.dt);
-            self.inputs
-                .fill_drive(segment.mid, &self.h_ex, &mut self.drive);
+            self.fill_drive(segment.mid);
             for _ in 0..segment.steps {
                 self.stepper.step(
                     &self.coupler,
                     &self.coeffs,
-                    &self.drive,
+                    drive_cells(&self.h_ex, &self.drive, &self.driven),
                     &self.h_in,
                     &mut self.e,
                     &mut self.i,
@@ -370,7 +408,7 @@ impl<T: Real> Engine<T> {
             self.stepper.simd(),
             &self.e,
             &self.i,
-            &self.drive,
+            drive_cells(&self.h_ex, &self.drive, &self.driven),
             &self.h_in,
             &mut de,
             &mut di,
@@ -386,7 +424,7 @@ impl<T: Real> Engine<T> {
         let n = self.grid.len();
         let mut e = vec![0.0; n];
         let mut i = vec![0.0; n];
-        let h_in: Vec<f64> = self.h_in.iter().map(|v| v.to_f64()).collect();
+        let h_in = self.h_in.map(T::to_f64);
         let mut stepper = Stepper::<f64>::with_simd(
             Method::Rk4,
             &self.coupler,

@@ -17,6 +17,7 @@ pub mod fastmath;
 pub mod grid;
 pub mod noise;
 pub mod npy;
+pub mod per_cell;
 pub mod real;
 pub mod rhs;
 pub mod scene;

@@ -46,6 +46,8 @@ pub trait Real:
     fn to_f64(self) -> f64;
     /// `self·b + c` with one rounding.
     fn fused_mul_add(self, b: Self, c: Self) -> Self;
+    /// `values` as this type's slice, if this type is `f64`.
+    fn as_same(values: &[f64]) -> Option<&[Self]>;
     /// `|self|`.
     fn abs(self) -> Self;
     /// `|self|` with the sign of `sign`.
@@ -100,6 +102,9 @@ impl Real for f64 {
     fn fused_mul_add(self, b: Self, c: Self) -> Self {
         self.mul_add(b, c)
     }
+    fn as_same(values: &[f64]) -> Option<&[Self]> {
+        Some(values)
+    }
     #[inline(always)]
     fn abs(self) -> Self {
         f64::abs(self)
@@ -139,6 +144,9 @@ impl Real for f32 {
     #[inline(always)]
     fn fused_mul_add(self, b: Self, c: Self) -> Self {
         self.mul_add(b, c)
+    }
+    fn as_same(_: &[f64]) -> Option<&[Self]> {
+        None
     }
     #[inline(always)]
     fn abs(self) -> Self {

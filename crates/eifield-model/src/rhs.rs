@@ -6,6 +6,7 @@ use crate::coupling::{Coupler, stencil_scratch};
 use crate::fastmath::Fused;
 use crate::fastmath::{MulAdd, Unfused, tanh3};
 use crate::grid::Boundary;
+use crate::per_cell::Cells;
 use crate::real::Real;
 use crate::scene::FieldScene;
 use crate::simd::LevelCode;
@@ -212,17 +213,20 @@ pub fn neighbour_sums<T: Real>(
 /// as long as the lattice), with the coupling of `coupler`, in the code of
 /// SIMD level `level` (one of [`SimdLevel::available`]): the stepper's bits.
 #[allow(clippy::too_many_arguments)]
-pub fn rhs<T: Real>(
+pub fn rhs<'a, T: Real>(
     coupler: &Coupler,
     coeffs: &Coeffs,
     level: SimdLevel,
     e: &[T],
     i: &[T],
-    drive: &[T],
-    h_in: &[T],
+    drive: impl Into<Cells<'a, T>>,
+    h_in: impl Into<Cells<'a, T>>,
     de: &mut [T],
     di: &mut [T],
 ) {
+    let drive: Cells<'a, T> = drive.into();
+    let h_in: Cells<'a, T> = h_in.into();
+    let (mut drive_run, mut h_in_run) = ([T::ZERO; CHUNK], [T::ZERO; CHUNK]);
     let n = coupler.grid().len();
     let mut nsum = [T::ZERO; CHUNK];
     let mut nsum_ei = [T::ZERO; CHUNK];
@@ -248,8 +252,8 @@ pub fn rhs<T: Real>(
                 nsum_ei: if two { &nsum_ei[..len] } else { &nsum[..len] },
                 e: &e[span.clone()],
                 i: &i[span.clone()],
-                drive: &drive[span.clone()],
-                h_in: &h_in[span.clone()],
+                drive: drive.span(span.clone(), &mut drive_run),
+                h_in: h_in.span(span.clone(), &mut h_in_run),
             },
             &mut de[span.clone()],
             &mut di[span],

@@ -237,6 +237,37 @@ impl Inputs {
         }
     }
 
+    /// Whether pink noise is on (then every cell's drive moves with time).
+    pub fn has_noise(&self) -> bool {
+        self.noise.is_some()
+    }
+
+    /// Without noise, the drive differs from `h_ex` only at the driven
+    /// cells: their whole drive at `t`, as [`Inputs::fill_drive`] computes
+    /// it, into `out` as `(cell, drive)` sorted by cell. With noise, every
+    /// cell's (then `out` lists them all; use [`Inputs::fill_drive`]).
+    pub fn fill_driven<T: Real>(&mut self, t: f64, h_ex: &[f64], out: &mut Vec<(usize, T)>) {
+        let noise = noise_at(&mut self.noise, t);
+        out.clear();
+        if noise.is_some() {
+            out.extend((0..h_ex.len()).map(|cell| {
+                let v = cell_drive(&self.pulses, &self.perturbations, noise, h_ex, cell, t);
+                (cell, T::of(v))
+            }));
+            return;
+        }
+        let cells = self.pulses.iter().map(|p| p.cell);
+        let cells = cells.chain(self.perturbations.iter().map(|p| p.cell));
+        for cell in cells {
+            if out.iter().any(|c| c.0 == cell) {
+                continue;
+            }
+            let v = cell_drive(&self.pulses, &self.perturbations, None, h_ex, cell, t);
+            out.push((cell, T::of(v)));
+        }
+        out.sort_unstable_by_key(|c| c.0);
+    }
+
     /// Replaces the pulse trains with a scene's stimuli (on a grid with `cols` columns).
     pub fn set_pulses(&mut self, scene: &FieldScene, cols: usize) {
         self.pulses = scene

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::coupling::{Coupler, stencil_scratch};
+use crate::per_cell::Cells;
 use crate::real::Real;
 use crate::rhs::Coeffs;
 use crate::simd::{LevelCode, SimdLevel};
@@ -325,16 +326,18 @@ impl<T: Real> Stepper<T> {
     /// Advances `(e, i)` by one step `h` with the drives held constant. The
     /// new state is swapped into `e` and `i`, whose old buffers become scratch.
     #[allow(clippy::too_many_arguments)]
-    pub fn step(
+    pub fn step<'a>(
         &mut self,
         coupler: &Coupler,
         coeffs: &Coeffs,
-        drive: &[T],
-        h_in: &[T],
+        drive: impl Into<Cells<'a, T>>,
+        h_in: impl Into<Cells<'a, T>>,
         e: &mut Vec<T>,
         i: &mut Vec<T>,
         h: f64,
     ) {
+        let drive: Cells<'a, T> = drive.into();
+        let h_in: Cells<'a, T> = h_in.into();
         let grid = coupler.grid();
         let n = grid.len();
         assert!(e.len() == n && i.len() == n && drive.len() == n && h_in.len() == n);

@@ -9,7 +9,7 @@ use crate::grid::Boundary;
 use crate::real::Real;
 use crate::rhs::{CHUNK, ChunkIn, neighbour_sums};
 
-use super::stage::{Role, Sweep, comp_span};
+use super::stage::{ChunkScratch, Role, Sweep, comp_span};
 use super::{MAX_STAGES, Method};
 
 impl<T: Real> Sweep<'_, T> {
@@ -53,8 +53,7 @@ impl<T: Real> Sweep<'_, T> {
         let lag = |s: usize| (s * reach) as isize;
         let first = ranges[0].start;
         let end = ranges[stages - 1].end + lag(stages - 1);
-        let mut nsum = [T::ZERO; CHUNK];
-        let mut nsum_ei = [T::ZERO; CHUNK];
+        let mut chunk = ChunkScratch::new();
         for j in first..end {
             for (s, range) in ranges.iter().enumerate().take(stages) {
                 let v = j - lag(s);
@@ -65,7 +64,7 @@ impl<T: Real> Sweep<'_, T> {
                         s,
                         v,
                         rows.start,
-                        (&mut nsum, &mut nsum_ei),
+                        &mut chunk,
                         rings,
                         (&mut *out.0, &mut *out.1),
                         (&mut *comp.0, &mut *comp.1),
@@ -84,7 +83,7 @@ impl<T: Real> Sweep<'_, T> {
         s: usize,
         v: isize,
         block_start: usize,
-        nsum: (&mut [T; CHUNK], &mut [T; CHUNK]),
+        chunk: &mut ChunkScratch<T>,
         rings: &mut Rings<T>,
         out: (&mut [T], &mut [T]),
         comp: (&mut [T], &mut [T]),
@@ -138,11 +137,17 @@ impl<T: Real> Sweep<'_, T> {
         };
         let two = self.coupler.has_two_sums();
         let state = p * cols;
+        let ChunkScratch {
+            nsum,
+            nsum_ei,
+            drive,
+            h_in,
+        } = chunk;
         let mut c0 = 0;
         while c0 < cols {
             let len = CHUNK.min(cols - c0);
             let span = c0..c0 + len;
-            let (ns, ns_ei) = (&mut nsum.0[..len], &mut nsum.1[..len]);
+            let (ns, ns_ei) = (&mut nsum[..len], &mut nsum_ei[..len]);
             if self.coupler.is_nearest() {
                 let (up, down) = (window.at(-1), window.at(1));
                 neighbour_sums(grid.boundary, up, down, input_e, c0, ns);
@@ -157,8 +162,8 @@ impl<T: Real> Sweep<'_, T> {
                     nsum_ei: if two { ns_ei } else { ns },
                     e: &input_e[span.clone()],
                     i: &input_i[span.clone()],
-                    drive: &self.drive[cells.clone()],
-                    h_in: &self.h_in[cells.clone()],
+                    drive: self.drive.span(cells.clone(), drive),
+                    h_in: self.h_in.span(cells.clone(), h_in),
                 },
                 (&self.y_e[cells.clone()], &self.y_i[cells]),
                 (&mut acc_e[span.clone()], &mut acc_i[span.clone()]),

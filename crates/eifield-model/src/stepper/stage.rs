@@ -5,6 +5,7 @@
 use crate::coupling::Coupler;
 use crate::fastmath::MulAdd;
 use crate::grid::Grid;
+use crate::per_cell::Cells;
 use crate::real::Real;
 use crate::rhs::{CHUNK, ChunkIn, Coeffs, kernel_each};
 use crate::simd::{RowSumsFn, SumsFn};
@@ -177,12 +178,32 @@ pub(crate) fn comp_span<'a, T: Real>(
     }
 }
 
+/// A chunk's scratch: its coupling sums, and its drives where they have to
+/// be put together ([`Cells::span`]).
+pub(crate) struct ChunkScratch<T> {
+    pub(crate) nsum: [T; CHUNK],
+    pub(crate) nsum_ei: [T; CHUNK],
+    pub(crate) drive: [T; CHUNK],
+    pub(crate) h_in: [T; CHUNK],
+}
+
+impl<T: Real> ChunkScratch<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            nsum: [T::ZERO; CHUNK],
+            nsum_ei: [T::ZERO; CHUNK],
+            drive: [T::ZERO; CHUNK],
+            h_in: [T::ZERO; CHUNK],
+        }
+    }
+}
+
 /// The read-only inputs shared by the stages of one step.
 pub(crate) struct Sweep<'a, T> {
     pub(crate) coupler: &'a Coupler,
     pub(crate) coeffs: &'a Coeffs,
-    pub(crate) drive: &'a [T],
-    pub(crate) h_in: &'a [T],
+    pub(crate) drive: Cells<'a, T>,
+    pub(crate) h_in: Cells<'a, T>,
     /// The state at the start of the step.
     pub(crate) y_e: &'a [T],
     /// The state at the start of the step.
@@ -220,6 +241,7 @@ impl<T: Real> Sweep<'_, T> {
         let two = self.coupler.has_two_sums();
         let mut nsum = [T::ZERO; CHUNK];
         let mut nsum_ei = [T::ZERO; CHUNK];
+        let (mut drive, mut h_in) = ([T::ZERO; CHUNK], [T::ZERO; CHUNK]);
         let mut g0 = 0;
         while g0 < n {
             let len = CHUNK.min(n - g0);
@@ -242,8 +264,8 @@ impl<T: Real> Sweep<'_, T> {
                     nsum_ei: if two { &nsum_ei[..len] } else { &nsum[..len] },
                     e: &x.0[span.clone()],
                     i: &x.1[span.clone()],
-                    drive: &self.drive[span.clone()],
-                    h_in: &self.h_in[span.clone()],
+                    drive: self.drive.span(span.clone(), &mut drive),
+                    h_in: self.h_in.span(span.clone(), &mut h_in),
                 },
                 (&self.y_e[span.clone()], &self.y_i[span.clone()]),
                 (acc_e, acc_i),
