@@ -115,8 +115,13 @@ impl SingleLattice {
     fn refresh_state(&mut self) {
         widen_into(&self.engine.e, &mut self.e);
         widen_into(&self.engine.i, &mut self.i);
-        self.drive.clear();
-        self.drive.extend(self.engine.drive().iter().map(f64::from));
+        match self.engine.drive() {
+            Cells::Each(drive) => widen_into(drive, &mut self.drive),
+            drive => {
+                self.drive.clear();
+                self.drive.extend(drive.iter().map(f64::from));
+            }
+        }
     }
 
     /// Copies the inhibitory drive.

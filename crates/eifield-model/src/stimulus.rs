@@ -242,30 +242,24 @@ impl Inputs {
         self.noise.is_some()
     }
 
-    /// Without noise, the drive differs from `h_ex` only at the driven
-    /// cells: their whole drive at `t`, as [`Inputs::fill_drive`] computes
-    /// it, into `out` as `(cell, drive)` sorted by cell. With noise, every
-    /// cell's (then `out` lists them all; use [`Inputs::fill_drive`]).
-    pub fn fill_driven<T: Real>(&mut self, t: f64, h_ex: &[f64], out: &mut Vec<(usize, T)>) {
-        let noise = noise_at(&mut self.noise, t);
+    /// Without noise (the caller checks [`Inputs::has_noise`]), the drive
+    /// differs from `h_ex` only at the driven cells: their whole drive at
+    /// `t`, as [`Inputs::fill_drive`] computes it, into `out` as
+    /// `(cell, drive)` sorted by cell.
+    pub(crate) fn fill_driven<T: Real>(&self, t: f64, h_ex: &[f64], out: &mut Vec<(usize, T)>) {
+        debug_assert!(!self.has_noise(), "with noise every cell's drive moves");
+        // The cells of [`Inputs::driven_cells`], listed in `out` itself so
+        // that nothing is allocated once it has grown.
         out.clear();
-        if noise.is_some() {
-            out.extend((0..h_ex.len()).map(|cell| {
-                let v = cell_drive(&self.pulses, &self.perturbations, noise, h_ex, cell, t);
-                (cell, T::of(v))
-            }));
-            return;
-        }
         let cells = self.pulses.iter().map(|p| p.cell);
         let cells = cells.chain(self.perturbations.iter().map(|p| p.cell));
-        for cell in cells {
-            if out.iter().any(|c| c.0 == cell) {
-                continue;
-            }
-            let v = cell_drive(&self.pulses, &self.perturbations, None, h_ex, cell, t);
-            out.push((cell, T::of(v)));
-        }
+        out.extend(cells.map(|cell| (cell, T::ZERO)));
         out.sort_unstable_by_key(|c| c.0);
+        out.dedup_by_key(|c| c.0);
+        for (cell, drive) in out.iter_mut() {
+            let v = cell_drive(&self.pulses, &self.perturbations, None, h_ex, *cell, t);
+            *drive = T::of(v);
+        }
     }
 
     /// Replaces the pulse trains with a scene's stimuli (on a grid with `cols` columns).
