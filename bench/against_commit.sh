@@ -6,7 +6,8 @@
 # one's median cell-steps/s and the ratio now / then (with its range over the
 # rounds). Alternating keeps a noisy machine from favouring either.
 # Usage: bench/against_commit.sh REV [SIDE ...]   (default sides: 256 1024)
-# SECONDS_PER_RUN sets the time per measurement (default 1.5).
+# SECONDS_PER_RUN sets the time per measurement (default 1.5); PRECISION=f32
+# measures the single-precision engine (default f64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ]; then
@@ -34,17 +35,26 @@ cargo build --release --quiet -p eifield-model --example engine_speed
 then_bin=$then_dir/target/release/examples/engine_speed
 now_bin=target/release/examples/engine_speed
 
-python3 - "$then_bin" "$now_bin" "$rounds" "$seconds" "${sides[@]}" <<'PY'
+precision=${PRECISION:-f64}
+case $precision in f32 | f64) ;; *)
+    echo "PRECISION must be f32 or f64, not '$precision'" >&2
+    exit 2
+    ;;
+esac
+echo "precision: $precision" >&2
+
+python3 - "$then_bin" "$now_bin" "$rounds" "$seconds" "$precision" "${sides[@]}" <<'PY'
 import os, re, statistics, subprocess, sys
-then_bin, now_bin, rounds, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-sides = [int(s) for s in sys.argv[5:]]
+then_bin, now_bin, rounds, seconds, precision = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
+                                                 sys.argv[4], sys.argv[5])
+sides = [int(s) for s in sys.argv[6:]]
 cores = os.cpu_count() or 1
 cases = [(side, threads) for side in sides for threads in sorted({1, cores})]
 rates = {}
 for round_ in range(1, rounds + 1):
     for side, threads in cases:
         for name, binary in (("then", then_bin), ("now", now_bin)):
-            out = subprocess.run([binary, str(side), seconds, str(threads)], check=True,
+            out = subprocess.run([binary, str(side), seconds, str(threads), precision], check=True,
                                  capture_output=True, text=True).stdout
             rate = float(re.search(r"cell_steps_per_s=(\S+)", out).group(1))
             rates.setdefault((side, threads, name), []).append(rate)

@@ -28,15 +28,16 @@ for scene in $scenes; do
         "$bin" run "$scene" --out "$work/$scene-$precision" --backend cpu \
             --precision "$precision" --quiet 2>/dev/null
     done
-    # The resolved scene with the step 10 % shorter.
-    python3 - "$work/$scene-f64/scene.ron" "$work/$scene-short.ron" <<'PY'
+    # The resolved scene with the step 10 % shorter, beside it (its large
+    # arrays are files named relative to it).
+    python3 - "$work/$scene-f64/scene.ron" "$work/$scene-f64/short.ron" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 text, count = re.subn(r"(integrator: \w+\(\s*dt: )([0-9.eE+-]+)", lambda m: f"{m.group(1)}{float(m.group(2)) * 0.9!r}", text)
 assert count == 1, "one integrator step"
 open(sys.argv[2], "w").write(text)
 PY
-    "$bin" run "$work/$scene-short.ron" --out "$work/$scene-short" --backend cpu --quiet
+    "$bin" run "$work/$scene-f64/short.ron" --out "$work/$scene-short" --backend cpu --quiet
 done
 python3 - "$work" $scenes <<'PY'
 import json, sys
