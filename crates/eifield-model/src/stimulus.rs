@@ -251,9 +251,7 @@ impl Inputs {
         // The cells of [`Inputs::driven_cells`], listed in `out` itself so
         // that nothing is allocated once it has grown.
         out.clear();
-        let cells = self.pulses.iter().map(|p| p.cell);
-        let cells = cells.chain(self.perturbations.iter().map(|p| p.cell));
-        out.extend(cells.map(|cell| (cell, T::ZERO)));
+        out.extend(self.stimulated_cells().map(|cell| (cell, T::ZERO)));
         out.sort_unstable_by_key(|c| c.0);
         out.dedup_by_key(|c| c.0);
         for (cell, drive) in out.iter_mut() {
@@ -312,15 +310,17 @@ impl Inputs {
     /// The cells whose drive pulse trains or perturbations change, each once,
     /// in increasing order (noise reaches every cell and is not listed).
     pub fn driven_cells(&self) -> Vec<usize> {
-        let mut cells: Vec<usize> = self
-            .pulses
-            .iter()
-            .map(|p| p.cell)
-            .chain(self.perturbations.iter().map(|p| p.cell))
-            .collect();
+        let mut cells: Vec<usize> = self.stimulated_cells().collect();
         cells.sort_unstable();
         cells.dedup();
         cells
+    }
+
+    /// The cell of every pulse train and perturbation, in their order
+    /// (repeats included).
+    fn stimulated_cells(&self) -> impl Iterator<Item = usize> + '_ {
+        let pulses = self.pulses.iter().map(|p| p.cell);
+        pulses.chain(self.perturbations.iter().map(|p| p.cell))
     }
 
     /// The total excitatory drive at time `t` of the listed `cells` only,
