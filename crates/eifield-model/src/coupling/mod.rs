@@ -443,6 +443,7 @@ fn row_pieces(
 
 /// The physical row of a row index that may lie past the edges, or `None`
 /// past an open edge.
+#[inline(always)]
 pub(crate) fn physical_row(grid: &Grid, v: isize) -> Option<usize> {
     let rows = grid.rows as isize;
     match grid.boundary {

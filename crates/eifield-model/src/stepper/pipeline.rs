@@ -107,22 +107,35 @@ impl<T: Real> Sweep<'_, T> {
         let (read_e, write_e) = x_e.split_at_mut(split);
         let (read_i, write_i) = x_i.split_at_mut(split);
         let (read_e, read_i) = (&*read_e, &*read_i);
-        let (input_e, input_i, window) = if s == 0 {
-            (
-                row_at(self.y_e, p, cols),
-                row_at(self.y_i, p, cols),
-                RowWindow::around(grid, self.y_e, v, reach),
-            )
+        let base = s.saturating_sub(1) * ring;
+        let (input_e, input_i) = if s == 0 {
+            (row_at(self.y_e, p, cols), row_at(self.y_i, p, cols))
         } else {
-            let base = (s - 1) * ring;
             (
                 row_at(read_e, base + slot_of(v), cols),
                 row_at(read_i, base + slot_of(v), cols),
-                RowWindow::from_fn(reach, |d| {
-                    physical_row(grid, v + d).map(|_| row_at(read_e, base + slot_of(v + d), cols))
-                }),
             )
         };
+        // The input's E row `d` rows below `v` (above where negative).
+        let e_row = |d: isize| {
+            physical_row(grid, v + d).map(|q| {
+                if s == 0 {
+                    row_at(self.y_e, q, cols)
+                } else {
+                    row_at(read_e, base + slot_of(v + d), cols)
+                }
+            })
+        };
+        // The 4-neighbour stencil needs the rows above and below; other
+        // kernels a window of rows (built only for them: it is a few
+        // hundred bytes, per row of every stage).
+        let nearest = self.coupler.is_nearest();
+        let (up, down) = if nearest {
+            (e_row(-1), e_row(1))
+        } else {
+            (None, None)
+        };
+        let window = (!nearest).then(|| RowWindow::from_fn(reach, e_row));
         let slot = slot_of(v) * cols..(slot_of(v) + 1) * cols;
         let (acc_e, acc_i) = (&mut acc_e[slot.clone()], &mut acc_i[slot.clone()]);
         // Only the last stage (on the block's own rows) writes the new state
@@ -148,11 +161,9 @@ impl<T: Real> Sweep<'_, T> {
             let len = CHUNK.min(cols - c0);
             let span = c0..c0 + len;
             let (ns, ns_ei) = (&mut nsum[..len], &mut nsum_ei[..len]);
-            if self.coupler.is_nearest() {
-                let (up, down) = (window.at(-1), window.at(1));
-                neighbour_sums(grid.boundary, up, down, input_e, c0, ns);
-            } else {
-                (self.row_sums)(self.coupler, &window, c0, ns, ns_ei, scratch);
+            match &window {
+                None => neighbour_sums(grid.boundary, up, down, input_e, c0, ns),
+                Some(window) => (self.row_sums)(self.coupler, window, c0, ns, ns_ei, scratch),
             }
             let cells = state + c0..state + c0 + len;
             role.kernel_and_apply::<M, T>(
