@@ -168,10 +168,10 @@ pub fn neighbour_sums<T: Real>(
     // Interior columns of the row: both horizontal neighbours exist.
     let lo = c0.max(1);
     let hi = c1.min(cols.saturating_sub(1));
-    match (up, down) {
-        // Both vertical neighbours (every row but an open edge's): the
-        // interior in one pass, `(up + down) + (left + right)`, the same
-        // sum in the same order as the general case below.
+    // With both vertical neighbours (every row but an open edge's) the
+    // interior takes one pass, `(up + down) + (left + right)`: the same
+    // additions in the same order as the two passes of the other cases.
+    let interior_done = match (up, down) {
         (Some(u), Some(d)) if lo < hi => {
             for c in (c0..lo).chain(hi..c1) {
                 out[c - c0] = u[c] + d[c];
@@ -182,24 +182,28 @@ pub fn neighbour_sums<T: Real>(
             for k in 0..interior.len() {
                 interior[k] = (u[k] + d[k]) + (left[k] + right[k]);
             }
+            true
         }
-        _ => {
-            match (up, down) {
-                (Some(u), Some(d)) => {
-                    for ((o, &a), &b) in out.iter_mut().zip(&u[c0..c1]).zip(&d[c0..c1]) {
-                        *o = a + b;
-                    }
-                }
-                (Some(x), None) | (None, Some(x)) => out.copy_from_slice(&x[c0..c1]),
-                (None, None) => out.fill(T::ZERO),
+        (Some(u), Some(d)) => {
+            for ((o, &a), &b) in out.iter_mut().zip(&u[c0..c1]).zip(&d[c0..c1]) {
+                *o = a + b;
             }
-            if lo < hi {
-                let left = &row[lo - 1..hi - 1];
-                let right = &row[lo + 1..hi + 1];
-                for ((o, &l), &r) in out[lo - c0..hi - c0].iter_mut().zip(left).zip(right) {
-                    *o += l + r;
-                }
-            }
+            false
+        }
+        (Some(x), None) | (None, Some(x)) => {
+            out.copy_from_slice(&x[c0..c1]);
+            false
+        }
+        (None, None) => {
+            out.fill(T::ZERO);
+            false
+        }
+    };
+    if !interior_done && lo < hi {
+        let left = &row[lo - 1..hi - 1];
+        let right = &row[lo + 1..hi + 1];
+        for ((o, &l), &r) in out[lo - c0..hi - c0].iter_mut().zip(left).zip(right) {
+            *o += l + r;
         }
     }
     // The first and last column of the row, if in this chunk.
