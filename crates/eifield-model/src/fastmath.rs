@@ -13,7 +13,10 @@
 //! `n` every term is well away from cancelling. The code works with
 //! `h = r/2 = |x| − n·ln2/2` and coefficients rescaled by powers of two (exact),
 //! which saves the doublings, and takes the denominator as the numerator
-//! plus `2(Q − p)`. One division, no branches: a loop over slices compiles
+//! plus `2(Q − p)`. Numerator and denominator are both divided by `2^n`
+//! (exact, so the quotient keeps every bit), which turns the multiplication
+//! by `2^n` into one by `1 − 2^-n` that the multiply-add takes for free.
+//! One division, no branches: a loop over slices compiles
 //! to SIMD code. [`tanh3`] shares one division among three arguments in f64
 //! (a double-precision division costs many multiply slots) and divides
 //! three times in f32 (see there). Every `a·b + c` goes through
@@ -143,8 +146,8 @@ impl MulAdd for Unfused {
 }
 
 /// `tanh(x) = num / den`, with `num` carrying the sign of `x` and
-/// `2 ≤ den < 2^66` in f64, `< 2^30` in f32 (so products of three
-/// denominators cannot overflow).
+/// `1 ≤ den < 5` (so products of three denominators can neither overflow
+/// nor underflow).
 #[inline(always)]
 fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
     let k = T::TANH;
@@ -160,8 +163,8 @@ fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
     let h2 = h * h;
     let p = k.two_p;
     let q = k.q;
-    // 2^n (0 ≤ n ≤ 64) from the bit pattern of the shifted value.
-    let scale = T::power_of_two_from_shifted(shifted);
+    // 2^-n (0 ≤ n ≤ 64) from the bit pattern of the shifted value.
+    let inv_scale = T::inverse_power_of_two_from_shifted(shifted);
     let (two_p, d) = if p[0] == T::ZERO {
         // The f32 form, one degree lower in both, in fewer dependent steps
         // (two more operations): the f32 kernel waits on its chains of
@@ -180,16 +183,22 @@ fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
             ),
         )
     } else {
-        let two_p = h * M::mul_add(M::mul_add(p[0], h2, p[1]), h2, p[2]);
+        // p itself from the halved coefficients (exact but for subnormal
+        // h, where tanh(x) = x anyway), so that `2p` and
+        // `Q − p` are additions, which run beside the multiplications.
+        let half = T::of(0.5);
+        let p = h * M::mul_add(M::mul_add(half * p[0], h2, half * p[1]), h2, half * p[2]);
         let q = M::mul_add(M::mul_add(M::mul_add(q[0], h2, q[1]), h2, q[2]), h2, q[3]);
-        // Q − p, exactly as a subtraction would round it.
-        (two_p, M::mul_add(T::of(-0.5), two_p, q))
+        (p + p, q - p)
     };
-    let num = M::mul_add(scale - one, d, scale * two_p);
+    // The fraction divided by 2^n, which changes no bit of the quotient
+    // (scaling by a power of two is exact and commutes with rounding) and
+    // saves the multiplication by 2^n: `num = (1 − 2^-n)·(Q − p) + 2p`.
+    let num = M::mul_add(one - inv_scale, d, two_p);
     // Both terms are positive: no cancellation. The denominator from the
     // rounded numerator keeps the quotient unbiased (in f32 an independent
     // `(2^n + 1)(Q − p) + 2^n·2p` leans by 0.17 ulp above |x| = 4).
-    let den = M::mul_add(T::of(2.0), d, num);
+    let den = M::mul_add(inv_scale + inv_scale, d, num);
     // Division is odd in its numerator, so the sign can go on before it.
     (num.copysign(x), den)
 }
@@ -281,6 +290,94 @@ mod tests {
         // `f64::mul_add` is the correctly rounded FMA wherever it runs.
         let pairs = points.iter().map(|&x| (x, tanh::<Fused, f64>(x)));
         assert_within_tolerance("tanh with FMA", worst(pairs));
+    }
+
+    /// The fraction in its direct form, `(2^n − 1)(Q − p) + 2^n·2p` over
+    /// `2(Q − p)` plus that, with `2p` from the unhalved coefficients: what
+    /// [`tanh_fraction`] computes, times 2^n.
+    fn direct_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
+        let k = T::TANH;
+        let one = T::of(1.0);
+        let z = x.abs();
+        let z = if z > k.saturation { k.saturation } else { z };
+        let shifted = M::mul_add(z, k.two_log2_e, k.rounding_shifter);
+        let n = shifted - k.rounding_shifter;
+        let h = M::reduce(n, z);
+        let h2 = h * h;
+        let (p, q) = (k.two_p, k.q);
+        let scale = T::power_of_two_from_shifted(shifted);
+        let (two_p, d) = if p[0] == T::ZERO {
+            let half = T::of(-0.5);
+            (
+                M::mul_add(h * p[1], h2, h * p[2]),
+                M::mul_add(
+                    h2,
+                    M::mul_add(half * p[1], h, q[2]),
+                    M::mul_add(half * p[2], h, q[3]),
+                ),
+            )
+        } else {
+            let two_p = h * M::mul_add(M::mul_add(p[0], h2, p[1]), h2, p[2]);
+            let q = M::mul_add(M::mul_add(M::mul_add(q[0], h2, q[1]), h2, q[2]), h2, q[3]);
+            (two_p, M::mul_add(T::of(-0.5), two_p, q))
+        };
+        let num = M::mul_add(scale - one, d, scale * two_p);
+        let den = M::mul_add(T::of(2.0), d, num);
+        (num.copysign(x), den)
+    }
+
+    /// [`tanh3`] of the direct fractions.
+    fn direct_tanh3<M: MulAdd, T: Real>(a: T, b: T, c: T) -> [T; 3] {
+        let (na, da) = direct_fraction::<M, T>(a);
+        let (nb, db) = direct_fraction::<M, T>(b);
+        let (nc, dc) = direct_fraction::<M, T>(c);
+        if T::PRECISION == Precision::F32 {
+            return [na / da, nb / db, nc / dc];
+        }
+        let dab = da * db;
+        let r = T::of(1.0) / (dab * dc);
+        let rab = r * dc;
+        [na * db * rab, nb * da * rab, nc * dab * r]
+    }
+
+    /// Dividing numerator and denominator by 2^n changes no bit of the
+    /// quotients, one at a time or three sharing a division: every normal
+    /// input in both precisions, with and without FMA.
+    #[test]
+    fn the_scaled_fraction_gives_the_bits_of_the_direct_form() {
+        let points: Vec<f64> = sweep()
+            .into_iter()
+            .filter(|x| x.abs() >= f64::MIN_POSITIVE)
+            .collect();
+        let len = points.len();
+        for (k, &x) in points.iter().enumerate() {
+            // Beside companions from elsewhere in the sweep, for the shared division.
+            let (y, z) = (points[(k * 7 + 13) % len], points[(k * 31 + len / 2) % len]);
+            same_bits::<Fused, f64>("f64 with FMA", [x, y, z]);
+            same_bits::<Unfused, f64>("f64", [x, y, z]);
+            let [x, y, z] = [x, y, z].map(|v| v as f32);
+            if [x, y, z].iter().all(|v| v.abs() >= f32::MIN_POSITIVE) {
+                same_bits::<Fused, f32>("f32 with FMA", [x, y, z]);
+                same_bits::<Unfused, f32>("f32", [x, y, z]);
+            }
+        }
+    }
+
+    fn same_bits<M: MulAdd, T: Real>(what: &str, [x, y, z]: [T; 3]) {
+        let bits = |v: T| v.to_f64().to_bits();
+        let direct = direct_tanh3::<M, T>(x, y, z);
+        let (num, den) = direct_fraction::<M, T>(x);
+        assert_eq!(
+            bits(tanh::<M, T>(x)),
+            bits(num / den),
+            "{what}: tanh({x:?})"
+        );
+        let got = tanh3::<M, T>(x, y, z);
+        assert_eq!(
+            got.map(bits),
+            direct.map(bits),
+            "{what}: tanh3({x:?}, {y:?}, {z:?})"
+        );
     }
 
     #[test]

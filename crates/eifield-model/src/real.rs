@@ -58,6 +58,8 @@ pub trait Real:
     /// `shifted = n + TANH.rounding_shifter` (wrapping integer arithmetic on
     /// the bit pattern; vectorises on every SIMD level).
     fn power_of_two_from_shifted(shifted: Self) -> Self;
+    /// `2^-n` for the same `shifted` (see [`Real::power_of_two_from_shifted`]).
+    fn inverse_power_of_two_from_shifted(shifted: Self) -> Self;
 }
 
 /// The constants of the branch-free tanh for one float type.
@@ -124,6 +126,13 @@ impl Real for f64 {
         let to_exponent = BIAS.wrapping_sub(Self::TANH.rounding_shifter.to_bits());
         f64::from_bits(shifted.to_bits().wrapping_add(to_exponent) << MANTISSA_BITS)
     }
+    #[inline(always)]
+    fn inverse_power_of_two_from_shifted(shifted: Self) -> Self {
+        const BIAS: u64 = 1023;
+        const MANTISSA_BITS: u32 = 52;
+        let from_exponent = BIAS.wrapping_add(Self::TANH.rounding_shifter.to_bits());
+        f64::from_bits(from_exponent.wrapping_sub(shifted.to_bits()) << MANTISSA_BITS)
+    }
 }
 
 impl Real for f32 {
@@ -166,6 +175,13 @@ impl Real for f32 {
         const MANTISSA_BITS: u32 = 23;
         let to_exponent = BIAS.wrapping_sub(Self::TANH.rounding_shifter.to_bits());
         f32::from_bits(shifted.to_bits().wrapping_add(to_exponent) << MANTISSA_BITS)
+    }
+    #[inline(always)]
+    fn inverse_power_of_two_from_shifted(shifted: Self) -> Self {
+        const BIAS: u32 = 127;
+        const MANTISSA_BITS: u32 = 23;
+        let from_exponent = BIAS.wrapping_add(Self::TANH.rounding_shifter.to_bits());
+        f32::from_bits(from_exponent.wrapping_sub(shifted.to_bits()) << MANTISSA_BITS)
     }
 }
 
