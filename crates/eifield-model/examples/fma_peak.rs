@@ -39,6 +39,7 @@ macro_rules! peak_of {
             let mut sum = 0.0;
             for x in acc.into_iter().chain([quotient]) {
                 let mut lanes = [0.0 as $t; $lanes];
+                // SAFETY: `lanes` holds exactly one vector.
                 unsafe { $store(lanes.as_mut_ptr(), x) };
                 sum += lanes.iter().map(|&v| v as f64).sum::<f64>();
             }

@@ -305,7 +305,8 @@ mod tests {
         let h = M::reduce(n, z);
         let h2 = h * h;
         let (p, q) = (k.two_p, k.q);
-        let scale = T::power_of_two_from_shifted(shifted);
+        // 2^n, exactly.
+        let scale = one / T::inverse_power_of_two_from_shifted(shifted);
         let (two_p, d) = if p[0] == T::ZERO {
             let half = T::of(-0.5);
             (

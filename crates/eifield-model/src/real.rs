@@ -54,11 +54,9 @@ pub trait Real:
     fn copysign(self, sign: Self) -> Self;
     /// Neither infinite nor NaN.
     fn is_finite(self) -> bool;
-    /// `2^n` for the whole number `n` held in the low mantissa bits of
-    /// `shifted = n + TANH.rounding_shifter` (wrapping integer arithmetic on
-    /// the bit pattern; vectorises on every SIMD level).
-    fn power_of_two_from_shifted(shifted: Self) -> Self;
-    /// `2^-n` for the same `shifted` (see [`Real::power_of_two_from_shifted`]).
+    /// `2^-n` for the whole number `0 ≤ n ≤ 64` held in the low mantissa
+    /// bits of `shifted = n + TANH.rounding_shifter` (wrapping integer
+    /// arithmetic on the bit pattern; vectorises on every SIMD level).
     fn inverse_power_of_two_from_shifted(shifted: Self) -> Self;
 }
 
@@ -120,13 +118,6 @@ impl Real for f64 {
         f64::is_finite(self)
     }
     #[inline(always)]
-    fn power_of_two_from_shifted(shifted: Self) -> Self {
-        const BIAS: u64 = 1023;
-        const MANTISSA_BITS: u32 = 52;
-        let to_exponent = BIAS.wrapping_sub(Self::TANH.rounding_shifter.to_bits());
-        f64::from_bits(shifted.to_bits().wrapping_add(to_exponent) << MANTISSA_BITS)
-    }
-    #[inline(always)]
     fn inverse_power_of_two_from_shifted(shifted: Self) -> Self {
         const BIAS: u64 = 1023;
         const MANTISSA_BITS: u32 = 52;
@@ -168,13 +159,6 @@ impl Real for f32 {
     #[inline(always)]
     fn is_finite(self) -> bool {
         f32::is_finite(self)
-    }
-    #[inline(always)]
-    fn power_of_two_from_shifted(shifted: Self) -> Self {
-        const BIAS: u32 = 127;
-        const MANTISSA_BITS: u32 = 23;
-        let to_exponent = BIAS.wrapping_sub(Self::TANH.rounding_shifter.to_bits());
-        f32::from_bits(shifted.to_bits().wrapping_add(to_exponent) << MANTISSA_BITS)
     }
     #[inline(always)]
     fn inverse_power_of_two_from_shifted(shifted: Self) -> Self {
