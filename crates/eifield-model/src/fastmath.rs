@@ -145,13 +145,12 @@ impl MulAdd for Unfused {
     }
 }
 
-/// `tanh(x) = num / den`, with `num` carrying the sign of `x` and
-/// `1 ≤ den < 5` (so products of three denominators can neither overflow
-/// nor underflow).
+/// The reduced argument of `tanh(x)`: the shifted value that holds the
+/// whole number `n` (see [`Real::inverse_power_of_two_from_shifted`]),
+/// `h = |x| − n·ln2/2` and `h²`.
 #[inline(always)]
-fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
+fn reduced<M: MulAdd, T: Real>(x: T) -> (T, T, T) {
     let k = T::TANH;
-    let one = T::of(1.0);
     // A comparison (not `min`) so that NaN propagates.
     let z = x.abs();
     let z = if z > k.saturation { k.saturation } else { z };
@@ -160,28 +159,44 @@ fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
     let n = shifted - k.rounding_shifter;
     // h = r/2 = z − n·ln2/2.
     let h = M::reduce(n, z);
-    let h2 = h * h;
+    (shifted, h, h * h)
+}
+
+/// `(2p, Q − p)` in the f32 form, one degree lower in both, in fewer
+/// dependent steps (two more operations): the f32 kernel waits on its
+/// chains of dependent operations more than on the arithmetic units, so
+/// `2p = 4h + (16/60)·h·h²` and `Q − p = (2 − 2h) + h²·(4/5 − (8/60)·h)`
+/// each take one multiply-add after `h²` instead of Horner's sequence (the
+/// constant products fold at compile time). Its mean error stays at
+/// Horner's (a few hundredths of an ulp).
+#[inline(always)]
+fn short_form<M: MulAdd, T: Real>(h: T, h2: T) -> (T, T) {
+    let (p, q) = (T::TANH.two_p, T::TANH.q);
+    let half = T::of(-0.5);
+    (
+        M::mul_add(h * p[1], h2, h * p[2]),
+        M::mul_add(
+            h2,
+            M::mul_add(half * p[1], h, q[2]),
+            M::mul_add(half * p[2], h, q[3]),
+        ),
+    )
+}
+
+/// `tanh(x) = num / den`, with `num` carrying the sign of `x` and
+/// `1 ≤ den < 5` (so products of three denominators can neither overflow
+/// nor underflow).
+#[inline(always)]
+fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
+    let k = T::TANH;
+    let one = T::of(1.0);
+    let (shifted, h, h2) = reduced::<M, T>(x);
     let p = k.two_p;
     let q = k.q;
     // 2^-n (0 ≤ n ≤ 64) from the bit pattern of the shifted value.
     let inv_scale = T::inverse_power_of_two_from_shifted(shifted);
     let (two_p, d) = if p[0] == T::ZERO {
-        // The f32 form, one degree lower in both, in fewer dependent steps
-        // (two more operations): the f32 kernel waits on its chains of
-        // dependent operations more than on the arithmetic units, so
-        // `2p = 4h + (16/60)·h·h²` and `Q − p = (2 − 2h) + h²·(4/5 − (8/60)·h)`
-        // each take one multiply-add after `h²` instead of Horner's
-        // sequence (the constant products fold at compile time). Its mean
-        // error stays at Horner's (a few hundredths of an ulp).
-        let half = T::of(-0.5);
-        (
-            M::mul_add(h * p[1], h2, h * p[2]),
-            M::mul_add(
-                h2,
-                M::mul_add(half * p[1], h, q[2]),
-                M::mul_add(half * p[2], h, q[3]),
-            ),
-        )
+        short_form::<M, T>(h, h2)
     } else {
         // p itself from the halved coefficients (exact but for subnormal
         // h, where tanh(x) = x anyway), so that `2p` and
@@ -222,9 +237,12 @@ pub fn tanh<M: MulAdd, T: Real>(x: T) -> T {
 /// from 3.0e-7 to 1.9e-7.
 #[inline(always)]
 pub fn tanh3<M: MulAdd, T: Real>(a: T, b: T, c: T) -> [T; 3] {
-    let (na, da) = tanh_fraction::<M, T>(a);
-    let (nb, db) = tanh_fraction::<M, T>(b);
-    let (nc, dc) = tanh_fraction::<M, T>(c);
+    quotients([a, b, c].map(tanh_fraction::<M, T>))
+}
+
+/// The three quotients of [`tanh3`] from their fractions `(num, den)`.
+#[inline(always)]
+fn quotients<T: Real>([(na, da), (nb, db), (nc, dc)]: [(T, T); 3]) -> [T; 3] {
     if T::PRECISION == Precision::F32 {
         return [na / da, nb / db, nc / dc];
     }
@@ -296,27 +314,13 @@ mod tests {
     /// `2(Q − p)` plus that, with `2p` from the unhalved coefficients: what
     /// [`tanh_fraction`] computes, times 2^n.
     fn direct_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
-        let k = T::TANH;
         let one = T::of(1.0);
-        let z = x.abs();
-        let z = if z > k.saturation { k.saturation } else { z };
-        let shifted = M::mul_add(z, k.two_log2_e, k.rounding_shifter);
-        let n = shifted - k.rounding_shifter;
-        let h = M::reduce(n, z);
-        let h2 = h * h;
-        let (p, q) = (k.two_p, k.q);
+        let (shifted, h, h2) = reduced::<M, T>(x);
+        let (p, q) = (T::TANH.two_p, T::TANH.q);
         // 2^n, exactly.
         let scale = one / T::inverse_power_of_two_from_shifted(shifted);
         let (two_p, d) = if p[0] == T::ZERO {
-            let half = T::of(-0.5);
-            (
-                M::mul_add(h * p[1], h2, h * p[2]),
-                M::mul_add(
-                    h2,
-                    M::mul_add(half * p[1], h, q[2]),
-                    M::mul_add(half * p[2], h, q[3]),
-                ),
-            )
+            short_form::<M, T>(h, h2)
         } else {
             let two_p = h * M::mul_add(M::mul_add(p[0], h2, p[1]), h2, p[2]);
             let q = M::mul_add(M::mul_add(M::mul_add(q[0], h2, q[1]), h2, q[2]), h2, q[3]);
@@ -325,20 +329,6 @@ mod tests {
         let num = M::mul_add(scale - one, d, scale * two_p);
         let den = M::mul_add(T::of(2.0), d, num);
         (num.copysign(x), den)
-    }
-
-    /// [`tanh3`] of the direct fractions.
-    fn direct_tanh3<M: MulAdd, T: Real>(a: T, b: T, c: T) -> [T; 3] {
-        let (na, da) = direct_fraction::<M, T>(a);
-        let (nb, db) = direct_fraction::<M, T>(b);
-        let (nc, dc) = direct_fraction::<M, T>(c);
-        if T::PRECISION == Precision::F32 {
-            return [na / da, nb / db, nc / dc];
-        }
-        let dab = da * db;
-        let r = T::of(1.0) / (dab * dc);
-        let rab = r * dc;
-        [na * db * rab, nb * da * rab, nc * dab * r]
     }
 
     /// Dividing numerator and denominator by 2^n changes no bit of the
@@ -366,7 +356,7 @@ mod tests {
 
     fn same_bits<M: MulAdd, T: Real>(what: &str, [x, y, z]: [T; 3]) {
         let bits = |v: T| v.to_f64().to_bits();
-        let direct = direct_tanh3::<M, T>(x, y, z);
+        let direct = quotients([x, y, z].map(direct_fraction::<M, T>));
         let (num, den) = direct_fraction::<M, T>(x);
         assert_eq!(
             bits(tanh::<M, T>(x)),
