@@ -38,7 +38,7 @@ use crate::capture::recording::{CaptureCommand, ScreenCapture};
 use crate::sim::probes::Raster;
 use crate::sim::session::Session;
 use crate::sim::stimulus::Perturb;
-use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock};
+use crate::sim::{ActiveScene, Lattice, Neighbours, SimClock, SimSystems};
 use crate::view::ViewSettings;
 use crate::view::gpu_feed::GpuSurfaceFeed;
 use crate::view::picking::{ClickSettings, Tool, ray_to_cell};
@@ -260,7 +260,8 @@ impl Plugin for ScriptPlugin {
             (follow_clicks, run_script)
                 .chain()
                 .in_set(ViewerSystems::Script),
-        );
+        )
+        .add_systems(FixedUpdate, follow_clicked_cells.in_set(SimSystems::Record));
     }
 }
 
@@ -280,6 +281,23 @@ fn follow_clicks(
     if script.frames > 0 {
         script.scene_changes += u64::from(scene.is_some_and(|s| s.is_changed()));
         script.view_changes += u64::from(view.is_some_and(|v| v.is_changed()));
+    }
+    max_of_clicked_cells(&mut script, &lattice);
+}
+
+/// Each clicked cell's largest E since its click, at every tick: a frame
+/// can hold many ticks (more on a loaded machine, whose frames are slow),
+/// and a short rise between two frames would go unseen. (A GPU engine's
+/// state is copied back at frames; [`follow_clicks`] sees those.)
+fn follow_clicked_cells(script: Option<ResMut<Script>>, lattice: Option<Res<Lattice>>) {
+    if let (Some(mut script), Some(lattice)) = (script, lattice) {
+        max_of_clicked_cells(&mut script, &lattice);
+    }
+}
+
+fn max_of_clicked_cells(script: &mut Script, lattice: &Lattice) {
+    if script.clicks.is_empty() {
+        return;
     }
     let state = lattice.state();
     for click in &mut script.clicks {
