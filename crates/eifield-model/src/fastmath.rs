@@ -32,6 +32,7 @@
 // The coefficients are kept digit for digit as Cephes publishes them.
 #![allow(clippy::excessive_precision)]
 
+use crate::lanes::Lanes;
 use crate::real::{Precision, Real, TanhConstants};
 
 /// Above this magnitude `tanh` is ±1 to double precision.
@@ -100,11 +101,16 @@ pub(crate) const F32_TANH: TanhConstants<f32> = TanhConstants {
 
 /// How `a·b + c` is evaluated.
 pub trait MulAdd {
+    /// Whether the kernel computes its cells a [`Real::Pack`] at a time
+    /// (two vectors whose chains of operations interleave, so that the
+    /// core has more of them to run at once), where the type has one.
+    const PACKS: bool = false;
+
     /// `a·b + c`.
-    fn mul_add<T: Real>(a: T, b: T, c: T) -> T;
+    fn mul_add<L: Lanes>(a: L, b: L, c: L) -> L;
 
     /// `z − n·ln2/2` for a whole `n` with `|n| ≤ 64`.
-    fn reduce<T: Real>(n: T, z: T) -> T;
+    fn reduce<L: Lanes>(n: L, z: L) -> L;
 }
 
 /// One rounding (an FMA instruction where the kernel is built for one).
@@ -112,7 +118,7 @@ pub struct Fused;
 
 impl MulAdd for Fused {
     #[inline(always)]
-    fn mul_add<T: Real>(a: T, b: T, c: T) -> T {
+    fn mul_add<L: Lanes>(a: L, b: L, c: L) -> L {
         a.fused_mul_add(b, c)
     }
 
@@ -122,8 +128,26 @@ impl MulAdd for Fused {
     /// under `n·2^(−n−53)`, below 1e-16 for every `n` (in f32 the same
     /// argument with 2^-26 gives a few ulp at most).
     #[inline(always)]
-    fn reduce<T: Real>(n: T, z: T) -> T {
-        (-n).fused_mul_add(T::TANH.half_ln2, z)
+    fn reduce<L: Lanes>(n: L, z: L) -> L {
+        (-n).fused_mul_add(L::splat(L::Scalar::TANH.half_ln2), z)
+    }
+}
+
+/// [`Fused`], with the kernel's cells computed in packs
+/// ([`MulAdd::PACKS`]): the AVX-512 level's code.
+pub struct FusedPacks;
+
+impl MulAdd for FusedPacks {
+    const PACKS: bool = true;
+
+    #[inline(always)]
+    fn mul_add<L: Lanes>(a: L, b: L, c: L) -> L {
+        Fused::mul_add(a, b, c)
+    }
+
+    #[inline(always)]
+    fn reduce<L: Lanes>(n: L, z: L) -> L {
+        Fused::reduce(n, z)
     }
 }
 
@@ -132,31 +156,31 @@ pub struct Unfused;
 
 impl MulAdd for Unfused {
     #[inline(always)]
-    fn mul_add<T: Real>(a: T, b: T, c: T) -> T {
+    fn mul_add<L: Lanes>(a: L, b: L, c: L) -> L {
         a * b + c
     }
 
     /// Cody–Waite: `n·LN2_HI/2` is exact (halving is), so only the small
     /// `n·LN2_LO/2` term rounds.
     #[inline(always)]
-    fn reduce<T: Real>(n: T, z: T) -> T {
-        let k = T::TANH;
-        (z - n * k.half_ln2_hi) - n * k.half_ln2_lo
+    fn reduce<L: Lanes>(n: L, z: L) -> L {
+        let k = L::Scalar::TANH;
+        (z - n * L::splat(k.half_ln2_hi)) - n * L::splat(k.half_ln2_lo)
     }
 }
 
 /// The reduced argument of `tanh(x)`: the shifted value that holds the
-/// whole number `n` (see [`Real::inverse_power_of_two_from_shifted`]),
+/// whole number `n` (see [`Lanes::inverse_power_of_two_from_shifted`]),
 /// `h = |x| − n·ln2/2` and `h²`.
 #[inline(always)]
-fn reduced<M: MulAdd, T: Real>(x: T) -> (T, T, T) {
-    let k = T::TANH;
+fn reduced<M: MulAdd, L: Lanes>(x: L) -> (L, L, L) {
+    let k = L::Scalar::TANH;
     // A comparison (not `min`) so that NaN propagates.
-    let z = x.abs();
-    let z = if z > k.saturation { k.saturation } else { z };
+    let z = x.abs().at_most(L::splat(k.saturation));
     // Any nearby integer works for the reduction; the shifter rounds to even.
-    let shifted = M::mul_add(z, k.two_log2_e, k.rounding_shifter);
-    let n = shifted - k.rounding_shifter;
+    let shifter = L::splat(k.rounding_shifter);
+    let shifted = M::mul_add(z, L::splat(k.two_log2_e), shifter);
+    let n = shifted - shifter;
     // h = r/2 = z − n·ln2/2.
     let h = M::reduce(n, z);
     (shifted, h, h * h)
@@ -170,15 +194,16 @@ fn reduced<M: MulAdd, T: Real>(x: T) -> (T, T, T) {
 /// constant products fold at compile time). Its mean error stays at
 /// Horner's (a few hundredths of an ulp).
 #[inline(always)]
-fn short_form<M: MulAdd, T: Real>(h: T, h2: T) -> (T, T) {
-    let (p, q) = (T::TANH.two_p, T::TANH.q);
-    let half = T::of(-0.5);
+fn short_form<M: MulAdd, L: Lanes>(h: L, h2: L) -> (L, L) {
+    let (p, q) = (L::Scalar::TANH.two_p, L::Scalar::TANH.q);
+    let half = L::Scalar::of(-0.5);
+    let c = L::splat;
     (
-        M::mul_add(h * p[1], h2, h * p[2]),
+        M::mul_add(h * c(p[1]), h2, h * c(p[2])),
         M::mul_add(
             h2,
-            M::mul_add(half * p[1], h, q[2]),
-            M::mul_add(half * p[2], h, q[3]),
+            M::mul_add(c(half * p[1]), h, c(q[2])),
+            M::mul_add(c(half * p[2]), h, c(q[3])),
         ),
     )
 }
@@ -187,23 +212,32 @@ fn short_form<M: MulAdd, T: Real>(h: T, h2: T) -> (T, T) {
 /// `1 ≤ den < 5` (so products of three denominators can neither overflow
 /// nor underflow).
 #[inline(always)]
-fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
-    let k = T::TANH;
-    let one = T::of(1.0);
-    let (shifted, h, h2) = reduced::<M, T>(x);
+fn tanh_fraction<M: MulAdd, L: Lanes>(x: L) -> (L, L) {
+    let k = L::Scalar::TANH;
+    let c = L::splat;
+    let one = c(L::Scalar::of(1.0));
+    let (shifted, h, h2) = reduced::<M, L>(x);
     let p = k.two_p;
     let q = k.q;
     // 2^-n (0 ≤ n ≤ 64) from the bit pattern of the shifted value.
-    let inv_scale = T::inverse_power_of_two_from_shifted(shifted);
-    let (two_p, d) = if p[0] == T::ZERO {
-        short_form::<M, T>(h, h2)
+    let inv_scale = shifted.inverse_power_of_two_from_shifted();
+    let (two_p, d) = if p[0] == L::Scalar::ZERO {
+        short_form::<M, L>(h, h2)
     } else {
         // p itself from the halved coefficients (exact but for subnormal
         // h, where tanh(x) = x anyway), so that `2p` and
         // `Q − p` are additions, which run beside the multiplications.
-        let half = T::of(0.5);
-        let p = h * M::mul_add(M::mul_add(half * p[0], h2, half * p[1]), h2, half * p[2]);
-        let q = M::mul_add(M::mul_add(M::mul_add(q[0], h2, q[1]), h2, q[2]), h2, q[3]);
+        let half = L::Scalar::of(0.5);
+        let p = h * M::mul_add(
+            M::mul_add(c(half * p[0]), h2, c(half * p[1])),
+            h2,
+            c(half * p[2]),
+        );
+        let q = M::mul_add(
+            M::mul_add(M::mul_add(c(q[0]), h2, c(q[1])), h2, c(q[2])),
+            h2,
+            c(q[3]),
+        );
         (p + p, q - p)
     };
     // The fraction divided by 2^n, which changes no bit of the quotient
@@ -220,8 +254,8 @@ fn tanh_fraction<M: MulAdd, T: Real>(x: T) -> (T, T) {
 
 /// Hyperbolic tangent, branch-free; see the module docs for accuracy.
 #[inline(always)]
-pub fn tanh<M: MulAdd, T: Real>(x: T) -> T {
-    let (num, den) = tanh_fraction::<M, T>(x);
+pub fn tanh<M: MulAdd, L: Lanes>(x: L) -> L {
+    let (num, den) = tanh_fraction::<M, L>(x);
     num / den
 }
 
@@ -236,18 +270,24 @@ pub fn tanh<M: MulAdd, T: Real>(x: T) -> T {
 /// fraction gave 14–20 %); it also lowers the worst relative error
 /// from 3.0e-7 to 1.9e-7.
 #[inline(always)]
-pub fn tanh3<M: MulAdd, T: Real>(a: T, b: T, c: T) -> [T; 3] {
-    quotients([a, b, c].map(tanh_fraction::<M, T>))
+pub fn tanh3<M: MulAdd, L: Lanes>(a: L, b: L, c: L) -> [L; 3] {
+    // Three calls, not `map`: its closure need not be inlined, and a pack's
+    // vector instructions only inline into code built for them.
+    quotients([
+        tanh_fraction::<M, L>(a),
+        tanh_fraction::<M, L>(b),
+        tanh_fraction::<M, L>(c),
+    ])
 }
 
 /// The three quotients of [`tanh3`] from their fractions `(num, den)`.
 #[inline(always)]
-fn quotients<T: Real>([(na, da), (nb, db), (nc, dc)]: [(T, T); 3]) -> [T; 3] {
-    if T::PRECISION == Precision::F32 {
+fn quotients<L: Lanes>([(na, da), (nb, db), (nc, dc)]: [(L, L); 3]) -> [L; 3] {
+    if L::Scalar::PRECISION == Precision::F32 {
         return [na / da, nb / db, nc / dc];
     }
     let dab = da * db;
-    let r = T::of(1.0) / (dab * dc);
+    let r = L::splat(L::Scalar::of(1.0)) / (dab * dc);
     // 1 / (da·db).
     let rab = r * dc;
     [na * db * rab, nb * da * rab, nc * dab * r]

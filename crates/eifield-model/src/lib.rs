@@ -15,6 +15,7 @@ pub mod coupling;
 pub mod engine;
 pub mod fastmath;
 pub mod grid;
+pub mod lanes;
 pub mod noise;
 pub mod npy;
 pub mod per_cell;

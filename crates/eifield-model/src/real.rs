@@ -9,6 +9,8 @@
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub};
 
+use crate::lanes::{Lanes, Packed};
+
 /// A float type the engine computes in.
 pub trait Real:
     Copy
@@ -25,6 +27,7 @@ pub trait Real:
     + Neg<Output = Self>
     + AddAssign
     + MulAssign
+    + Lanes<Scalar = Self>
     + 'static
 {
     /// `0`.
@@ -33,6 +36,11 @@ pub trait Real:
     const NAME: &'static str;
     /// The precision this type is.
     const PRECISION: Precision;
+    /// The cells the kernel computes together where its SIMD level asks
+    /// for packs ([`crate::fastmath::MulAdd::PACKS`], AVX-512): sixteen in
+    /// f64, two vectors; in f32 the type itself, one cell at a time (packs
+    /// of two vectors ran no faster there).
+    type Pack: Packed<Self>;
     /// The tanh's constants for this type (see [`crate::fastmath`]).
     const TANH: TanhConstants<Self>;
     /// Whether a step adds its increment to the state with a running
@@ -44,20 +52,10 @@ pub trait Real:
     fn of(x: f64) -> Self;
     /// The value as an `f64` (exact).
     fn to_f64(self) -> f64;
-    /// `self·b + c` with one rounding.
-    fn fused_mul_add(self, b: Self, c: Self) -> Self;
     /// `values` as this type's slice, if this type is `f64`.
     fn as_same(values: &[f64]) -> Option<&[Self]>;
-    /// `|self|`.
-    fn abs(self) -> Self;
-    /// `|self|` with the sign of `sign`.
-    fn copysign(self, sign: Self) -> Self;
     /// Neither infinite nor NaN.
     fn is_finite(self) -> bool;
-    /// `2^-n` for the whole number `0 ≤ n ≤ 64` held in the low mantissa
-    /// bits of `shifted = n + TANH.rounding_shifter` (wrapping integer
-    /// arithmetic on the bit pattern; vectorises on every SIMD level).
-    fn inverse_power_of_two_from_shifted(shifted: Self) -> Self;
 }
 
 /// The constants of the branch-free tanh for one float type.
@@ -87,6 +85,7 @@ impl Real for f64 {
     const ZERO: Self = 0.0;
     const NAME: &'static str = "f64";
     const PRECISION: Precision = Precision::F64;
+    type Pack = crate::lanes::Pack<f64, 16>;
     const TANH: TanhConstants<Self> = crate::fastmath::F64_TANH;
     const COMPENSATED: bool = false;
 
@@ -98,31 +97,44 @@ impl Real for f64 {
     fn to_f64(self) -> f64 {
         self
     }
+    fn as_same(values: &[f64]) -> Option<&[Self]> {
+        Some(values)
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
+    }
+}
+
+impl Lanes for f64 {
+    type Scalar = Self;
+
+    #[inline(always)]
+    fn splat(x: Self) -> Self {
+        x
+    }
     #[inline(always)]
     fn fused_mul_add(self, b: Self, c: Self) -> Self {
         self.mul_add(b, c)
-    }
-    fn as_same(values: &[f64]) -> Option<&[Self]> {
-        Some(values)
     }
     #[inline(always)]
     fn abs(self) -> Self {
         f64::abs(self)
     }
     #[inline(always)]
+    fn at_most(self, limit: Self) -> Self {
+        if self > limit { limit } else { self }
+    }
+    #[inline(always)]
     fn copysign(self, sign: Self) -> Self {
         f64::copysign(self, sign)
     }
     #[inline(always)]
-    fn is_finite(self) -> bool {
-        f64::is_finite(self)
-    }
-    #[inline(always)]
-    fn inverse_power_of_two_from_shifted(shifted: Self) -> Self {
+    fn inverse_power_of_two_from_shifted(self) -> Self {
         const BIAS: u64 = 1023;
         const MANTISSA_BITS: u32 = 52;
         let from_exponent = BIAS.wrapping_add(Self::TANH.rounding_shifter.to_bits());
-        f64::from_bits(from_exponent.wrapping_sub(shifted.to_bits()) << MANTISSA_BITS)
+        f64::from_bits(from_exponent.wrapping_sub(self.to_bits()) << MANTISSA_BITS)
     }
 }
 
@@ -130,6 +142,7 @@ impl Real for f32 {
     const ZERO: Self = 0.0;
     const NAME: &'static str = "f32";
     const PRECISION: Precision = Precision::F32;
+    type Pack = Self;
     const TANH: TanhConstants<Self> = crate::fastmath::F32_TANH;
     const COMPENSATED: bool = true;
 
@@ -141,31 +154,44 @@ impl Real for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    fn as_same(_: &[f64]) -> Option<&[Self]> {
+        None
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+}
+
+impl Lanes for f32 {
+    type Scalar = Self;
+
+    #[inline(always)]
+    fn splat(x: Self) -> Self {
+        x
+    }
     #[inline(always)]
     fn fused_mul_add(self, b: Self, c: Self) -> Self {
         self.mul_add(b, c)
-    }
-    fn as_same(_: &[f64]) -> Option<&[Self]> {
-        None
     }
     #[inline(always)]
     fn abs(self) -> Self {
         f32::abs(self)
     }
     #[inline(always)]
+    fn at_most(self, limit: Self) -> Self {
+        if self > limit { limit } else { self }
+    }
+    #[inline(always)]
     fn copysign(self, sign: Self) -> Self {
         f32::copysign(self, sign)
     }
     #[inline(always)]
-    fn is_finite(self) -> bool {
-        f32::is_finite(self)
-    }
-    #[inline(always)]
-    fn inverse_power_of_two_from_shifted(shifted: Self) -> Self {
+    fn inverse_power_of_two_from_shifted(self) -> Self {
         const BIAS: u32 = 127;
         const MANTISSA_BITS: u32 = 23;
         let from_exponent = BIAS.wrapping_add(Self::TANH.rounding_shifter.to_bits());
-        f32::from_bits(from_exponent.wrapping_sub(shifted.to_bits()) << MANTISSA_BITS)
+        f32::from_bits(from_exponent.wrapping_sub(self.to_bits()) << MANTISSA_BITS)
     }
 }
 

@@ -6,6 +6,7 @@ use crate::coupling::{Coupler, stencil_scratch};
 use crate::fastmath::Fused;
 use crate::fastmath::{MulAdd, Unfused, tanh3};
 use crate::grid::Boundary;
+use crate::lanes::{Lanes, Packed};
 use crate::per_cell::Cells;
 use crate::real::Real;
 use crate::scene::FieldScene;
@@ -86,20 +87,17 @@ pub struct ChunkIn<'a, T> {
 
 /// The kernel's loop, for every SIMD level (inlined into code built for it):
 /// computes dE/dt and dI/dt of each cell `k` of the chunk and hands them to
-/// `emit(k, de, di)`, which the stepper uses to update its stage buffers in
-/// the same pass.
+/// `emit`, which the stepper uses to update its stage buffers in the same
+/// pass. Where `M` asks for it ([`MulAdd::PACKS`]), cells are computed a
+/// [`Real::Pack`] at a time (f64 on AVX-512), the rest one by one: the
+/// same operations on each cell, so the same bits.
 #[inline(always)]
 pub(crate) fn kernel_each<M: MulAdd, T: Real>(
     c: &Coeffs,
     x: &ChunkIn<'_, T>,
-    mut emit: impl FnMut(usize, T, T),
+    emit: &mut impl Emit<T>,
 ) {
-    // The constants in the engine's type (each rounded once; exact in f64).
-    let (self_weight, frac_ee, frac_ei) =
-        (T::of(c.self_weight), T::of(c.frac_ee), T::of(c.frac_ei));
-    let (c_ee, c_ei, minus_c2, minus_c4) =
-        (T::of(c.c_ee), T::of(c.c_ei), T::of(-c.c2), T::of(-c.c4));
-    let (tau_ex, tau_in) = (T::of(c.tau_ex), T::of(c.tau_in));
+    let model = Model::<T>::of(c);
     let n = x.e.len();
     let (nsum, nsum_ei, e, i, drive, h_in) = (
         &x.nsum[..n],
@@ -109,14 +107,92 @@ pub(crate) fn kernel_each<M: MulAdd, T: Real>(
         &x.drive[..n],
         &x.h_in[..n],
     );
-    for k in 0..n {
-        let own = self_weight * e[k];
-        let u = M::mul_add(frac_ee, nsum[k], own);
-        let v = M::mul_add(frac_ei, nsum_ei[k], own);
-        let [ti, tu, tv] = tanh3::<M, T>(i[k], u, v);
-        let de = M::mul_add(c_ee, tu, M::mul_add(minus_c2, ti, drive[k] - e[k])) * tau_ex;
-        let di = M::mul_add(c_ei, tv, M::mul_add(minus_c4, ti, h_in[k] - i[k])) * tau_in;
-        emit(k, de, di);
+    let mut first = 0;
+    if M::PACKS && T::Pack::LANES > 1 {
+        let lanes = T::Pack::LANES;
+        while first + lanes <= n {
+            let (de, di) = model.derivatives::<M, T::Pack>(
+                T::Pack::load(&nsum[first..]),
+                T::Pack::load(&nsum_ei[first..]),
+                T::Pack::load(&e[first..]),
+                T::Pack::load(&i[first..]),
+                T::Pack::load(&drive[first..]),
+                T::Pack::load(&h_in[first..]),
+            );
+            emit.emit(first, de, di);
+            first += lanes;
+        }
+    }
+    for k in first..n {
+        let (de, di) =
+            model.derivatives::<M, T>(nsum[k], nsum_ei[k], e[k], i[k], drive[k], h_in[k]);
+        emit.emit(k, de, di);
+    }
+}
+
+/// What a stage does with the derivatives of cells `k ..` (one cell, or a
+/// pack's worth).
+pub(crate) trait Emit<T: Real> {
+    /// Takes dE/dt and dI/dt of the cells from `k` on, one per lane.
+    fn emit<L: Packed<T>>(&mut self, k: usize, de: L, di: L);
+}
+
+/// The model's constants in the engine's type (each rounded once; exact in
+/// f64).
+#[derive(Clone, Copy)]
+struct Model<T> {
+    self_weight: T,
+    frac_ee: T,
+    frac_ei: T,
+    c_ee: T,
+    c_ei: T,
+    minus_c2: T,
+    minus_c4: T,
+    tau_ex: T,
+    tau_in: T,
+}
+
+impl<T: Real> Model<T> {
+    #[inline(always)]
+    fn of(c: &Coeffs) -> Self {
+        Self {
+            self_weight: T::of(c.self_weight),
+            frac_ee: T::of(c.frac_ee),
+            frac_ei: T::of(c.frac_ei),
+            c_ee: T::of(c.c_ee),
+            c_ei: T::of(c.c_ei),
+            minus_c2: T::of(-c.c2),
+            minus_c4: T::of(-c.c4),
+            tau_ex: T::of(c.tau_ex),
+            tau_in: T::of(c.tau_in),
+        }
+    }
+
+    /// dE/dt and dI/dt of a cell (or of each lane of a pack) from its
+    /// coupling sums, its own E and I and its drives.
+    #[inline(always)]
+    fn derivatives<M: MulAdd, L: Lanes<Scalar = T>>(
+        &self,
+        nsum: L,
+        nsum_ei: L,
+        e: L,
+        i: L,
+        drive: L,
+        h_in: L,
+    ) -> (L, L) {
+        let c = L::splat;
+        let own = c(self.self_weight) * e;
+        let u = M::mul_add(c(self.frac_ee), nsum, own);
+        let v = M::mul_add(c(self.frac_ei), nsum_ei, own);
+        let [ti, tu, tv] = tanh3::<M, L>(i, u, v);
+        let de = M::mul_add(
+            c(self.c_ee),
+            tu,
+            M::mul_add(c(self.minus_c2), ti, drive - e),
+        ) * c(self.tau_ex);
+        let di = M::mul_add(c(self.c_ei), tv, M::mul_add(c(self.minus_c4), ti, h_in - i))
+            * c(self.tau_in);
+        (de, di)
     }
 }
 
@@ -124,16 +200,18 @@ pub(crate) fn kernel_each<M: MulAdd, T: Real>(
 #[inline(always)]
 fn kernel_body<M: MulAdd, T: Real>(c: &Coeffs, x: &ChunkIn<'_, T>, de: &mut [T], di: &mut [T]) {
     let n = x.e.len();
-    let (de, di) = (&mut de[..n], &mut di[..n]);
-    kernel_each::<M, T>(
-        c,
-        x,
-        #[inline(always)]
-        |k, a, b| {
-            de[k] = a;
-            di[k] = b;
-        },
-    );
+    kernel_each::<M, T>(c, x, &mut Derivatives(&mut de[..n], &mut di[..n]));
+}
+
+/// Derivatives into two slices, dE/dt and dI/dt.
+struct Derivatives<'s, T>(&'s mut [T], &'s mut [T]);
+
+impl<T: Real> Emit<T> for Derivatives<'_, T> {
+    #[inline(always)]
+    fn emit<L: Packed<T>>(&mut self, k: usize, de: L, di: L) {
+        de.store(&mut self.0[k..]);
+        di.store(&mut self.1[k..]);
+    }
 }
 
 /// Portable kernel (SSE2 on x86-64), without fused multiply-adds.

@@ -5,9 +5,9 @@
 use std::ops::Range;
 
 use crate::coupling::{Coupler, RowWindow};
-#[cfg(target_arch = "x86_64")]
-use crate::fastmath::Fused;
 use crate::fastmath::Unfused;
+#[cfg(target_arch = "x86_64")]
+use crate::fastmath::{Fused, FusedPacks};
 use crate::real::Real;
 #[cfg(target_arch = "x86_64")]
 use crate::rhs::{ChunkIn, Coeffs, kernel_fused};
@@ -213,7 +213,8 @@ macro_rules! stage_loops_for {
         $row_sums:ident,
         $staged:ident,
         $pipelined:ident,
-        $features:literal
+        $features:literal,
+        $fused:ty
     ) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
@@ -225,7 +226,7 @@ macro_rules! stage_loops_for {
             ei: &mut [T],
             scratch: &mut [T],
         ) {
-            k.row_sums::<Fused, T>(window, c0, ee, ei, scratch)
+            k.row_sums::<$fused, T>(window, c0, ee, ei, scratch)
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -238,7 +239,7 @@ macro_rules! stage_loops_for {
             ei: &mut [T],
             scratch: &mut [T],
         ) {
-            k.sums_of_cells::<Fused, T>(e, g0, ee, ei, scratch)
+            k.sums_of_cells::<$fused, T>(e, g0, ee, ei, scratch)
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -258,7 +259,7 @@ macro_rules! stage_loops_for {
             comp: (&mut [T], &mut [T]),
             scratch: &mut [T],
         ) {
-            s.staged_stage::<Fused>(role, x, acc, out, comp, scratch)
+            s.staged_stage::<$fused>(role, x, acc, out, comp, scratch)
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -272,7 +273,7 @@ macro_rules! stage_loops_for {
             comp: (&mut [T], &mut [T]),
             rings: &mut Rings<T>,
         ) {
-            s.pipelined_block::<Fused>(method, h, rows, out, comp, rings)
+            s.pipelined_block::<$fused>(method, h, rows, out, comp, rings)
         }
     };
 }
@@ -283,7 +284,8 @@ stage_loops_for!(
     row_sums_avx2,
     staged_avx2,
     pipelined_avx2,
-    "avx2,fma"
+    "avx2,fma",
+    Fused
 );
 stage_loops_for!(
     kernel_avx512,
@@ -291,5 +293,6 @@ stage_loops_for!(
     row_sums_avx512,
     staged_avx512,
     pipelined_avx512,
-    "avx512f,avx512dq,avx512vl,fma"
+    "avx512f,avx512dq,avx512vl,fma",
+    FusedPacks
 );

@@ -5,9 +5,10 @@
 use crate::coupling::Coupler;
 use crate::fastmath::MulAdd;
 use crate::grid::Grid;
+use crate::lanes::{Lanes, Packed};
 use crate::per_cell::Cells;
 use crate::real::Real;
-use crate::rhs::{CHUNK, ChunkIn, Coeffs, kernel_each};
+use crate::rhs::{CHUNK, ChunkIn, Coeffs, Emit, kernel_each};
 use crate::simd::{RowSumsFn, SumsFn};
 
 use super::Method;
@@ -64,88 +65,62 @@ impl Role {
         comp: (&mut [T], &mut [T]),
     ) {
         let n = x.e.len();
-        let (ye, yi) = (&y.0[..n], &y.1[..n]);
-        let (de_out, di_out) = (&mut dst.0[..n], &mut dst.1[..n]);
+        let y = (&y.0[..n], &y.1[..n]);
+        let out = (&mut dst.0[..n], &mut dst.1[..n]);
+        let of = T::of;
         match self {
-            Self::Only { w } if T::COMPENSATED => {
-                let w = T::of(w);
-                let (ce, ci) = (&mut comp.0[..n], &mut comp.1[..n]);
-                kernel_each::<M, T>(
-                    coeffs,
-                    x,
-                    #[inline(always)]
-                    |k, de, di| {
-                        de_out[k] = compensated_add(ye[k], w * de, &mut ce[k]);
-                        di_out[k] = compensated_add(yi[k], w * di, &mut ci[k]);
-                    },
-                )
-            }
             Self::Only { w } => {
-                let w = T::of(w);
-                kernel_each::<M, T>(
-                    coeffs,
-                    x,
-                    #[inline(always)]
-                    |k, de, di| {
-                        de_out[k] = ye[k] + w * de;
-                        di_out[k] = yi[k] + w * di;
-                    },
-                )
+                let comp = if T::COMPENSATED {
+                    (&mut comp.0[..n], &mut comp.1[..n])
+                } else {
+                    comp
+                };
+                let w = of(w);
+                kernel_each::<M, T>(coeffs, x, &mut Only { w, y, out, comp })
             }
             Self::First { a } => {
-                let a = T::of(a);
-                let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
+                let acc = (&mut acc.0[..n], &mut acc.1[..n]);
                 kernel_each::<M, T>(
                     coeffs,
                     x,
-                    #[inline(always)]
-                    |k, de, di| {
-                        acc_e[k] = de;
-                        acc_i[k] = di;
-                        de_out[k] = ye[k] + a * de;
-                        di_out[k] = yi[k] + a * di;
+                    &mut First {
+                        a: of(a),
+                        y,
+                        acc,
+                        out,
                     },
                 )
             }
             Self::Middle { a } => {
-                let (a, two) = (T::of(a), T::of(2.0));
-                let (acc_e, acc_i) = (&mut acc.0[..n], &mut acc.1[..n]);
+                let acc = (&mut acc.0[..n], &mut acc.1[..n]);
                 kernel_each::<M, T>(
                     coeffs,
                     x,
-                    #[inline(always)]
-                    |k, de, di| {
-                        acc_e[k] += two * de;
-                        acc_i[k] += two * di;
-                        de_out[k] = ye[k] + a * de;
-                        di_out[k] = yi[k] + a * di;
-                    },
-                )
-            }
-            Self::Last { w } if T::COMPENSATED => {
-                let w = T::of(w);
-                let (acc_e, acc_i) = (&acc.0[..n], &acc.1[..n]);
-                let (ce, ci) = (&mut comp.0[..n], &mut comp.1[..n]);
-                kernel_each::<M, T>(
-                    coeffs,
-                    x,
-                    #[inline(always)]
-                    |k, de, di| {
-                        de_out[k] = compensated_add(ye[k], w * (acc_e[k] + de), &mut ce[k]);
-                        di_out[k] = compensated_add(yi[k], w * (acc_i[k] + di), &mut ci[k]);
+                    &mut Middle {
+                        a: of(a),
+                        y,
+                        acc,
+                        out,
                     },
                 )
             }
             Self::Last { w } => {
-                let w = T::of(w);
-                let (acc_e, acc_i) = (&acc.0[..n], &acc.1[..n]);
+                let acc = (&acc.0[..n], &acc.1[..n]);
+                let comp = if T::COMPENSATED {
+                    (&mut comp.0[..n], &mut comp.1[..n])
+                } else {
+                    comp
+                };
+                let w = of(w);
                 kernel_each::<M, T>(
                     coeffs,
                     x,
-                    #[inline(always)]
-                    |k, de, di| {
-                        de_out[k] = ye[k] + w * (acc_e[k] + de);
-                        di_out[k] = yi[k] + w * (acc_i[k] + di);
+                    &mut Last {
+                        w,
+                        y,
+                        acc,
+                        out,
+                        comp,
                     },
                 )
             }
@@ -153,11 +128,109 @@ impl Role {
     }
 }
 
+/// [`Role::Only`] on a chunk: `out = y + w·k`, compensated in a type that
+/// asks for it (`comp` is empty otherwise).
+struct Only<'s, T> {
+    w: T,
+    y: (&'s [T], &'s [T]),
+    out: (&'s mut [T], &'s mut [T]),
+    comp: (&'s mut [T], &'s mut [T]),
+}
+
+impl<T: Real> Emit<T> for Only<'_, T> {
+    #[inline(always)]
+    fn emit<L: Packed<T>>(&mut self, k: usize, de: L, di: L) {
+        let w = L::splat(self.w);
+        let (ye, yi) = (L::load(&self.y.0[k..]), L::load(&self.y.1[k..]));
+        if T::COMPENSATED {
+            update_compensated(ye, w * de, &mut self.comp.0[k..], &mut self.out.0[k..]);
+            update_compensated(yi, w * di, &mut self.comp.1[k..], &mut self.out.1[k..]);
+        } else {
+            (ye + w * de).store(&mut self.out.0[k..]);
+            (yi + w * di).store(&mut self.out.1[k..]);
+        }
+    }
+}
+
+/// [`Role::First`] on a chunk: `acc = k`, `out = y + a·k`.
+struct First<'s, T> {
+    a: T,
+    y: (&'s [T], &'s [T]),
+    acc: (&'s mut [T], &'s mut [T]),
+    out: (&'s mut [T], &'s mut [T]),
+}
+
+impl<T: Real> Emit<T> for First<'_, T> {
+    #[inline(always)]
+    fn emit<L: Packed<T>>(&mut self, k: usize, de: L, di: L) {
+        let a = L::splat(self.a);
+        de.store(&mut self.acc.0[k..]);
+        di.store(&mut self.acc.1[k..]);
+        (L::load(&self.y.0[k..]) + a * de).store(&mut self.out.0[k..]);
+        (L::load(&self.y.1[k..]) + a * di).store(&mut self.out.1[k..]);
+    }
+}
+
+/// [`Role::Middle`] on a chunk: `acc += 2·k`, `out = y + a·k`.
+struct Middle<'s, T> {
+    a: T,
+    y: (&'s [T], &'s [T]),
+    acc: (&'s mut [T], &'s mut [T]),
+    out: (&'s mut [T], &'s mut [T]),
+}
+
+impl<T: Real> Emit<T> for Middle<'_, T> {
+    #[inline(always)]
+    fn emit<L: Packed<T>>(&mut self, k: usize, de: L, di: L) {
+        let (a, two) = (L::splat(self.a), L::splat(T::of(2.0)));
+        (L::load(&self.acc.0[k..]) + two * de).store(&mut self.acc.0[k..]);
+        (L::load(&self.acc.1[k..]) + two * di).store(&mut self.acc.1[k..]);
+        (L::load(&self.y.0[k..]) + a * de).store(&mut self.out.0[k..]);
+        (L::load(&self.y.1[k..]) + a * di).store(&mut self.out.1[k..]);
+    }
+}
+
+/// [`Role::Last`] on a chunk: `out = y + w·(acc + k)`, compensated in a
+/// type that asks for it (`comp` is empty otherwise).
+struct Last<'s, T> {
+    w: T,
+    y: (&'s [T], &'s [T]),
+    acc: (&'s [T], &'s [T]),
+    out: (&'s mut [T], &'s mut [T]),
+    comp: (&'s mut [T], &'s mut [T]),
+}
+
+impl<T: Real> Emit<T> for Last<'_, T> {
+    #[inline(always)]
+    fn emit<L: Packed<T>>(&mut self, k: usize, de: L, di: L) {
+        let w = L::splat(self.w);
+        let (ye, yi) = (L::load(&self.y.0[k..]), L::load(&self.y.1[k..]));
+        let de = w * (L::load(&self.acc.0[k..]) + de);
+        let di = w * (L::load(&self.acc.1[k..]) + di);
+        if T::COMPENSATED {
+            update_compensated(ye, de, &mut self.comp.0[k..], &mut self.out.0[k..]);
+            update_compensated(yi, di, &mut self.comp.1[k..], &mut self.out.1[k..]);
+        } else {
+            (ye + de).store(&mut self.out.0[k..]);
+            (yi + di).store(&mut self.out.1[k..]);
+        }
+    }
+}
+
+/// `out = y + d` with the running compensation `comp` of those cells
+/// ([`compensated_add`]).
+#[inline(always)]
+fn update_compensated<T: Real, L: Packed<T>>(y: L, d: L, comp: &mut [T], out: &mut [T]) {
+    let mut c = L::load(comp);
+    compensated_add(y, d, &mut c).store(out);
+    c.store(comp);
+}
+
 /// `y + d` for a cell whose earlier updates lost `c` to rounding (Kahan
 /// summation): the lost part is taken back from `d` first, and what this
 /// addition loses becomes the new `c`.
 #[inline(always)]
-fn compensated_add<T: Real>(y: T, d: T, c: &mut T) -> T {
+fn compensated_add<L: Lanes>(y: L, d: L, c: &mut L) -> L {
     let d = d - *c;
     let sum = y + d;
     *c = (sum - y) - d;
