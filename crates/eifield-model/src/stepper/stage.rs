@@ -70,6 +70,10 @@ impl Role {
         let of = T::of;
         match self {
             Self::Only { w } => {
+                // Sliced to exactly `n` here (and in `Last`), not through
+                // `comp_span`: its empty case hides that length from the
+                // compiler, whose loop then keeps its bounds checks (the
+                // f32 engine ran 11 % slower that way).
                 let comp = if T::COMPENSATED {
                     (&mut comp.0[..n], &mut comp.1[..n])
                 } else {
